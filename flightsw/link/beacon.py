@@ -1,0 +1,218 @@
+"""The beacon: a fixed binary layout any amateur station can decode from a published .ksy.
+
+Why: the beacon is what the world hears from the satellite between passes over our own station,
+and what SatNOGS / gr-satellites users decode and upload. A self-describing format (msgpack) would
+need our dictionary; a fixed big-endian layout described by a Kaitai Struct file does not. The
+layout table below is the single source: the encoder, the ground decoder and the generated
+``docs/beacon.ksy`` all come from it, so they cannot disagree.
+
+Physical values are sent as scaled integers; a field whose source is not available is sent as the
+"not available" sentinel of its type (max value for unsigned, min value for signed types).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flightsw.link import ax25
+from flightsw.link.packets import (
+    CRC_LEN,
+    PRIMARY_HEADER_LEN,
+    TM_SECONDARY_LEN,
+    Apid,
+    PacketBuilder,
+    TimeStamp,
+)
+
+BEACON_VERSION = 1
+
+# Mode numbers are part of the published format; unknown modes are sent as 255.
+MODE_CODES: dict[str, int] = {"boot": 0, "safe": 1, "nominal": 2, "payload": 3, "detumble": 4}
+
+
+@dataclass(frozen=True)
+class BeaconField:
+    """One beacon field: wire type (struct code), scale from physical unit, unit and meaning."""
+
+    name: str
+    code: str  # struct code: B H I b h i
+    scale: float
+    unit: str
+    doc: str
+
+
+FIELDS: tuple[BeaconField, ...] = (
+    BeaconField("version", "B", 1, "", "beacon layout version"),
+    BeaconField("mode", "B", 1, "", "operating mode (0 boot, 1 safe, 2 nominal, 3 payload, 4 detumble)"),
+    BeaconField("boot_count", "H", 1, "", "number of boots"),
+    BeaconField("reset_reason", "B", 1, "", "cause of the last reset (code)"),
+    BeaconField("uptime", "I", 1, "s", "seconds since boot"),
+    BeaconField("battery_voltage", "H", 1000, "V", "battery voltage"),
+    BeaconField("battery_current", "h", 1000, "A", "battery current, positive = charging"),
+    BeaconField("battery_temperature", "h", 100, "degC", "battery temperature"),
+    BeaconField("rail_3v3_current", "H", 1000, "A", "3.3 V rail current"),
+    BeaconField("rail_5v_current", "H", 1000, "A", "5 V rail current"),
+    BeaconField("board_temperature", "h", 100, "degC", "flight computer board temperature"),
+    BeaconField("radio_temperature", "h", 100, "degC", "transceiver temperature"),
+    BeaconField("last_command_opcode", "H", 1, "", "opcode of the last uplinked command"),
+    BeaconField("last_command_status", "B", 1, "", "0 none, 1 accepted, 2 rejected, 3 completed, 4 failed"),
+    BeaconField("uplink_counter", "I", 1, "", "last accepted uplink counter"),
+    BeaconField("commands_executed", "H", 1, "", "commands executed since boot"),
+    BeaconField("commands_rejected", "H", 1, "", "commands rejected since boot"),
+    BeaconField("auth_failures", "H", 1, "", "uplink packets dropped (auth, replay, CRC, malformed)"),
+    BeaconField("frames_received", "H", 1, "", "uplink frames received since boot"),
+    BeaconField("frames_sent", "I", 1, "", "downlink frames sent since boot"),
+)
+
+FORMAT = ">6s" + "".join(f.code for f in FIELDS)
+PAYLOAD_LEN = struct.calcsize(FORMAT)
+PACKET_LEN = PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + PAYLOAD_LEN + CRC_LEN
+FRAME_LEN = ax25.HEADER_LEN + PACKET_LEN
+
+_LIMITS = {"B": (0, 0xFF), "H": (0, 0xFFFF), "I": (0, 0xFFFFFFFF),
+           "b": (-0x80, 0x7F), "h": (-0x8000, 0x7FFF), "i": (-0x80000000, 0x7FFFFFFF)}
+
+
+def sentinel(code: str) -> int:
+    """The "not available" value of a wire type."""
+    low, high = _LIMITS[code]
+    return high if low == 0 else low
+
+
+def _to_wire(field: BeaconField, value: float | None) -> int:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return sentinel(field.code)
+    low, high = _LIMITS[field.code]
+    raw = round(float(value) * field.scale)
+    # Clamp below the sentinel so a real value is never mistaken for "not available".
+    if low == 0:
+        return max(0, min(high - 1, raw))
+    return max(low + 1, min(high, raw))
+
+
+def encode_payload(callsign: str, values: Mapping[str, float | None]) -> bytes:
+    """Beacon user data. Unknown names in ``values`` are an error (a typo would silently vanish)."""
+    known = {f.name for f in FIELDS}
+    unknown = set(values) - known
+    if unknown:
+        raise KeyError(f"unknown beacon fields: {sorted(unknown)}")
+    merged = dict(values)
+    merged["version"] = BEACON_VERSION
+    wire = [_to_wire(f, merged.get(f.name)) for f in FIELDS]
+    return struct.pack(FORMAT, callsign.ljust(6)[:6].encode("ascii"), *wire)
+
+
+def build_packet(builder: PacketBuilder, callsign: str, stamp: TimeStamp,
+                 values: Mapping[str, float | None]) -> bytes:
+    return builder.telemetry(Apid.BEACON, encode_payload(callsign, values), stamp)
+
+
+def decode_payload(payload: bytes) -> dict[str, float | str | None]:
+    """Physical values of a beacon payload; sentinels decode to None."""
+    if len(payload) != PAYLOAD_LEN:
+        raise ValueError(f"beacon payload is {len(payload)} bytes, expected {PAYLOAD_LEN}")
+    callsign, *wire = struct.unpack(FORMAT, payload)
+    out: dict[str, float | str | None] = {"callsign": callsign.decode("ascii", "replace").rstrip()}
+    for field, raw in zip(FIELDS, wire, strict=True):
+        if raw == sentinel(field.code):
+            out[field.name] = None
+        else:
+            out[field.name] = raw / field.scale if field.scale != 1 else raw
+    return out
+
+
+_KSY_TYPES = {"B": "u1", "H": "u2", "I": "u4", "b": "s1", "h": "s2", "i": "s4"}
+
+
+def ksy() -> str:
+    """Kaitai Struct description of a whole beacon frame as a TNC delivers it (no FCS)."""
+    lines = [
+        "# Generated by `flightsw dict --format ksy` from flightsw/link/beacon.py. Do not edit.",
+        "meta:",
+        "  id: flightsw_beacon",
+        "  title: flightsw CubeSat beacon (AX.25 UI frame, CCSDS space packet, fixed layout)",
+        "  endian: be",
+        "doc: |",
+        "  One beacon frame as received from a KISS TNC (AX.25 UI frame without flags and FCS).",
+        f"  The information field holds one CCSDS space packet on APID 0x{Apid.BEACON:03x} with",
+        "  an 8-byte time stamp, the beacon fields and a CRC-16/CCITT-FALSE over the packet.",
+        "  A field equal to the maximum (unsigned) or minimum (signed) value means not available.",
+        "seq:",
+        "  - id: dest_callsign_raw",
+        "    size: 6",
+        "    process: ror(1)",
+        "    type: callsign",
+        "  - id: dest_ssid_raw",
+        "    type: u1",
+        "  - id: src_callsign_raw",
+        "    size: 6",
+        "    process: ror(1)",
+        "    type: callsign",
+        "  - id: src_ssid_raw",
+        "    type: u1",
+        "  - id: ctl",
+        "    type: u1",
+        "    valid: 0x03",
+        "  - id: pid",
+        "    type: u1",
+        "    valid: 0xf0",
+        "  - id: packet",
+        "    type: space_packet",
+        "instances:",
+        "  dest_ssid:",
+        "    value: (dest_ssid_raw >> 1) & 0x0f",
+        "  src_ssid:",
+        "    value: (src_ssid_raw >> 1) & 0x0f",
+        "types:",
+        "  callsign:",
+        "    seq:",
+        "      - id: callsign",
+        "        size: 6",
+        "        type: str",
+        "        encoding: ASCII",
+        "  space_packet:",
+        "    seq:",
+        "      - id: ccsds_version",
+        "        type: b3",
+        "      - id: packet_type",
+        "        type: b1",
+        "      - id: sec_header_flag",
+        "        type: b1",
+        "      - id: apid",
+        "        type: b11",
+        f"        valid: 0x{Apid.BEACON:x}",
+        "      - id: seq_flags",
+        "        type: b2",
+        "      - id: seq_count",
+        "        type: b14",
+        "      - id: data_length",
+        "        type: u2",
+        "      - id: time_boot_count",
+        "        type: u2",
+        "      - id: time_seconds",
+        "        type: u4",
+        "      - id: time_fraction",
+        "        type: u2",
+        "        doc: 1/65536 s",
+        "      - id: callsign",
+        "        size: 6",
+        "        type: str",
+        "        encoding: ASCII",
+    ]
+    for field in FIELDS:
+        lines += [f"      - id: {field.name}_raw" if field.scale != 1 else f"      - id: {field.name}",
+                  f"        type: {_KSY_TYPES[field.code]}",
+                  f"        doc: {field.doc}" + (f" [{field.unit}]" if field.unit else "")]
+        if field.name == "version":
+            lines.append(f"        valid: {BEACON_VERSION}")
+    lines += ["      - id: crc", "        type: u2", "        doc: CRC-16/CCITT-FALSE over the packet"]
+    lines += ["    instances:"]
+    for field in FIELDS:
+        if field.scale != 1:
+            lines += [f"      {field.name}:",
+                      f"        value: {field.name}_raw / {float(field.scale)}",
+                      f"        doc: {field.unit}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,209 @@
+"""Downlink scheduler: shares the radio by priority within the link's bit rate.
+
+Why: a 9600 bit/s pass of ten minutes carries well under a megabyte, so what goes first matters.
+Command verdicts and the beacon go first, then real-time housekeeping, events, stored telemetry
+and files. Real-time housekeeping is replaced when a newer sample of the same packet arrives (an
+old sample is worth nothing once a newer one exists); other queues are bounded and drop their
+oldest entry, counted, when full. Frames are paced by their on-air time, computed from the frame
+bytes including FCS, HDLC flags, bit stuffing and the transmitter key-up delay, so the queues sit
+here (where priorities apply) and not in the radio's buffer. Nothing is sent while any inhibit
+reason is set (deployment silence, FDIR, contact gate) or while the transmitter is commanded off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from enum import IntEnum
+
+import crcmod.predefined
+
+_fcs16 = crcmod.predefined.mkPredefinedCrcFun("x-25")
+HDLC_FLAG_BITS = 8
+
+
+class Priority(IntEnum):
+    """Downlink queues, most urgent first."""
+
+    VERDICT = 0  # command verdicts and the beacon
+    HOUSEKEEPING = 1
+    EVENT = 2
+    STORED = 3
+    FILE = 4
+
+
+DEFAULT_QUEUE_LIMITS: dict[Priority, int] = {
+    Priority.VERDICT: 64,
+    Priority.HOUSEKEEPING: 64,
+    Priority.EVENT: 256,
+    Priority.STORED: 512,
+    Priority.FILE: 64,
+}
+
+
+def stuffed_bits(frame: bytes) -> int:
+    """On-air bits of one HDLC frame: frame + FCS with bit stuffing, plus opening/closing flags."""
+    data = bytes(frame) + _fcs16(bytes(frame)).to_bytes(2, "little")
+    ones = 0
+    stuffed = 0
+    for byte in data:
+        for bit in range(8):  # AX.25 sends bytes least significant bit first
+            if (byte >> bit) & 1:
+                ones += 1
+                if ones == 5:
+                    stuffed += 1
+                    ones = 0
+            else:
+                ones = 0
+    return len(data) * 8 + stuffed + 2 * HDLC_FLAG_BITS
+
+
+@dataclass
+class _Entry:
+    packet: bytes
+    alone: bool
+
+
+class DownlinkScheduler:
+    """Packs queued space packets into frames and paces them to the link bit rate."""
+
+    def __init__(
+        self,
+        send_frame: Callable[[bytes], Awaitable[None]],
+        wrap: Callable[[bytes], bytes],
+        *,
+        max_info: int,
+        bit_rate: float,
+        tx_delay: float = 0.0,
+        queue_limits: dict[Priority, int] | None = None,
+    ) -> None:
+        if bit_rate <= 0:
+            raise ValueError(f"link bit rate must be positive, got {bit_rate}")
+        if max_info < 32:
+            raise ValueError(f"frame information field of {max_info} bytes is too small")
+        self._send_frame = send_frame
+        self._wrap = wrap
+        self.max_info = max_info
+        self.bit_rate = float(bit_rate)
+        self.tx_delay = float(tx_delay)
+        limits = dict(DEFAULT_QUEUE_LIMITS)
+        limits.update(queue_limits or {})
+        self._limits = limits
+        self._queues: dict[Priority, collections.deque[_Entry]] = {
+            p: collections.deque() for p in Priority if p != Priority.HOUSEKEEPING
+        }
+        self._latest: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+        self._inhibits: set[str] = set()
+        self._tx_off = False
+        self._wake = asyncio.Event()
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.packets_sent = 0
+        self.packets_dropped = 0
+        self.packets_replaced = 0
+        self.airtime_total = 0.0
+
+    # -- queueing ---------------------------------------------------------------------------
+    def enqueue(self, priority: Priority, packet: bytes, *, replace_key: Hashable | None = None,
+                alone: bool = False) -> None:
+        """Queue one packet. With ``replace_key`` (housekeeping) a queued older packet with the
+        same key is replaced in place. ``alone`` packets (the beacon) get a frame to themselves."""
+        if len(packet) > self.max_info:
+            raise ValueError(f"packet of {len(packet)} bytes exceeds the {self.max_info}-byte frame")
+        entry = _Entry(bytes(packet), alone)
+        if priority == Priority.HOUSEKEEPING:
+            key = replace_key if replace_key is not None else object()
+            if key in self._latest:
+                self.packets_replaced += 1
+            elif len(self._latest) >= self._limits[priority]:
+                self._latest.popitem(last=False)
+                self.packets_dropped += 1
+            self._latest[key] = entry
+        else:
+            queue = self._queues[priority]
+            if len(queue) >= self._limits[priority]:
+                queue.popleft()
+                self.packets_dropped += 1
+            queue.append(entry)
+        self._wake.set()
+
+    def depth(self, priority: Priority) -> int:
+        if priority == Priority.HOUSEKEEPING:
+            return len(self._latest)
+        return len(self._queues[priority])
+
+    def _head(self, priority: Priority) -> _Entry | None:
+        if priority == Priority.HOUSEKEEPING:
+            return next(iter(self._latest.values()), None)
+        queue = self._queues[priority]
+        return queue[0] if queue else None
+
+    def _pop(self, priority: Priority) -> _Entry:
+        if priority == Priority.HOUSEKEEPING:
+            return self._latest.popitem(last=False)[1]
+        return self._queues[priority].popleft()
+
+    def next_frame_info(self) -> bytes | None:
+        """Take packets for the next frame: highest priority first, filled up to the frame size."""
+        chosen = bytearray()
+        for priority in Priority:
+            while (entry := self._head(priority)) is not None:
+                if entry.alone:
+                    if chosen:
+                        break  # an alone packet waits for the next frame
+                    self._pop(priority)
+                    self.packets_sent += 1
+                    return entry.packet
+                if len(chosen) + len(entry.packet) > self.max_info:
+                    return bytes(chosen)
+                chosen += self._pop(priority).packet
+                self.packets_sent += 1
+        return bytes(chosen) if chosen else None
+
+    # -- transmit permission ------------------------------------------------------------------
+    def set_inhibit(self, reason: str, active: bool) -> None:
+        """Set or clear one named inhibit reason (e.g. "silence", "fdir", "contact")."""
+        if active:
+            self._inhibits.add(reason)
+        else:
+            self._inhibits.discard(reason)
+        self._wake.set()
+
+    @property
+    def inhibits(self) -> frozenset[str]:
+        return frozenset(self._inhibits)
+
+    @property
+    def tx_off(self) -> bool:
+        return self._tx_off
+
+    @tx_off.setter
+    def tx_off(self, value: bool) -> None:
+        self._tx_off = bool(value)
+        self._wake.set()
+
+    @property
+    def transmit_allowed(self) -> bool:
+        return not self._tx_off and not self._inhibits
+
+    def airtime(self, frame: bytes) -> float:
+        return self.tx_delay + stuffed_bits(frame) / self.bit_rate
+
+    # -- service --------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Service coroutine: send frames while allowed, sleeping each frame's on-air time."""
+        while True:
+            info = self.next_frame_info() if self.transmit_allowed else None
+            if info is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            frame = self._wrap(info)
+            await self._send_frame(frame)
+            self.frames_sent += 1
+            self.bytes_sent += len(frame)
+            duration = self.airtime(frame)
+            self.airtime_total += duration
+            await asyncio.sleep(duration)

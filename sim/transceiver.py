@@ -1,0 +1,287 @@
+"""Simulated UHF transceiver on the far end of a pseudo-terminal, with a KISS TCP ground side.
+
+Why: the flight software must be tested through the code path that flies. The flight side opens
+the pseudo-terminal with the real serial driver and speaks KISS to it exactly as to the real
+transceiver; the ground station connects to the TCP port exactly as to direwolf or a hardware TNC.
+In between sits a channel model: bit rate (frames are serialised one after another in each
+direction), propagation delay, frame loss, bit errors (a receiving TNC drops frames whose FCS
+fails, so corrupted frames are dropped unless ``pass_corrupted`` asks to deliver them), and a
+contact gate (always on for now; the orbit simulator will drive it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import random
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flightsw.link import kiss
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KISS_PORT = 8001
+MAX_PTY_BACKLOG = 256 * 1024  # bytes waiting for the flight side; beyond that frames are dropped
+MAX_CLIENT_BACKLOG = 1024 * 1024
+
+
+@dataclass
+class ChannelModel:
+    """Radio channel between satellite and ground (both directions)."""
+
+    bit_rate: float = 9600.0
+    propagation_delay: float = 0.005  # s; ~1500 km slant range
+    frame_loss: float = 0.0  # probability a frame is lost
+    bit_error_rate: float = 0.0
+    pass_corrupted: bool = False
+    contact: Callable[[], bool] = field(default=lambda: True)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.bit_rate <= 0:
+            raise ValueError(f"bit rate must be positive, got {self.bit_rate}")
+        for name in ("frame_loss", "bit_error_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
+        if self.propagation_delay < 0:
+            raise ValueError("propagation delay cannot be negative")
+
+
+@dataclass
+class DirectionStats:
+    frames_in: int = 0
+    frames_delivered: int = 0
+    frames_lost: int = 0
+    frames_corrupted: int = 0
+    frames_out_of_contact: int = 0
+    frames_dropped_backlog: int = 0
+
+
+class _Direction:
+    """One direction of the channel: serialises frames at the bit rate, then loses/corrupts."""
+
+    def __init__(self, channel: ChannelModel, rng: random.Random,
+                 deliver: Callable[[bytes], None], tx_delay: Callable[[], float]) -> None:
+        self.channel = channel
+        self.rng = rng
+        self.deliver = deliver
+        self.tx_delay = tx_delay
+        self.busy_until = 0.0
+        self.stats = DirectionStats()
+
+    def submit(self, frame: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        self.stats.frames_in += 1
+        if not self.channel.contact():
+            self.stats.frames_out_of_contact += 1
+            return
+        now = loop.time()
+        airtime = self.tx_delay() + (len(frame) + 4) * 8 / self.channel.bit_rate
+        start = max(now, self.busy_until)
+        self.busy_until = start + airtime
+        arrival = self.busy_until + self.channel.propagation_delay
+        loop.call_at(arrival, self._arrive, frame)
+
+    def _corrupt(self, frame: bytes) -> tuple[bytes, int]:
+        ber = self.channel.bit_error_rate
+        if ber <= 0.0:
+            return frame, 0
+        data = bytearray(frame)
+        bits = len(data) * 8
+        flips = 0
+        position = -1
+        while True:  # geometric skipping: cost proportional to the number of errors
+            u = self.rng.random()
+            position += 1 + (int(math.log(1.0 - u) / math.log(1.0 - ber)) if ber < 1.0 else 0)
+            if position >= bits:
+                break
+            data[position // 8] ^= 1 << (position % 8)
+            flips += 1
+        return bytes(data), flips
+
+    def _arrive(self, frame: bytes) -> None:
+        if self.rng.random() < self.channel.frame_loss:
+            self.stats.frames_lost += 1
+            return
+        frame, flips = self._corrupt(frame)
+        if flips:
+            self.stats.frames_corrupted += 1
+            if not self.channel.pass_corrupted:
+                return
+        self.stats.frames_delivered += 1
+        self.deliver(frame)
+
+
+class SimTransceiver:
+    """The simulated radio: pseudo-terminal for the flight computer, KISS TCP for the ground."""
+
+    def __init__(self, channel: ChannelModel | None = None, *, link_path: str | os.PathLike[str] | None = None,
+                 host: str = "127.0.0.1", port: int = DEFAULT_KISS_PORT, max_frame: int = 2048) -> None:
+        self.channel = channel or ChannelModel()
+        self.link_path = Path(link_path) if link_path else None
+        self.host = host
+        self.port = port
+        self.max_frame = max_frame
+        self._rng = random.Random(self.channel.seed)
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._slave_name = ""
+        self._pty_backlog = bytearray()
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._client_tasks: set[asyncio.Task[None]] = set()
+        self._decoder = kiss.KissDecoder(max_frame=max_frame)
+        self.tnc_parameters: dict[str, int] = {}
+        self.downlink = _Direction(self.channel, self._rng, self._to_ground, self._tx_delay)
+        self.uplink = _Direction(self.channel, self._rng, self._to_flight, lambda: 0.0)
+
+    def _tx_delay(self) -> float:
+        return self.tnc_parameters.get("TX_DELAY", 0) / 100.0
+
+    @property
+    def device(self) -> str:
+        """The path the flight side opens (the stable link if configured, else the pty name)."""
+        return str(self.link_path) if self.link_path else self._slave_name
+
+    @property
+    def bound_port(self) -> int:
+        """The TCP port actually bound (useful with port=0 in tests)."""
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._open_pty()
+        self._server = await asyncio.start_server(self._serve_client, self.host, self.port)
+        log.info("sim transceiver: flight side %s, ground KISS TCP %s:%d",
+                 self.device, self.host, self.bound_port)
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self._slave_name = os.ttyname(slave)
+        self._decoder = kiss.KissDecoder(max_frame=self.max_frame)
+        if self.link_path:
+            tmp = self.link_path.with_name(self.link_path.name + ".tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.symlink(self._slave_name, tmp)
+            os.replace(tmp, self.link_path)
+        asyncio.get_running_loop().add_reader(master, self._on_pty_readable)
+
+    def _close_pty(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._master is not None:
+            loop.remove_reader(self._master)
+            loop.remove_writer(self._master)
+            os.close(self._master)
+        if self._slave is not None:
+            os.close(self._slave)
+        self._master = self._slave = None
+        self._pty_backlog.clear()
+
+    async def unplug(self) -> None:
+        """Make the device disappear (like a USB adapter pulled out)."""
+        self._close_pty()
+        if self.link_path:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_path.unlink()
+
+    async def replug(self) -> None:
+        """Bring the device back under the same link path."""
+        if self._master is None:
+            self._open_pty()
+
+    async def stop(self) -> None:
+        self._close_pty()
+        if self.link_path:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_path.unlink()
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._clients):
+                writer.close()
+            if self._client_tasks:
+                await asyncio.wait(self._client_tasks, timeout=2.0)
+            await self._server.wait_closed()
+            self._server = None
+
+    # -- flight side ----------------------------------------------------------------------------
+    def _on_pty_readable(self) -> None:
+        assert self._master is not None
+        try:
+            data = os.read(self._master, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            return  # EIO while no slave is open: nothing to read
+        for frame in self._decoder.feed(data):
+            if frame.command == kiss.KissCommand.DATA:
+                self.downlink.submit(frame.payload)
+            elif frame.command != kiss.KissCommand.RETURN and frame.payload:
+                self.tnc_parameters[kiss.KissCommand(frame.command).name] = frame.payload[0]
+
+    def _to_flight(self, frame: bytes) -> None:
+        if self._master is None:
+            self.uplink.stats.frames_dropped_backlog += 1
+            return
+        encoded = kiss.encode(frame)
+        if len(self._pty_backlog) + len(encoded) > MAX_PTY_BACKLOG:
+            self.uplink.stats.frames_dropped_backlog += 1
+            return
+        self._pty_backlog += encoded
+        self._flush_pty()
+
+    def _flush_pty(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._master is not None
+        while self._pty_backlog:
+            try:
+                written = os.write(self._master, self._pty_backlog)
+            except BlockingIOError:
+                loop.add_writer(self._master, self._on_pty_writable)
+                return
+            except OSError:
+                self._pty_backlog.clear()
+                return
+            del self._pty_backlog[:written]
+        loop.remove_writer(self._master)
+
+    def _on_pty_writable(self) -> None:
+        if self._master is not None:
+            self._flush_pty()
+
+    # -- ground side ----------------------------------------------------------------------------
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._client_tasks.add(task)
+            task.add_done_callback(self._client_tasks.discard)
+        decoder = kiss.KissDecoder(max_frame=self.max_frame)
+        try:
+            while chunk := await reader.read(4096):
+                for frame in decoder.feed(chunk):
+                    if frame.command == kiss.KissCommand.DATA:
+                        self.uplink.submit(frame.payload)
+        except ConnectionError:
+            pass
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+
+    def _to_ground(self, frame: bytes) -> None:
+        encoded = kiss.encode(frame)
+        for writer in list(self._clients):
+            if writer.transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
+                self.downlink.stats.frames_dropped_backlog += 1
+                continue
+            writer.write(encoded)
