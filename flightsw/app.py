@@ -1,0 +1,294 @@
+"""Composition root: builds a satellite from a mission config and runs it.
+
+Everything is wired here and nowhere else: stores are loaded (the boot counted first), the
+framework components are created, subsystems add theirs, the dictionary is assembled, then the
+supervisor runs the rate groups, the health monitor and every service in one task group until a
+stop is requested (SIGTERM/SIGINT or command), after which stores are flushed and the watchdog is
+told we stop on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from flightsw.components.executive import Executive
+from flightsw.components.rate_group_monitor import rate_group_monitor
+from flightsw.config import MissionConfig
+from flightsw.core.clock import SpacecraftClock, TimeCorrelation, loop_time
+from flightsw.core.commands import CommandDispatcher
+from flightsw.core.component import Component, Event
+from flightsw.core.context import ComponentContext
+from flightsw.core.dictionary import Dictionary
+from flightsw.core.events import EventInfo, EventLog, EventRecord
+from flightsw.core.health import HealthMonitor
+from flightsw.core.params import ParameterStore
+from flightsw.core.records import RecordLog
+from flightsw.core.scheduler import RateGroup
+from flightsw.core.state import StateStore
+from flightsw.core.supervisor import Service, Supervisor
+from flightsw.core.telemetry import PacketDef, TelemetryDB
+from flightsw.core.workers import Workers
+from hal.watchdog import CompositeWatchdog, DevWatchdog, NullWatchdog, SystemdWatchdog, Watchdog
+
+log = logging.getLogger("flightsw.app")
+
+STORAGE_RESOURCE = "storage"
+SHUTDOWN_BUDGET = 2.0  # seconds from stop request to flushed stores
+
+
+def build_watchdog(config: MissionConfig) -> Watchdog:
+    backend = config.watchdog.backend
+    if backend == "none":
+        return NullWatchdog()
+    if backend == "sim":
+        from sim.watchdog import SimWatchdog
+
+        return SimWatchdog()
+    if backend == "systemd":
+        return SystemdWatchdog()
+    if backend == "device":
+        return DevWatchdog(config.watchdog.device)
+    return CompositeWatchdog(SystemdWatchdog(), DevWatchdog(config.watchdog.device))
+
+
+# Subsystems that add components to a satellite: callables taking the satellite. Each subsystem
+# module registers itself here (hardware, link, imaging...) so the root stays the only wiring place.
+Subsystem = Callable[["Satellite"], None]
+SUBSYSTEMS: list[str] = []
+
+
+class Satellite:
+    def __init__(
+        self,
+        config: MissionConfig,
+        *,
+        watchdog: Watchdog | None = None,
+        monotonic: Callable[[], float] = loop_time,
+        utc_source: Callable[[], float] | None = None,
+        subsystems: list[Subsystem] | None = None,
+    ) -> None:
+        self.config = config
+        data = config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        fsync = config.storage.fsync
+        self.state = StateStore(data / "state", fsync=fsync)
+        self.state.load()
+        self.state.boot()
+        corr_raw = self.state.get("time_correlation")
+        correlation = TimeCorrelation.from_dict(corr_raw) if isinstance(corr_raw, dict) else None
+        if utc_source is None and config.time.utc_source == "system":
+            import time
+
+            utc_source = time.time
+        self.clock = SpacecraftClock(self.state.boot_count, monotonic, utc_source, correlation)
+        self.events = EventLog(self.clock)
+        self.telemetry = TelemetryDB(self.clock)
+        self.workers = Workers()
+        self.records = RecordLog(data / "records", config.storage.records_segment_bytes,
+                                 config.storage.records_max_bytes)
+        self.params = ParameterStore(data / "params", fsync=fsync)
+        self.watchdog = watchdog if watchdog is not None else build_watchdog(config)
+        self.health = HealthMonitor(self.watchdog, self.clock.monotonic, config.watchdog.check_period,
+                                    on_stale=self._on_stale)
+        self.supervisor = Supervisor(on_crash=self._on_crash, on_failed=self._on_failed)
+        self.fault_hooks: list[Callable[[Service, BaseException], None]] = []
+        self.rate_groups = {name: RateGroup(name, hz, on_overrun=self._on_overrun,
+                                            on_member_error=self._on_member_error)
+                            for name, hz in config.scheduler.rate_groups.items()}
+        self.components: list[Component] = []
+        self.ctx = ComponentContext(config, self.clock, self.telemetry, self.events, self.params, self.state,
+                                    self.records, self.workers, self.supervisor, self.health, self.rate_groups,
+                                    lambda: list(self.components))
+        self.stop_event = asyncio.Event()
+        self.dictionary: Dictionary | None = None
+        self.packets: list[PacketDef] = []
+        self._finalized = False
+
+        self.executive = Executive()
+        self.executive.stop_requested = self.stop_event
+        self.commands = CommandDispatcher()
+        self.add(self.executive)
+        self.add(self.commands)
+        self.add(rate_group_monitor(self.rate_groups))
+        for subsystem in subsystems if subsystems is not None else load_subsystems():
+            subsystem(self)
+
+    # -- assembly ---------------------------------------------------------------------------
+    def add(self, component: Component) -> Component:
+        if self._finalized:
+            raise RuntimeError("components must be added before the satellite is finalized")
+        component.attach(self.ctx)
+        self.components.append(component)
+        return component
+
+    def component(self, name: str) -> Component:
+        for comp in self.components:
+            if comp.name == name:
+                return comp
+        raise KeyError(name)
+
+    def finalize(self) -> Dictionary:
+        """Assemble the dictionary, load parameters, run every component's setup (once)."""
+        if self._finalized:
+            assert self.dictionary is not None
+            return self.dictionary
+        d = Dictionary.build(self.components)
+        self.dictionary = d
+        self.commands.dictionary = d
+        for cid in d.channels:
+            self.telemetry.declare(cid)
+        for eid, item in d.events.items():
+            decl: Event = item.decl  # type: ignore[assignment]
+            self.events.declare(EventInfo(eid, item.name, decl.severity, decl.format, decl.throttle))
+        self.params.declare(d.parameters)
+        self._configure_packets(d)
+        self._finalized = True
+        self.executive.note_store_problems("state", self.state.load_problems)
+        self.executive.note_store_problems("parameters", self.params.load())
+        self.executive.note_store_problems("parameters", self.params.activate_all())
+        for comp in self.components:
+            comp.setup()
+        return d
+
+    def _configure_packets(self, d: Dictionary) -> None:
+        specs = [(p.name, p.rate_hz, p.channels) for p in self.config.telemetry.packets]
+        if not specs:  # default: one packet per component with all its channels, every 10 s
+            for comp in self.components:
+                names = [i.name for i in d.channels.values() if i.component is comp]
+                if names:
+                    specs.append((f"hk_{comp.name}", 0.1, names))
+        for name, rate, channels in specs:
+            self.packets.append(d.add_packet(name, rate, channels))
+
+    # -- framework hooks --------------------------------------------------------------------
+    def _on_crash(self, svc: Service, exc: BaseException) -> None:
+        self.executive.service_crashed.emit(service=svc.name, error=svc.last_error)
+
+    def _on_failed(self, svc: Service, exc: BaseException) -> None:
+        self.executive.service_failed.emit(service=svc.name, error=svc.last_error)
+        if svc.critical:
+            self.health.unregister(svc.name)
+        for hook in self.fault_hooks:
+            hook(svc, exc)
+
+    def _on_stale(self, stale: list[Any]) -> None:
+        self.executive.health_stale.emit(tasks=",".join(hb.name for hb in stale)[:100])
+
+    def _on_overrun(self, group: RateGroup, cycle: float) -> None:
+        self.executive.overrun.emit(group=group.name, cycle_ms=cycle * 1000.0)
+
+    def _on_member_error(self, group: RateGroup, member: Any, exc: BaseException) -> None:
+        self.executive.member_error.emit(group=group.name, member=member.name, error=f"{type(exc).__name__}: {exc}"[:80])
+
+    def _record_event(self, record: EventRecord) -> None:
+        self.records.append({"k": "evt", "v": record.to_wire()})
+
+    def _record_packet(self, packet: PacketDef, body: bytes) -> None:
+        self.records.append({"k": "tlm", "v": body})
+
+    # -- running ----------------------------------------------------------------------------
+    async def _storage_writer(self, fn: Callable[[], None]) -> None:
+        await self.workers.run_io(STORAGE_RESOURCE, fn)
+
+    async def _sync_records(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.storage.records_sync_seconds)
+            await self.workers.run_io(STORAGE_RESOURCE, self.records.sync)
+
+    def _packet_groups(self) -> list[RateGroup]:
+        groups: dict[float, RateGroup] = {}
+        for packet in self.packets:
+            group = groups.setdefault(packet.rate_hz, RateGroup(f"tlm_{packet.rate_hz:g}Hz", packet.rate_hz))
+            group.add(packet.name, lambda p=packet: self.telemetry.emit_packet(p))
+        return list(groups.values())
+
+    async def run(self, duration: float | None = None, install_signals: bool = False) -> str:
+        """Run until stopped (signal, command, ``duration`` seconds); returns the stop reason."""
+        self.finalize()
+        loop = asyncio.get_running_loop()
+        self.clock.restart_epoch()
+        report = self.records.open()
+        self.events.add_sink(self._record_event)
+        self.telemetry.add_packet_sink(self._record_packet)
+        self.state.use_writer(self._storage_writer)
+        self.params.use_writer(self._storage_writer)
+        if report.truncated_bytes:
+            self.executive.records_recovered.emit(bytes=report.truncated_bytes)
+        self.executive.booted.emit(boot=self.state.boot_count, reason=self.state.get("reset_reason"))
+
+        reason = "COMMANDED"
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._signal_stop, sig)
+        for group in list(self.rate_groups.values()) + self._packet_groups():
+            self.supervisor.add_service(f"rategroup.{group.name}", group.run)
+        self.supervisor.add_service("health", self.health.run)
+        self.supervisor.add_service("records.sync", self._sync_records, critical=False)
+        self.watchdog.ready()
+        self.watchdog.status(f"boot {self.state.boot_count} running")
+        supervisor_task = asyncio.create_task(self.supervisor.run(), name="supervisor")
+        stop_task = asyncio.create_task(self.stop_event.wait(), name="stop-wait")
+        try:
+            done, _ = await asyncio.wait({supervisor_task, stop_task},
+                                         timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+            if supervisor_task in done:
+                supervisor_task.result()  # re-raise a framework bug rather than hide it
+            if not done:
+                reason = "DURATION"
+            elif self._signal_name:
+                reason = self._signal_name
+        finally:
+            stop_task.cancel()
+            supervisor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor_task
+            await self._shutdown(reason)
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+        return reason
+
+    _signal_name = ""
+
+    def _signal_stop(self, sig: signal.Signals) -> None:
+        self._signal_name = sig.name
+        self.stop_event.set()
+
+    async def _shutdown(self, reason: str) -> None:
+        """Flush everything that must survive, within the shutdown budget."""
+        self.watchdog.stopping()
+        try:
+            async with asyncio.timeout(SHUTDOWN_BUDGET):
+                for comp in reversed(self.components):
+                    try:
+                        await comp.shutdown()
+                    except Exception:
+                        log.exception("shutdown of %s failed", comp.name)
+        except TimeoutError:
+            log.error("component shutdown exceeded %.1f s; flushing stores anyway", SHUTDOWN_BUDGET)
+        pending = self.state.get("pending_shutdown_reason")
+        self.state.set("shutdown_reason", pending or reason)
+        self.state.set("pending_shutdown_reason", None)
+        self.state.save_blocking()
+        self.params.save_blocking()
+        self.records.close()
+        self.workers.shutdown()
+        log.info("stopped: %s", reason)
+
+
+def load_subsystems() -> list[Subsystem]:
+    """Import the subsystem builders listed in SUBSYSTEMS ("module:function")."""
+    import importlib
+
+    out = []
+    for spec in SUBSYSTEMS:
+        module, _, func = spec.partition(":")
+        out.append(getattr(importlib.import_module(module), func))
+    return out
+
+

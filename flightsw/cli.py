@@ -1,0 +1,74 @@
+"""The `flightsw` command line: run, sim, dict, and the subcommands subsystems register.
+
+Each subcommand lives in its own module with ``register(subparsers)``; the modules are listed in
+COMMAND_MODULES so a newcomer finds every command here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from flightsw.config import ConfigError, MissionConfig, load
+
+COMMAND_MODULES: list[str] = [
+    "flightsw.cli_run",
+]
+
+
+def default_sim_config() -> Path:
+    """deploy/sim.toml of the source tree, or of the current directory."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base / "deploy" / "sim.toml"
+        if candidate.exists():
+            return candidate
+    raise ConfigError("no deploy/sim.toml found here or in the source tree; pass --config FILE")
+
+
+def load_config_or_exit(path: str | Path) -> MissionConfig:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(f"flightsw: invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flightsw", description="CubeSat flight software framework")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        result = args.func(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+    except ConfigError as exc:
+        print(f"flightsw: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Telemetry of the rate groups: cycles, overruns, slips and worst cycle time per group.
+
+The channel set depends on which groups the mission configures, so the component class is made
+per configuration by :func:`rate_group_monitor` (the declarations stay plain data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flightsw.core.component import Channel, Component, Limits
+from flightsw.core.scheduler import RateGroup
+from flightsw.core.types import F32, U32
+
+
+def rate_group_monitor(groups: dict[str, RateGroup], name: str = "sched", base_id: int = 0x0003) -> Component:
+    attrs: dict[str, Any] = {"__doc__": "Rate-group timing telemetry (overruns, slips, cycle times)."}
+    for g in groups:
+        attrs[f"{g}_cycles"] = Channel(U32, doc=f"Cycles run by rate group {g}")
+        attrs[f"{g}_overruns"] = Channel(U32, limits=Limits(yellow_high=0), doc=f"Cycles of {g} that ended after the next deadline")
+        attrs[f"{g}_slips"] = Channel(U32, limits=Limits(yellow_high=0), doc=f"Deadlines of {g} skipped")
+        attrs[f"{g}_max_cycle_ms"] = Channel(F32, unit="ms", doc=f"Longest cycle of {g}")
+
+    def publish(self: Component) -> None:
+        for g, group in groups.items():
+            getattr(self, f"{g}_cycles").set(group.stats.cycles & 0xFFFFFFFF)
+            getattr(self, f"{g}_overruns").set(group.stats.overruns & 0xFFFFFFFF)
+            getattr(self, f"{g}_slips").set(group.stats.slips & 0xFFFFFFFF)
+            getattr(self, f"{g}_max_cycle_ms").set(group.stats.max_cycle_time * 1000.0)
+
+    def setup(self: Component) -> None:
+        self.ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)  # type: ignore[attr-defined]
+
+    attrs["publish"] = publish
+    attrs["setup"] = setup
+    cls = type("RateGroupMonitor", (Component,), attrs)
+    return cls(name, base_id)

@@ -1,0 +1,123 @@
+"""Crash-safe storage of a small value: two slots, each replaced atomically, newest valid wins.
+
+A write goes to the older slot through a temporary file (write, fsync, rename, fsync of the
+directory), so a power cut at any instant leaves the previous value intact in the other slot. Each
+slot carries a magic, a schema version, a sequence number, the payload length and a CRC-32; on load
+the valid slot with the highest sequence number wins, and a corrupt slot is reported, not trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+MAGIC = b"FSWS"
+HEADER = struct.Struct(">4sHQII")  # magic, schema version, sequence, length, crc32
+
+
+class StoreCorrupt(Exception):
+    pass
+
+
+@dataclass
+class LoadResult:
+    value: Any | None  # None when no valid slot exists
+    sequence: int
+    problems: list[str]  # human-readable, one per bad or missing slot
+
+
+def encode(value: Any, version: int, sequence: int) -> bytes:
+    payload = msgpack.packb(value, use_bin_type=True)
+    return HEADER.pack(MAGIC, version, sequence, len(payload), zlib.crc32(payload)) + payload
+
+
+def decode(blob: bytes, version: int) -> tuple[int, Any]:
+    if len(blob) < HEADER.size:
+        raise StoreCorrupt(f"truncated ({len(blob)} bytes)")
+    magic, ver, seq, length, crc = HEADER.unpack_from(blob)
+    if magic != MAGIC:
+        raise StoreCorrupt("bad magic")
+    payload = blob[HEADER.size :]
+    if len(payload) != length:
+        raise StoreCorrupt(f"length {len(payload)} != {length}")
+    if zlib.crc32(payload) != crc:
+        raise StoreCorrupt("CRC mismatch")
+    if ver != version:
+        raise StoreCorrupt(f"schema version {ver}, expected {version}")
+    return seq, msgpack.unpackb(payload, raw=False, strict_map_key=False)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AtomicStore:
+    """A value (anything msgpack can carry) persisted in ``<path>.a`` / ``<path>.b``."""
+
+    def __init__(self, path: Path, version: int = 1, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.version = version
+        self.fsync = fsync
+        self.slots = (self.path.with_name(self.path.name + ".a"), self.path.with_name(self.path.name + ".b"))
+        self.sequence = 0
+        self._newest_slot = 1  # so the first write goes to slot a
+        self.writes = 0
+
+    def load(self) -> LoadResult:
+        best: tuple[int, int, Any] | None = None
+        problems: list[str] = []
+        for index, slot in enumerate(self.slots):
+            try:
+                blob = slot.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                problems.append(f"{slot.name}: {exc}")
+                continue
+            try:
+                seq, value = decode(blob, self.version)
+            except (StoreCorrupt, ValueError, msgpack.UnpackException) as exc:
+                problems.append(f"{slot.name}: {exc}")
+                continue
+            if best is None or seq > best[0]:
+                best = (seq, index, value)
+        if best is None:
+            return LoadResult(None, 0, problems)
+        self.sequence, self._newest_slot, value = best
+        return LoadResult(value, self.sequence, problems)
+
+    def save(self, value: Any) -> None:
+        """Blocking: call from a worker thread (or at start-up/shutdown)."""
+        self.write_blob(self.prepare(value))
+
+    def prepare(self, value: Any) -> tuple[int, bytes]:
+        """Serialise on the caller's thread (cheap), so the value cannot change under the writer."""
+        self.sequence += 1
+        return self.sequence, encode(value, self.version, self.sequence)
+
+    def write_blob(self, prepared: tuple[int, bytes]) -> None:
+        _, blob = prepared
+        target_index = 1 - self._newest_slot
+        target = self.slots[target_index]
+        tmp = target.with_name(target.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        if self.fsync:
+            fsync_dir(target.parent)
+        self._newest_slot = target_index
+        self.writes += 1

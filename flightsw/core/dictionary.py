@@ -1,0 +1,129 @@
+"""The dictionary: every component's declarations collected under stable numeric ids.
+
+Ids are ``base_id << 16 | local_id`` where the local id is derived from the item's name (or given
+explicitly), so adding or reordering declarations never renumbers existing items. The content hash
+lets the ground refuse to talk with a mismatched dictionary. Exports are generated from this one
+source, so flight and ground cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flightsw.core.component import Channel, CommandDecl, Component, DeclaredItem, Event, Parameter
+from flightsw.core.telemetry import PacketDef, packet_id
+
+
+class DictionaryError(ValueError):
+    pass
+
+
+@dataclass
+class Dictionary:
+    components: dict[str, Component] = field(default_factory=dict)
+    commands: dict[int, DeclaredItem] = field(default_factory=dict)
+    channels: dict[int, DeclaredItem] = field(default_factory=dict)
+    events: dict[int, DeclaredItem] = field(default_factory=dict)
+    parameters: dict[int, DeclaredItem] = field(default_factory=dict)
+    packets: dict[int, PacketDef] = field(default_factory=dict)
+    by_name: dict[str, DeclaredItem] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, components: Iterable[Component]) -> Dictionary:
+        d = cls()
+        bases: dict[int, str] = {}
+        for comp in components:
+            if comp.name in d.components:
+                raise DictionaryError(f"duplicate component name {comp.name}")
+            if comp.base_id in bases:
+                raise DictionaryError(f"components {bases[comp.base_id]} and {comp.name} share base_id 0x{comp.base_id:04x}")
+            bases[comp.base_id] = comp.name
+            d.components[comp.name] = comp
+            for decl in type(comp).declarations.values():
+                d._add(DeclaredItem(comp, decl, comp.item_id(decl)))
+        return d
+
+    def _add(self, item: DeclaredItem) -> None:
+        table = {Channel: self.channels, Event: self.events, Parameter: self.parameters, CommandDecl: self.commands}[
+            type(item.decl)
+        ]
+        if item.id in table:
+            other = table[item.id]
+            raise DictionaryError(
+                f"id 0x{item.id:08x} of {item.name} collides with {other.name}; give one an explicit id="
+            )
+        if item.name in self.by_name and type(self.by_name[item.name].decl) is type(item.decl):
+            raise DictionaryError(f"duplicate name {item.name}")
+        table[item.id] = item
+        self.by_name.setdefault(item.name, item)
+
+    def add_packet(self, name: str, rate_hz: float, channel_names: Sequence[str]) -> PacketDef:
+        ids = []
+        for cname in channel_names:
+            item = self.by_name.get(cname)
+            if item is None or not isinstance(item.decl, Channel):
+                raise DictionaryError(f"packet {name}: unknown channel {cname!r}")
+            ids.append(item.id)
+        pdef = PacketDef(name, packet_id(name), rate_hz, tuple(ids), tuple(channel_names))
+        if pdef.id in self.packets:
+            raise DictionaryError(f"packet {name}: id collides with {self.packets[pdef.id].name}")
+        self.packets[pdef.id] = pdef
+        return pdef
+
+    def lookup(self, name: str, kind: type) -> DeclaredItem:
+        table = {Channel: self.channels, Event: self.events, Parameter: self.parameters, CommandDecl: self.commands}[kind]
+        for item in table.values():
+            if item.name == name:
+                return item
+        raise KeyError(f"no {kind.__name__.lower()} named {name!r}")
+
+    # -- export -----------------------------------------------------------------------------
+    def content(self) -> dict[str, Any]:
+        def cmd(item: DeclaredItem) -> dict[str, Any]:
+            decl: CommandDecl = item.decl  # type: ignore[assignment]
+            return {"name": item.name, "opcode": item.id, "args": [a.to_json() for a in decl.args],
+                    "timeout": decl.timeout, "doc": decl.doc}
+
+        def chan(item: DeclaredItem) -> dict[str, Any]:
+            decl: Channel = item.decl  # type: ignore[assignment]
+            return {"name": item.name, "id": item.id, "type": decl.type.name, "unit": decl.unit,
+                    "limits": decl.limits.to_json(), "doc": decl.doc}
+
+        def evt(item: DeclaredItem) -> dict[str, Any]:
+            decl: Event = item.decl  # type: ignore[assignment]
+            return {"name": item.name, "id": item.id, "severity": decl.severity.name, "format": decl.format,
+                    "args": list(decl.arg_names), "throttle": list(decl.throttle) if decl.throttle else None,
+                    "doc": decl.doc}
+
+        def prm(item: DeclaredItem) -> dict[str, Any]:
+            decl: Parameter = item.decl  # type: ignore[assignment]
+            return {"name": item.name, "id": item.id, "type": decl.type.name, "default": decl.default,
+                    "range": list(decl.range) if decl.range else None, "doc": decl.doc}
+
+        return {
+            "components": [{"name": c.name, "base_id": c.base_id, "type": type(c).__name__,
+                            "doc": (type(c).__doc__ or "").strip().split("\n")[0]}
+                           for c in sorted(self.components.values(), key=lambda c: c.base_id)],
+            "commands": [cmd(i) for _, i in sorted(self.commands.items())],
+            "channels": [chan(i) for _, i in sorted(self.channels.items())],
+            "events": [evt(i) for _, i in sorted(self.events.items())],
+            "parameters": [prm(i) for _, i in sorted(self.parameters.items())],
+            "packets": [p.to_json() for _, p in sorted(self.packets.items())],
+        }
+
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def short_hash(self) -> int:
+        """32-bit form of the content hash, small enough for the beacon."""
+        return int(self.content_hash()[:8], 16)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        content = self.content()
+        out = {"format": "flightsw-dictionary", "version": 1, "hash": self.content_hash(), **content}
+        return json.dumps(out, indent=indent)

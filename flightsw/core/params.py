@@ -1,0 +1,109 @@
+"""The parameter store: declared parameters, validated, activated, then stored atomically.
+
+Values are stored by qualified name (``component.parameter``). On load every stored value is
+checked against its declaration again: a value that no longer fits (type, range, a removed
+parameter) is dropped and the default used, and the problem is reported, never trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flightsw.core.atomic_store import AtomicStore
+from flightsw.core.component import DeclaredItem, Parameter
+
+SCHEMA_VERSION = 1
+
+
+class ParameterError(ValueError):
+    pass
+
+
+class ParameterStore:
+    def __init__(self, path: Path, fsync: bool = True) -> None:
+        self.store = AtomicStore(path, SCHEMA_VERSION, fsync=fsync)
+        self._items: dict[int, DeclaredItem] = {}
+        self._values: dict[int, Any] = {}
+        self.problems: list[str] = []
+        self._writer: Callable[[Callable[[], None]], Any] | None = None
+        self._lock = asyncio.Lock()
+        self.sets = 0
+
+    def declare(self, items: dict[int, DeclaredItem]) -> None:
+        self._items = dict(items)
+        self._values = {pid: item.decl.default for pid, item in items.items()}  # type: ignore[attr-defined]
+
+    def load(self) -> list[str]:
+        """Load stored values over the defaults; returns (and keeps) the problems found."""
+        result = self.store.load()
+        problems = list(result.problems)
+        stored = result.value if isinstance(result.value, dict) else {}
+        by_name = {item.name: pid for pid, item in self._items.items()}
+        for name, value in stored.items():
+            pid = by_name.get(name)
+            if pid is None:
+                problems.append(f"{name}: no longer declared; dropped")
+                continue
+            decl: Parameter = self._items[pid].decl  # type: ignore[assignment]
+            try:
+                self._values[pid] = decl.arg().validate(value)
+            except ValueError as exc:
+                problems.append(f"{name}: stored value rejected ({exc}); default used")
+        self.problems = problems
+        return problems
+
+    def activate_all(self) -> list[str]:
+        """Hand every value to its component once at start-up; refused values revert to defaults."""
+        problems = []
+        for pid, item in self._items.items():
+            try:
+                item.component.on_parameter(item.decl.attr, self._values[pid])
+            except ValueError as exc:
+                problems.append(f"{item.name}: {exc}; default used")
+                self._values[pid] = item.decl.default  # type: ignore[attr-defined]
+                item.component.on_parameter(item.decl.attr, self._values[pid])
+        return problems
+
+    def get(self, pid: int) -> Any:
+        return self._values[pid]
+
+    def get_by_name(self, name: str) -> Any:
+        for pid, item in self._items.items():
+            if item.name == name:
+                return self._values[pid]
+        raise KeyError(name)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {self._items[pid].name: v for pid, v in self._values.items()}
+
+    def use_writer(self, writer: Callable[[Callable[[], None]], Any]) -> None:
+        self._writer = writer
+
+    async def set(self, pid: int, value: Any) -> None:
+        """Validate, activate (the component may refuse), then persist; raises ParameterError."""
+        item = self._items.get(pid)
+        if item is None:
+            raise ParameterError(f"unknown parameter 0x{pid:08x}")
+        decl: Parameter = item.decl  # type: ignore[assignment]
+        try:
+            value = decl.arg().validate(value)
+            item.component.on_parameter(decl.attr, value)
+        except ValueError as exc:
+            raise ParameterError(f"{item.name}: {exc}") from exc
+        self._values[pid] = value
+        self.sets += 1
+        await self.save()
+
+    def save_blocking(self) -> None:
+        self.store.save(self.snapshot())
+
+    async def save(self) -> None:
+        async with self._lock:
+            prepared = self.store.prepare(self.snapshot())
+            if self._writer is None:
+                self.store.write_blob(prepared)
+            else:
+                await self._writer(lambda: self.store.write_blob(prepared))

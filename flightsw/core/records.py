@@ -1,0 +1,165 @@
+"""Bounded, append-only record log for telemetry and events.
+
+Each record is framed as ``magic(2) | length(u32) | crc32(u32) | payload``, so a record torn by a
+power cut or a kill is detected on open and cut off (only the record being written is lost). The
+log is split into segments; when the total size passes the limit, the oldest segments are
+deleted, so the log can never fill the card (LightSail-1 froze on a 32 MB file).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgpack
+
+REC_MAGIC = b"\xf5\x5a"
+REC_HEADER = struct.Struct(">2sII")
+SEGMENT_RE = re.compile(r"^records-(\d{8})\.log$")
+MAX_RECORD = 1 << 20
+
+
+@dataclass
+class RecoveryReport:
+    segments: int
+    records: int
+    truncated_bytes: int  # bytes cut from the torn tail of the newest segment
+    deleted_segments: int
+
+
+def frame(payload: bytes) -> bytes:
+    return REC_HEADER.pack(REC_MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def scan(data: bytes) -> tuple[list[bytes], int]:
+    """Valid records from the start of ``data`` and the offset where validity ends."""
+    out: list[bytes] = []
+    pos = 0
+    while pos + REC_HEADER.size <= len(data):
+        magic, length, crc = REC_HEADER.unpack_from(data, pos)
+        end = pos + REC_HEADER.size + length
+        if magic != REC_MAGIC or length > MAX_RECORD or end > len(data):
+            break
+        payload = data[pos + REC_HEADER.size : end]
+        if zlib.crc32(payload) != crc:
+            break
+        out.append(payload)
+        pos = end
+    return out, pos
+
+
+class RecordLog:
+    """Append msgpack records; call from one thread (the storage worker) or at start-up."""
+
+    def __init__(self, directory: Path, segment_bytes: int = 1 << 20, max_bytes: int = 64 << 20) -> None:
+        if segment_bytes <= 0 or max_bytes < segment_bytes:
+            raise ValueError("record log needs 0 < segment_bytes <= max_bytes")
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self.max_bytes = max_bytes
+        self._fh: BinaryIO | None = None
+        self._current: Path | None = None
+        self._current_size = 0
+        self.records_written = 0
+        self.bytes_written = 0
+        self.segments_deleted = 0
+
+    # -- segments ---------------------------------------------------------------------------
+    def segments(self) -> list[Path]:
+        if not self.directory.exists():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := SEGMENT_RE.match(p.name))]
+        return [p for _, p in sorted(found)]
+
+    def _segment_path(self, number: int) -> Path:
+        return self.directory / f"records-{number:08d}.log"
+
+    def open(self) -> RecoveryReport:
+        """Recover: cut the torn tail of the newest segment, enforce the size bound, open for append."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        segments = self.segments()
+        truncated = 0
+        records = 0
+        if segments:
+            newest = segments[-1]
+            data = newest.read_bytes()
+            good, end = scan(data)
+            records = len(good)
+            if end < len(data):
+                truncated = len(data) - end
+                with open(newest, "r+b") as fh:
+                    fh.truncate(end)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            self._current = newest
+            self._current_size = end
+        else:
+            self._current = self._segment_path(1)
+            self._current_size = 0
+        self._fh = open(self._current, "ab")
+        deleted = self._enforce_limit()
+        return RecoveryReport(len(self.segments()), records, truncated, deleted)
+
+    def _rotate(self) -> None:
+        assert self._current is not None and self._fh is not None
+        self._fh.close()
+        number = int(SEGMENT_RE.match(self._current.name).group(1)) + 1  # type: ignore[union-attr]
+        self._current = self._segment_path(number)
+        self._current_size = 0
+        self._fh = open(self._current, "ab")
+        self._enforce_limit()
+
+    def _enforce_limit(self) -> int:
+        deleted = 0
+        segments = self.segments()
+        total = sum(p.stat().st_size for p in segments)
+        while total > self.max_bytes - self.segment_bytes and len(segments) > 1:
+            oldest = segments.pop(0)
+            total -= oldest.stat().st_size
+            oldest.unlink()
+            deleted += 1
+        self.segments_deleted += deleted
+        return deleted
+
+    # -- writing and reading ----------------------------------------------------------------
+    def append(self, record: Any) -> None:
+        payload = msgpack.packb(record, use_bin_type=True)
+        if len(payload) > MAX_RECORD:
+            raise ValueError(f"record of {len(payload)} bytes exceeds {MAX_RECORD}")
+        if self._fh is None:
+            raise RuntimeError("record log is not open")
+        framed = frame(payload)
+        if self._current_size and self._current_size + len(framed) > self.segment_bytes:
+            self._rotate()
+        self._fh.write(framed)
+        self._fh.flush()  # into the OS: survives a process kill; fsync() for power cuts
+        self._current_size += len(framed)
+        self.records_written += 1
+        self.bytes_written += len(framed)
+
+    def sync(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self.sync()
+            self._fh.close()
+            self._fh = None
+
+    def total_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.segments())
+
+    def read_all(self) -> Iterator[Any]:
+        """Every valid record, oldest first (a torn record ends its segment)."""
+        for seg in self.segments():
+            good, _ = scan(seg.read_bytes())
+            for payload in good:
+                yield msgpack.unpackb(payload, raw=False, strict_map_key=False)

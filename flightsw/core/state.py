@@ -1,0 +1,93 @@
+"""The persisted state store: boot count, reset reason, mode, flags, counters, time correlation.
+
+Loaded once at boot (the boot count is incremented and saved before anything else runs), changed
+by components through :meth:`set`, and written atomically (``AtomicStore``) off the event loop.
+The reset reason of this boot is what the previous run recorded when it stopped cleanly, or
+``UNEXPECTED`` (watchdog, power cut, crash) when it did not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flightsw.core.atomic_store import AtomicStore, LoadResult
+
+SCHEMA_VERSION = 1
+DEFAULTS: dict[str, Any] = {
+    "boot_count": 0,
+    "reset_reason": "FIRST_BOOT",
+    "shutdown_reason": None,  # set on a clean stop; None while running
+    "mode": "SAFE",
+    "flags": {},
+    "counters": {},
+    "time_correlation": None,
+}
+
+
+class StateStore:
+    def __init__(self, path: Path, fsync: bool = True) -> None:
+        self.store = AtomicStore(path, SCHEMA_VERSION, fsync=fsync)
+        self.values: dict[str, Any] = dict(DEFAULTS)
+        self.load_problems: list[str] = []
+        self.loaded_from_defaults = False
+        self._writer: Callable[[Callable[[], None]], Any] | None = None
+        self._lock = asyncio.Lock()
+
+    def load(self) -> LoadResult:
+        result = self.store.load()
+        self.load_problems = result.problems
+        if isinstance(result.value, dict):
+            merged = dict(DEFAULTS)
+            merged.update({k: v for k, v in result.value.items()})
+            self.values = merged
+        else:
+            self.values = dict(DEFAULTS)
+            self.loaded_from_defaults = True
+        return result
+
+    def boot(self) -> None:
+        """Count this boot and derive its reset reason; persisted at once (blocking, at start-up)."""
+        previous = self.values.get("shutdown_reason")
+        if self.values["boot_count"] == 0 and self.loaded_from_defaults:
+            reason = "FIRST_BOOT" if not self.load_problems else "STATE_LOST"
+        else:
+            reason = previous if previous else "UNEXPECTED"
+        self.values["boot_count"] = int(self.values["boot_count"]) + 1
+        self.values["reset_reason"] = reason
+        self.values["shutdown_reason"] = None
+        self.save_blocking()
+
+    @property
+    def boot_count(self) -> int:
+        return int(self.values["boot_count"])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        return bool(self.values["flags"].get(name, default))
+
+    def set_flag(self, name: str, value: bool) -> None:
+        self.values["flags"] = {**self.values["flags"], name: bool(value)}
+
+    def use_writer(self, writer: Callable[[Callable[[], None]], Any]) -> None:
+        """Route saves through a worker (``await writer(fn)`` runs ``fn`` off the loop)."""
+        self._writer = writer
+
+    def save_blocking(self) -> None:
+        self.store.save(self.values)
+
+    async def save(self) -> None:
+        """Persist now, off the event loop; returns once the data is on disk."""
+        async with self._lock:
+            prepared = self.store.prepare(self.values)
+            if self._writer is None:
+                self.store.write_blob(prepared)
+            else:
+                await self._writer(lambda: self.store.write_blob(prepared))

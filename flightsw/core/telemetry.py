@@ -1,0 +1,101 @@
+"""Telemetry: the latest value of every channel, and housekeeping packets built from them.
+
+Channels hold their latest value and the spacecraft time it was written. A housekeeping packet is a
+named, ordered set of channels sampled at a rate; its body is msgpack
+``[packet_id, boot, seconds, utc, [values...]]`` in the order the dictionary publishes, so the ground
+decodes by position without per-value ids. Packets go to every sink (record log, downlink).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from flightsw.core.clock import SpacecraftClock, Stamp
+
+log = logging.getLogger("flightsw.telemetry")
+
+
+@dataclass(frozen=True)
+class Sample:
+    value: Any
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class PacketDef:
+    name: str
+    id: int
+    rate_hz: float
+    channel_ids: tuple[int, ...]
+    channel_names: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "id": self.id, "rate_hz": self.rate_hz, "channels": list(self.channel_names)}
+
+
+def packet_id(name: str) -> int:
+    return zlib.crc32(f"packet:{name}".encode()) & 0xFFFF
+
+
+PacketSink = Callable[[PacketDef, bytes], None]
+
+
+class TelemetryDB:
+    def __init__(self, clock: SpacecraftClock) -> None:
+        self._clock = clock
+        self._latest: dict[int, Sample] = {}
+        self._known: set[int] = set()
+        self._sinks: list[PacketSink] = []
+        self.packets_built = 0
+
+    def declare(self, channel_id: int) -> None:
+        self._known.add(channel_id)
+
+    def write(self, channel_id: int, value: Any) -> None:
+        if channel_id not in self._known:
+            raise KeyError(f"undeclared telemetry channel 0x{channel_id:08x}")
+        self._latest[channel_id] = Sample(value, self._clock.now())
+
+    def latest(self, channel_id: int) -> Sample | None:
+        return self._latest.get(channel_id)
+
+    def add_packet_sink(self, sink: PacketSink) -> None:
+        self._sinks.append(sink)
+
+    def build_packet(self, packet: PacketDef) -> bytes:
+        stamp = self._clock.now()
+        values = [None if (s := self._latest.get(cid)) is None else s.value for cid in packet.channel_ids]
+        body = msgpack.packb([packet.id, *stamp.to_wire(), values], use_bin_type=True)
+        self.packets_built += 1
+        return body
+
+    def emit_packet(self, packet: PacketDef) -> bytes:
+        body = self.build_packet(packet)
+        for sink in self._sinks:
+            try:
+                sink(packet, body)
+            except Exception:  # one failing sink must not starve the others
+                log.exception("packet sink %r failed", sink)
+        return body
+
+
+def decode_packet(body: bytes, packets: Sequence[PacketDef]) -> tuple[PacketDef, Stamp, dict[str, Any]]:
+    """Ground-side decoding of a housekeeping packet body; ValueError on anything malformed."""
+    try:
+        raw = msgpack.unpackb(body, raw=False)
+        pid, boot, sec, utc, values = raw
+    except Exception as exc:
+        raise ValueError(f"malformed housekeeping packet: {exc}") from exc
+    by_id = {p.id: p for p in packets}
+    if pid not in by_id:
+        raise ValueError(f"unknown housekeeping packet id {pid}")
+    pdef = by_id[pid]
+    if not isinstance(values, list) or len(values) != len(pdef.channel_names):
+        raise ValueError(f"packet {pdef.name}: {len(values) if isinstance(values, list) else '?'} values, expected {len(pdef.channel_names)}")
+    return pdef, Stamp(boot, sec, utc), dict(zip(pdef.channel_names, values, strict=True))
