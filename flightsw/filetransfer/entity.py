@@ -317,6 +317,7 @@ class _StepOutput:
     received: list[ReceivedFile] = field(default_factory=list)
     outcomes: list[TransferOutcome] = field(default_factory=list)
     more_to_send: bool = False
+    snapshot: list[OutgoingRecord] = field(default_factory=list)
 
 
 class CfdpEntity:
@@ -373,6 +374,7 @@ class CfdpEntity:
         self._completed_in: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._completed_out: OrderedDict[int, None] = OrderedDict()
         self._stopped = False
+        self._snapshot: list[OutgoingRecord] = self._copy_records()
 
     # ------------------------------------------------------------------ public API
 
@@ -415,12 +417,17 @@ class CfdpEntity:
             return record.transfer_id
 
         transfer_id: int = await self._run_io(queue)
+        self._snapshot = await self._run_io(self._copy_records)
         self._wake.set()
         return transfer_id
 
     def transfers(self) -> list[OutgoingRecord]:
-        """Snapshot of the outgoing queue (queued, active and recently finished)."""
-        return [OutgoingRecord(**vars(r)) for r in self._journal.records.values()]
+        """Snapshot of the outgoing queue (queued, active and recently finished).
+
+        Taken by the worker at the end of each step, so the loop never iterates the live
+        journal while the worker changes it.
+        """
+        return list(self._snapshot)
 
     def progress(self, transfer_id: int) -> tuple[int, int] | None:
         """(bytes acknowledged-or-sent, size) of an outgoing transfer, for progress display."""
@@ -477,6 +484,7 @@ class CfdpEntity:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     def _publish(self, output: _StepOutput) -> None:
+        self._snapshot = output.snapshot
         for received in output.received:
             self.stats.files_received += 1
             if self.on_file_received is not None:
@@ -499,7 +507,11 @@ class CfdpEntity:
                 self._guard(lambda key=key: self._drive_incoming(key, None, now, out), key)
             self._guard(lambda: self._drive_outgoing(None, now, out), "source")
             self._guard(lambda: self._start_next_outgoing(now, out), "source")
+        out.snapshot = self._copy_records()
         return out
+
+    def _copy_records(self) -> list[OutgoingRecord]:
+        return [OutgoingRecord(**vars(r)) for r in self._journal.records.values()]
 
     def _guard(self, action: Callable[[], None], where: object) -> None:
         try:

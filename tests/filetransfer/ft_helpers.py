@@ -1,0 +1,112 @@
+"""Helpers for file-transfer tests: a debug-mode loop runner and a flight/ground pair on a link."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile, TransferOutcome
+from flightsw.filetransfer.memory_link import MemoryLink
+
+FLIGHT_ID = 2
+GROUND_ID = 1
+
+
+class _SlowCallbacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "took" in message and "Executing" in message:
+            self.messages.append(message)
+
+
+def run_async(main: Callable[[], Awaitable[Any]], timeout: float = 40.0) -> Any:
+    """Run ``main`` in a debug-mode loop; fail if any callback held the loop more than 50 ms."""
+    watcher = _SlowCallbacks()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(watcher)
+
+    async def wrapper() -> Any:
+        asyncio.get_running_loop().slow_callback_duration = 0.05
+        return await asyncio.wait_for(main(), timeout)
+
+    try:
+        result = asyncio.run(wrapper(), debug=True)
+    finally:
+        logger.removeHandler(watcher)
+    assert not watcher.messages, f"event loop blocked: {watcher.messages}"
+    return result
+
+
+def fast_config(local: int, remote: int, work_dir: Path, **overrides: Any) -> EntityConfig:
+    """Short timers so loss recovery takes a fraction of a second in tests."""
+    settings: dict[str, Any] = dict(
+        ack_interval_s=0.3, nak_interval_s=0.3, tick_s=0.05, inactivity_s=5.0,
+        retry_backoff_s=0.2, max_pdu_len=1024,
+    )
+    settings.update(overrides)
+    return EntityConfig(local, remote, work_dir, **settings)
+
+
+@dataclass
+class Station:
+    """One running entity with what it reported."""
+
+    entity: CfdpEntity
+    task: asyncio.Task[None]
+    received: list[ReceivedFile] = field(default_factory=list)
+    outcomes: list[TransferOutcome] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        self.entity.stop()
+        await self.task
+
+
+def start_station(config: EntityConfig, sink: Any, **kwargs: Any) -> Station:
+    station_holder: list[Station] = []
+    entity = CfdpEntity(
+        config, sink,
+        on_file_received=lambda f: station_holder[0].received.append(f),
+        on_transfer_done=lambda o: station_holder[0].outcomes.append(o),
+        **kwargs,
+    )
+    station = Station(entity, asyncio.get_running_loop().create_task(entity.run()))
+    station_holder.append(station)
+    return station
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``predicate`` on the loop's clock (no wall-clock assertions)."""
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+@dataclass
+class Pair:
+    link: MemoryLink
+    flight: Station
+    ground: Station
+    root: Path
+
+    def attach(self) -> None:
+        self.link.attach(self.flight.entity.receive_pdu, self.ground.entity.receive_pdu)
+
+
+async def start_pair(root: Path, loss: float = 0.0, seed: int = 7, **overrides: Any) -> Pair:
+    link = MemoryLink(loss=loss, seed=seed)
+    flight = start_station(fast_config(FLIGHT_ID, GROUND_ID, root / "flight", **overrides), link.a)
+    ground = start_station(fast_config(GROUND_ID, FLIGHT_ID, root / "ground", **overrides), link.b)
+    pair = Pair(link, flight, ground, root)
+    pair.attach()
+    return pair
