@@ -78,7 +78,8 @@ def encode(payload: bytes, port: int = 0, command: int = KissCommand.DATA) -> by
     if not 0 <= command <= 15:
         raise KissError(f"KISS command must be 0..15, got {command}")
     type_byte = 0xFF if command == KissCommand.RETURN else (port << 4) | command
-    return bytes([FEND, type_byte]) + escape(bytes(payload)) + bytes([FEND])
+    # The type byte is escaped too: port 12 data (0xC0) would otherwise read as FEND.
+    return bytes([FEND]) + escape(bytes([type_byte]) + bytes(payload)) + bytes([FEND])
 
 
 def encode_parameter(command: KissCommand, value: int, port: int = 0) -> bytes:
@@ -127,7 +128,7 @@ class KissDecoder:
         return frames
 
     def _finish(self) -> KissFrame | None:
-        raw = bytes(self._buffer)
+        raw = unescape(bytes(self._buffer))
         self._buffer.clear()
         if self._overflow:
             self._overflow = False
@@ -135,7 +136,7 @@ class KissDecoder:
         if not raw:
             return None  # back-to-back FENDs are idle fill
         type_byte = raw[0]
-        payload = unescape(raw[1:])
+        payload = raw[1:]
         if len(payload) > self.max_frame:
             self.oversize_frames += 1
             return None

@@ -1,0 +1,1 @@
+"""Ground station: KISS TNC connection, decoding, archive, authenticated commanding, live view."""

@@ -1,0 +1,312 @@
+"""The ground station engine: talks KISS to a TNC, decodes and archives, sends commands.
+
+Why one engine for the CLI and the live view: both need the same decoding, archive and
+command-counter bookkeeping; the views only render its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgpack
+
+from flightsw.core.commands import Completion, Reason
+from flightsw.core.events import Severity
+from flightsw.ground.archive import Archive
+from flightsw.ground.dictionary import GroundDictionary
+from flightsw.link import ax25, beacon, kiss
+from flightsw.link.auth import KeyRing, build_command
+from flightsw.link.packets import Apid, Packet, split_packets
+from hal.serial_port import AsyncSerialPort
+
+log = logging.getLogger("flightsw.ground")
+
+
+class KissTransport(Protocol):
+    async def read(self) -> bytes: ...
+    async def write(self, data: bytes) -> None: ...
+    async def close(self) -> None: ...
+
+
+class TcpKiss:
+    """KISS over TCP (direwolf, the simulated transceiver, most software TNCs)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+
+    async def read(self) -> bytes:
+        assert self._reader is not None
+        data = await self._reader.read(4096)
+        if not data:
+            raise ConnectionError(f"TNC {self.host}:{self.port} closed the connection")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        assert self._writer is not None
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except ConnectionError:
+                pass
+
+
+class SerialKiss:
+    """KISS over a serial TNC."""
+
+    def __init__(self, device: str, baud: int) -> None:
+        self.port = AsyncSerialPort(device, baud)
+
+    async def connect(self) -> None:
+        await self.port.open()
+
+    async def read(self) -> bytes:
+        return await self.port.read()
+
+    async def write(self, data: bytes) -> None:
+        await self.port.write(data)
+
+    async def close(self) -> None:
+        await self.port.close()
+
+
+@dataclass
+class ChannelValue:
+    value: Any
+    unit: str
+    limit_state: str
+    rx_time: float
+    source: str
+
+
+@dataclass
+class Response:
+    seq: int
+    opcode: int
+    name: str
+    reason: Reason
+    completion: Completion | None
+    detail: str
+
+
+@dataclass
+class StationStats:
+    frames_received: int = 0
+    frames_foreign: int = 0
+    frames_bad: int = 0
+    packets_bad: int = 0
+    beacons: int = 0
+    housekeeping: int = 0
+    events: int = 0
+    responses: int = 0
+    commands_sent: int = 0
+    seq_gaps: dict[int, int] = field(default_factory=dict)
+
+
+class GroundStation:
+    def __init__(self, dictionary: GroundDictionary, keys: KeyRing, key_id: int, *,
+                 ground: ax25.Address, satellite: ax25.Address, archive: Archive,
+                 transport: KissTransport, kiss_port: int = 0,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.dictionary = dictionary
+        self.keys = keys
+        self.key_id = key_id
+        self.ground = ground
+        self.satellite = satellite
+        self.archive = archive
+        self.transport = transport
+        self.kiss_port = kiss_port
+        self.wall_clock = wall_clock
+        self.latest: dict[str, ChannelValue] = {}
+        self.beacon: dict[str, Any] = {}
+        self.beacon_time: float | None = None
+        self.recent_events: collections.deque[tuple[float, str, str, str]] = collections.deque(maxlen=50)
+        self.responses: dict[int, list[Response]] = {}
+        self.stats = StationStats()
+        self._last_seq: dict[int, int] = {}
+        self._last_sent: bytes | None = None
+        self._last_counter = 0
+        self._changed = asyncio.Event()
+        self._decoder = kiss.KissDecoder(max_frame=4096)
+        self._channel_info = {c.name: c for c in dictionary.channels.values()}
+
+    # -- receiving -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Receive forever (until the transport fails)."""
+        while True:
+            chunk = await self.transport.read()
+            for frame in self._decoder.feed(chunk):
+                if frame.command == kiss.KissCommand.DATA and frame.port == self.kiss_port:
+                    await self.handle_frame(frame.payload)
+
+    async def handle_frame(self, raw: bytes) -> None:
+        rx_time = self.wall_clock()
+        self.stats.frames_received += 1
+        values: list[tuple[str, str, Any, str, int | None, float | None]] = []
+        events: list[tuple[int | None, float | None, str, str, str]] = []
+        responses: list[tuple[int, int, str, str, str, str]] = []
+        note = ""
+        try:
+            ui = ax25.decode(raw)
+            if ui.source.callsign != self.satellite.callsign:
+                self.stats.frames_foreign += 1
+                note = f"foreign {ui.source}"
+            else:
+                packets, errors = split_packets(ui.info)
+                self.stats.packets_bad += len(errors)
+                note = "; ".join(errors)[:200]
+                for packet in packets:
+                    self._track_sequence(packet)
+                    try:
+                        self._decode_packet(packet, rx_time, values, events, responses)
+                    except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+                        self.stats.packets_bad += 1
+                        note = f"APID 0x{packet.apid:03x}: {exc}"[:200]
+        except ax25.Ax25Error as exc:
+            self.stats.frames_bad += 1
+            note = str(exc)[:200]
+        await self.archive.call(self.archive.store_frame, rx_time, "down", raw, note, values, events, responses)
+        self._changed.set()
+
+    def _track_sequence(self, packet: Packet) -> None:
+        previous = self._last_seq.get(packet.apid)
+        if previous is not None:
+            gap = (packet.seq_count - previous - 1) % 16384
+            if 0 < gap < 8192:
+                self.stats.seq_gaps[packet.apid] = self.stats.seq_gaps.get(packet.apid, 0) + gap
+        self._last_seq[packet.apid] = packet.seq_count
+
+    def _set(self, source: str, name: str, value: Any, rx_time: float, stamp: tuple[int, float],
+             values: list[tuple[str, str, Any, str, int | None, float | None]], unit: str = "") -> None:
+        info = self._channel_info.get(name)
+        unit = info.unit if info is not None else unit
+        state = info.limits.state(value) if info is not None else "ok"
+        self.latest[name] = ChannelValue(value, unit, state, rx_time, source)
+        values.append((source, name, value, unit, stamp[0], stamp[1]))
+
+    def _decode_packet(self, packet: Packet, rx_time: float, values: list[Any], events: list[Any],
+                       responses: list[Any]) -> None:
+        if packet.apid == Apid.BEACON:
+            decoded = beacon.decode_payload(packet.user_data)
+            stamp = packet.stamp
+            self.beacon = decoded
+            self.beacon_time = rx_time
+            self.stats.beacons += 1
+            units = {f.name: f.unit for f in beacon.FIELDS}
+            for name, value in decoded.items():
+                self._set("beacon", f"beacon.{name}", value, rx_time, (stamp.boot, stamp.seconds),
+                          values, units.get(name, ""))
+            counter = decoded.get("uplink_counter")
+            if isinstance(counter, int | float):
+                # The satellite's used counter: never sign below it (e.g. after losing the database).
+                self._counter_floor = max(self._counter_floor, int(counter))
+        elif packet.apid == Apid.HOUSEKEEPING:
+            pid, boot, sec, _utc, body = msgpack.unpackb(packet.user_data, raw=False)
+            name, channels = self.dictionary.packets.get(pid, (None, []))
+            if name is None or len(channels) != len(body):
+                raise ValueError(f"housekeeping packet id {pid} does not match the dictionary")
+            self.stats.housekeeping += 1
+            for cname, value in zip(channels, body, strict=True):
+                self._set(name, cname, value, rx_time, (boot, sec), values)
+        elif packet.apid == Apid.EVENT:
+            eid, sev, boot, sec, _utc, suppressed, args = msgpack.unpackb(packet.user_data, raw=False)
+            info = self.dictionary.events.get(eid)
+            name = info.name if info else f"0x{eid:08x}"
+            try:
+                text = info.format.format(**args) if info else str(args)
+            except (KeyError, ValueError, IndexError):
+                text = f"{info.format if info else ''} {args}"
+            if suppressed:
+                text += f" [{suppressed} suppressed]"
+            severity = Severity(sev).name
+            self.stats.events += 1
+            self.recent_events.append((rx_time, severity, name, text))
+            events.append((boot, sec, name, severity, text))
+        elif packet.apid == Apid.VERDICT:
+            seq, opcode, reason, completion, detail, *_ = msgpack.unpackb(packet.user_data, raw=False)
+            name = self.dictionary.opcode_names.get(opcode, f"0x{opcode:08x}")
+            resp = Response(seq, opcode, name, Reason(reason),
+                            None if completion is None else Completion(completion), detail)
+            self.stats.responses += 1
+            bucket = self.responses.setdefault(seq, [])
+            if resp not in bucket:
+                bucket.append(resp)
+            responses.append((seq, opcode, name, resp.reason.name,
+                              resp.completion.name if resp.completion is not None else "", detail))
+        else:
+            raise ValueError(f"unexpected APID 0x{packet.apid:03x}")
+
+    _counter_floor = 0
+
+    # -- commanding ----------------------------------------------------------------------------
+    async def send(self, name: str, assignments: dict[str, str]) -> int:
+        """Validate against the dictionary, sign with the next counter, transmit. Returns the counter."""
+        opcode, args = self.dictionary.encode_command(name, assignments)
+        body = msgpack.packb([opcode, args], use_bin_type=True)
+        counter = await self.archive.call(self.archive.next_counter, self._counter_floor)
+        packet = build_command(self.keys.key(self.key_id), self.key_id, counter, body, seq_count=counter)
+        frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()
+        self._last_sent = frame
+        self._last_counter = counter
+        await self._transmit(frame, f"command {name} #{counter}")
+        self.stats.commands_sent += 1
+        return counter
+
+    async def resend(self) -> int:
+        """Transmit the last command again, unchanged (the satellite executes it at most once)."""
+        if self._last_sent is None:
+            raise RuntimeError("no command has been sent yet")
+        await self._transmit(self._last_sent, f"re-send #{self._last_counter}")
+        return self._last_counter
+
+    async def _transmit(self, frame: bytes, note: str) -> None:
+        await self.archive.call(self.archive.store_frame, self.wall_clock(), "up", frame, note, [], [], [])
+        await self.transport.write(kiss.encode(frame, port=self.kiss_port))
+
+    def completed(self, counter: int) -> Response | None:
+        """The final response of a command: a rejection verdict or a completion."""
+        for resp in self.responses.get(counter, []):
+            if resp.completion is not None or resp.reason != Reason.OK:
+                return resp
+        return None
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait (without polling) until a received frame makes ``predicate`` true."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return predicate()
+        return True
+
+    async def command(self, name: str, assignments: dict[str, str], *, timeout: float = 10.0,
+                      retries: int = 2) -> Response | None:
+        """Send, and re-send the same packet until the command's final response arrives."""
+        counter = await self.send(name, assignments)
+        for attempt in range(retries + 1):
+            if attempt:
+                await self.resend()
+            if await self.wait_until(lambda: self.completed(counter) is not None, timeout):
+                return self.completed(counter)
+        return None

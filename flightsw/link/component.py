@@ -1,0 +1,343 @@
+"""The radio link component: uplink authentication and dispatch, downlink of everything else.
+
+Why one component: the link is one resource with one set of counters and one transmit switch.
+Received frames are decoded (AX.25, space packets with CRC), authenticated (key, MAC, counter),
+the counter persisted *before* execution (a power cut can never re-open a used counter), then the
+command body goes to the dispatcher. Verdicts, completions, events, housekeeping and the beacon go
+down through the priority scheduler. A re-sent packet (same counter, valid MAC) is never executed
+again; its cached verdict is sent again so the operator learns it went through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from flightsw.core.commands import CommandResponse, Completion, Reason
+from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, Parameter, command
+from flightsw.core.events import EventRecord, Severity
+from flightsw.core.telemetry import PacketDef
+from flightsw.core.types import BOOL, F32, U8, U16, U32
+from flightsw.link import ax25, beacon
+from flightsw.link.auth import AuthError, KeyRing, verify_command
+from flightsw.link.packets import Apid, PacketBuilder, PacketError, TimeStamp, split_packets
+from flightsw.link.scheduler import DownlinkScheduler, Priority
+from flightsw.link.settings import LinkSettings
+from hal.radio import FrameTooLong, KissRadio
+from hal.serial_port import SerialPortUnavailable
+
+log = logging.getLogger("flightsw.link")
+
+STATE_COUNTER = "link.uplink_counter"
+STATE_KEY_ID = "link.key_id"
+FLAG_TX_OFF = "tx_off"
+DUPLICATE_CACHE = 32
+
+RESET_CODES = {"FIRST_BOOT": 0, "UNEXPECTED": 1, "STATE_LOST": 2, "COMMANDED": 3, "SIGTERM": 4,
+               "SIGINT": 5, "DURATION": 6}
+STATUS_CODES = {"accepted": 1, "rejected": 2, "completed": 3, "failed": 4}
+
+
+class LinkComponent(Component):
+    """UHF radio link: authenticated uplink, prioritised downlink, beacon, transmitter control."""
+
+    frames_received = Channel(U32, doc="Uplink frames received from the radio")
+    bytes_received = Channel(U32, unit="B", doc="Uplink bytes received")
+    frames_sent = Channel(U32, doc="Downlink frames handed to the radio")
+    bytes_sent = Channel(U32, unit="B", doc="Downlink bytes handed to the radio")
+    frames_foreign = Channel(U32, doc="Frames addressed to another station (ignored)")
+    malformed = Channel(U32, doc="Frames or packets that could not be decoded")
+    crc_failures = Channel(U32, doc="Packets dropped for a CRC mismatch")
+    auth_failures = Channel(U32, doc="Telecommands dropped: bad MAC, wrong/unknown key, truncated")
+    replays = Channel(U32, doc="Telecommands dropped for an old counter (replay or re-send)")
+    duplicates = Channel(U32, doc="Re-sent telecommands answered from the verdict cache")
+    commands_executed = Channel(U32, doc="Authenticated telecommands handed to the dispatcher")
+    uplink_counter = Channel(U32, doc="Last accepted uplink counter (persisted)")
+    key_id = Channel(U8, doc="Active uplink key id")
+    tx_off = Channel(BOOL, doc="Transmitter commanded off (persisted)")
+    tx_inhibited = Channel(BOOL, doc="Transmission inhibited (silence, FDIR, contact gate)")
+    tx_errors = Channel(U32, doc="Frames the radio could not take (device absent)")
+    queue_verdicts = Channel(U16, doc="Queued verdict/beacon packets")
+    queue_housekeeping = Channel(U16, doc="Queued real-time housekeeping packets")
+    queue_events = Channel(U16, doc="Queued event packets")
+    queue_stored = Channel(U16, doc="Queued stored-telemetry packets")
+    packets_dropped = Channel(U32, doc="Downlink packets dropped from full queues")
+    airtime = Channel(F32, unit="s", doc="Downlink on-air time since boot")
+
+    uplink_rejected = Event(Severity.WARNING, "Uplink packet dropped: {reason} ({detail})", throttle=(5, 60.0))
+    uplink_duplicate = Event(Severity.INFO, "Re-sent command {counter} not executed again", throttle=(5, 60.0))
+    transmitter = Event(Severity.WARNING, "Transmitter {state}", throttle=None)
+    key_selected = Event(Severity.WARNING, "Uplink key {key_id} now active", throttle=None)
+    packet_refused = Event(Severity.WARNING, "Downlink packet refused: {detail}", throttle=(3, 60.0))
+
+    beacon_period = Parameter(U16, default=30, range=(5, 600), doc="Beacon period in nominal modes [s]")
+    beacon_period_safe = Parameter(U16, default=60, range=(5, 600), doc="Beacon period in SAFE mode [s]")
+
+    def __init__(self, settings: LinkSettings, radio: KissRadio, keys: KeyRing,
+                 name: str = "link", base_id: int = 0x0040) -> None:
+        super().__init__(name, base_id)
+        self.settings = settings
+        self.radio = radio
+        self.keys = keys
+        self.builder = PacketBuilder(settings.max_info)
+        self.scheduler = DownlinkScheduler(self._transmit, self._wrap, max_info=settings.max_info,
+                                           bit_rate=settings.bit_rate, tx_delay=settings.tx_delay)
+        self.stats: dict[str, int] = {k: 0 for k in (
+            "frames_received", "bytes_received", "frames_foreign", "malformed", "crc_failures",
+            "auth_failures", "replays", "duplicates", "commands_executed", "tx_errors")}
+        self._responses: OrderedDict[int, list[bytes]] = OrderedDict()  # counter -> sent responses
+        self._tags: dict[int, bytes] = {}
+        self._last_response: CommandResponse | None = None
+        self.beacon_sources: dict[str, Callable[[], float | None]] = {}
+
+    # -- wiring -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        ctx = self.ctx
+        self.scheduler.tx_off = ctx.state.flag(FLAG_TX_OFF)
+        active = int(ctx.state.get(STATE_KEY_ID, self.keys.ids[0]))
+        if active not in self.keys:
+            active = self.keys.ids[0]
+        self._active_key = active
+        ctx.supervisor.add_service(f"{self.name}.rx", self._rx_loop, critical=True)
+        ctx.supervisor.add_service(f"{self.name}.tx", self.scheduler.run, critical=True)
+        ctx.supervisor.add_service(f"{self.name}.beacon", self._beacon_loop, critical=False)
+        ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
+        ctx.telemetry.add_packet_sink(self._on_housekeeping)
+        ctx.events.add_sink(self._on_event)
+        self._dispatcher().add_listener(self._on_response)
+        for field_name, channel_name in self.settings.beacon_channels.items():
+            self.beacon_sources[field_name] = self._channel_reader(channel_name)
+
+    def _dispatcher(self) -> Any:
+        for comp in self.ctx.components():
+            if hasattr(comp, "submit_packed") and hasattr(comp, "add_listener"):
+                return comp
+        raise RuntimeError("no command dispatcher in the satellite")
+
+    def _channel_reader(self, name: str) -> Callable[[], float | None]:
+        components = {c.name: c for c in self.ctx.components()}
+        comp_name, _, channel = name.partition(".")
+        comp = components.get(comp_name)
+        decl = type(comp).declarations.get(channel) if comp is not None else None
+        if comp is None or not isinstance(decl, Channel):
+            log.warning("beacon source %s is not a known channel; sent as not available", name)
+            return lambda: None
+        channel_id = comp.item_id(decl)
+
+        def read() -> float | None:
+            sample = self.ctx.telemetry.latest(channel_id)
+            return None if sample is None or not isinstance(sample.value, int | float) else float(sample.value)
+
+        return read
+
+    def set_inhibit(self, reason: str, active: bool) -> None:
+        """For modes/FDIR/contact gating: no frame leaves while any reason is active."""
+        self.scheduler.set_inhibit(reason, active)
+
+    def _stamp(self) -> TimeStamp:
+        now = self.ctx.clock.now()
+        return TimeStamp(now.boot, now.seconds)
+
+    def _wrap(self, info: bytes) -> bytes:
+        return ax25.UiFrame(self.settings.ground, self.settings.callsign, info).encode()
+
+    async def _transmit(self, frame: bytes) -> None:
+        try:
+            await self.radio.send(frame)
+        except (SerialPortUnavailable, FrameTooLong) as exc:
+            self.stats["tx_errors"] += 1
+            log.warning("frame not transmitted: %s", exc)
+
+    # -- downlink producers ---------------------------------------------------------------------
+    def downlink(self, priority: Priority, apid: int, user_data: bytes, *,
+                 replace_key: Any = None, alone: bool = False) -> bool:
+        """Queue user data on an APID; a packet too large for a frame is refused and reported."""
+        try:
+            packet = self.builder.telemetry(apid, user_data, self._stamp())
+        except PacketError as exc:
+            self.packet_refused.emit(detail=str(exc)[:100])
+            return False
+        self.scheduler.enqueue(priority, packet, replace_key=replace_key, alone=alone)
+        return True
+
+    def _on_housekeeping(self, packet: PacketDef, body: bytes) -> None:
+        self.downlink(Priority.HOUSEKEEPING, Apid.HOUSEKEEPING, body, replace_key=packet.id)
+
+    def _on_event(self, record: EventRecord) -> None:
+        if record.severity < Severity.INFO:
+            return
+        if record.id == self.uplink_rejected.id and not self.scheduler.transmit_allowed:
+            return
+        body = msgpack.packb(record.to_wire(), use_bin_type=True, default=str)
+        self.downlink(Priority.EVENT, Apid.EVENT, body)
+
+    def _on_response(self, response: CommandResponse) -> None:
+        self._last_response = response
+        body = msgpack.packb(response.to_wire(), use_bin_type=True)
+        if response.source == "uplink" and response.seq in self._responses:
+            self._responses[response.seq].append(body)
+        self.downlink(Priority.VERDICT, Apid.VERDICT, body)
+
+    def beacon_values(self) -> dict[str, float | None]:
+        ctx = self.ctx
+        dispatcher = self._dispatcher()
+        resp = self._last_response
+        status = 0
+        if resp is not None:
+            if resp.completion is None:
+                status = STATUS_CODES["accepted" if resp.reason == Reason.OK else "rejected"]
+            else:
+                status = STATUS_CODES["completed" if resp.completion == Completion.SUCCESS else "failed"]
+        mode = str(ctx.state.get("mode", "")).lower()
+        values: dict[str, float | None] = {
+            "mode": beacon.MODE_CODES.get(mode, 255),
+            "boot_count": ctx.state.boot_count,
+            "reset_reason": RESET_CODES.get(str(ctx.state.get("reset_reason")), 254),
+            "uptime": ctx.clock.seconds_since_boot(),
+            "last_command_opcode": (resp.opcode & 0xFFFF) if resp is not None else None,
+            "last_command_status": status,
+            "uplink_counter": int(ctx.state.get(STATE_COUNTER, 0)),
+            # Counters saturate below the "not available" sentinel (beacon.encode_payload clamps).
+            "commands_executed": dispatcher.stats["succeeded"],
+            "commands_rejected": dispatcher.stats["rejected"],
+            "auth_failures": (self.stats["auth_failures"] + self.stats["replays"]
+                              + self.stats["crc_failures"] + self.stats["malformed"]),
+            "frames_received": self.stats["frames_received"],
+            "frames_sent": self.scheduler.frames_sent,
+        }
+        for field_name, read in self.beacon_sources.items():
+            values[field_name] = read()
+        return values
+
+    def send_beacon(self) -> bool:
+        payload = beacon.encode_payload(self.settings.callsign.callsign, self.beacon_values())
+        return self.downlink(Priority.VERDICT, Apid.BEACON, payload, alone=True)
+
+    async def _beacon_loop(self) -> None:
+        while True:
+            self.send_beacon()
+            safe = str(self.ctx.state.get("mode", "")).upper() == "SAFE"
+            period = self.beacon_period_safe.value if safe else self.beacon_period.value
+            await asyncio.sleep(float(period))
+
+    # -- uplink -------------------------------------------------------------------------------
+    async def _rx_loop(self) -> None:
+        await self.radio.open()
+        async for frame in self.radio.frames():
+            await self.handle_frame(frame)
+
+    def _reject(self, counter_key: str, reason: str, detail: str) -> None:
+        self.stats[counter_key] += 1
+        self.uplink_rejected.emit(reason=reason, detail=detail[:80])
+
+    async def handle_frame(self, frame: bytes) -> None:
+        """Decode, authenticate and execute the commands of one received frame."""
+        self.stats["frames_received"] += 1
+        self.stats["bytes_received"] += len(frame)
+        try:
+            ui = ax25.decode(frame)
+        except ax25.Ax25Error as exc:
+            self._reject("malformed", "malformed", str(exc))
+            return
+        if ui.destination.callsign != self.settings.callsign.callsign:
+            self.stats["frames_foreign"] += 1
+            return
+        packets, errors = split_packets(ui.info)
+        for error in errors:
+            if error.startswith("CRC"):
+                self._reject("crc_failures", "crc", error)
+            else:
+                self._reject("malformed", "malformed", error)
+        for packet in packets:
+            await self._handle_packet(packet)
+
+    async def _handle_packet(self, packet: Any) -> None:
+        last = int(self.ctx.state.get(STATE_COUNTER, 0))
+        try:
+            cmd = verify_command(packet, self.keys, self._active_key, last)
+        except AuthError as exc:
+            if exc.reason == "replay":
+                self._handle_resend(packet)
+            elif exc.reason == "not_command":
+                self._reject("malformed", exc.reason, exc.detail)
+            else:
+                self._reject("auth_failures", exc.reason, exc.detail)
+            return
+        # Persist the counter before anything executes: a reboot must not re-open it.
+        self.ctx.state.set(STATE_COUNTER, cmd.counter)
+        await self.ctx.state.save()
+        self.stats["commands_executed"] += 1
+        self._responses[cmd.counter] = []
+        self._tags[cmd.counter] = cmd.tag
+        while len(self._responses) > DUPLICATE_CACHE:
+            old, _ = self._responses.popitem(last=False)
+            self._tags.pop(old, None)
+        self._dispatcher().submit_packed(cmd.body, source="uplink", seq=cmd.counter)
+
+    def _handle_resend(self, packet: Any) -> None:
+        _, counter = struct.unpack(">BI", packet.secondary_header)
+        tag = packet.user_data[-16:]
+        if self._tags.get(counter) == tag:
+            self.stats["duplicates"] += 1
+            self.uplink_duplicate.emit(counter=counter)
+            for body in self._responses.get(counter, []):
+                self.scheduler.enqueue(Priority.VERDICT,
+                                       self.builder.telemetry(Apid.VERDICT, body, self._stamp()))
+            return
+        self._reject("replays", "replay", f"counter {counter} already used")
+
+    # -- telemetry ----------------------------------------------------------------------------
+    def publish(self) -> None:
+        s = self.stats
+        for key in ("frames_received", "bytes_received", "frames_foreign", "malformed", "crc_failures",
+                    "auth_failures", "replays", "duplicates", "commands_executed", "tx_errors"):
+            getattr(self, key).set(s[key] & 0xFFFFFFFF)
+        sched = self.scheduler
+        self.frames_sent.set(sched.frames_sent & 0xFFFFFFFF)
+        self.bytes_sent.set(sched.bytes_sent & 0xFFFFFFFF)
+        self.uplink_counter.set(int(self.ctx.state.get(STATE_COUNTER, 0)))
+        self.key_id.set(self._active_key)
+        self.tx_off.set(sched.tx_off)
+        self.tx_inhibited.set(bool(sched.inhibits))
+        self.queue_verdicts.set(min(sched.depth(Priority.VERDICT), 0xFFFF))
+        self.queue_housekeeping.set(min(sched.depth(Priority.HOUSEKEEPING), 0xFFFF))
+        self.queue_events.set(min(sched.depth(Priority.EVENT), 0xFFFF))
+        self.queue_stored.set(min(sched.depth(Priority.STORED), 0xFFFF))
+        self.packets_dropped.set(sched.packets_dropped & 0xFFFFFFFF)
+        self.airtime.set(sched.airtime_total)
+
+    # -- commands -----------------------------------------------------------------------------
+    @command(doc="Switch the transmitter off (persisted across reboots); the receiver stays on.")
+    async def transmitter_off(self) -> None:
+        self.ctx.state.set_flag(FLAG_TX_OFF, True)
+        await self.ctx.state.save()
+        self.scheduler.tx_off = True
+        self.transmitter.emit(state="OFF (commanded)")
+
+    @command(doc="Allow the transmitter again (persisted).")
+    async def transmitter_on(self) -> None:
+        self.ctx.state.set_flag(FLAG_TX_OFF, False)
+        await self.ctx.state.save()
+        self.scheduler.tx_off = False
+        self.transmitter.emit(state="ON (commanded)")
+
+    @command(args=[Arg("key_id", U8, doc="id of a key in the on-board key file")],
+             doc="Make another key of the ring the uplink key; takes effect after this command.")
+    async def select_key(self, key_id: int) -> None:
+        if key_id not in self.keys:
+            raise CommandFailure(f"key id {key_id} is not in the key file")
+        self.ctx.state.set(STATE_KEY_ID, key_id)
+        await self.ctx.state.save()
+        self._active_key = key_id
+        self.key_selected.emit(key_id=key_id)
+
+    @command(doc="Queue a beacon now (besides the periodic one).")
+    def send_beacon_now(self) -> None:
+        if not self.send_beacon():
+            raise CommandFailure("beacon could not be built")
