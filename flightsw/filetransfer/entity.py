@@ -79,6 +79,7 @@ from spacepackets.cfdp.pdu import (
     TransactionStatus,
 )
 from spacepackets.cfdp.pdu.file_data import FileDataParams
+from spacepackets.cfdp.pdu.finished import FileStatus, FinishedParams
 from spacepackets.seqcount import ProvidesSeqCount
 from spacepackets.util import UnsignedByteField
 
@@ -281,6 +282,14 @@ class _Recorder(CfdpUserBase, DefaultFaultHandlerBase):
 FinishedParamsLike = Any
 
 
+def _checksum_failure_params() -> FinishedParams:
+    return FinishedParams(
+        condition_code=ConditionCode.FILE_CHECKSUM_FAILURE,
+        delivery_code=DeliveryCode.DATA_INCOMPLETE,
+        file_status=FileStatus.DISCARDED_DELIBERATELY,
+    )
+
+
 def safe_file_name(name: str) -> str:
     """Reduce an uplinked name to a plain file name: no directories, no traversal, no oddities."""
     base = PurePosixPath(name.replace("\\", "/")).name
@@ -297,6 +306,9 @@ class _Incoming:
     record: IncomingRecord
     staging: Path
     eof_seen: bool = False
+    eof_checksum: bytes | None = None
+    eof_size: int | None = None
+    verified: bool | None = None  # our own CRC check of the complete file
     unflushed: int = 0
     last_activity: float = 0.0
     done: bool = False
@@ -364,9 +376,9 @@ class CfdpEntity:
             ]
         )
         self._check_timers = ClockedCheckTimerProvider(config.nak_interval_s)
-        for folder in (config.staging_dir, config.quarantine_dir, self._incoming_journal_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        self._journal = OutgoingJournal.load(config.journal_dir / "outgoing.json")
+        # Loaded on the worker at first use: no file I/O on the loop, not even at start-up.
+        self._journal = OutgoingJournal(config.journal_dir / "outgoing.json")
+        self._loaded = False
         self._not_before: dict[int, float] = {}
         self._active_out: _Outgoing | None = None
         self._incoming: dict[tuple[int, int], _Incoming] = {}
@@ -374,7 +386,7 @@ class CfdpEntity:
         self._completed_in: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._completed_out: OrderedDict[int, None] = OrderedDict()
         self._stopped = False
-        self._snapshot: list[OutgoingRecord] = self._copy_records()
+        self._snapshot: list[OutgoingRecord] = []
 
     # ------------------------------------------------------------------ public API
 
@@ -403,6 +415,7 @@ class CfdpEntity:
         source = Path(source)
 
         def queue() -> int:
+            self._ensure_loaded()
             if not source.is_file():
                 raise FileNotFoundError(f"cannot send {source}: no such file")
             record = OutgoingRecord(
@@ -497,7 +510,17 @@ class CfdpEntity:
 
     # ------------------------------------------------------------------ worker thread side
 
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        config = self.config
+        for folder in (config.staging_dir, config.quarantine_dir, self._incoming_journal_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._journal = OutgoingJournal.load(config.journal_dir / "outgoing.json")
+        self._loaded = True
+
     def _step(self, inbound: list[bytes], now: float) -> _StepOutput:
+        self._ensure_loaded()
         out = _StepOutput()
         with handler_time(now):
             for raw in inbound:
@@ -819,8 +842,14 @@ class CfdpEntity:
                    out: _StepOutput) -> None:
         try:
             incoming.handler.state_machine(pdu)
+            if pdu is not None and getattr(pdu, "directive_type", None) == DirectiveType.EOF_PDU:
+                incoming.eof_checksum = bytes(pdu.file_checksum)  # type: ignore[union-attr]
+                incoming.eof_size = pdu.file_size  # type: ignore[union-attr]
+            if incoming.recorder.finished is not None and not incoming.done:
+                incoming.done = True
+                self._on_incoming_finished(incoming, out)
         finally:
-            self._drain(incoming.handler, out)
+            self._drain_dest(incoming, out)
         if pdu is None:
             return
         writes_data = (
@@ -837,9 +866,22 @@ class CfdpEntity:
         elif getattr(pdu, "directive_type", None) == DirectiveType.EOF_PDU:
             incoming.eof_seen = True
             self._save_incoming(incoming)
-        if incoming.recorder.finished is not None and not incoming.done:
-            incoming.done = True
-            self._on_incoming_finished(incoming, out)
+
+    def _drain_dest(self, incoming: _Incoming, out: _StepOutput) -> None:
+        """Send what the handler produced; a Finished PDU reports our own CRC verdict."""
+        while True:
+            holder = incoming.handler.get_next_packet()
+            if holder is None or holder.pdu is None:
+                if holder is None:
+                    return
+                continue
+            pdu = holder.pdu
+            if (
+                getattr(pdu, "directive_type", None) == DirectiveType.FINISHED_PDU
+                and incoming.verified is False
+            ):
+                pdu = FinishedPdu(pdu.pdu_header.pdu_conf, _checksum_failure_params())
+            self._emit(out, pdu)
 
     def _save_incoming(self, incoming: _Incoming) -> None:
         if not incoming.record.metadata_pdu:
@@ -857,11 +899,21 @@ class CfdpEntity:
     def _on_incoming_finished(self, incoming: _Incoming, out: _StepOutput) -> None:
         finished = incoming.recorder.finished
         journal_path = self._incoming_journal_dir / f"{incoming.record.key}.json"
-        ok = (
+        ok = bool(
             finished.condition_code == ConditionCode.NO_ERROR
             and finished.delivery_code == DeliveryCode.DATA_COMPLETE
             and incoming.record.metadata_pdu
         )
+        if ok:
+            # cfdp-py skips the checksum in class 2 when no segment was lost: check it here.
+            incoming.verified = self._crc_matches(incoming)
+            if not incoming.verified:
+                self.stats.errors.record(FileTransferError(
+                    "FileChecksumFailure", "received file does not match the sender's CRC",
+                    incoming.record.key))
+                finished.condition_code = ConditionCode.FILE_CHECKSUM_FAILURE
+                finished.delivery_code = DeliveryCode.DATA_INCOMPLETE
+                ok = False
         if ok:
             out.received.append(self._quarantine(incoming))
             journal_path.unlink(missing_ok=True)
@@ -870,6 +922,15 @@ class CfdpEntity:
             journal_path.unlink(missing_ok=True)
         else:
             self._save_incoming(incoming)  # cut short: keep what arrived for a resume
+
+    def _crc_matches(self, incoming: _Incoming) -> bool:
+        if incoming.eof_checksum is None or incoming.eof_size is None:
+            return False
+        if not incoming.staging.exists() or incoming.staging.stat().st_size != incoming.eof_size:
+            return False
+        crc = NativeFilestore().calculate_checksum(
+            ChecksumType.CRC_32, incoming.staging, incoming.eof_size, 1 << 16)
+        return crc == incoming.eof_checksum
 
     def _quarantine(self, incoming: _Incoming) -> ReceivedFile:
         """Move a verified file into quarantine without ever replacing an existing file."""

@@ -79,6 +79,7 @@ def test_cut_and_restart_resumes_without_resending_what_arrived(
         sent_total = _file_bytes_sent(old_stations + [pair.flight])
         resent = sent_total - MB
         assert delivered_before > MB // 2
+        print(f"RESENT {resent} of {MB} (delivered before cut {delivered_before})")
         assert resent <= 0.20 * MB, f"re-sent {resent} bytes of {MB}"
         await pair.flight.stop()
         await pair.ground.stop()
