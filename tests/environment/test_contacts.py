@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from sim.environment.contacts import ALMATY, GroundStation, LinkBudget, StationGeometry, contact_windows
+from sim.environment.contacts import (
+    ALMATY,
+    GroundStation,
+    LinkBudget,
+    StationGeometry,
+    contact_windows,
+)
 from sim.environment.orbit import Orbit
 
 

@@ -9,7 +9,11 @@ import pytest
 
 from sim.environment.attitude import Attitude, AttitudeConfig
 from sim.environment.frames import cross, geodetic_to_ecef, norm
-from sim.environment.magnetic import IGRF_REFERENCE_RADIUS_KM, dipole_coefficients, dipole_field_ecef_nt
+from sim.environment.magnetic import (
+    IGRF_REFERENCE_RADIUS_KM,
+    dipole_coefficients,
+    dipole_field_ecef_nt,
+)
 from sim.environment.orbit import Orbit
 from sim.environment.world import World, WorldConfig
 

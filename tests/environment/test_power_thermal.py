@@ -41,7 +41,7 @@ def test_energy_balance_closes_with_changing_loads_charge_limit_and_brownout() -
         world.advance(600.0)
     world.advance(6 * 3600.0)
     assert world.metrics()["undervoltage_s"] > 0  # 10 W continuous on a 3U is more than it can carry
-    for device, state in schedule:
+    for device, _ in schedule:
         world.set_load_state(device, "off" if device != "radio" else "rx")
     world.advance(12 * 3600.0)
     assert world.power.battery.soc > 0.3  # recovered and charging again

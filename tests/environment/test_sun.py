@@ -91,8 +91,8 @@ def test_eclipse_fraction_matches_cylindrical_formula_for_the_beta_angle() -> No
 
 def test_shadow_agrees_with_skyfield_is_sunlit(skyfield_sun) -> None:  # type: ignore[no-untyped-def]
     """An independent implementation (skyfield, point sun, Earth radius 6378 km) over one orbit."""
-    from skyfield.api import EarthSatellite, load_file
     import skyfield_data
+    from skyfield.api import EarthSatellite, load_file
 
     _, ts = skyfield_sun
     eph = load_file(os.path.join(skyfield_data.get_skyfield_data_path(), "de421.bsp"))
