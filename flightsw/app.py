@@ -59,7 +59,7 @@ def build_watchdog(config: MissionConfig) -> Watchdog:
 # Subsystems that add components to a satellite: callables taking the satellite. Each subsystem
 # module registers itself here (hardware, link, imaging...) so the root stays the only wiring place.
 Subsystem = Callable[["Satellite"], None]
-SUBSYSTEMS: list[str] = ["flightsw.link.subsystem:build_link"]
+SUBSYSTEMS: list[str] = ["flightsw.link.subsystem:build_link", "flightsw.components.housekeeping:build_hardware"]
 
 
 class Satellite:

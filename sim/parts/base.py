@@ -124,3 +124,21 @@ class SimPart:
 def to_s16(value: float) -> int:
     """Round and clamp to a signed 16-bit count, returned as the unsigned register value."""
     return max(-32768, min(32767, round(value))) & 0xFFFF
+
+
+class LoopClock:
+    """The event loop's clock, readable from bus worker threads.
+
+    Why: parts are called on worker threads where no loop is running, yet their conversion
+    timing must follow the loop's (possibly virtual) time. Until a loop is bound, it reads
+    time.monotonic, which is what a standard loop uses anyway.
+    """
+
+    def __init__(self) -> None:
+        self._time: Callable[[], float] = time.monotonic
+
+    def bind(self, loop_time: Callable[[], float]) -> None:
+        self._time = loop_time
+
+    def __call__(self) -> float:
+        return self._time()

@@ -1,0 +1,226 @@
+"""Housekeeping: polls each configured sensor on its rate group and publishes its readings.
+
+Failure handling, per sensor (the rest of the satellite keeps running):
+- a failed transaction or probe marks the sensor stale and is reported once (one event, not one
+  per poll); the part is re-probed and re-configured on every following poll (retry);
+- after `max_failures` consecutive failures the part is power-cycled through its GPIO switch
+  (which clears latched-up parts), then retried again; recovery is reported once as well.
+Each poll runs as its own task so a slow or hung part never delays the rate group's other members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from flightsw.components.hardware import HardwareSet, SensorDevice, build_hardware_set
+from flightsw.core.component import Channel, CommandFailure, Component, Event, Limits, command
+from flightsw.core.events import Severity
+from flightsw.core.types import BOOL, F32, U8, U16, U32
+from hal.drivers.base import DeviceNotFound
+
+log = logging.getLogger("flightsw.housekeeping")
+
+HW_BASE_ID = 0x0100
+POWER_OFF_S = 0.5  # long enough for the part's supply capacitors to drain
+POWER_ON_SETTLE_S = 0.05  # boot time of the slowest part (LSM6DSOX ~10 ms) with margin
+#: default limits for channels whose physics is the same whatever the mission
+DEFAULT_LIMITS = {
+    "temperature": Limits(red_low=-40.0, yellow_low=-20.0, yellow_high=60.0, red_high=85.0),
+}
+
+
+class SensorMonitor(Component):
+    """Common part of every sensor component; subclasses get one channel per reading."""
+
+    valid = Channel(BOOL, doc="Last reading was flagged valid by the part")
+    stale = Channel(BOOL, doc="Readings are not being updated (part failing)")
+    i2c_errors = Channel(U32, doc="Failed I2C attempts to this part, retried ones included")
+    i2c_retries = Channel(U32, doc="I2C retries to this part")
+    consecutive_failures = Channel(U16, doc="Polls failed in a row")
+    power_cycles = Channel(U16, doc="Power cycles through the part's switch")
+    failed = Event(Severity.WARNING, "{device} at {where} failed: {reason}", throttle=(3, 60.0))
+    recovered = Event(Severity.INFO, "{device} recovered after {failures} failed polls",
+                      throttle=(3, 60.0))
+    power_cycled = Event(Severity.WARNING, "{device} power-cycled after {failures} failures",
+                         throttle=(3, 60.0))
+    reading_invalid = Event(Severity.WARNING, "{device} reading invalid: {reason}",
+                            throttle=(2, 300.0))
+    self_test_done = Event(Severity.INFO, "{device} self-test {result}: {detail}", throttle=None)
+
+    def __init__(self, device: SensorDevice, hardware: HardwareSet, base_id: int) -> None:
+        super().__init__(device.name, base_id)
+        self.device = device
+        self.hardware = hardware
+        self.needs_init = True
+        self.reported = False
+        self.failures = 0
+        self.cycles = 0
+        self.last_reading: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self.polls_skipped = 0
+
+    def setup(self) -> None:
+        self.ctx.rate_group(self.device.rate).add(f"{self.name}.poll", self.start_poll)
+
+    def start_poll(self) -> None:
+        """Rate-group member: start a poll unless the previous one is still running."""
+        if self._task is not None and not self._task.done():
+            self.polls_skipped += 1
+            return
+        self._task = asyncio.create_task(self.poll(), name=f"{self.name}.poll")
+
+    async def poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.hardware.bind_loop(loop.time)
+        driver = self.device.driver
+        try:
+            if self.needs_init:
+                await driver.probe()
+                await driver.configure()
+                self.needs_init = False
+            reading = await driver.read()
+        except (OSError, DeviceNotFound, TimeoutError) as exc:
+            await self._on_failure(str(exc))
+        else:
+            self._on_reading(reading)
+        self._publish_health()
+
+    def _on_reading(self, reading: Any) -> None:
+        if self.failures and self.reported:
+            self.recovered.emit(device=self.name, failures=self.failures)
+        self.failures = 0
+        self.reported = False
+        self.last_reading = reading
+        self.valid.set(reading.valid)
+        self.stale.set(False)
+        if not reading.valid:
+            self.reading_invalid.emit(device=self.name, reason=reading.reason[:80])
+        for name, value in reading.values.items():
+            getattr(self, name).set(float(value))
+
+    async def _on_failure(self, reason: str) -> None:
+        self.failures += 1
+        self.needs_init = True  # re-probe and re-configure on the next poll
+        self.stale.set(True)
+        self.valid.set(False)
+        if not self.reported:
+            self.reported = True
+            self.failed.emit(device=self.name, where=self.device.where, reason=reason[:100])
+        if self.device.power_switch and self.failures % self.device.max_failures == 0:
+            await self.power_cycle_part()
+            self.power_cycled.emit(device=self.name, failures=self.failures)
+
+    async def power_cycle_part(self) -> None:
+        switch = self.hardware.gpio.output(self.device.power_switch or "")
+        switch.set(False)
+        await asyncio.sleep(POWER_OFF_S)
+        switch.set(True)
+        await asyncio.sleep(POWER_ON_SETTLE_S)
+        self.cycles += 1
+        self.needs_init = True
+
+    def _publish_health(self) -> None:
+        stats = self.device.driver.bus.stats(self.device.driver.address)
+        self.i2c_errors.set(stats.errors)
+        self.i2c_retries.set(stats.retries)
+        self.consecutive_failures.set(min(self.failures, 0xFFFF))
+        self.power_cycles.set(min(self.cycles, 0xFFFF))
+
+    @command(doc="Run the part's built-in self-test (readings pause meanwhile).", timeout=30.0)
+    async def self_test(self) -> None:
+        result = await self.device.driver.self_test()
+        self.self_test_done.emit(device=self.name, result="passed" if result.passed else "FAILED",
+                                 detail=result.detail[:120])
+        if not result.passed:
+            raise CommandFailure(f"self-test failed: {result.detail}")
+
+    @command(doc="Power-cycle the part through its GPIO switch.", timeout=10.0)
+    async def power_cycle(self) -> None:
+        if not self.device.power_switch:
+            raise CommandFailure(f"{self.name} has no power switch configured")
+        await self.power_cycle_part()
+
+    async def stop_polling(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def shutdown(self) -> None:
+        await self.stop_polling()
+
+
+def monitor_class(device: SensorDevice) -> type[SensorMonitor]:
+    """A SensorMonitor subclass with one channel per value the driver reads, with limits."""
+    attrs: dict[str, Any] = {"__doc__": f"Telemetry of the {device.kind} {device.name}."}
+    for value_name, unit in device.driver.units.items():
+        if value_name in SensorMonitor.declarations:
+            raise ValueError(f"{device.name}: reading name {value_name!r} clashes with a built-in")
+        bounds = device.limits.get(value_name)
+        limits = Limits(*bounds) if bounds else DEFAULT_LIMITS.get(value_name)
+        attrs[value_name] = Channel(F32, unit=unit, limits=limits,
+                                    doc=f"{device.kind} {value_name}")
+    return type(f"{device.kind.upper()}Monitor", (SensorMonitor,), attrs)
+
+
+class HardwareManager(Component):
+    """Owns the buses and lines; reports how many parts are healthy and how often buses recovered."""
+
+    sensors_ok = Channel(U8, doc="Sensors whose last poll succeeded")
+    sensors_failed = Channel(U8, doc="Sensors currently failing (stale)")
+    bus_recoveries = Channel(U32, doc="I2C bus recoveries (stuck bus) on all buses")
+
+    def __init__(self, hardware: HardwareSet, monitors: list[SensorMonitor],
+                 name: str = "hw", base_id: int = HW_BASE_ID) -> None:
+        super().__init__(name, base_id)
+        self.hardware = hardware
+        self.monitors = monitors
+
+    def setup(self) -> None:
+        self.ctx.rate_group("slow").add(f"{self.name}.summary", self.summarise)
+        self.ctx.rate_group("background").add(f"{self.name}.log", self.log_readings)
+
+    def log_readings(self) -> None:
+        """One console line per sensor, so `flightsw sim` shows live sensor telemetry."""
+        for mon in self.monitors:
+            reading = mon.last_reading
+            if reading is None and not mon.failures:
+                log.info("%-14s %-8s waiting for the first reading", mon.name, mon.device.kind)
+                continue
+            if mon.failures or reading is None:
+                log.info("%-14s %-8s STALE (%d failed polls)", mon.name, mon.device.kind,
+                         mon.failures)
+                continue
+            units = mon.device.driver.units
+            values = " ".join(f"{k}={v:.4g}{units.get(k, '')}" for k, v in reading.values.items())
+            log.info("%-14s %-8s %s%s", mon.name, mon.device.kind, values,
+                     "" if reading.valid else f" INVALID ({reading.reason})")
+
+    def summarise(self) -> None:
+        failing = sum(1 for m in self.monitors if m.failures or m.needs_init)
+        self.sensors_failed.set(failing)
+        self.sensors_ok.set(len(self.monitors) - failing)
+        self.bus_recoveries.set(sum(b.bus_stats.recoveries for b in self.hardware.buses.values()))
+
+    async def shutdown(self) -> None:
+        for monitor in self.monitors:  # no transaction may be in flight when buses close
+            await monitor.stop_polling()
+        await self.hardware.close()
+
+
+def add_hardware(sat: Any, hardware: HardwareSet) -> HardwareManager:
+    monitors: list[SensorMonitor] = []
+    for index, device in enumerate(hardware.sensors):
+        base_id = device.base_id if device.base_id is not None else HW_BASE_ID + 1 + index
+        monitors.append(sat.add(monitor_class(device)(device, hardware, base_id)))
+    return sat.add(HardwareManager(hardware, monitors))  # type: ignore[no-any-return]
+
+
+def build_hardware(sat: Any) -> None:
+    """Subsystem entry point (flightsw.app.SUBSYSTEMS): sensors and lines from `[[devices]]`."""
+    hardware = build_hardware_set(sat.config)
+    if hardware.sensors or hardware.gpio.outputs or hardware.gpio.inputs:
+        add_hardware(sat, hardware)
