@@ -8,7 +8,9 @@ if (!modules || !ksyPath || !target || !outDir) {
   console.error("usage: node ksc_compile.js <node_modules> <file.ksy> <target> <outdir>");
   process.exit(2);
 }
-const compiler = require(path.join(modules, "kaitai-struct-compiler"));
+const loaded = require(path.join(modules, "kaitai-struct-compiler"));
+// Before 0.11 the module exports a constructor; from 0.11 the compiler object itself.
+const compiler = typeof loaded === "function" ? new loaded() : loaded;
 const yaml = require(path.join(modules, "js-yaml"));
 const spec = yaml.load(fs.readFileSync(ksyPath, "utf8"));
 compiler.compile(target, spec, null, false).then((files) => {

@@ -1,0 +1,160 @@
+"""Beacon layout and its Kaitai description, downlink scheduling, serial port resilience."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flightsw.link import ax25, beacon, kiss
+from flightsw.link.packets import PacketBuilder, TimeStamp, split_packets
+from flightsw.link.scheduler import DownlinkScheduler, Priority, stuffed_bits
+from hal.radio import FrameTooLong, KissRadio
+from hal.serial_port import AsyncSerialPort
+from sim.transceiver import ChannelModel, SimTransceiver
+
+ROOT = Path(__file__).resolve().parents[2]
+KSC_MODULES = ROOT / ".venv" / "ksc" / "node_modules"
+
+VALUES = {"battery_voltage": 3.912, "battery_current": -0.25, "battery_temperature": 21.5,
+          "board_temperature": None, "uplink_counter": 17, "mode": 2, "frames_sent": 1234}
+
+
+def _beacon_frame() -> bytes:
+    packet = beacon.build_packet(PacketBuilder(240), "UN0SAT", TimeStamp(5, 1234.5), VALUES)
+    return ax25.UiFrame(ax25.Address("UN0GND"), ax25.Address("UN0SAT", 1), packet).encode()
+
+
+def test_beacon_fits_one_frame_and_round_trips() -> None:
+    frame = _beacon_frame()
+    assert len(frame) == beacon.FRAME_LEN <= 256
+    (packet,), errors = split_packets(ax25.decode(frame).info)
+    decoded = beacon.decode_payload(packet.user_data)
+    assert decoded["callsign"] == "UN0SAT"
+    assert decoded["battery_voltage"] == pytest.approx(3.912)
+    assert decoded["battery_current"] == pytest.approx(-0.25)
+    assert decoded["board_temperature"] is None  # sentinel = not available
+    assert decoded["uplink_counter"] == 17
+    with pytest.raises(KeyError, match="unknown beacon fields"):
+        beacon.encode_payload("UN0SAT", {"batt_voltage": 1.0})
+
+
+def test_published_ksy_matches_the_generator() -> None:
+    assert (ROOT / "docs" / "beacon.ksy").read_text() == beacon.ksy()
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not (KSC_MODULES / "kaitai-struct-compiler").exists(),
+                    reason="node or the Kaitai compiler is not installed (run `make ksc`)")
+def test_ksy_compiles_with_kaitai_and_decodes_a_satellite_beacon(tmp_path: Path) -> None:
+    ksy = tmp_path / "flightsw_beacon.ksy"
+    ksy.write_text(beacon.ksy())
+    result = subprocess.run(["node", str(ROOT / "flightsw" / "link" / "ksc_compile.js"), str(KSC_MODULES),
+                             str(ksy), "python", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    spec = importlib.util.spec_from_file_location("flightsw_beacon", tmp_path / "out" / "flightsw_beacon.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["flightsw_beacon"] = module
+    spec.loader.exec_module(module)
+    parsed = module.FlightswBeacon.from_bytes(_beacon_frame())
+    assert parsed.src_callsign_raw.callsign.rstrip() == "UN0SAT"
+    assert parsed.src_ssid == 1
+    assert parsed.packet.apid == 0x12
+    assert parsed.packet.time_boot_count == 5 and parsed.packet.time_seconds == 1234
+    assert parsed.packet.battery_voltage == pytest.approx(3.912)
+    assert parsed.packet.battery_current == pytest.approx(-0.25)
+    assert parsed.packet.uplink_counter == 17
+    assert parsed.packet.frames_sent == 1234
+
+
+def test_stuffed_bits_counts_runs_of_ones() -> None:
+    assert stuffed_bits(b"\x00" * 10) >= (10 + 2) * 8 + 16
+    assert stuffed_bits(b"\xff" * 10) > stuffed_bits(b"\x00" * 10) + 10
+
+
+def test_scheduler_priorities_packing_replacement_and_inhibit() -> None:
+    sent: list[bytes] = []
+
+    async def send(frame: bytes) -> None:
+        sent.append(frame)
+
+    async def scenario() -> None:
+        sched = DownlinkScheduler(send, lambda info: info, max_info=100, bit_rate=1_000_000)
+        sched.set_inhibit("silence", True)
+        sched.enqueue(Priority.EVENT, b"E" * 30)
+        sched.enqueue(Priority.HOUSEKEEPING, b"h1" * 10, replace_key=1)
+        sched.enqueue(Priority.HOUSEKEEPING, b"H1" * 10, replace_key=1)  # replaces the stale sample
+        sched.enqueue(Priority.VERDICT, b"V" * 30)
+        sched.enqueue(Priority.VERDICT, b"B" * 60, alone=True)
+        task = asyncio.create_task(sched.run())
+        await asyncio.sleep(0.05)
+        assert sent == [], "transmitted while inhibited"
+        sched.set_inhibit("silence", False)
+        while sched.frames_sent < 2:
+            await asyncio.sleep(0.01)
+        sched.tx_off = True
+        sched.enqueue(Priority.EVENT, b"late")
+        await asyncio.sleep(0.05)
+        task.cancel()
+        assert sent[0] == b"V" * 30 + b"H1" * 10 + b"E" * 30  # priority order, packed to the size
+        assert sent[1] == b"B" * 60  # the beacon alone in its frame
+        assert len(sent) == 2 and sched.packets_replaced == 1
+
+    asyncio.run(scenario())
+
+
+def test_scheduler_paces_to_the_bit_rate() -> None:
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        async def send(frame: bytes) -> None:
+            pass
+        sched = DownlinkScheduler(send, lambda info: info, max_info=100, bit_rate=9600)
+        for _ in range(5):
+            sched.enqueue(Priority.EVENT, bytes(100))
+        task = asyncio.create_task(sched.run())
+        start = loop.time()
+        while sched.frames_sent < 5 or sched.airtime_total > loop.time() - start + 0.2:
+            await asyncio.sleep(0.01)
+        elapsed = loop.time() - start
+        task.cancel()
+        return elapsed - sched.airtime_total * 4 / 5
+
+    # The 5th frame starts only after 4 frames' air time: at 9600 bit/s >= 4 * ~0.09 s.
+    assert asyncio.run(scenario()) >= -0.001
+
+
+def test_radio_refuses_long_frames_and_survives_device_loss(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        sim = SimTransceiver(ChannelModel(bit_rate=100_000, propagation_delay=0.0),
+                             link_path=tmp_path / "radio.tty", port=0)
+        await sim.start()
+        radio = KissRadio(AsyncSerialPort(sim.device, 115200, reopen_interval=0.05), max_frame=64)
+        await radio.open()
+        with pytest.raises(FrameTooLong):
+            await radio.send(bytes(65))
+        reader, writer = await asyncio.open_connection("127.0.0.1", sim.bound_port)
+        frames = radio.frames()
+        await sim.unplug()
+        nxt = asyncio.ensure_future(frames.__anext__())
+        while radio.serial.losses < 1:
+            await asyncio.sleep(0.01)
+        await sim.replug()
+        while radio.serial.opens < 2:
+            await asyncio.sleep(0.01)
+        writer.write(kiss.encode(b"after replug"))
+        await writer.drain()
+        assert await asyncio.wait_for(nxt, 10) == b"after replug"
+        assert sim.tnc_parameters["TX_DELAY"] == 5  # parameters re-sent to the reconnected device
+        await radio.send(b"down")
+        data = await asyncio.wait_for(reader.read(100), 10)
+        assert kiss.KissDecoder().feed(data)[0].payload == b"down"
+        writer.close()
+        await radio.close()
+        await sim.stop()
+
+    asyncio.run(scenario())
