@@ -15,7 +15,8 @@ class SimWatchdog:
     def __init__(self, timeout: float = 15.0, clock: Callable[[], float] = loop_time) -> None:
         self.timeout = timeout
         self.clock = clock
-        self.pets: list[float] = []
+        self.pets: list[float] = []  # recent pet times (bounded)
+        self.pet_count = 0
         self.statuses: list[str] = []
         self.is_ready = False
         self.stopped = False
@@ -28,6 +29,7 @@ class SimWatchdog:
 
     def pet(self) -> None:
         now = self.clock()
+        self.pet_count += 1
         self.pets.append(now)
         if len(self.pets) > 10_000:
             del self.pets[:5_000]

@@ -239,7 +239,8 @@ class CommandDispatcher(Component):
         async with lock:
             try:
                 async with asyncio.timeout(decl.timeout):
-                    result = getattr(comp, decl.attr)(*p.args)
+                    assert decl.handler is not None
+                    result = decl.handler(comp, *p.args)
                     if inspect.isawaitable(result):
                         await result
             except TimeoutError:
