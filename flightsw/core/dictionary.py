@@ -81,6 +81,13 @@ class Dictionary:
                 return item
         raise KeyError(f"no {kind.__name__.lower()} named {name!r}")
 
+    def command(self, name: str) -> DeclaredItem:
+        """The command called ``component.NAME`` (KeyError naming it if there is none)."""
+        return self.lookup(name, CommandDecl)
+
+    def channel(self, name: str) -> DeclaredItem:
+        return self.lookup(name, Channel)
+
     # -- export -----------------------------------------------------------------------------
     def content(self) -> dict[str, Any]:
         def cmd(item: DeclaredItem) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def test_utc_correlation_by_command_persists_for_the_boot(tmp_path: Path) -> Non
     async def body() -> float | None:
         runner = asyncio.create_task(sat.run())
         await asyncio.sleep(1.0)
-        op = sat.dictionary.lookup("exec.SET_TIME", type(sat.dictionary.commands[next(iter(sat.dictionary.commands))].decl)).id
+        op = sat.dictionary.command("exec.SET_TIME").id
         assert sat.commands.submit(op, [1_800_000_000.0]).accepted
         await asyncio.sleep(100.0)
         utc = sat.clock.utc()
