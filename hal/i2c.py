@@ -181,10 +181,12 @@ class I2CBus:
             future = loop.run_in_executor(self._executor, self._call_on_worker, method, address, *args)
             try:
                 result = await asyncio.wait_for(future, self.timeout)
-            except TimeoutError:
+            except TimeoutError as exc:  # ours (errno None) or the adapter's ETIMEDOUT
                 stats.errors += 1
                 stats.timeouts += 1
-                last_reason, last_code = f"timeout after {self.timeout:.3f} s", errno.ETIMEDOUT
+                last_reason = (f"ETIMEDOUT ({exc.strerror})" if exc.errno is not None
+                               else f"timeout after {self.timeout:.3f} s (transaction hung)")
+                last_code = errno.ETIMEDOUT
                 await self._note_bus_error()
             except OSError as exc:
                 stats.errors += 1
