@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := sim,ground,payload,dev
 
-.PHONY: sim test lint bench venv clean
+.PHONY: sim test lint bench venv clean ksc
 
 venv: $(STAMP)
 
@@ -15,10 +15,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# The simulated satellite runs in the background (log in var/sim.log); the ground station's live
+# view runs in the foreground on the simulated transceiver's KISS port. Quitting the view stops both.
 sim: $(STAMP)
-	$(VENV)/bin/flightsw sim
+	mkdir -p var
+	$(VENV)/bin/flightsw sim > var/sim.log 2>&1 & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT INT TERM; \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1; test -e var/sim/uplink.keys && break; done; \
+	  $(VENV)/bin/flightsw ground --kiss 127.0.0.1:8001
 
-test: $(STAMP)
+# Kaitai Struct compiler (npm build, 0.10 to match the kaitaistruct runtime) for the beacon .ksy test.
+KSC := $(VENV)/ksc/.installed
+ksc: $(KSC)
+$(KSC):
+	@if command -v npm >/dev/null; then npm install --silent --prefix $(VENV)/ksc kaitai-struct-compiler@0.10.0 js-yaml && touch $@; \
+	  else echo "node/npm not found: the .ksy compile test will be skipped"; fi
+
+test: $(STAMP) $(KSC)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

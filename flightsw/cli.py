@@ -18,6 +18,7 @@ from flightsw.config import ConfigError, MissionConfig, load
 COMMAND_MODULES: list[str] = [
     "flightsw.cli_run",
     "flightsw.check_hardware",
+    "flightsw.ground.cli",
 ]
 
 

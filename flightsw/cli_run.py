@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     dct = sub.add_parser("dict", help="print the command/telemetry dictionary")
     dct.add_argument("--config", default=None, help="mission config (default: deploy/sim.toml)")
-    dct.add_argument("--format", choices=["json"], default="json")
+    dct.add_argument("--format", choices=["json", "ksy"], default="json", help="ksy: the beacon layout (Kaitai Struct)")
     dct.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     dct.set_defaults(func=cmd_dict)
 
@@ -74,6 +74,10 @@ def cmd_dict(args: argparse.Namespace) -> int:
 
 def dictionary_text(config, fmt: str) -> str:  # type: ignore[no-untyped-def]
     """Build the satellite without running it (stores in a scratch directory) and export."""
+    if fmt == "ksy":
+        from flightsw.link.beacon import ksy
+
+        return ksy()
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
