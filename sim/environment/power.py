@@ -108,8 +108,8 @@ DEFAULT_LOADS: tuple[Load, ...] = (
 
 @dataclass(frozen=True)
 class BatteryConfig:
-    cells_series: int = 1
-    cells_parallel: int = 4
+    cells_series: int = 2  # 2S2P 18650 pack, 8.4 V full (deploy/sim.toml's battery limits)
+    cells_parallel: int = 2
     cell_capacity_ah: float = 2.6
     cell_resistance_ohm: float = 0.045  # at 25 C
     initial_soc: float = 0.8
