@@ -457,6 +457,20 @@ class VersionStore:
         self._log(f"switched to {version} on trial (fallback {current})")
         self.restart()
 
+    def adopt(self, version: str) -> None:
+        """First install: make an installed version current and confirmed (nothing to fall back to)."""
+        with self.locked():
+            if not self.is_installed(version):
+                raise UpdateError(f"version {version} is not installed")
+            current = self.current_version()
+            if current is not None and current != version:
+                raise UpdateError(f"version {current} is current; use activate to switch with a trial")
+            state = self.load_state()
+            state.confirmed, state.trial = version, None
+            state.record("adopted", version=version)
+            self.save_state(state)
+            switch_link(self.current_link, f"versions/{version}")
+
     def restart(self) -> None:
         if not self.restart_command:
             return
@@ -627,6 +641,8 @@ def build_parser(prog: str = "flightsw update") -> argparse.ArgumentParser:
                    help="seconds the new version has to report healthy (default %(default)s)")
     p = sub.add_parser("activate", help="switch to an installed version on trial and restart")
     p.add_argument("version")
+    p = sub.add_parser("adopt", help="first install: make an installed version current")
+    p.add_argument("version")
     p = sub.add_parser("confirm", help="keep the version on trial")
     p.add_argument("version", nargs="?")
     p = sub.add_parser("rollback", help="go back to the previous (or a named) version")
@@ -666,6 +682,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "flightsw update") -> in
             return 0 if outcome.kept else 3
         elif args.action == "activate":
             store.activate(args.version)
+        elif args.action == "adopt":
+            store.adopt(args.version)
         elif args.action == "confirm":
             print(store.confirm(args.version))
         elif args.action == "rollback":
