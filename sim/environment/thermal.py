@@ -33,8 +33,8 @@ class ThermalNode:
 class ThermalConfig:
     structure_heat_capacity_j_k: float = 1500.0
     structure_initial_c: float = 10.0
-    absorptivity: float = 0.70
-    emissivity: float = 0.60
+    absorptivity: float = 0.75  # triple-junction cells and black-anodised frame
+    emissivity: float = 0.55  # cells ~0.85, bare/alodined aluminium rails ~0.1
     face_areas_m2: tuple[float, float, float] = (0.034, 0.034, 0.010)  # X, Y, Z faces of a 3U
     nodes: tuple[ThermalNode, ...] = field(
         default_factory=lambda: (

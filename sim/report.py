@@ -1,0 +1,359 @@
+"""Scenario report: PNG plots drawn with Pillow and numpy, and an HTML page that shows them.
+
+Why Pillow and not matplotlib: the simulator already depends on Pillow and numpy; a few line,
+band and timeline charts do not justify another 40 MB dependency. Every file is written to a
+temporary name and renamed, so an interrupted run never leaves a half-written report, and
+every table is bounded, so a week-long run still produces a page a browser opens.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from sim.environment.world import World, WorldEvent
+from sim.scenario import ExpectationResult
+
+WIDTH, HEIGHT = 1000, 340
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 150, 34, 40
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+SEVERITY_ORDER = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"]
+MAX_EVENT_ROWS = 500
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows. Only the World part is required; the runner adds the rest."""
+
+    title: str
+    start: float  # POSIX seconds
+    end: float
+    world_columns: Mapping[str, Sequence[float]]
+    world_events: Sequence[WorldEvent] = ()
+    modes: Sequence[tuple[float, str]] = ()  # (t, mode entered)
+    data_volume: Sequence[tuple[float, float, float]] = ()  # (t, bytes down so far, bytes up so far)
+    events: Sequence[tuple[float, str, str]] = ()  # (t, severity, text) from the flight software
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    expectations: Sequence[ExpectationResult] = ()
+
+    @classmethod
+    def from_world(cls, title: str, world: World, **extra: Any) -> ReportData:
+        return cls(title=title, start=world.start, end=world.time, world_columns=world.recording.columns,
+                   world_events=list(world.events), metrics={**world.metrics(), **extra.pop("metrics", {})}, **extra)
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _nice_step(span: float, target_ticks: int = 6) -> float:
+    raw = span / max(1, target_ticks)
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * magnitude:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+class Chart:
+    """One plot area with a time axis in hours since the start."""
+
+    def __init__(self, title: str, x_range: tuple[float, float], y_range: tuple[float, float], y_label: str,
+                 height: int = HEIGHT) -> None:
+        self.image = Image.new("RGB", (WIDTH, height), "white")
+        self.draw = ImageDraw.Draw(self.image)
+        self.height = height
+        self.x0, self.x1 = x_range
+        lo, hi = y_range
+        if hi - lo < 1e-9:
+            lo, hi = lo - 1.0, hi + 1.0
+        pad = (hi - lo) * 0.05
+        self.y0, self.y1 = lo - pad, hi + pad
+        self.font = _font(13)
+        self.title_font = _font(16)
+        self.legend: list[tuple[str, str]] = []
+        self.draw.text((MARGIN_LEFT, 8), title, fill="black", font=self.title_font)
+        self.draw.text((6, MARGIN_TOP - 18), y_label, fill="#444", font=self.font)
+        self._axes()
+
+    @property
+    def plot_box(self) -> tuple[int, int, int, int]:
+        return MARGIN_LEFT, MARGIN_TOP, WIDTH - MARGIN_RIGHT, self.height - MARGIN_BOTTOM
+
+    def px(self, x: np.ndarray | float) -> Any:
+        left, _, right, _ = self.plot_box
+        return left + (np.asarray(x) - self.x0) / max(self.x1 - self.x0, 1e-9) * (right - left)
+
+    def py(self, y: np.ndarray | float) -> Any:
+        _, top, _, bottom = self.plot_box
+        return bottom - (np.asarray(y) - self.y0) / (self.y1 - self.y0) * (bottom - top)
+
+    def _axes(self) -> None:
+        left, top, right, bottom = self.plot_box
+        step = _nice_step(self.x1 - self.x0)
+        tick = math.ceil(self.x0 / step) * step
+        while tick <= self.x1 + 1e-9:
+            x = float(self.px(tick))
+            self.draw.line([(x, top), (x, bottom)], fill="#eeeeee")
+            self.draw.text((x - 8, bottom + 6), f"{tick:g}", fill="#444", font=self.font)
+            tick += step
+        self.draw.text(((left + right) / 2 - 60, bottom + 22), "hours since start", fill="#444", font=self.font)
+        step = _nice_step(self.y1 - self.y0, 5)
+        tick = math.ceil(self.y0 / step) * step
+        while tick <= self.y1 + 1e-9:
+            y = float(self.py(tick))
+            self.draw.line([(left, y), (right, y)], fill="#eeeeee")
+            self.draw.text((6, y - 7), f"{tick:g}", fill="#444", font=self.font)
+            tick += step
+        self.draw.rectangle([left, top, right, bottom], outline="#888888")
+
+    def band(self, x_start: float, x_end: float, color: str) -> None:
+        _, top, _, bottom = self.plot_box
+        self.draw.rectangle([float(self.px(x_start)), top + 1, float(self.px(x_end)), bottom - 1], fill=color)
+
+    def line(self, xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray, color: str, label: str) -> None:
+        x, y = _decimate(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), 2 * WIDTH)
+        points = list(zip(self.px(x).tolist(), self.py(y).tolist(), strict=True))
+        if len(points) >= 2:
+            self.draw.line(points, fill=color, width=2)
+        self.legend.append((label, color))
+
+    def hline(self, y: float, color: str, label: str) -> None:
+        left, _, right, _ = self.plot_box
+        self.draw.line([(left, float(self.py(y))), (right, float(self.py(y)))], fill=color, width=1)
+        self.legend.append((label, color))
+
+    def save(self, path: Path) -> None:
+        _, top, right, _ = self.plot_box
+        for i, (label, color) in enumerate(self.legend):
+            y = top + 6 + 18 * i
+            self.draw.rectangle([right + 10, y + 3, right + 24, y + 11], fill=color)
+            self.draw.text((right + 30, y), label[:18], fill="black", font=self.font)
+        _atomic_write(path, lambda f: self.image.save(f, format="PNG"))
+
+
+def _decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the min and max of each bucket so spikes survive downsampling."""
+    if len(x) <= max_points:
+        return x, y
+    buckets = max_points // 2
+    edges = np.linspace(0, len(x), buckets + 1, dtype=int)
+    xs, ys = [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if b <= a:
+            continue
+        seg = y[a:b]
+        i_min, i_max = a + int(np.argmin(seg)), a + int(np.argmax(seg))
+        for i in sorted({i_min, i_max}):
+            xs.append(x[i])
+            ys.append(y[i])
+    return np.asarray(xs), np.asarray(ys)
+
+
+def _atomic_write(path: Path, writer: Any, mode: str = "wb") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be served and shared
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def _intervals(events: Sequence[WorldEvent], begin: str, end: str, start: float, stop: float,
+               detail: str | None = None, initially_open: bool = False) -> list[tuple[float, float]]:
+    spans: list[tuple[float, float]] = []
+    opened: float | None = start if initially_open else None
+    for e in events:
+        if detail is not None and e.detail != detail:
+            continue
+        if e.kind == begin and opened is None:
+            opened = e.t
+        elif e.kind == end:
+            spans.append((start if opened is None else opened, e.t))
+            opened = None
+    if opened is not None:
+        spans.append((opened, stop))
+    return spans
+
+
+def build_report(out_dir: str | Path, data: ReportData) -> Path:
+    """Write the PNG plots, report.json and index.html into out_dir; return the page's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cols = {k: np.asarray(v, dtype=float) for k, v in data.world_columns.items()}
+    if "t" not in cols or len(cols["t"]) == 0:
+        raise ValueError("report needs the World's recording (column 't' is empty)")
+    hours = (cols["t"] - data.start) / 3600.0
+    x_range = (0.0, max((data.end - data.start) / 3600.0, float(hours[-1]), 1e-3))
+    to_h = lambda t: (t - data.start) / 3600.0  # noqa: E731
+    eclipses = _intervals(data.world_events, "eclipse_entry", "eclipse_exit", data.start, data.end,
+                          initially_open=bool(cols.get("lit_fraction", np.ones(1))[0] < 0.5))
+    plots: list[tuple[str, str]] = []
+
+    def shade_eclipses(chart: Chart) -> None:
+        for a, b in eclipses:
+            chart.band(to_h(a), to_h(b), "#e8e8f4")
+
+    soc = cols["battery_soc"] * 100.0
+    chart = Chart("Battery state of charge", x_range, (min(0.0, float(soc.min())), 100.0), "%")
+    shade_eclipses(chart)
+    chart.line(hours, soc, PALETTE[0], "SoC %")
+    chart.save(out / "battery_soc.png")
+    plots.append(("battery_soc.png", "Battery state of charge (eclipses shaded)"))
+
+    volts = cols["battery_voltage"]
+    chart = Chart("Battery voltage", x_range, (float(volts.min()), float(volts.max())), "V")
+    shade_eclipses(chart)
+    chart.line(hours, volts, PALETTE[1], "battery V")
+    chart.save(out / "battery_voltage.png")
+    plots.append(("battery_voltage.png", "Battery terminal voltage"))
+
+    temp_keys = sorted(k for k in cols if k.startswith("temp_"))
+    all_t = np.concatenate([cols[k] for k in temp_keys])
+    chart = Chart("Temperatures", x_range, (float(all_t.min()), float(all_t.max())), "degC")
+    shade_eclipses(chart)
+    for i, key in enumerate(temp_keys):
+        chart.line(hours, cols[key], PALETTE[i % len(PALETTE)], key[5:])
+    chart.save(out / "temperatures.png")
+    plots.append(("temperatures.png", "Lumped-node temperatures"))
+
+    elevation_keys = sorted(k for k in cols if k.startswith("elevation_"))
+    chart = Chart("Ground contacts (elevation)", x_range, (0.0, 90.0), "deg")
+    windows: list[tuple[str, float, float]] = []
+    for i, key in enumerate(elevation_keys):
+        station = key[len("elevation_"):]
+        first_visible = bool(cols[key][0] >= 0.0)
+        for a, b in _intervals(data.world_events, "aos", "los", data.start, data.end, station, first_visible):
+            chart.band(to_h(a), to_h(b), "#dff0df")
+            windows.append((station, a, b))
+        chart.line(hours, np.clip(cols[key], 0.0, 90.0), PALETTE[i % len(PALETTE)], station)
+    chart.save(out / "contacts.png")
+    plots.append(("contacts.png", "Elevation of the satellite at each station; contact windows shaded"))
+
+    mode_names = sorted({m for _, m in data.modes})
+    chart = Chart("Mode timeline", x_range, (0.0, max(1.0, float(len(mode_names)))), "mode", height=200)
+    if data.modes:
+        spans = list(data.modes) + [(data.end, "")]
+        for (t0, mode), (t1, _) in zip(spans[:-1], spans[1:], strict=True):
+            row = mode_names.index(mode)
+            color = PALETTE[row % len(PALETTE)]
+            x0, x1 = float(chart.px(to_h(t0))), float(chart.px(to_h(t1)))
+            chart.draw.rectangle([x0, float(chart.py(row + 0.9)), max(x1, x0 + 1), float(chart.py(row + 0.1))], fill=color)
+        chart.legend = [(m, PALETTE[i % len(PALETTE)]) for i, m in enumerate(mode_names)]
+    else:
+        chart.draw.text((MARGIN_LEFT + 20, 90), "no mode changes were reported by this run", fill="#888", font=chart.font)
+    chart.save(out / "modes.png")
+    plots.append(("modes.png", "Flight software mode timeline"))
+
+    if data.data_volume:
+        dv = np.asarray(data.data_volume, dtype=float)
+        top = float(max(dv[:, 1].max(), dv[:, 2].max(), 1.0)) / 1024.0
+        chart = Chart("Data volume", x_range, (0.0, top), "KiB")
+        for a, b in ((s, e) for _, s, e in windows):
+            chart.band(to_h(a), to_h(b), "#dff0df")
+        chart.line(to_h(dv[:, 0]), dv[:, 1] / 1024.0, PALETTE[0], "down")
+        chart.line(to_h(dv[:, 0]), dv[:, 2] / 1024.0, PALETTE[1], "up")
+    else:
+        chart = Chart("Data volume", x_range, (0.0, 1.0), "KiB", height=200)
+        chart.draw.text((MARGIN_LEFT + 20, 90), "no link statistics were reported by this run", fill="#888", font=chart.font)
+    chart.save(out / "data_volume.png")
+    plots.append(("data_volume.png", "Cumulative data volume down and up (contacts shaded)"))
+
+    severities = [s for s in SEVERITY_ORDER if any(e[1] == s for e in data.events)] or ["INFO"]
+    chart = Chart("Events", x_range, (0.0, float(len(severities))), "severity", height=220)
+    for t, severity, _ in data.events:
+        if severity in severities:
+            row = severities.index(severity)
+            x = float(chart.px(to_h(t)))
+            chart.draw.line([(x, float(chart.py(row + 0.85))), (x, float(chart.py(row + 0.15)))],
+                            fill=PALETTE[(SEVERITY_ORDER.index(severity) + 1) % len(PALETTE)], width=1)
+    chart.legend = [(s, PALETTE[(SEVERITY_ORDER.index(s) + 1) % len(PALETTE)]) for s in severities]
+    chart.save(out / "events.png")
+    plots.append(("events.png", "Flight software events by severity"))
+
+    passed = all(r.passed for r in data.expectations)
+    summary = {
+        "title": data.title,
+        "start": datetime.fromtimestamp(data.start, tz=UTC).isoformat(),
+        "end": datetime.fromtimestamp(data.end, tz=UTC).isoformat(),
+        "passed": passed,
+        "metrics": dict(data.metrics),
+        "expectations": [
+            {"metric": r.expectation.metric, "min": r.expectation.min, "max": r.expectation.max,
+             "value": r.value, "passed": r.passed, "reason": r.reason} for r in data.expectations
+        ],
+        "contacts": [{"station": s, "aos": a, "los": b} for s, a, b in windows],
+    }
+    _atomic_write(out / "report.json", lambda f: f.write(json.dumps(summary, indent=2)), "w")
+    page = _html(data, plots, windows, passed)
+    _atomic_write(out / "index.html", lambda f: f.write(page), "w")
+    return out / "index.html"
+
+
+def _html(data: ReportData, plots: list[tuple[str, str]], windows: list[tuple[str, float, float]], passed: bool) -> str:
+    esc = html.escape
+
+    def utc(t: float) -> str:
+        return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    rows = "".join(
+        f"<tr class={'ok' if r.passed else 'fail'}><td>{esc(r.expectation.metric)}</td>"
+        f"<td>{'' if r.expectation.min is None else r.expectation.min:}</td>"
+        f"<td>{'' if r.expectation.max is None else r.expectation.max}</td>"
+        f"<td>{'-' if r.value is None else f'{r.value:.4g}'}</td><td>{esc(r.reason)}</td></tr>"
+        for r in data.expectations
+    )
+    metrics = "".join(f"<tr><td>{esc(k)}</td><td>{v:.4g}</td></tr>" for k, v in sorted(data.metrics.items()))
+    contact_rows = "".join(
+        f"<tr><td>{esc(s)}</td><td>{utc(a)}</td><td>{utc(b)}</td><td>{(b - a) / 60:.1f}</td></tr>" for s, a, b in windows
+    )
+    events = list(data.events)[:MAX_EVENT_ROWS]
+    event_rows = "".join(f"<tr><td>{utc(t)}</td><td>{esc(sev)}</td><td>{esc(text)}</td></tr>" for t, sev, text in events)
+    more = len(data.events) - len(events)
+    images = "".join(f"<figure><img src='{esc(f)}' alt='{esc(c)}'><figcaption>{esc(c)}</figcaption></figure>" for f, c in plots)
+    verdict = "PASSED" if passed else "FAILED"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(data.title)}: {verdict}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1040px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}tr.fail{{background:#fdd}}tr.ok{{background:#efe}}
+figure{{margin:1em 0}}img{{max-width:100%}}.verdict{{font-weight:bold;color:{'#070' if passed else '#a00'}}}</style>
+</head><body>
+<h1>{esc(data.title)}</h1>
+<p>{utc(data.start)} to {utc(data.end)} UTC &middot; <span class="verdict">{verdict}</span></p>
+<h2>Expectations</h2><table><tr><th>metric</th><th>min</th><th>max</th><th>value</th><th>result</th></tr>{rows}</table>
+<h2>Plots</h2>{images}
+<h2>Contact windows</h2><table><tr><th>station</th><th>AOS (UTC)</th><th>LOS (UTC)</th><th>minutes</th></tr>{contact_rows}</table>
+<h2>Events</h2><table><tr><th>time (UTC)</th><th>severity</th><th>event</th></tr>{event_rows}</table>
+{f'<p>{more} more events are not listed.</p>' if more > 0 else ''}
+<h2>Metrics</h2><table>{metrics}</table>
+</body></html>
+"""

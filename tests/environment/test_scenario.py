@@ -1,0 +1,127 @@
+"""Scenario files: the shipped ones load against the mission config; mistakes are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flightsw.config import load as load_mission
+from sim.scenario import (
+    SCENARIO_DIR,
+    ScenarioError,
+    builtin_scenario,
+    load_scenario,
+    loads_scenario,
+    parse_duration,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MINIMAL = """
+[scenario]
+name = "t"
+start = 2026-06-01T00:00:00Z
+duration = "6h"
+"""
+
+
+def mission_devices() -> list[str]:
+    return [d.name for d in load_mission(REPO / "deploy" / "sim.toml").devices]
+
+
+@pytest.mark.parametrize("name", ["nominal_day", "magnetometer_failure_day", "frame_loss_day"])
+def test_shipped_scenarios_load_against_the_sim_mission(name: str) -> None:
+    scenario = load_scenario(builtin_scenario(name), mission_devices())
+    assert scenario.duration_s == 86400.0
+    assert scenario.expectations
+    assert any(e.metric == "contacts_without_beacon" for e in scenario.expectations)
+
+
+def test_shipped_set_is_complete() -> None:
+    assert {p.stem for p in SCENARIO_DIR.glob("*.toml")} >= {"nominal_day", "magnetometer_failure_day", "frame_loss_day"}
+    with pytest.raises(ScenarioError, match="shipped"):
+        builtin_scenario("lunar_day")
+
+
+def test_fault_timeline_sets_and_clears_in_order() -> None:
+    scenario = load_scenario(builtin_scenario("magnetometer_failure_day"), mission_devices())
+    timeline = [(t, f.fault, v) for t, f, v in scenario.timeline()]
+    assert timeline == [(10800.0, "frozen", True), (32400.0, "frozen", False), (32400.0, "hung", True)]
+    loss = load_scenario(builtin_scenario("frame_loss_day"))
+    assert [(t, f.target, f.fault, v) for t, f, v in loss.timeline()] == [(0.0, "link", "frame_loss", 0.3)]
+
+
+def test_scenario_builds_its_world() -> None:
+    scenario = loads_scenario(MINIMAL + "seed = 4\n[battery]\ninitial_soc = 0.55\n[orbit]\naltitude_km = 600\n")
+    world = scenario.build_world()
+    assert world.start == scenario.start_epoch
+    assert world.power.battery.soc == 0.55
+    assert world.seed == 4
+    assert world.config.orbit.semi_major_axis_km == pytest.approx(6978.1, abs=1.0)
+    assert [s.name for s in world.config.stations] == ["almaty"]
+
+
+def test_expectations_pass_fail_and_missing() -> None:
+    scenario = loads_scenario(MINIMAL + """
+[[expect]]
+metric = "contacts"
+min = 4
+max = 7
+[[expect]]
+metric = "battery_soc_min"
+min = 0.5
+[[expect]]
+metric = "beacons_received"
+min = 1
+""")
+    results = scenario.evaluate({"contacts": 5.0, "battery_soc_min": 0.3})
+    assert [r.passed for r in results] == [True, False, False]
+    assert "below the minimum 0.5" in results[1].reason
+    assert results[2].reason == "not measured by this run"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("colour = 1\n", "unknown key"),
+        ("[battery]\ninitial_soc = 1.5\n", r"battery.initial_soc: 1.5 is outside"),
+        ("[[faults]]\nat = '1h'\ntarget = 'mag'\nfault = 'melted'\n", "unknown device fault 'melted'"),
+        ("[[faults]]\nat = '1h'\ntarget = 'magnet'\nfault = 'frozen'\n", "no device 'magnet'"),
+        ("[[faults]]\nat = '1h'\ntarget = 'mag'\nfault = 'nack_probability'\nvalue = 2.0\n", "probability"),
+        ("[[faults]]\nat = '2h'\nuntil = '1h'\ntarget = 'link'\nfault = 'frame_loss'\nvalue = 0.1\n", "not after"),
+        ("[[faults]]\nat = '9h'\ntarget = 'link'\nfault = 'frame_loss'\nvalue = 0.1\n", "after the end"),
+        ("[[faults]]\nat = '1h'\ntarget = 'link'\nfault = 'jamming'\n", "unknown link fault"),
+        ("[[faults]]\nat = '1h'\ntarget = 'mag'\nfault = 'frozen'\nvalue = 0.5\n", "takes true/false"),
+        ("[[expect]]\nmetric = 'happiness'\nmin = 1\n", "unknown metric 'happiness'"),
+        ("[[expect]]\nmetric = 'contacts_svalbard'\nmin = 1\n", "no station 'svalbard'"),
+        ("[[expect]]\nmetric = 'contacts'\nmin = 5\nmax = 4\n", "min 5 is above max 4"),
+        ("[[expect]]\nmetric = 'contacts'\n", "give min, max or both"),
+        ("[[stations]]\nname = 'x'\nlat_deg = 95\nlon_deg = 0\n", r"stations\[0\].lat_deg"),
+        ("[orbit]\ntle = ['1 bad', '2 bad']\n", "orbit: TLE line 1"),
+    ],
+)
+def test_mistakes_are_named(extra: str, message: str) -> None:
+    text = MINIMAL + extra if not extra.startswith("colour") else MINIMAL.replace("[scenario]", "[scenario]\n" + extra)
+    with pytest.raises(ScenarioError, match=message):
+        loads_scenario(text, "bad.toml", mission_devices())
+
+
+def test_head_mistakes_are_named() -> None:
+    with pytest.raises(ScenarioError, match="scenario.start"):
+        loads_scenario(MINIMAL.replace("2026-06-01T00:00:00Z", "2026-06-01T00:00:00"))
+    with pytest.raises(ScenarioError, match="outside"):
+        loads_scenario(MINIMAL.replace('"6h"', '"40d"'))
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        loads_scenario("[scenario\n")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario("/nonexistent/x.toml")
+
+
+def test_durations() -> None:
+    assert parse_duration("24h", "x") == 86400.0
+    assert parse_duration("1h30m", "x") == 5400.0
+    assert parse_duration("1d 2h", "x") == 93600.0
+    assert parse_duration(90, "x") == 90.0
+    for bad in ("soon", "", "h", True, -5):
+        with pytest.raises(ScenarioError):
+            parse_duration(bad, "x")
