@@ -156,6 +156,46 @@ class Scenario:
         return [e.check(metrics) for e in self.expectations]
 
 
+class FaultApplier:
+    """Applies a scenario's fault actions to the simulated parts, buses and radio channel.
+
+    `parts` maps device names to their simulated parts (``SensorDevice.sim_part``), `buses` are
+    the ``SimI2CBus`` objects, `channel` the transceiver's ``ChannelModel`` and `gate` its
+    ``ContactGate`` (for blackouts). A target the run does not have is an error, not a no-op.
+    """
+
+    def __init__(self, parts: Mapping[str, Any] | None = None, buses: Iterable[Any] = (),
+                 channel: Any = None, gate: Any = None) -> None:
+        self.parts = dict(parts or {})
+        self.buses = list(buses)
+        self.channel = channel
+        self.gate = gate
+        self.applied: list[tuple[float, str, str, Any]] = []
+
+    def apply(self, at: float, injection: FaultInjection, value: Any) -> None:
+        target, fault = injection.target, injection.fault
+        if target == "link":
+            if fault == "blackout":
+                if self.gate is None:
+                    raise ScenarioError("link blackout needs the transceiver's contact gate")
+                self.gate.blackout = bool(value)
+            else:
+                if self.channel is None:
+                    raise ScenarioError(f"link fault {fault} needs the simulated transceiver's channel")
+                setattr(self.channel, fault, float(value))
+        elif target == "bus":
+            if not self.buses:
+                raise ScenarioError("bus fault with no simulated I2C bus in this run")
+            for bus in self.buses:
+                setattr(bus.faults, fault, value)
+        else:
+            part = self.parts.get(target)
+            if part is None:
+                raise ScenarioError(f"fault target {target!r} is not a simulated part here; parts: {sorted(self.parts)}")
+            setattr(part.faults, fault, value)
+        self.applied.append((at, target, fault, value))
+
+
 def known_metric(name: str) -> bool:
     return name in WORLD_METRICS or name in RUN_METRICS or any(p.fullmatch(name) for p in WORLD_METRIC_PATTERNS)
 

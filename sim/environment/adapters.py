@@ -51,7 +51,7 @@ class WorldEnvironment:
     def __init__(
         self,
         world: World,
-        clock: Callable[[], float],
+        clock: Callable[[], float] | None = None,
         *,
         clock_at_start: float | None = None,
         light_full_scale_v: float = 2.5,
@@ -61,15 +61,28 @@ class WorldEnvironment:
         if light_full_scale_v <= 0:
             raise ValueError(f"light_full_scale_v must be positive, got {light_full_scale_v}")
         self.world = world
-        self._clock = clock
-        self._clock_at_start = clock() if clock_at_start is None else clock_at_start
+        self._clock: Callable[[], float] | None = None
+        self._clock_at_start = 0.0
+        if clock is not None:
+            self.bind_clock(clock, clock_at_start)
         self._light_full_scale_v = light_full_scale_v
         self._light_channels = dict(light_channels or DEFAULT_LIGHT_CHANNELS)
         self._aliases = dict(location_aliases or DEFAULT_LOCATION_ALIASES)
         self._lock = threading.Lock()  # parts read on bus worker threads, the ticker on the loop
 
+    def bind_clock(self, clock: Callable[[], float], clock_at_start: float | None = None) -> None:
+        """Follow a loop's clock from now on; `clock_at_start` is the reading that means world.start.
+
+        Hardware is built before the event loop runs, so the clock is usually bound late, in the
+        same place as ``HardwareSet.bind_loop``. Without a binding the World stays where it is.
+        """
+        self._clock = clock
+        self._clock_at_start = clock() - (self.world.time - self.world.start) if clock_at_start is None else clock_at_start
+
     def epoch_now(self) -> float:
         """UTC epoch seconds that the loop clock currently stands for."""
+        if self._clock is None:
+            return self.world.time
         return self.world.start + (self._clock() - self._clock_at_start)
 
     def sync(self) -> WorldState:
@@ -144,6 +157,7 @@ class ContactGate:
         self._channel = channel
         self._stations = chosen
         self.last_station: str | None = None
+        self.blackout = False  # a scenario's link fault: no frame passes even in contact
 
     def install(self) -> ContactGate:
         self._channel.contact = self
@@ -151,7 +165,7 @@ class ContactGate:
 
     def __call__(self) -> bool:
         views = [v for v in self._environment.sync().contacts.values() if v.station in self._stations and v.in_contact]
-        if not views:
+        if not views or self.blackout:
             self.last_station = None
             return False
         best = min(views, key=lambda v: v.bit_error_rate)

@@ -129,3 +129,34 @@ def test_gate_refuses_unknown_station() -> None:
     env = WorldEnvironment(world, ManualClock())
     with pytest.raises(ValueError, match="unknown ground station"):
         ContactGate(env, ChannelModel(), stations=("svalbard",))
+
+
+def test_gate_sets_range_dependent_ber_and_honours_blackout() -> None:
+    world = World(WorldConfig(tick_s=1.0), seed=1)
+    window = next(w for w in contact_windows(world.config.orbit, ALMATY, world.start, world.start + 86400.0)
+                  if w.max_elevation_deg > 20.0)
+    clock = ManualClock()
+    env = WorldEnvironment(world, clock, clock_at_start=clock.now)
+    channel = ChannelModel(bit_error_rate=0.0)
+    gate = ContactGate(env, channel)
+    clock.now += window.aos - world.start + 5.0  # just risen: long range, noisy
+    assert gate() and channel.bit_error_rate > 1e-4
+    edge_ber = channel.bit_error_rate
+    clock.now += window.tca - window.aos - 5.0  # culmination: short range, clean
+    assert gate() and channel.bit_error_rate < edge_ber / 100.0
+    gate.blackout = True
+    assert not gate()
+    clock.now += window.los - window.tca + 5.0
+    gate.blackout = False
+    assert not gate() and gate.last_station is None
+
+
+def test_late_clock_binding_keeps_the_world_where_it_is() -> None:
+    world = World(WorldConfig(tick_s=1.0), seed=1)
+    env = WorldEnvironment(world)  # built before the loop exists
+    assert env.sync().t == world.start
+    world.step(world.start + 100.0)
+    clock = ManualClock()
+    env.bind_clock(clock)
+    clock.now += 50.0
+    assert env.sync().t == world.start + 150.0

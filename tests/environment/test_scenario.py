@@ -125,3 +125,50 @@ def test_durations() -> None:
     for bad in ("soon", "", "h", True, -5):
         with pytest.raises(ScenarioError):
             parse_duration(bad, "x")
+
+
+def test_fault_applier_sets_and_clears_on_real_sim_objects() -> None:
+    from sim.environment import World, WorldConfig
+    from sim.environment.adapters import ContactGate, WorldEnvironment
+    from sim.i2c_bus import SimI2CBus
+    from sim.parts import ConstantEnvironment, SimLIS2MDL
+    from sim.scenario import FaultApplier
+    from sim.transceiver import ChannelModel
+
+    scenario = loads_scenario(MINIMAL + """
+[[faults]]
+at = "1h"
+until = "2h"
+target = "mag"
+fault = "frozen"
+[[faults]]
+at = "30m"
+target = "link"
+fault = "frame_loss"
+value = 0.3
+[[faults]]
+at = "3h"
+until = "4h"
+target = "link"
+fault = "blackout"
+[[faults]]
+at = "5h"
+target = "bus"
+fault = "nack_probability"
+value = 0.05
+""", devices=["mag"])
+    part = SimLIS2MDL(0x1E, ConstantEnvironment())
+    bus = SimI2CBus(1)
+    channel = ChannelModel()
+    gate = ContactGate(WorldEnvironment(World(WorldConfig(tick_s=10.0)), None), channel)
+    applier = FaultApplier({"mag": part}, [bus], channel, gate)
+    seen = []
+    for at, injection, value in scenario.timeline():
+        applier.apply(at, injection, value)
+        seen.append((part.faults.frozen, channel.frame_loss, gate.blackout, bus.faults.nack_probability))
+    assert seen == [
+        (False, 0.3, False, 0.0), (True, 0.3, False, 0.0), (False, 0.3, False, 0.0),
+        (False, 0.3, True, 0.0), (False, 0.3, False, 0.0), (False, 0.3, False, 0.05),
+    ]
+    with pytest.raises(ScenarioError, match="not a simulated part"):
+        FaultApplier({}, [bus], channel, gate).apply(0.0, scenario.faults[0], True)
