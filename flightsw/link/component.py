@@ -20,7 +20,15 @@ from typing import Any
 import msgpack
 
 from flightsw.core.commands import CommandResponse, Completion, Reason
-from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, Parameter, command
+from flightsw.core.component import (
+    Arg,
+    Channel,
+    CommandFailure,
+    Component,
+    Event,
+    Parameter,
+    command,
+)
 from flightsw.core.events import EventRecord, Severity
 from flightsw.core.telemetry import PacketDef
 from flightsw.core.types import BOOL, F32, U8, U16, U32

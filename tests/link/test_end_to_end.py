@@ -10,6 +10,7 @@ from flightsw.core.commands import Completion, Reason
 from flightsw.ground.station import GroundStation
 from flightsw.link.auth import KeyRing
 from hal.serial_port import AsyncSerialPort
+
 from .harness import Probe, link_of, run_pass
 
 
