@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -105,6 +106,7 @@ class Satellite:
                                     self.records, self.workers, self.supervisor, self.health, self.rate_groups,
                                     lambda: list(self.components))
         self.stop_event = asyncio.Event()
+        self.started = asyncio.Event()  # set once every service is running
         self.dictionary: Dictionary | None = None
         self.packets: list[PacketDef] = []
         self._finalized = False
@@ -204,7 +206,7 @@ class Satellite:
         groups: dict[float, RateGroup] = {}
         for packet in self.packets:
             group = groups.setdefault(packet.rate_hz, RateGroup(f"tlm_{packet.rate_hz:g}Hz", packet.rate_hz))
-            group.add(packet.name, lambda p=packet: self.telemetry.emit_packet(p))
+            group.add(packet.name, functools.partial(self.telemetry.emit_packet, packet))
         return list(groups.values())
 
     async def run(self, duration: float | None = None, install_signals: bool = False) -> str:
@@ -232,6 +234,7 @@ class Satellite:
         self.watchdog.ready()
         self.watchdog.status(f"boot {self.state.boot_count} running")
         supervisor_task = asyncio.create_task(self.supervisor.run(), name="supervisor")
+        self.started.set()
         stop_task = asyncio.create_task(self.stop_event.wait(), name="stop-wait")
         try:
             done, _ = await asyncio.wait({supervisor_task, stop_task},

@@ -67,9 +67,8 @@ async def with_running(sat: Satellite, body: Callable[[Satellite], Awaitable[T]]
     """Run the satellite, run ``body`` against it, then stop it cleanly."""
     runner = asyncio.create_task(sat.run())
     try:
-        await asyncio.sleep(0)  # let run() finalize and start services
-        while not sat.supervisor.services:
-            await asyncio.sleep(0.001)
+        await sat.started.wait()
+        await asyncio.sleep(0)  # let the supervisor start its services
         return await body(sat)
     finally:
         sat.stop_event.set()

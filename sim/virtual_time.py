@@ -77,7 +77,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if target > self.virtual_now:
             self.virtual_now = target
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:  # type: ignore[override]
         fut = super().run_in_executor(executor, func, *args)
         self.inflight += 1
 

@@ -47,4 +47,5 @@ def no_blocked_loop(request: pytest.FixtureRequest):  # type: ignore[no-untyped-
     finally:
         logger.removeHandler(handler)
     if handler.slow and not request.node.get_closest_marker("allow_slow_callbacks"):
-        pytest.fail("event loop blocked > %.0f ms:\n%s" % (BLOCK_LIMIT * 1000, "\n".join(handler.slow)))
+        slow = "\n".join(handler.slow)
+        pytest.fail(f"event loop blocked > {BLOCK_LIMIT * 1000:.0f} ms:\n{slow}")

@@ -124,3 +124,18 @@ def test_dict_command_prints_json(tmp_path: Path) -> None:
     d = json.loads(proc.stdout)
     assert any(c["name"] == "exec.SET_TIME" for c in d["commands"]) and len(d["hash"]) == 64
     assert msgpack  # packets are msgpack (decoded above)
+
+
+def test_corrupt_state_falls_back_and_raises_an_event(tmp_path: Path) -> None:
+    sat = make_satellite(tmp_path)
+    sat.workers.shutdown()
+    sat = make_satellite(tmp_path)  # boot 2: state.b newest
+    sat.workers.shutdown()
+    newest = tmp_path / "state.b"
+    newest.write_bytes(newest.read_bytes()[:-4])  # torn by a failing card
+    sat = make_satellite(tmp_path)
+    assert sat.state.boot_count == 2  # the last good copy (boot 1's record) was used, then counted
+    sat.finalize()
+    problems = [e for e in sat.events.recent if e.name == "exec.store_problem"]
+    assert problems and problems[0].args["store"] == "state" and "state.b" in problems[0].args["detail"]
+    sat.workers.shutdown()
