@@ -376,7 +376,11 @@ done
 WANTS="$R/etc/systemd/system/multi-user.target.wants"
 for unit in flightsw.service flightsw-update.path; do
     if [[ -L "$WANTS/$unit" ]]; then ok "$unit enabled"
-    else change "enable $unit" systemctl "--root=$ROOT" enable "$unit"; fi
+    elif command -v systemctl >/dev/null; then change "enable $unit" systemctl "--root=$ROOT" enable "$unit"
+    else
+        # No systemctl (a minimal chroot): what "enable" does for WantedBy=multi-user.target.
+        change "enable $unit (link into multi-user.target.wants)" sh -c 'mkdir -p "$1" && ln -sfn "/etc/systemd/system/$2" "$1/$2"' _ "$WANTS" "$unit"
+    fi
 done
 if live && [[ $DRY_RUN == 0 ]] && [[ -d /run/systemd/system ]]; then
     if [[ $FILES_CHANGED == 1 ]]; then

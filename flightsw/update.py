@@ -278,6 +278,11 @@ def write_request(data_dir: Path, package: Path, sha256: str, health_timeout: fl
     write_atomic(request_path(data_dir), json.dumps(body).encode())
 
 
+def write_rollback_request(data_dir: Path) -> None:
+    """Ask the root update helper to roll back to the previous version; used by the service."""
+    write_atomic(request_path(data_dir), json.dumps({"action": "rollback"}).encode())
+
+
 # --------------------------------------------------------------------------- manager
 
 
@@ -588,6 +593,9 @@ class VersionStore:
             path.unlink()
             raise UpdateError(f"update request is not valid JSON: {exc}") from None
         path.unlink()  # consumed whatever happens next: a bad request must not loop
+        if body.get("action") == "rollback":
+            running = self.rollback("requested by the flight software")
+            return UpdateOutcome(running, kept=True, running=running, reason="rolled back on request")
         package = Path(body.get("package", ""))
         data_root = self.data_dir.resolve()
         if data_root not in package.resolve().parents:
@@ -618,6 +626,12 @@ class VersionStore:
 
 def build_parser(prog: str = "flightsw update") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Install, switch and roll back flightsw versions.")
+    configure_parser(parser)
+    return parser
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """The options and actions, shared by ``flightsw update`` and the stand-alone script."""
     parser.add_argument("--root", type=Path, default=Path(os.environ.get("FLIGHTSW_ROOT", DEFAULT_ROOT)),
                         help="install root holding versions/ and the current link (default %(default)s)")
     parser.add_argument("--data-dir", type=Path,
@@ -654,12 +668,15 @@ def build_parser(prog: str = "flightsw update") -> argparse.ArgumentParser:
     sub.add_parser("process-request", help="apply an update requested by the flight software")
     p = sub.add_parser("set-extras", help="extras installed with every version (e.g. payload)")
     p.add_argument("extras", nargs="*")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "flightsw update") -> int:
-    """Command-line entry: ``flightsw update ...`` or ``python3 update.py ...``."""
-    args = build_parser(prog).parse_args(argv)
+    """Command-line entry: ``python3 update.py ...`` (the boot guard and the root helper)."""
+    return execute(build_parser(prog).parse_args(argv))
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Carry out one parsed ``update`` action; errors are printed, exit code 2."""
     restart = DEFAULT_RESTART_COMMAND if args.restart_command is None else tuple(args.restart_command.split())
     store = VersionStore(args.root, args.data_dir, restart_command=restart, keep=args.keep)
     try:
@@ -693,8 +710,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "flightsw update") -> in
         elif args.action == "report-healthy":
             report_healthy(args.data_dir, args.version)
         elif args.action == "process-request":
-            outcome = store.process_request(args.find_links)
-            print("no request" if outcome is None else f"{outcome.version}: kept={outcome.kept} ({outcome.reason})")
+            requested = store.process_request(args.find_links)
+            print("no request" if requested is None else
+                  f"{requested.version}: kept={requested.kept} ({requested.reason})")
         elif args.action == "set-extras":
             with store.locked():
                 state = store.load_state()
@@ -707,6 +725,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "flightsw update") -> in
         print(f"update: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """``flightsw update ...``: the same commands as running this file directly."""
+    parser = sub.add_parser("update", help="install, list, switch and roll back software versions",
+                            description="Install, switch and roll back flightsw versions.")
+    configure_parser(parser)
+    parser.set_defaults(func=execute)
 
 
 if __name__ == "__main__":

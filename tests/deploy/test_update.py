@@ -122,7 +122,7 @@ def test_version_that_never_becomes_healthy_is_rolled_back(bench: ServiceBench) 
 
 
 def test_repeated_failed_starts_roll_back_in_the_boot_guard(bench: ServiceBench) -> None:
-    store = first_install(bench)
+    first_install(bench)
     quiet = store_for(bench, restart=False)  # the test plays systemd's restarts itself
     quiet.install(make_wheel(bench.wheels, "3.0.0", behaviour="crash"), None)
     quiet.activate("3.0.0")
