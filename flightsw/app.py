@@ -60,7 +60,8 @@ def build_watchdog(config: MissionConfig) -> Watchdog:
 # Subsystems that add components to a satellite: callables taking the satellite. Each subsystem
 # module registers itself here (hardware, link, imaging...) so the root stays the only wiring place.
 Subsystem = Callable[["Satellite"], None]
-SUBSYSTEMS: list[str] = ["flightsw.link.subsystem:build_link", "flightsw.components.housekeeping:build_hardware"]
+SUBSYSTEMS: list[str] = ["flightsw.link.subsystem:build_link", "flightsw.components.housekeeping:build_hardware",
+              "flightsw.components.software_update:build_update"]
 
 
 class Satellite:

@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "flightsw.cli_run",
     "flightsw.check_hardware",
     "flightsw.ground.cli",
+    "flightsw.update",
 ]
 
 
