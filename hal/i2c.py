@@ -110,6 +110,12 @@ class I2CBus:
         self._recovery_hook = recovery_hook
         self._smbus: SMBusLike | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"i2c-{name}")
+        # Start the worker thread now (normally at build time, before the loop runs), so the
+        # first transaction does not pay for a thread start inside a loop callback.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._executor.submit(int).result()
         self._devices: dict[int, DeviceStats] = {}
         self.bus_stats = BusStats()
         self._closed = False

@@ -243,10 +243,11 @@ class HardwareBuilder:
     def _wire_sim_power(self, sensor: SensorDevice) -> None:
         """In simulation the switch really feeds the part: off removes it, on resets it."""
         out = self.hw.gpio.output(sensor.power_switch or "")
-        if sensor.sim_part is None or out.backend is not self.hw.sim_gpio:
+        sim_gpio: Any = self.hw.sim_gpio
+        if sensor.sim_part is None or sim_gpio is None or out.backend is not sim_gpio:
             return
         part = sensor.sim_part
-        self.hw.sim_gpio.on_change(out.line, lambda level: part.power(level != out.active_low))
+        sim_gpio.on_change(out.line, lambda level: part.power(level != out.active_low))
 
 
 def build_hardware_set(config: MissionConfig, environment: Any = None, seed: int = 0) -> HardwareSet:

@@ -45,7 +45,7 @@ def raw_to_volts(raw: int, full_scale_v: float) -> float:
 class ADS1115(I2CDriver):
     kind = "ads1115"
     regmap = REGMAP
-    units: dict[str, str] = {}
+    units = {"ain0": "V", "ain1": "V", "ain2": "V", "ain3": "V"}  # renamed per instance
 
     def __init__(self, bus: I2CBus, address: int | None = None, *,
                  channels: Sequence[str] = ("ain0", "ain1", "ain2", "ain3"),
@@ -62,7 +62,7 @@ class ADS1115(I2CDriver):
         self.pga = PGA_CODES[self.full_scale_v]
         self.dr = DATA_RATES[int(data_rate)]
         self.conversion_s = 1.0 / int(data_rate)
-        self.units = {name: "V" for name in self.channels}
+        self.units = {name: "V" for name in self.channels}  # type: ignore[misc]
 
     async def probe(self) -> str:
         """No ID register: the comparator thresholds keep their documented reset values
