@@ -84,3 +84,18 @@ def test_journal_is_bounded() -> None:
     assert journal["SystemMaxUse"].endswith("M") and int(journal["SystemMaxUse"][:-1]) <= 256
     assert journal["RuntimeMaxUse"]
     assert journal["SystemKeepFree"]
+
+
+def test_bench_config_mixes_real_and_simulated_devices_with_sim_names() -> None:
+    from flightsw.config import load
+    from flightsw.link.settings import find_radio, load_link_settings
+
+    bench = load(DEPLOY / "bench.toml")
+    sim = load(DEPLOY / "sim.toml")
+    backends = {d.name: d.backend for d in bench.devices}
+    assert {d.name for d in sim.devices} == set(backends)  # same device keys as the simulator
+    assert "real" in backends.values() and "sim" in backends.values()
+    radio = find_radio(bench)
+    assert radio is not None and radio.backend == "real" and radio.device == "/dev/flightsw-radio"
+    assert not load_link_settings(bench).generate_key
+    assert bench.watchdog.backend == "systemd"
