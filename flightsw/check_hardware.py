@@ -65,11 +65,8 @@ async def check_sensor(sensor: SensorDevice, self_test: bool = False) -> CheckRo
 
 async def check_all(hardware: HardwareSet, self_test: bool = False) -> list[CheckRow]:
     hardware.bind_loop(asyncio.get_running_loop().time)
-    try:
-        # Sensors on one bus are serialised by the bus thread anyway; buses run in parallel.
-        return list(await asyncio.gather(*(check_sensor(s, self_test) for s in hardware.sensors)))
-    finally:
-        await hardware.close()
+    # Sensors on one bus are serialised by the bus thread anyway; buses run in parallel.
+    return list(await asyncio.gather(*(check_sensor(s, self_test) for s in hardware.sensors)))
 
 
 def render(rows: list[CheckRow], hardware: HardwareSet, out: TextIO) -> None:
@@ -106,6 +103,14 @@ def cmd_check_hardware(args: argparse.Namespace) -> int:
 
     config = load_config_or_exit(args.config)
     hardware = build_hardware_set(config)
-    rows = asyncio.run(check_all(hardware, args.self_test))
-    render(rows, hardware, sys.stdout)
+
+    async def main() -> list[CheckRow]:
+        try:
+            rows = await check_all(hardware, args.self_test)
+            render(rows, hardware, sys.stdout)  # reads GPIO inputs: before the lines are released
+            return rows
+        finally:
+            await hardware.close()
+
+    rows = asyncio.run(main())
     return 0 if all(r.ok for r in rows) else 1

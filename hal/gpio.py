@@ -66,45 +66,77 @@ class InputLine:
 
 
 class GpiodBackend:
-    """libgpiod v2 (python3-libgpiod / `gpiod` on PyPI), imported only when used on the board."""
+    """libgpiod, imported on first use (so a laptop can build a flight config's dictionary).
+
+    Supports the v2 bindings (`gpiod` on PyPI) and the v1 bindings Raspberry Pi OS Bookworm
+    ships as python3-libgpiod.
+    """
 
     def __init__(self, chip: str = "/dev/gpiochip0", consumer: str = "flightsw") -> None:
-        try:
-            import gpiod
-        except ImportError as exc:  # pragma: no cover - only on a board without libgpiod
-            raise GpioError("the real GPIO backend needs libgpiod v2 (pip install gpiod)") from exc
-        self._gpiod = gpiod
         self.chip = chip
         self.consumer = consumer
+        self._gpiod: Any = None
+        self._v1_chip: Any = None
         self._requests: dict[int, Any] = {}
 
-    def _request(self, line: int, settings: Any) -> None:
+    def _lib(self) -> Any:
+        if self._gpiod is None:
+            try:
+                import gpiod
+            except ImportError as exc:
+                raise GpioError("the real GPIO backend needs libgpiod "
+                                "(apt install python3-libgpiod, or pip install gpiod)") from exc
+            self._gpiod = gpiod
+            if not hasattr(gpiod, "request_lines"):  # v1 API
+                self._v1_chip = gpiod.Chip(self.chip)
+        return self._gpiod
+
+    def _request(self, line: int, output: bool, initial: bool = False, pull: Pull = "none") -> None:
         if line in self._requests:
             raise GpioError(f"GPIO line {line} on {self.chip} configured twice")
+        gpiod = self._lib()
         try:
-            self._requests[line] = self._gpiod.request_lines(
-                self.chip, consumer=self.consumer, config={line: settings})
+            if self._v1_chip is not None:
+                handle = self._v1_chip.get_line(line)
+                if output:
+                    handle.request(consumer=self.consumer, type=gpiod.LINE_REQ_DIR_OUT,
+                                   default_vals=[int(initial)])
+                else:
+                    flags = {"none": 0, "up": getattr(gpiod, "LINE_REQ_FLAG_BIAS_PULL_UP", 0),
+                             "down": getattr(gpiod, "LINE_REQ_FLAG_BIAS_PULL_DOWN", 0)}[pull]
+                    handle.request(consumer=self.consumer, type=gpiod.LINE_REQ_DIR_IN, flags=flags)
+                self._requests[line] = handle
+                return
+            from gpiod.line import Bias, Direction, Value
+
+            if output:
+                settings = gpiod.LineSettings(direction=Direction.OUTPUT,
+                                              output_value=Value.ACTIVE if initial else Value.INACTIVE)
+            else:
+                bias = {"none": Bias.DISABLED, "up": Bias.PULL_UP, "down": Bias.PULL_DOWN}[pull]
+                settings = gpiod.LineSettings(direction=Direction.INPUT, bias=bias)
+            self._requests[line] = gpiod.request_lines(self.chip, consumer=self.consumer,
+                                                       config={line: settings})
         except OSError as exc:
             raise GpioError(f"cannot request GPIO line {line} on {self.chip}: {exc}") from exc
 
     def setup_output(self, line: int, initial: bool) -> None:
-        from gpiod.line import Direction, Value
-
-        self._request(line, self._gpiod.LineSettings(
-            direction=Direction.OUTPUT, output_value=Value.ACTIVE if initial else Value.INACTIVE))
+        self._request(line, True, initial=initial)
 
     def setup_input(self, line: int, pull: Pull) -> None:
-        from gpiod.line import Bias, Direction
-
-        bias = {"none": Bias.DISABLED, "up": Bias.PULL_UP, "down": Bias.PULL_DOWN}[pull]
-        self._request(line, self._gpiod.LineSettings(direction=Direction.INPUT, bias=bias))
+        self._request(line, False, pull=pull)
 
     def write(self, line: int, level: bool) -> None:
+        if self._v1_chip is not None:
+            self._requests[line].set_value(int(level))
+            return
         from gpiod.line import Value
 
         self._requests[line].set_value(line, Value.ACTIVE if level else Value.INACTIVE)
 
     def read(self, line: int) -> bool:
+        if self._v1_chip is not None:
+            return bool(self._requests[line].get_value())
         from gpiod.line import Value
 
         return bool(self._requests[line].get_value(line) == Value.ACTIVE)
@@ -121,11 +153,23 @@ class GpioBank:
     def __init__(self) -> None:
         self.outputs: dict[str, OutputLine] = {}
         self.inputs: dict[str, InputLine] = {}
+        self.opened = False
+
+    def open(self) -> None:
+        """Request every line from its backend (idempotent). Deferred from `add` so building a
+        satellite for its dictionary touches no hardware."""
+        if self.opened:
+            return
+        lines: list[OutputLine | InputLine] = [*self.outputs.values(), *self.inputs.values()]
+        for line in lines:
+            line.setup()
+        self.opened = True
 
     def add(self, line: OutputLine | InputLine) -> None:
         if line.name in self.outputs or line.name in self.inputs:
             raise GpioError(f"GPIO name {line.name!r} defined twice")
-        line.setup()
+        if self.opened:
+            line.setup()
         if isinstance(line, OutputLine):
             self.outputs[line.name] = line
         else:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from flightsw.config import ConfigError, DeviceConfig, MissionConfig
 from hal.drivers import DRIVERS
@@ -75,14 +75,17 @@ class HardwareSet:
     _real_gpio: GpioBackend | None = None
 
     def bind_loop(self, loop_time: Any) -> None:
-        """Make simulated parts follow the running loop's (possibly virtual) clock."""
+        """Called from the loop before first use: simulated parts follow the loop's (possibly
+        virtual) clock, and GPIO lines are requested (not at build time, so building a flight
+        config for its dictionary on a laptop touches no hardware)."""
         if self.sim_clock is not None:
             self.sim_clock.bind(loop_time)
+        self.gpio.open()
 
     async def close(self) -> None:
         for bus in self.buses.values():
             await bus.close()
-        if self._real_gpio is not None:
+        if self._real_gpio is not None and self.gpio.opened:
             self._real_gpio.close()
 
 
@@ -159,6 +162,12 @@ class HardwareBuilder:
             raise ConfigError(f"devices.{dev.name}: unknown key(s) {sorted(unknown)} for {dev.kind}")
         line = _int_option(dev, "line")
         backend = self._gpio_backend(dev.backend)
+        others: list[OutputLine | InputLine] = [*self.hw.gpio.outputs.values(),
+                                                *self.hw.gpio.inputs.values()]
+        for other in others:
+            if other.backend is backend and other.line == line:
+                raise ConfigError(f"devices.{dev.name}.line: line {line} already used by "
+                                  f"{other.name}")
         try:
             if dev.kind == "gpio_output":
                 self.hw.gpio.add(OutputLine(dev.name, backend, line,
@@ -243,11 +252,12 @@ class HardwareBuilder:
     def _wire_sim_power(self, sensor: SensorDevice) -> None:
         """In simulation the switch really feeds the part: off removes it, on resets it."""
         out = self.hw.gpio.output(sensor.power_switch or "")
-        sim_gpio: Any = self.hw.sim_gpio
-        if sensor.sim_part is None or sim_gpio is None or out.backend is not sim_gpio:
+        if sensor.sim_part is None or self.hw.sim_gpio is None:
             return
+        if out.backend is not self.hw.sim_gpio:
+            return  # a real switch cannot power a simulated part
         part = sensor.sim_part
-        sim_gpio.on_change(out.line, lambda level: part.power(level != out.active_low))
+        cast(Any, self.hw.sim_gpio).on_change(out.line, lambda level: part.power(level != out.active_low))
 
 
 def build_hardware_set(config: MissionConfig, environment: Any = None, seed: int = 0) -> HardwareSet:

@@ -16,6 +16,8 @@ def test_outputs_inputs_and_active_low() -> None:
     bank = GpioBank()
     bank.add(OutputLine("radio_power", backend, 27, active_low=True, initial=False))
     bank.add(InputLine("deploy_switch", backend, 25, active_low=True, pull="up"))
+    assert 27 not in backend.levels  # nothing requested until the bank is opened
+    bank.open()
     assert backend.levels[27] is True  # off = high on an active-low switch
     bank.output("radio_power").set(True)
     assert backend.levels[27] is False and bank.output("radio_power").is_on
