@@ -183,14 +183,14 @@ class HardwareBuilder:
     def add_sensor(self, dev: DeviceConfig) -> SensorDevice:
         driver_cls = DRIVERS[dev.kind]
         driver_keys = _params(driver_cls.__init__, {"self", "bus", "address"})
-        sim_keys: set[str] = set()
+        # Sim-only keys (rail, location...) are accepted on a real device too, so a bench flips
+        # a device between real and simulated by changing one word.
+        from sim.parts import SIM_PARTS
+
+        sim_keys = _params(SIM_PARTS[dev.kind].__init__, {"self", "address", "env", "clock"})
         sim_cls = None
         if dev.backend == "sim":
-            sim = self._sim_modules()
-            sim_cls = sim.parts.SIM_PARTS[dev.kind]
-            sim_keys = _params(sim_cls.__init__, {"self", "address", "env", "clock"})
-        else:
-            sim_keys = set()
+            sim_cls = self._sim_modules().parts.SIM_PARTS[dev.kind]
         unknown = set(dev.options) - driver_keys - sim_keys - COMMON_SENSOR_KEYS
         if unknown:
             raise ConfigError(

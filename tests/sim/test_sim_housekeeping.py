@@ -18,7 +18,7 @@ CONFIG = """
 data_dir = "{data}"
 fsync = false
 [scheduler]
-rate_groups = {{ fast = 20.0, slow = 20.0, background = 1.0 }}
+rate_groups = {{ fast = 1.0, slow = 10.0, background = 1.0 }}
 
 [[devices]]
 name = "sensor_power"
