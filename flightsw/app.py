@@ -42,7 +42,18 @@ STORAGE_RESOURCE = "storage"
 SHUTDOWN_BUDGET = 2.0  # seconds from stop request to flushed stores
 
 
+class StartupError(RuntimeError):
+    """The flight software cannot start in this environment (named in the message)."""
+
+
 def build_watchdog(config: MissionConfig) -> Watchdog:
+    try:
+        return _build_watchdog(config)
+    except (RuntimeError, OSError) as exc:
+        raise StartupError(f"watchdog.backend = {config.watchdog.backend!r}: {exc}") from exc
+
+
+def _build_watchdog(config: MissionConfig) -> Watchdog:
     backend = config.watchdog.backend
     if backend == "none":
         return NullWatchdog()
@@ -73,8 +84,11 @@ class Satellite:
         monotonic: Callable[[], float] = loop_time,
         utc_source: Callable[[], float] | None = None,
         subsystems: list[Subsystem] | None = None,
+        offline: bool = False,
     ) -> None:
         self.config = config
+        # Built only to inspect (dictionary export): subsystems must not need secrets or hardware.
+        self.offline = offline
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         fsync = config.storage.fsync

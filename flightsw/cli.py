@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from flightsw.app import StartupError
 from flightsw.config import ConfigError, MissionConfig, load
 
 COMMAND_MODULES: list[str] = [
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"flightsw: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"flightsw: cannot start: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return int(result or 0)

@@ -8,6 +8,7 @@ import logging
 import sys
 
 from flightsw.app import Satellite
+from hal.watchdog import NullWatchdog
 from flightsw.cli import default_sim_config, load_config_or_exit
 
 log = logging.getLogger("flightsw.cli")
@@ -82,7 +83,7 @@ def dictionary_text(config, fmt: str) -> str:  # type: ignore[no-untyped-def]
 
     with tempfile.TemporaryDirectory() as tmp:
         config.storage.data_dir = tmp
-        sat = Satellite(config)
+        sat = Satellite(config, watchdog=NullWatchdog(), offline=True)
         d = sat.finalize()
         sat.workers.shutdown()
         return d.to_json()

@@ -43,7 +43,8 @@ def build_link(sat: Satellite) -> None:
     if radio_dev is None:
         return
     settings = load_link_settings(sat.config)
-    keys = load_keys(settings.key_file, settings.generate_key)
+    # A satellite built only to export its dictionary needs no real key (none is sent or logged).
+    keys = load_keys(settings.key_file, settings.generate_key or sat.offline)
     if radio_dev.backend == "sim":
         from sim.transceiver import DEFAULT_KISS_PORT, ChannelModel, SimTransceiver
 

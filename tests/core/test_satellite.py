@@ -139,3 +139,23 @@ def test_corrupt_state_falls_back_and_raises_an_event(tmp_path: Path) -> None:
     problems = [e for e in sat.events.recent if e.name == "exec.store_problem"]
     assert problems and problems[0].args["store"] == "state" and "state.b" in problems[0].args["detail"]
     sat.workers.shutdown()
+
+
+def test_flight_config_dictionary_exports_without_hardware_or_keys() -> None:
+    proc = subprocess.run([sys.executable, "-m", "flightsw.cli", "dict", "--config", "deploy/flight.toml"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    names = {c["name"] for c in json.loads(proc.stdout)["channels"]}
+    assert {"eps_battery.bus_voltage", "exec.uptime"} <= names
+
+
+def test_missing_systemd_is_a_clear_startup_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path / "d"}"\n[watchdog]\nbackend = "systemd"\n')
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "flightsw.cli", "run", "--config", str(cfg)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 1
+    assert "cannot start: watchdog.backend = 'systemd'" in proc.stderr and "Traceback" not in proc.stderr
