@@ -29,7 +29,9 @@ BEHAVIOUR = {behaviour!r}
 
 def main():
     data_dir = Path(os.environ["FLIGHTSW_DATA_DIR"])
-    (data_dir / "running").write_text(f"{{VERSION}} {{os.getpid()}}\\n")
+    tmp = data_dir / f".running.{{os.getpid()}}"
+    tmp.write_text(f"{{VERSION}} {{os.getpid()}}\\n")
+    os.replace(tmp, data_dir / "running")  # atomic: the test never reads a half-written file
     if BEHAVIOUR == "crash":
         sys.exit(1)
     if BEHAVIOUR == "good":
@@ -117,7 +119,7 @@ class ServiceBench:
         """(version, pid) of the live service process, if any."""
         try:
             version, pid = (self.data_dir / "running").read_text().split()
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):
             return None
         return version, int(pid)
 

@@ -31,6 +31,14 @@ def first_install(bench: ServiceBench, version: str = "1.0.0") -> VersionStore:
     return store
 
 
+def quiet_first_install(bench: ServiceBench, version: str = "1.0.0") -> VersionStore:
+    """First install without a running service, for tests of the state machine alone."""
+    store = store_for(bench, restart=False)
+    store.install(make_wheel(bench.wheels, version), None)
+    store.adopt(version)
+    return store
+
+
 # ------------------------------------------------------------------ verification
 
 
@@ -85,7 +93,7 @@ def test_path_like_version_is_refused() -> None:
 
 
 def test_install_is_beside_the_running_version_and_idempotent(bench: ServiceBench) -> None:
-    store = first_install(bench)
+    store = quiet_first_install(bench)
     wheel = make_wheel(bench.wheels, "1.1.0")
     assert store.install(wheel, None) == "1.1.0"
     assert store.install(wheel, None) == "1.1.0"  # second time: nothing to do
@@ -122,7 +130,7 @@ def test_version_that_never_becomes_healthy_is_rolled_back(bench: ServiceBench) 
 
 
 def test_repeated_failed_starts_roll_back_in_the_boot_guard(bench: ServiceBench) -> None:
-    first_install(bench)
+    quiet_first_install(bench)
     quiet = store_for(bench, restart=False)  # the test plays systemd's restarts itself
     quiet.install(make_wheel(bench.wheels, "3.0.0", behaviour="crash"), None)
     quiet.activate("3.0.0")
@@ -135,7 +143,7 @@ def test_repeated_failed_starts_roll_back_in_the_boot_guard(bench: ServiceBench)
 
 
 def test_boot_guard_confirms_a_version_that_reported_healthy_before_a_reboot(bench: ServiceBench) -> None:
-    store = first_install(bench)
+    store = quiet_first_install(bench)
     quiet = store_for(bench, restart=False)
     quiet.install(make_wheel(bench.wheels, "1.2.0"), None)
     quiet.activate("1.2.0")
@@ -178,13 +186,13 @@ def test_old_versions_are_pruned_to_the_limit(bench: ServiceBench) -> None:
 
 
 def test_damaged_state_file_falls_back_to_the_link(bench: ServiceBench) -> None:
-    store = first_install(bench)
+    store = quiet_first_install(bench)
     store.state_path.write_bytes(b'{"format": 1, "sha256": "00", "state": {}}')
     assert store.load_state().confirmed == "1.0.0"
 
 
 def test_interrupted_install_is_redone(bench: ServiceBench) -> None:
-    store = first_install(bench)
+    store = quiet_first_install(bench)
     half = bench.root / "versions" / "1.5.0"
     (half / "bin").mkdir(parents=True)  # a power cut mid-install: no completion marker
     assert not store.is_installed("1.5.0")
