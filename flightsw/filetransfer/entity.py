@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import os
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -282,6 +284,12 @@ class _Recorder(CfdpUserBase, DefaultFaultHandlerBase):
 FinishedParamsLike = Any
 
 
+def _share_gil(iteration: int) -> None:
+    """Long worker loops release the GIL now and then so the event loop thread is never starved."""
+    if iteration % 16 == 15:
+        time.sleep(0)
+
+
 def _checksum_failure_params() -> FinishedParams:
     return FinishedParams(
         condition_code=ConditionCode.FILE_CHECKSUM_FAILURE,
@@ -454,7 +462,6 @@ class CfdpEntity:
 
     async def run(self) -> None:
         """The service coroutine: drive handlers on every PDU and at least every ``tick_s``."""
-        self._stopped = False
         more = True
         try:
             while not self._stopped:
@@ -574,7 +581,8 @@ class CfdpEntity:
 
     def _drain(self, handler: SourceHandler | DestHandler, out: _StepOutput,
                drop_file_data: bool = False) -> None:
-        while True:
+        for count in itertools.count():
+            _share_gil(count)
             holder = handler.get_next_packet()
             if holder is None:
                 return
@@ -661,7 +669,8 @@ class CfdpEntity:
             # Progressive file data: one PDU per call; a burst per step keeps the loop fed.
             # In resume mode the first pass is dropped unsent and does not count.
             sent = 0
-            for _ in range(1_000_000):
+            for calls in range(1_000_000):
+                _share_gil(calls)
                 if handler.state == CfdpState.IDLE:
                     break
                 before = len(out.pdus)
@@ -831,6 +840,7 @@ class CfdpEntity:
                             break
                         fd = FileDataPdu(conf, FileDataParams(chunk, offset, None))
                         self._feed_dest(incoming, fd, out)
+                        _share_gil(offset // segment)
                         offset += len(chunk)
             resume_source.unlink()
 

@@ -216,7 +216,7 @@ def test_class2_receiver_verifies_the_crc_itself_and_the_sender_retries(
             part.seek(10)
             part.write(bytes([byte[0] ^ 0x01]))
         pair.link.per_pdu_delay_s = 0.0
-        await wait_for(lambda: pair.ground.received, timeout=20)
+        await wait_for(lambda: pair.ground.received and len(pair.flight.outcomes) >= 2, timeout=20)
         first = pair.flight.outcomes[0]
         assert not first.success and first.condition == "FILE_CHECKSUM_FAILURE"
         assert pair.flight.outcomes[-1].success
