@@ -1,0 +1,198 @@
+"""A simulated still camera that photographs a synthetic, deterministic Earth.
+
+Why: imaging, quota, planning and downlink must be testable on a laptop, and a test must be able
+to tell *what* was photographed. The scene under the satellite comes from a callable (the orbit
+simulator's ``camera_scene``: sub-satellite lat/lon and sun elevation), so an image taken over
+the sea at night looks different from one over land by day, and the same place with the same seed
+always looks the same. Exposure time and gain scale the signal: too long saturates (white),
+too short is dark. Failures are injected on demand: a timeout or a corrupted frame.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from hal.camera import CameraError, CameraTimeout, CaptureSettings, Frame, encode_jpeg
+
+KM_PER_DEG_LAT = 110.57
+KM_PER_DEG_LON_EQ = 111.32
+# DN = 255 * radiance * exposure_us * gain / FULL_WELL_SCALE: a bright cloud at 60 deg sun
+# elevation sits at ~220 DN with the default 2 ms, gain 1.
+FULL_WELL_SCALE = 1600.0
+
+SEA = np.array([0.03, 0.06, 0.12])
+LAND = np.array([0.16, 0.13, 0.08])
+VEGETATION = np.array([0.06, 0.11, 0.04])
+CLOUD = np.array([0.80, 0.80, 0.82])
+CITY_LIGHT = np.array([0.030, 0.020, 0.008])
+
+
+class SceneLike(Protocol):
+    """What the camera needs from the orbit simulator (``sim.environment`` ``CameraScene``)."""
+
+    lat_deg: float
+    lon_deg: float
+    sun_elevation_deg: float
+
+
+class FixedScene:
+    """A scene that does not move: for tests and bench use without the orbit simulator."""
+
+    def __init__(self, lat_deg: float, lon_deg: float, sun_elevation_deg: float) -> None:
+        self.lat_deg = lat_deg
+        self.lon_deg = lon_deg
+        self.sun_elevation_deg = sun_elevation_deg
+
+    def __call__(self) -> FixedScene:
+        return self
+
+
+def _hash01(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
+    """Deterministic pseudo-random value in [0, 1) per integer lattice point."""
+    mask = np.uint64(0xFFFFFFFF)
+    h = (ix.astype(np.int64).astype(np.uint64) * np.uint64(374761393)
+         + iy.astype(np.int64).astype(np.uint64) * np.uint64(668265263)
+         + np.uint64((seed * 2246822519) & 0xFFFFFFFF)) & mask
+    h = ((h ^ (h >> np.uint64(13))) * np.uint64(1274126177)) & mask
+    h = h ^ (h >> np.uint64(16))
+    return h.astype(np.float64) / 4294967296.0
+
+
+def _value_noise(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    ix, iy = np.floor(x), np.floor(y)
+    fx, fy = x - ix, y - iy
+    sx, sy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)
+    a = _hash01(ix, iy, seed)
+    b = _hash01(ix + 1, iy, seed)
+    c = _hash01(ix, iy + 1, seed)
+    d = _hash01(ix + 1, iy + 1, seed)
+    return (a + (b - a) * sx) + ((c + (d - c) * sx) - (a + (b - a) * sx)) * sy
+
+
+def fractal_noise(x_km: np.ndarray, y_km: np.ndarray, base_km: float, octaves: int,
+                  seed: int) -> np.ndarray:
+    """Sum of value-noise octaves, normalised to [0, 1]; features of size ``base_km`` and finer."""
+    total = np.zeros_like(x_km)
+    amplitude, norm = 1.0, 0.0
+    for octave in range(octaves):
+        scale = (2**octave) / base_km
+        total += amplitude * _value_noise(x_km * scale, y_km * scale, seed + 101 * octave)
+        norm += amplitude
+        amplitude *= 0.5
+    return total / norm
+
+
+def _upsample(field: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of a float field (noise is smooth, so rendering it coarse loses nothing)."""
+    from PIL import Image
+
+    image = Image.fromarray(field.astype(np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float64)
+
+
+def render_radiance(lat_deg: float, lon_deg: float, sun_elevation_deg: float, width: int,
+                    height: int, seed: int, swath_km: float = 60.0) -> np.ndarray:
+    """Scene radiance (H x W x 3, arbitrary units ~ reflectance x illumination) under a nadir view.
+
+    Noise fields are evaluated on a grid 4x coarser than the image and interpolated; thresholds
+    (coastlines, city lights) are applied at full resolution so edges stay sharp.
+    """
+    coarse_w, coarse_h = max(8, width // 4), max(8, height // 4)
+    along_km = swath_km * height / width
+    xs = np.linspace(-swath_km / 2, swath_km / 2, coarse_w)
+    ys = np.linspace(along_km / 2, -along_km / 2, coarse_h)
+    gx, gy = np.meshgrid(xs, ys)
+    cos_lat = max(0.05, math.cos(math.radians(lat_deg)))
+    world_x = lon_deg * KM_PER_DEG_LON_EQ * cos_lat + gx
+    world_y = lat_deg * KM_PER_DEG_LAT + gy
+
+    def field(base_km: float, octaves: int, salt: int) -> np.ndarray:
+        return _upsample(fractal_noise(world_x, world_y, base_km, octaves, seed + salt), width, height)
+
+    land = field(150.0, 6, 0) > 0.52
+    vegetation = field(8.0, 3, 7)[..., None]
+    cloud = np.clip((field(25.0, 4, 13) - 0.55) * 4.0, 0.0, 1.0)
+    surface = np.where(land[..., None], LAND * (1 - vegetation) + VEGETATION * vegetation, SEA)
+    reflectance = surface * (1 - cloud[..., None]) + CLOUD * cloud[..., None]
+    if sun_elevation_deg > 0:
+        return reflectance * math.sin(math.radians(sun_elevation_deg))
+    lights = (field(2.0, 2, 29) > 0.75) & land
+    return np.where(lights[..., None], CITY_LIGHT, 0.0) * (1 - cloud[..., None] * 0.7)
+
+
+class SimCamera:
+    """A ``hal.camera.Camera`` that renders the synthetic Earth below the simulated satellite."""
+
+    def __init__(
+        self,
+        scene: Callable[[], SceneLike],
+        seed: int = 1,
+        swath_km: float = 60.0,
+        sensor_temperature: Callable[[], float] | None = None,
+    ) -> None:
+        self._scene = scene
+        self.seed = seed
+        self.swath_km = swath_km
+        self._temperature = sensor_temperature
+        self._lock = threading.Lock()
+        self._pending_failures: list[str] = []
+        self.is_open = False
+        self.frames_taken = 0
+
+    def fail_next(self, kind: str, count: int = 1) -> None:
+        """Make the next ``count`` captures fail with ``kind``: "timeout", "corrupt" or "error"."""
+        if kind not in ("timeout", "corrupt", "error"):
+            raise ValueError(f"unknown camera failure {kind!r}: use timeout, corrupt or error")
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
+        with self._lock:
+            self._pending_failures.extend([kind] * count)
+
+    def open(self) -> None:
+        self.is_open = True
+
+    def close(self) -> None:
+        self.is_open = False
+
+    def capture(self, settings: CaptureSettings) -> Frame:
+        if not self.is_open:
+            raise CameraError("camera is not powered/open")
+        with self._lock:
+            failure = self._pending_failures.pop(0) if self._pending_failures else None
+        if failure == "timeout":
+            raise CameraTimeout(f"no frame within {settings.timeout_s} s (injected)")
+        if failure == "error":
+            raise CameraError("sensor I/O error (injected)")
+        scene = self._scene()
+        self.frames_taken += 1
+        frame_index = self.frames_taken
+        radiance = render_radiance(scene.lat_deg, scene.lon_deg, scene.sun_elevation_deg,
+                                   settings.width, settings.height, self.seed, self.swath_km)
+        signal = 255.0 * radiance * settings.exposure_us * settings.analogue_gain / FULL_WELL_SCALE
+        rng = np.random.default_rng([self.seed, frame_index])
+        noise = rng.normal(0.0, 1.5 * settings.analogue_gain, signal.shape)
+        rgb = np.clip(signal + noise + 2.0, 0, 255).astype(np.uint8)
+        metadata: dict[str, Any] = {
+            "ExposureTime": settings.exposure_us,
+            "AnalogueGain": settings.analogue_gain,
+            "SensorTemperature": self._temperature() if self._temperature else 20.0,
+            "FrameIndex": frame_index,
+            "SimScene": {"lat_deg": scene.lat_deg, "lon_deg": scene.lon_deg,
+                         "sun_elevation_deg": scene.sun_elevation_deg},
+        }
+        if settings.output == "rgb":
+            if failure == "corrupt":
+                rgb = rgb[: settings.height // 2]  # a short frame: lines lost on the bus
+            return Frame("rgb", settings.width, settings.height, rgb=rgb, metadata=metadata)
+        jpeg = encode_jpeg(rgb, settings.jpeg_quality)
+        if failure == "corrupt":
+            damaged = bytearray(jpeg[: len(jpeg) * 3 // 5])
+            for i in range(200, len(damaged), 97):
+                damaged[i] ^= 0x5A
+            jpeg = bytes(damaged)
+        return Frame("jpeg", settings.width, settings.height, jpeg=jpeg, metadata=metadata)
