@@ -99,7 +99,8 @@ class _Direction:
         position = -1
         while True:  # geometric skipping: cost proportional to the number of errors
             u = self.rng.random()
-            position += 1 + (int(math.log(1.0 - u) / math.log(1.0 - ber)) if ber < 1.0 else 0)
+            # log1p keeps log(1 - ber) non-zero for tiny BERs (log(1.0 - 1e-17) == 0.0)
+            position += 1 + (int(math.log1p(-u) / math.log1p(-ber)) if ber < 1.0 else 0)
             if position >= bits:
                 break
             data[position // 8] ^= 1 << (position % 8)
@@ -139,6 +140,11 @@ class SimTransceiver:
         self._client_tasks: set[asyncio.Task[None]] = set()
         self._decoder = kiss.KissDecoder(max_frame=max_frame)
         self.tnc_parameters: dict[str, int] = {}
+        # byte counters at each kernel boundary, so a virtual-time run can tell bytes in flight
+        self.pty_bytes_read = 0  # from the flight side
+        self.pty_bytes_written = 0  # to the flight side
+        self.ground_bytes_read = 0  # from KISS TCP clients
+        self.ground_bytes_written = 0  # to KISS TCP clients (counted once per client)
         self.downlink = _Direction(self.channel, self._rng, self._to_ground, self._tx_delay)
         self.uplink = _Direction(self.channel, self._rng, self._to_flight, lambda: 0.0)
 
@@ -149,6 +155,11 @@ class SimTransceiver:
     def device(self) -> str:
         """The path the flight side opens (the stable link if configured, else the pty name)."""
         return str(self.link_path) if self.link_path else self._slave_name
+
+    @property
+    def listening(self) -> bool:
+        """The KISS TCP server is up (bound_port is known)."""
+        return self._server is not None and bool(self._server.sockets)
 
     @property
     def bound_port(self) -> int:
@@ -223,6 +234,7 @@ class SimTransceiver:
             return
         except OSError:
             return  # EIO while no slave is open: nothing to read
+        self.pty_bytes_read += len(data)
         for frame in self._decoder.feed(data):
             if frame.command == kiss.KissCommand.DATA:
                 self.downlink.submit(frame.payload)
@@ -253,6 +265,7 @@ class SimTransceiver:
                 self._pty_backlog.clear()
                 return
             del self._pty_backlog[:written]
+            self.pty_bytes_written += written
         loop.remove_writer(self._master)
 
     def _on_pty_writable(self) -> None:
@@ -269,6 +282,7 @@ class SimTransceiver:
         decoder = kiss.KissDecoder(max_frame=self.max_frame)
         try:
             while chunk := await reader.read(4096):
+                self.ground_bytes_read += len(chunk)
                 for frame in decoder.feed(chunk):
                     if frame.command == kiss.KissCommand.DATA:
                         self.uplink.submit(frame.payload)
@@ -285,3 +299,4 @@ class SimTransceiver:
                 self.downlink.stats.frames_dropped_backlog += 1
                 continue
             writer.write(encoded)
+            self.ground_bytes_written += len(encoded)
