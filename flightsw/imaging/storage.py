@@ -51,8 +51,8 @@ class ImageStore:
     """Product files per image id, under ``root``, within ``quota_bytes``."""
 
     def __init__(self, root: Path, quota_bytes: int, fsync: bool = True) -> None:
-        if quota_bytes < 64 * 1024:
-            raise ValueError(f"image quota {quota_bytes} B is too small (at least 64 KiB)")
+        if quota_bytes < 16 * 1024:
+            raise ValueError(f"image quota {quota_bytes} B is too small (at least 16 KiB)")
         self.root = root
         self.quota_bytes = quota_bytes
         self.fsync = fsync

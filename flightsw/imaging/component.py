@@ -1,0 +1,503 @@
+"""The imaging component: captures (now, at a UTC time, over a target), products, catalog,
+quota, and automatic thumbnail downlink.
+
+Why it is built this way:
+
+* the camera blocks, so every camera call runs on the "camera" worker thread; products are
+  encoded in the CPU executor; catalog and files go through the "imaging" worker thread — the
+  loop only sequences them;
+* whether the payload may run (mode, power) is not imaging's decision: ``set_payload_gate``
+  installs a predicate (the modes logic drives it) that is checked when a capture command is
+  submitted (rejected verdict with the reason) and again when a scheduled capture fires;
+* planned captures (and the uplinked TLE) are kept in the state store, so a reboot between the
+  command and the overflight does not lose them;
+* new images' thumbnails are queued for downlink automatically through the ``FileDownlink``
+  interface; previews and full images go on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, Limits, Parameter, command
+from flightsw.core.events import Severity
+from flightsw.core.types import BOOL, F32, STRING, U8, U16, U32
+from flightsw.imaging.catalog import ImageCatalog, ImageRecord
+from flightsw.imaging.downlink import (
+    CATALOG_PRIORITY,
+    FULL_PRIORITY,
+    PREVIEW_PRIORITY,
+    THUMBNAIL_PRIORITY,
+    FileDownlink,
+)
+from flightsw.imaging.planner import OrbitPredictor, Target
+from flightsw.imaging.products import ProductSet, make_products
+from flightsw.imaging.storage import ImageStore, QuotaReport, StorageFull
+from hal.camera import Camera, CameraError, CaptureSettings, Frame
+
+_LOG = logging.getLogger(__name__)
+
+PRODUCTS = ("thumbnail", "preview", "full")
+PRODUCT_PRIORITY = {"thumbnail": THUMBNAIL_PRIORITY, "preview": PREVIEW_PRIORITY,
+                    "full": FULL_PRIORITY}
+CAPTURE_COMMANDS = {"CAPTURE_NOW", "CAPTURE_AT", "CAPTURE_OVER_TARGET"}
+PLAN_KEY = "imaging.plan"
+TLE_KEY = "imaging.tle"
+MAX_PLANNED = 32
+PayloadGate = Callable[[], str | None]
+
+
+def _allow_always() -> str | None:
+    return None
+
+
+class ImagingComponent(Component):
+    """Earth imaging payload: capture, catalog, quota, planning and downlink requests."""
+
+    images_stored = Channel(U32, doc="Images in the catalog")
+    storage_used_kb = Channel(U32, unit="KiB", doc="Bytes used by image products")
+    storage_free_pct = Channel(F32, unit="%", limits=Limits(red_low=5.0, yellow_low=20.0),
+                               doc="Free share of the image quota")
+    captures = Channel(U32, doc="Successful captures since boot")
+    capture_failures = Channel(U32, doc="Captures that failed (camera, corrupt frame, storage)")
+    captures_planned = Channel(U16, doc="Scheduled captures waiting for their time")
+    camera_powered = Channel(BOOL, doc="Camera opened (powered) now")
+
+    image_captured = Event(Severity.INFO,
+                           "Image {image_id} captured ({reason}): {width}x{height}, {full_bytes} B, "
+                           "lat {lat} lon {lon}", throttle=None)
+    capture_failed = Event(Severity.WARNING, "Capture failed ({reason}): {error}", throttle=(5, 60.0))
+    capture_refused = Event(Severity.WARNING, "Capture refused ({reason}): {why}", throttle=(5, 60.0))
+    capture_scheduled = Event(Severity.INFO, "Capture scheduled at UTC {utc} ({reason})",
+                              throttle=None)
+    storage_low = Event(Severity.WARNING, "Image storage low: {used_kb} of {quota_kb} KiB used",
+                        throttle=(1, 600.0))
+    image_evicted = Event(Severity.INFO, "Image {image_id} evicted to make room", throttle=(10, 60.0))
+    image_info = Event(Severity.INFO,
+                       "Image {image_id}: utc {utc} lat {lat} lon {lon} exp {exposure_us} us "
+                       "gain {gain} {full_bytes} B pinned {pinned}", throttle=None)
+    downlink_queued = Event(Severity.INFO, "Image {image_id} {product} queued for downlink "
+                            "(transfer {transfer_id})", throttle=(20, 60.0))
+    downlink_failed = Event(Severity.WARNING, "Downlink of image {image_id} {product} not queued: "
+                            "{error}", throttle=(5, 60.0))
+    tle_accepted = Event(Severity.INFO, "TLE accepted for onboard propagation: {line1}", throttle=None)
+
+    exposure_us = Parameter(U32, default=2000, range=(10, 1_000_000), doc="Exposure time (us)")
+    analogue_gain = Parameter(F32, default=1.0, range=(1.0, 16.0), doc="Sensor analogue gain")
+    width = Parameter(U16, default=640, range=(16, 4056), doc="Capture width (px)")
+    height = Parameter(U16, default=480, range=(16, 3040), doc="Capture height (px)")
+    jpeg_quality = Parameter(U8, default=90, range=(1, 100), doc="JPEG quality of the full image")
+    preview_quality = Parameter(U8, default=60, range=(5, 95), doc="JPEG quality of the preview")
+    thumbnail_px = Parameter(U16, default=96, range=(32, 320), doc="Longest side of thumbnails")
+    power_up_lead_s = Parameter(F32, default=10.0, range=(0.0, 300.0),
+                                doc="Camera power-up time before a scheduled capture")
+    low_space_pct = Parameter(F32, default=20.0, range=(1.0, 90.0),
+                              doc="Free share of the quota below which STORAGE_LOW is raised")
+    auto_thumbnails = Parameter(BOOL, default=True, doc="Queue each new thumbnail for downlink")
+
+    def __init__(
+        self,
+        name: str,
+        base_id: int,
+        camera: Camera,
+        *,
+        quota_bytes: int = 64 * 1024 * 1024,
+        storage_dir: Path | None = None,
+        downlink: FileDownlink | None = None,
+        temperatures: Callable[[], dict[str, float]] | None = None,
+    ) -> None:
+        super().__init__(name, base_id)
+        self.camera = camera
+        self.quota_bytes = quota_bytes
+        self.storage_dir = storage_dir
+        self.downlink = downlink
+        self.temperatures = temperatures
+        self._gate: PayloadGate = _allow_always
+        self._catalog: ImageCatalog | None = None
+        self._store: ImageStore | None = None
+        self._predictor: OrbitPredictor | None = None
+        self._ready = asyncio.Event()
+        self._plan_changed = asyncio.Event()
+        self._capture_lock = asyncio.Lock()
+        self._camera_open = False
+        self._captures = 0
+        self._failures = 0
+
+    # ----------------------------------------------------------------- wiring
+
+    def set_payload_gate(self, gate: PayloadGate) -> None:
+        """Install the predicate that says why the payload may not run now (None: it may)."""
+        self._gate = gate
+
+    def set_downlink(self, downlink: FileDownlink) -> None:
+        self.downlink = downlink
+
+    def setup(self) -> None:
+        self.ctx.supervisor.add_service(f"{self.name}.planner", self._planner_service)
+        tle = self.ctx.state.get(TLE_KEY)
+        if tle:
+            try:
+                self._predictor = OrbitPredictor(*tle)
+            except ValueError as exc:
+                _LOG.warning("stored TLE unusable: %s", exc)
+
+    def check_command(self, name: str, args: list[Any]) -> str | None:
+        if name in CAPTURE_COMMANDS:
+            why = self._gate()
+            if why:
+                return f"payload not allowed: {why}"
+        if name not in ("NO_OP", "RESET_COUNTERS") and not self._ready.is_set():
+            return "image storage not ready yet"
+        return None
+
+    async def shutdown(self) -> None:
+        if self._camera_open:
+            await self._close_camera()
+
+    # ----------------------------------------------------------------- storage on the worker
+
+    def _open_storage(self) -> tuple[int, int, list[int], list[int]]:
+        root = self.storage_dir or (self.ctx.config.data_dir / "images")
+        fsync = bool(getattr(self.ctx.config.storage, "fsync", True))
+        self._catalog = ImageCatalog(root / "catalog.sqlite", synchronous=fsync)
+        self._store = ImageStore(root / "products", self.quota_bytes, fsync=fsync)
+        orphans, dangling = self._store.reconcile(self._catalog)
+        return self._catalog.count(), self._catalog.total_bytes(), orphans, dangling
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.ctx.workers.run_io("imaging", fn, *args)
+
+    def _publish_storage(self, count: int, used: int) -> None:
+        self.images_stored.set(count)
+        self.storage_used_kb.set(used // 1024)
+        free_pct = 100.0 * max(0.0, 1.0 - used / self.quota_bytes)
+        self.storage_free_pct.set(free_pct)
+        if free_pct < self.low_space_pct.value:
+            self.storage_low.emit(used_kb=used // 1024, quota_kb=self.quota_bytes // 1024)
+
+    # ----------------------------------------------------------------- commands
+
+    @command(doc="Take an image now (camera powered up at once, no lead time).", timeout=60.0)
+    async def capture_now(self) -> None:
+        await self._capture("command")
+
+    @command(args=[Arg("utc", U32, doc="UNIX time (s) of the capture")],
+             doc="Schedule a capture at a UTC time (needs onboard UTC).")
+    async def capture_at(self, utc: int) -> None:
+        now = self._utc_now()
+        if utc <= now:
+            raise CommandFailure(f"UTC {utc} is in the past (now {now:.0f})")
+        await self._add_plan(float(utc), "timed")
+
+    @command(args=[Arg("lat", F32, range=(-90.0, 90.0), doc="target latitude (deg)"),
+                   Arg("lon", F32, range=(-180.0, 180.0), doc="target longitude (deg)"),
+                   Arg("radius_km", F32, range=(1.0, 2000.0), doc="max distance of the track")],
+             doc="Predict the next overflight of a target from the TLE and schedule a capture.",
+             timeout=30.0)
+    async def capture_over_target(self, lat: float, lon: float, radius_km: float) -> None:
+        predictor = self._predictor
+        if predictor is None:
+            raise CommandFailure("no TLE: uplink one with SET_TLE first")
+        now = self._utc_now()
+        target = Target(lat, lon, radius_km)
+        start = now + self.power_up_lead_s.value
+        overflight = await self.ctx.workers.run_cpu(predictor.next_overflight, target, start)
+        if overflight is None:
+            raise CommandFailure(
+                f"no pass within {radius_km:.0f} km of ({lat:.2f}, {lon:.2f}) in the next 24 h")
+        await self._add_plan(overflight.utc,
+                             f"target {lat:.2f},{lon:.2f} at {overflight.distance_km:.1f} km")
+
+    @command(args=[Arg("line1", STRING(69)), Arg("line2", STRING(69))],
+             doc="Uplink a TLE for onboard SGP4 propagation (positions and target planning).")
+    async def set_tle(self, line1: str, line2: str) -> None:
+        try:
+            predictor = OrbitPredictor(line1, line2)
+        except ValueError as exc:
+            raise CommandFailure(str(exc)) from exc
+        self._predictor = predictor
+        self.ctx.state.set(TLE_KEY, list(predictor.lines))
+        await self.ctx.state.save()
+        self.tle_accepted.emit(line1=predictor.lines[0][:24])
+
+    @command(args=[Arg("exposure_us", U32, range=(10, 1_000_000)),
+                   Arg("analogue_gain", F32, range=(1.0, 16.0)),
+                   Arg("width", U16, range=(16, 4056)),
+                   Arg("height", U16, range=(16, 3040)),
+                   Arg("jpeg_quality", U8, range=(1, 100))],
+             doc="Set all camera parameters at once (validated, persisted).")
+    async def set_camera(self, exposure_us: int, analogue_gain: float, width: int, height: int,
+                         jpeg_quality: int) -> None:
+        for decl, value in ((ImagingComponent.exposure_us, exposure_us),
+                            (ImagingComponent.analogue_gain, analogue_gain),
+                            (ImagingComponent.width, width), (ImagingComponent.height, height),
+                            (ImagingComponent.jpeg_quality, jpeg_quality)):
+            await self.ctx.params.set(self.item_id(decl), value)
+
+    @command(args=[Arg("since_id", U32), Arg("max_count", U8, range=(1, 50))],
+             doc="Report catalog entries from since_id as IMAGE_INFO events.")
+    async def list_images(self, since_id: int, max_count: int) -> None:
+        assert self._catalog is not None
+        for record in await self._db(self._catalog.list, since_id, max_count):
+            self.image_info.emit(
+                image_id=record.id, utc=_fmt(record.utc, 0), lat=_fmt(record.lat, 3),
+                lon=_fmt(record.lon, 3), exposure_us=record.exposure_us,
+                gain=round(record.analogue_gain, 2), full_bytes=record.full_bytes,
+                pinned=record.pinned)
+
+    @command(args=[Arg("image_id", U32), Arg("pinned", BOOL)],
+             doc="Pin (never evict) or unpin an image.")
+    async def pin_image(self, image_id: int, pinned: bool) -> None:
+        assert self._catalog is not None
+        if not await self._db(self._catalog.set_pinned, image_id, pinned):
+            raise CommandFailure(f"no image {image_id}")
+
+    @command(args=[Arg("image_id", U32)], doc="Delete an image and its products.")
+    async def delete_image(self, image_id: int) -> None:
+        assert self._catalog is not None and self._store is not None
+        if not await self._db(self._catalog.delete, image_id):
+            raise CommandFailure(f"no image {image_id}")
+        await self._db(self._store.remove, image_id)
+        await self._refresh_storage()
+
+    @command(args=[Arg("image_id", U32), Arg("product", U8, range=(0, 2),
+                                             doc="0 thumbnail, 1 preview, 2 full")],
+             doc="Queue an image product for downlink.")
+    async def downlink_image(self, image_id: int, product: int) -> None:
+        assert self._catalog is not None
+        if await self._db(self._catalog.get, image_id) is None:
+            raise CommandFailure(f"no image {image_id}")
+        if not await self._request_downlink(image_id, PRODUCTS[product]):
+            raise CommandFailure(f"downlink of image {image_id} {PRODUCTS[product]} not queued")
+
+    @command(doc="Export the catalog as JSON and queue it for downlink.")
+    async def downlink_catalog(self) -> None:
+        if self.downlink is None:
+            raise CommandFailure("no file downlink available")
+        path: Path = await self._db(self._export_catalog)
+        await self.downlink.put(path, "catalog.json", CATALOG_PRIORITY)
+
+    @command(doc="Forget every scheduled capture.")
+    async def cancel_captures(self) -> None:
+        self.ctx.state.set(PLAN_KEY, [])
+        await self.ctx.state.save()
+        self.captures_planned.set(0)
+        self._plan_changed.set()
+
+    # ----------------------------------------------------------------- planning
+
+    def _utc_now(self) -> float:
+        utc = self.ctx.clock.utc()
+        if utc is None:
+            raise CommandFailure("onboard UTC unknown: correlate time first")
+        return utc
+
+    def planned(self) -> list[dict[str, Any]]:
+        """Scheduled captures, earliest first (``utc``, ``reason``)."""
+        return sorted(self.ctx.state.get(PLAN_KEY, []), key=lambda p: p["utc"])
+
+    async def _add_plan(self, utc: float, reason: str) -> None:
+        plan = self.planned()
+        if len(plan) >= MAX_PLANNED:
+            raise CommandFailure(f"{MAX_PLANNED} captures already planned; cancel some first")
+        plan.append({"utc": utc, "reason": reason})
+        self.ctx.state.set(PLAN_KEY, sorted(plan, key=lambda p: p["utc"]))
+        await self.ctx.state.save()
+        self.captures_planned.set(len(plan))
+        self.capture_scheduled.emit(utc=f"{utc:.1f}", reason=reason)
+        self._plan_changed.set()
+
+    async def _pop_plan(self, entry: dict[str, Any]) -> None:
+        plan = [p for p in self.planned() if p != entry]
+        self.ctx.state.set(PLAN_KEY, plan)
+        await self.ctx.state.save()
+        self.captures_planned.set(len(plan))
+
+    async def _wait_until(self, utc: float) -> bool:
+        """Sleep on the loop clock until ``utc``; False if the plan changed first."""
+        while True:
+            now = self.ctx.clock.utc()
+            if now is None:
+                delay = 5.0
+            else:
+                delay = utc - now
+                if delay <= 0:
+                    return True
+            self._plan_changed.clear()
+            try:
+                await asyncio.wait_for(self._plan_changed.wait(), min(delay, 30.0))
+                return False
+            except TimeoutError:
+                continue
+
+    async def _planner_service(self) -> None:
+        count, used, orphans, dangling = await self._db(self._open_storage)
+        if orphans or dangling:
+            _LOG.warning("image store reconciled: orphans %s, dangling rows %s", orphans, dangling)
+        self._publish_storage(count, used)
+        self.captures_planned.set(len(self.planned()))
+        self.camera_powered.set(False)
+        self._ready.set()
+        while True:
+            plan = self.planned()
+            if not plan:
+                self._plan_changed.clear()
+                await self._plan_changed.wait()
+                continue
+            entry = plan[0]
+            lead = float(self.power_up_lead_s.value)
+            if not await self._wait_until(entry["utc"] - lead):
+                continue
+            now = self.ctx.clock.utc()
+            if now is not None and now - entry["utc"] > 60.0:
+                await self._pop_plan(entry)  # missed (e.g. rebooted through it): do not fire late
+                self.capture_failed.emit(reason=entry["reason"], error="missed its time")
+                continue
+            why = self._gate()
+            if why:
+                await self._pop_plan(entry)
+                self.capture_refused.emit(reason=entry["reason"], why=why)
+                continue
+            try:
+                await self._open_camera()
+                if not await self._wait_until(entry["utc"]):
+                    continue
+                await self._pop_plan(entry)
+                await self._capture(entry["reason"])
+            except CommandFailure:
+                pass  # already reported as CAPTURE_FAILED
+
+    # ----------------------------------------------------------------- capture pipeline
+
+    async def _open_camera(self) -> None:
+        if not self._camera_open:
+            await self.ctx.workers.run_io("camera", self.camera.open)
+            self._camera_open = True
+            self.camera_powered.set(True)
+
+    async def _close_camera(self) -> None:
+        self._camera_open = False
+        self.camera_powered.set(False)
+        await self.ctx.workers.run_io("camera", self.camera.close)
+
+    def _settings(self) -> CaptureSettings:
+        return CaptureSettings(
+            exposure_us=int(self.exposure_us.value), analogue_gain=float(self.analogue_gain.value),
+            width=int(self.width.value), height=int(self.height.value),
+            jpeg_quality=int(self.jpeg_quality.value))
+
+    def _fail(self, reason: str, error: str) -> CommandFailure:
+        self._failures += 1
+        self.capture_failures.set(self._failures)
+        self.capture_failed.emit(reason=reason, error=error)
+        return CommandFailure(error)
+
+    async def _capture(self, reason: str) -> int:
+        why = self._gate()
+        if why:
+            self.capture_refused.emit(reason=reason, why=why)
+            raise CommandFailure(f"payload not allowed: {why}")
+        async with self._capture_lock:
+            settings = self._settings()
+            stamp = self.ctx.clock.now()
+            try:
+                await self._open_camera()
+                frame: Frame = await asyncio.wait_for(
+                    self.ctx.workers.run_io("camera", self.camera.capture, settings),
+                    settings.timeout_s + settings.exposure_us / 1e6 + 5.0)
+            except (CameraError, TimeoutError) as exc:
+                raise self._fail(reason, f"camera: {exc or 'timed out'}") from exc
+            finally:
+                if self._camera_open and not self._capture_soon():
+                    await self._close_camera()
+            try:
+                products: ProductSet = await self.ctx.workers.run_cpu(
+                    make_products, frame, int(self.preview_quality.value), 320,
+                    int(self.thumbnail_px.value))
+            except CameraError as exc:
+                raise self._fail(reason, f"bad frame: {exc}") from exc
+            position = None
+            if self._predictor is not None and stamp.utc is not None:
+                position = self._predictor.subpoint(stamp.utc)
+            temperatures: dict[str, float] = {}
+            sensor_temp = frame.metadata.get("SensorTemperature")
+            if isinstance(sensor_temp, int | float):
+                temperatures["sensor"] = float(sensor_temp)
+            if self.temperatures is not None:
+                temperatures.update(self.temperatures())
+            record = ImageRecord(
+                id=0, boot=stamp.boot, since_boot=stamp.seconds_since_boot, utc=stamp.utc,
+                lat=None if position is None else position.lat_deg,
+                lon=None if position is None else position.lon_deg,
+                exposure_us=settings.exposure_us, analogue_gain=settings.analogue_gain,
+                width=products.width, height=products.height, sha256=products.sha256,
+                full_bytes=len(products.full), preview_bytes=len(products.preview),
+                thumbnail_bytes=len(products.thumbnail), temperatures=temperatures, reason=reason)
+            try:
+                report: QuotaReport = await self._db(self._store_capture, record, products)
+            except StorageFull as exc:
+                raise self._fail(reason, f"storage full: {exc}") from exc
+        for evicted in report.evicted:
+            self.image_evicted.emit(image_id=evicted)
+        self._captures += 1
+        self.captures.set(self._captures)
+        self.image_captured.emit(
+            image_id=record.id, reason=reason, width=record.width, height=record.height,
+            full_bytes=record.full_bytes, lat=_fmt(record.lat, 3), lon=_fmt(record.lon, 3))
+        await self._refresh_storage()
+        if self.auto_thumbnails.value and self.downlink is not None:
+            await self._request_downlink(record.id, "thumbnail")
+        return record.id
+
+    def _capture_soon(self) -> bool:
+        utc = self.ctx.clock.utc()
+        plan = self.planned()
+        return bool(plan and utc is not None
+                    and plan[0]["utc"] - utc < 2 * float(self.power_up_lead_s.value) + 5.0)
+
+    def _store_capture(self, record: ImageRecord, products: ProductSet) -> QuotaReport:
+        assert self._catalog is not None and self._store is not None
+        report = self._store.make_room(self._catalog, products.total_bytes)
+        record.id = self._catalog.next_id()
+        self._store.store(self._catalog, record, products)
+        return report
+
+    async def _refresh_storage(self) -> None:
+        assert self._catalog is not None
+        count, used = await self._db(lambda: (self._catalog.count(), self._catalog.total_bytes()))
+        self._publish_storage(count, used)
+
+    async def _request_downlink(self, image_id: int, product: str) -> bool:
+        assert self._store is not None
+        if self.downlink is None:
+            self.downlink_failed.emit(image_id=image_id, product=product,
+                                      error="no file downlink available")
+            return False
+        path = self._store.path(image_id, product)
+        name = f"img{image_id:06d}_{product}.jpg"
+        try:
+            transfer_id = await self.downlink.put(path, name, PRODUCT_PRIORITY[product])
+        except (OSError, ValueError) as exc:
+            self.downlink_failed.emit(image_id=image_id, product=product, error=str(exc))
+            return False
+        self.downlink_queued.emit(image_id=image_id, product=product, transfer_id=transfer_id)
+        return True
+
+    def _export_catalog(self) -> Path:
+        assert self._catalog is not None and self._store is not None
+        path = self._store.root.parent / "catalog.json"
+        tmp = path.with_name(path.name + ".tmp")
+        records = [r.to_json() for r in self._catalog.list(0, 100_000)]
+        tmp.write_text(json.dumps({"images": records}, sort_keys=True))
+        os.replace(tmp, path)
+        return path
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "unknown" if value is None else f"{value:.{digits}f}"
