@@ -432,7 +432,7 @@ class ImagingComponent(Component):
             if self.temperatures is not None:
                 temperatures.update(self.temperatures())
             record = ImageRecord(
-                id=0, boot=stamp.boot, since_boot=stamp.seconds_since_boot, utc=stamp.utc,
+                id=0, boot=stamp.boot, since_boot=stamp.seconds, utc=stamp.utc,
                 lat=None if position is None else position.lat_deg,
                 lon=None if position is None else position.lon_deg,
                 exposure_us=settings.exposure_us, analogue_gain=settings.analogue_gain,
