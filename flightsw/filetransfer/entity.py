@@ -27,6 +27,7 @@ side by side, one cfdp-py destination handler each.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import logging
@@ -222,7 +223,7 @@ class _Recorder(CfdpUserBase, DefaultFaultHandlerBase):
         DefaultFaultHandlerBase.__init__(self)
         # A corrupted file must not be reported as delivered.
         self.set_handler(ConditionCode.FILE_CHECKSUM_FAILURE, FaultHandlerCode.NOTICE_OF_CANCELLATION)
-        self.finished: FinishedParamsLike | None = None
+        self.finished: FinishedParams | None = None
         self.faults: list[ConditionCode] = []
 
     # user indications
@@ -279,9 +280,6 @@ class _Recorder(CfdpUserBase, DefaultFaultHandlerBase):
 
     def ignore_cb(self, transaction_id: TransactionId, cond: ConditionCode, progress: int) -> None:
         self.faults.append(cond)
-
-
-FinishedParamsLike = Any
 
 
 def _share_gil(iteration: int) -> None:
@@ -475,7 +473,7 @@ class CfdpEntity:
                 while not self._inbound.empty() and len(batch) < 256:
                     batch.append(self._inbound.get_nowait())
                 now = self._now()
-                output: _StepOutput = await self._run_io(lambda: self._step(batch, now))
+                output: _StepOutput = await self._run_io(functools.partial(self._step, batch, now))
                 for raw, file_bytes in output.pdus:
                     await self._sink.send_pdu(raw)
                     self.stats.pdus_sent += 1
@@ -532,9 +530,9 @@ class CfdpEntity:
         with handler_time(now):
             for raw in inbound:
                 self.stats.pdus_received += 1
-                self._guard(lambda raw=raw: self._route(raw, now, out), None)
+                self._guard(functools.partial(self._route, raw, now, out), None)
             for key in list(self._incoming):
-                self._guard(lambda key=key: self._drive_incoming(key, None, now, out), key)
+                self._guard(functools.partial(self._drive_incoming, key, None, now, out), key)
             self._guard(lambda: self._drive_outgoing(None, now, out), "source")
             self._guard(lambda: self._start_next_outgoing(now, out), "source")
         out.snapshot = self._copy_records()
@@ -908,6 +906,7 @@ class CfdpEntity:
 
     def _on_incoming_finished(self, incoming: _Incoming, out: _StepOutput) -> None:
         finished = incoming.recorder.finished
+        assert finished is not None
         journal_path = self._incoming_journal_dir / f"{incoming.record.key}.json"
         ok = bool(
             finished.condition_code == ConditionCode.NO_ERROR

@@ -25,7 +25,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, Limits, Parameter, command
+from flightsw.core.component import (
+    Arg,
+    Channel,
+    CommandFailure,
+    Component,
+    Event,
+    Limits,
+    Parameter,
+    command,
+)
 from flightsw.core.events import Severity
 from flightsw.core.types import BOOL, F32, STRING, U8, U16, U32
 from flightsw.imaging.catalog import ImageCatalog, ImageRecord
@@ -469,8 +478,9 @@ class ImagingComponent(Component):
         return report
 
     async def _refresh_storage(self) -> None:
-        assert self._catalog is not None
-        count, used = await self._db(lambda: (self._catalog.count(), self._catalog.total_bytes()))
+        catalog = self._catalog
+        assert catalog is not None
+        count, used = await self._db(lambda: (catalog.count(), catalog.total_bytes()))
         self._publish_storage(count, used)
 
     async def _request_downlink(self, image_id: int, product: str) -> bool:

@@ -36,12 +36,12 @@ class ProductSet:
 def _resized_jpeg(full_jpeg: bytes, longest_side: int, quality: int) -> bytes:
     from PIL import Image
 
-    with Image.open(io.BytesIO(full_jpeg)) as image:
-        image = image.convert("RGB")
-        image.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=quality, optimize=True)
-        return buffer.getvalue()
+    with Image.open(io.BytesIO(full_jpeg)) as decoded:
+        rgb = decoded.convert("RGB")
+    rgb.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
 
 
 def make_products(frame: Frame, preview_quality: int, preview_px: int = 320,

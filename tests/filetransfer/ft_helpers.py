@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,13 +82,13 @@ def start_station(config: EntityConfig, sink: Any, **kwargs: Any) -> Station:
     return station
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+async def wait_for(predicate: Callable[[], bool], limit_s: float = 30.0) -> None:
     """Poll ``predicate`` on the loop's clock (no wall-clock assertions)."""
     async def poll() -> None:
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polling callbacks' results is the point
             await asyncio.sleep(0.02)
 
-    await asyncio.wait_for(poll(), timeout)
+    await asyncio.wait_for(poll(), limit_s)
 
 
 @dataclass

@@ -58,7 +58,7 @@ def test_lost_eof_ack_does_not_stall_the_transfer(
         if also_lose_first_finished:
             pair.link.b.drop_once(_is(DirectiveType.FINISHED_PDU))
         await pair.flight.entity.put(source, "image.bin")
-        await wait_for(lambda: pair.flight.outcomes and pair.ground.received, timeout=20)
+        await wait_for(lambda: pair.flight.outcomes and pair.ground.received, limit_s=20)
         assert pair.flight.outcomes[0].success
         assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
         assert pair.link.b.counters.lost >= 1
@@ -198,6 +198,14 @@ def test_file_checksums_are_computed_off_the_event_loop(tmp_path: Path, payload_
     assert loop_thread not in threads
 
 
+def _flip_bit(path: Path, offset: int) -> None:
+    with open(path, "r+b") as part:
+        part.seek(offset)
+        byte = part.read(1)
+        part.seek(offset)
+        part.write(bytes([byte[0] ^ 0x01]))
+
+
 def test_class2_receiver_verifies_the_crc_itself_and_the_sender_retries(
     tmp_path: Path, payload_file
 ) -> None:
@@ -210,13 +218,9 @@ def test_class2_receiver_verifies_the_crc_itself_and_the_sender_retries(
         await pair.flight.entity.put(source, "image.bin")
         staging = tmp_path / "ground" / "staging" / f"{FLIGHT_ID}-1.part"
         await wait_for(lambda: staging.exists() and staging.stat().st_size > 50_000)
-        with open(staging, "r+b") as part:  # a bit flip on the SD card
-            part.seek(10)
-            byte = part.read(1)
-            part.seek(10)
-            part.write(bytes([byte[0] ^ 0x01]))
+        _flip_bit(staging, 10)  # a bit flip on the SD card
         pair.link.per_pdu_delay_s = 0.0
-        await wait_for(lambda: pair.ground.received and len(pair.flight.outcomes) >= 2, timeout=20)
+        await wait_for(lambda: pair.ground.received and len(pair.flight.outcomes) >= 2, limit_s=20)
         first = pair.flight.outcomes[0]
         assert not first.success and first.condition == "FILE_CHECKSUM_FAILURE"
         assert pair.flight.outcomes[-1].success
