@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import REPO, make_wheel, run
+from deploy_support import REPO, make_wheel, run
 
 INSTALL = REPO / "deploy" / "install.sh"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a real run into a staged root needs root (chown, useradd --root)")

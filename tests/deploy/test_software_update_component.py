@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from deploy_support import REPO
 
 from flightsw import update
 from flightsw.app import Satellite
@@ -49,7 +49,7 @@ def test_bad_update_section_is_named(tmp_path: Path) -> None:
 
 def test_rollback_request_is_processed_by_the_root_helper(tmp_path: Path) -> None:
     """What the ROLLBACK command writes, flightsw-update.service turns into a rollback."""
-    from conftest import make_wheel
+    from deploy_support import make_wheel
 
     store = update.VersionStore(tmp_path / "opt", tmp_path / "data", restart_command=(), log=lambda m: None)
     for version in ("1.0.0", "1.1.0"):

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run
+from deploy_support import REPO, run
 
 DEPLOY = REPO / "deploy"
 SYSTEMD_UNITS = Path("/usr/lib/systemd/system")

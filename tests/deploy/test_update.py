@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import UPDATE_SOURCE, ServiceBench, make_wheel, run
+from deploy_support import UPDATE_SOURCE, ServiceBench, make_wheel, run
 
 from flightsw import update
 from flightsw.update import UpdateError, VersionStore

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run
+from deploy_support import REPO, run
 
 from flightsw.update import VersionStore
 

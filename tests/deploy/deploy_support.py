@@ -1,0 +1,165 @@
+"""Shared helpers for the deployment tests: tiny flightsw wheels and a stand-in service manager."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+UPDATE_SOURCE = REPO / "flightsw" / "update.py"
+
+# The stand-in application of a test version: "good" reports healthy through the real
+# flightsw.update.report_healthy, "bad" runs but never does, "crash" exits at once.
+FAKE_MAIN = '''
+import os, signal, sys, time
+from pathlib import Path
+from flightsw import update
+
+VERSION = {version!r}
+BEHAVIOUR = {behaviour!r}
+
+def main():
+    data_dir = Path(os.environ["FLIGHTSW_DATA_DIR"])
+    tmp = data_dir / f".running.{{os.getpid()}}"
+    tmp.write_text(f"{{VERSION}} {{os.getpid()}}\\n")
+    os.replace(tmp, data_dir / "running")  # atomic: the test never reads a half-written file
+    if BEHAVIOUR == "crash":
+        sys.exit(1)
+    if BEHAVIOUR == "good":
+        update.report_healthy(data_dir, VERSION)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        time.sleep(0.2)
+'''
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def make_wheel(directory: Path, version: str, behaviour: str = "good", write_sidecar: bool = True) -> Path:
+    """Build a minimal but valid flightsw wheel (PEP 427) for update tests."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dist_info = f"flightsw-{version}.dist-info"
+    files = {
+        "flightsw/__init__.py": b"",
+        "flightsw/update.py": UPDATE_SOURCE.read_bytes(),
+        "flightsw/fake_main.py": FAKE_MAIN.format(version=version, behaviour=behaviour).encode(),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: flightsw\nVersion: {version}\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/entry_points.txt": b"[console_scripts]\nflightsw = flightsw.fake_main:main\n",
+    }
+    record = [_record_line(name, data) for name, data in files.items()] + [f"{dist_info}/RECORD,,"]
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = directory / f"flightsw-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+    if write_sidecar:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    return path
+
+
+# The restart command used in tests, doing what systemd does for flightsw.service:
+# stop the old process, run the boot guard (ExecStartPre), start current/bin/flightsw.
+FAKE_SERVICE_MANAGER = '''
+import os, signal, subprocess, sys, time
+from pathlib import Path
+root, data_dir, pidfile, update_py = map(Path, sys.argv[1:5])
+if pidfile.exists():
+    try:
+        pid = int(pidfile.read_text())
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(400):
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+                break  # exited; its parent (not us) has not reaped it yet
+            time.sleep(0.05)
+    except (ProcessLookupError, FileNotFoundError, ValueError):
+        pass
+subprocess.run([sys.executable, str(update_py), "--root", str(root), "--data-dir", str(data_dir),
+                "--restart-command", "", "boot-check"], check=True)
+env = dict(os.environ, FLIGHTSW_DATA_DIR=str(data_dir))
+child = subprocess.Popen([str(root / "current" / "bin" / "flightsw")], env=env, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+pidfile.write_text(str(child.pid))
+'''
+
+
+class ServiceBench:
+    """An install root, a data dir and a stand-in service manager for one test."""
+
+    def __init__(self, base: Path) -> None:
+        self.root = base / "opt"
+        self.data_dir = base / "data"
+        self.data_dir.mkdir(parents=True)
+        self.pidfile = base / "service.pid"
+        self.manager = base / "fake_service_manager.py"
+        self.manager.write_text(FAKE_SERVICE_MANAGER)
+        self.wheels = base / "wheels"
+
+    @property
+    def restart_command(self) -> list[str]:
+        return [sys.executable, str(self.manager), str(self.root), str(self.data_dir),
+                str(self.pidfile), str(UPDATE_SOURCE)]
+
+    def running(self) -> tuple[str, int] | None:
+        """(version, pid) of the live service process, if any."""
+        try:
+            version, pid = (self.data_dir / "running").read_text().split()
+        except (FileNotFoundError, ValueError):
+            return None
+        return version, int(pid)
+
+    def wait_running(self, version: str, timeout: float = 30.0) -> int:
+        """Wait for the given version to be the running process; generous bound, not a timing test."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.running()
+            if info is not None and info[0] == version and _alive(info[1]):
+                return info[1]
+            time.sleep(0.05)
+        raise AssertionError(f"version {version} not running; running: {self.running()}")
+
+    def stop(self) -> None:
+        if self.pidfile.exists():
+            try:
+                os.kill(int(self.pidfile.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of the manager is not alive for our purposes.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def bench(tmp_path: Path):
+    service = ServiceBench(tmp_path)
+    yield service
+    service.stop()
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
