@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from flightsw.link import kiss
+from hal import kiss
 from hal.serial_port import AsyncSerialPort
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightsw.link import kiss
+from hal import kiss
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from flightsw.core.commands import Completion, Reason
 from flightsw.core.events import Severity
 from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
-from flightsw.link import ax25, beacon, kiss
+from flightsw.link import ax25, beacon
+from hal import kiss
 from flightsw.link.auth import KeyRing, build_command
 from flightsw.link.packets import Apid, Packet, split_packets
 from hal.serial_port import AsyncSerialPort

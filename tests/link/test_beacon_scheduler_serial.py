@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from flightsw.link import ax25, beacon, kiss
+from flightsw.link import ax25, beacon
+from hal import kiss
 from flightsw.link.packets import PacketBuilder, TimeStamp, split_packets
 from flightsw.link.scheduler import DownlinkScheduler, Priority, stuffed_bits
 from hal.radio import FrameTooLong, KissRadio

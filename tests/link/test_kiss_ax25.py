@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from satnogsdecoders.decoder.ax25frames import Ax25frames
 
-from flightsw.link import ax25, kiss
+from flightsw.link import ax25
+from hal import kiss
 
 
 def test_kiss_escapes_fend_and_fesc_and_round_trips() -> None:
