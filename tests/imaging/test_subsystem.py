@@ -1,0 +1,63 @@
+"""Building the imaging component and the file-transfer settings from a mission config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flightsw.config import ConfigError
+from flightsw.filetransfer.settings import entity_config_from
+from flightsw.imaging.component import ImagingComponent
+from flightsw.imaging.subsystem import build_imaging
+from flightsw.testing import make_satellite, mission_config
+from sim.camera import SimCamera
+
+CAMERA = """
+[[devices]]
+name = "camera"
+kind = "camera"
+backend = "sim"
+seed = 4
+scene = [10.0, 20.0, 60.0]
+[imaging]
+quota_mb = 2
+"""
+
+
+def test_sim_camera_device_builds_the_imaging_component(tmp_path: Path) -> None:
+    sat = make_satellite(tmp_path, extra_toml=CAMERA)
+    build_imaging(sat)
+    imaging = next(c for c in sat.components if isinstance(c, ImagingComponent))
+    assert isinstance(imaging.camera, SimCamera)
+    assert imaging.camera.seed == 4
+    assert imaging.quota_bytes == 2 * 1024 * 1024
+
+
+def test_no_camera_no_component(tmp_path: Path) -> None:
+    sat = make_satellite(tmp_path)
+    build_imaging(sat)
+    assert not any(isinstance(c, ImagingComponent) for c in sat.components)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (CAMERA.replace("seed = 4", "sede = 4"), "unknown key"),
+    (CAMERA.replace("quota_mb = 2", "quota = 2"), "imaging: unknown key"),
+    (CAMERA.replace("scene = [10.0, 20.0, 60.0]", "scene = [10.0]"), "scene"),
+])
+def test_config_mistakes_are_named(tmp_path: Path, extra: str, message: str) -> None:
+    sat = make_satellite(tmp_path, extra_toml=extra)
+    with pytest.raises(ConfigError, match=message):
+        build_imaging(sat)
+
+
+def test_filetransfer_settings(tmp_path: Path) -> None:
+    config = mission_config(tmp_path, "[filetransfer]\nlocal_id = 2\nremote_id = 1\nmax_pdu_len = 200\n")
+    entity = entity_config_from(config)
+    assert entity is not None and entity.max_pdu_len == 200
+    assert entity.work_dir == tmp_path / "cfdp"
+    assert entity_config_from(mission_config(tmp_path)) is None
+    with pytest.raises(ConfigError, match="remote_id"):
+        entity_config_from(mission_config(tmp_path, "[filetransfer]\nlocal_id = 2\n"))
+    with pytest.raises(ConfigError, match="must differ"):
+        entity_config_from(mission_config(tmp_path, "[filetransfer]\nlocal_id = 2\nremote_id = 2\n"))
