@@ -133,6 +133,7 @@ class EntityConfig:
     max_incoming: int = 4
     inbound_queue: int = 4096
     journal_flush_bytes: int = 64 * 1024
+    max_partial: int = 8  # interrupted incoming transfers kept for resuming (oldest dropped)
 
     def __post_init__(self) -> None:
         if self.entity_id_bytes not in (1, 2, 4):
@@ -194,6 +195,7 @@ class EntityStats:
     files_sent: int = 0
     files_received: int = 0
     eof_acks_synthesised: int = 0
+    partials_dropped: int = 0
     errors: ErrorCounters = field(default_factory=ErrorCounters)
 
 
@@ -781,6 +783,7 @@ class CfdpEntity:
             # Keep what arrived on disk for a resume and free the handler.
             self._save_incoming(incoming)
             del self._incoming[key]
+            self._prune_partials()
             return
         if pdu is not None or incoming.handler.state != CfdpState.IDLE:
             self._feed_dest(incoming, pdu, out)
@@ -811,12 +814,26 @@ class CfdpEntity:
             record = IncomingRecord(key[0], key[1], b"", "")
         incoming = _Incoming(handler, recorder, record, staging, last_activity=now)
         self._incoming[key] = incoming
+        self._prune_partials()
         if saved is not None:
             self._replay(incoming, out)
         elif is_metadata:
             self._feed_dest(incoming, self._with_staging_name(pdu, staging), out)  # type: ignore
             self._save_incoming(incoming)
         return incoming
+
+    def _prune_partials(self) -> None:
+        """Keep at most ``max_partial`` resumable incoming transfers on disk (oldest go first)."""
+        active = {f"{k[0]}-{k[1]}" for k in self._incoming}
+        journals = sorted(
+            (p for p in self._incoming_journal_dir.glob("*.json") if p.stem not in active),
+            key=lambda p: p.stat().st_mtime_ns,
+        )
+        for journal in journals[: max(0, len(journals) - self.config.max_partial)]:
+            for leftover in (journal, self.config.staging_dir / f"{journal.stem}.part",
+                             self.config.staging_dir / f"{journal.stem}.resume"):
+                leftover.unlink(missing_ok=True)
+            self.stats.partials_dropped += 1
 
     def _replay(self, incoming: _Incoming, out: _StepOutput) -> None:
         """Feed a fresh handler what an interrupted transaction already wrote to disk."""
@@ -931,6 +948,7 @@ class CfdpEntity:
             journal_path.unlink(missing_ok=True)
         else:
             self._save_incoming(incoming)  # cut short: keep what arrived for a resume
+            self._prune_partials()
 
     def _crc_matches(self, incoming: _Incoming) -> bool:
         if incoming.eof_checksum is None or incoming.eof_size is None:

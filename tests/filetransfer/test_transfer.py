@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flightsw.filetransfer import CfdpEntity
+from flightsw.filetransfer.journal import OutgoingJournal
 from flightsw.filetransfer.memory_link import MemoryLink
 
 from .ft_helpers import (
@@ -146,5 +147,37 @@ def test_put_rejects_missing_file_and_bad_priority(tmp_path: Path) -> None:
             await pair.flight.entity.put(tmp_path / "nope.bin", "..")
         await pair.flight.stop()
         await pair.ground.stop()
+
+    run_async(main)
+
+
+def test_interrupted_incoming_transfers_kept_on_disk_are_bounded(tmp_path: Path, payload_file) -> None:
+    sources = [payload_file(150_000, f"f{n}.bin") for n in range(4)]
+
+    async def main() -> None:
+        link = MemoryLink()
+        ground = start_station(fast_config(GROUND_ID, FLIGHT_ID, tmp_path / "ground",
+                                           max_partial=2, inactivity_s=0.3), link.b)
+        for n, source in enumerate(sources):
+            # distinct senders' transaction ids, as after many transfers
+            OutgoingJournal(tmp_path / f"flight{n}" / "journal" / "outgoing.json",
+                            next_seq=10 * n + 1).save()
+            flight = start_station(fast_config(FLIGHT_ID, GROUND_ID, tmp_path / f"flight{n}",
+                                               inactivity_s=100.0), link.a)
+            link.attach(flight.entity.receive_pdu, ground.entity.receive_pdu)
+            link.per_pdu_delay_s = 0.0005
+            await flight.entity.put(source, source.name)
+            await wait_for(lambda: link.a.counters.delivered > 30)
+            link.cut = True  # every transfer is cut halfway and its sender never comes back
+            await flight.stop()
+            link.cut = False
+        journals = tmp_path / "ground" / "journal" / "incoming"
+        await wait_for(lambda: len(ground.entity._incoming) == 0, limit_s=20)
+        kept = sorted(p.stem for p in journals.glob("*.json"))
+        assert kept == ["2-21", "2-31"]  # the two newest, ready to resume
+        assert ground.entity.stats.partials_dropped == 2
+        parts = sorted(p.stem for p in (tmp_path / "ground" / "staging").glob("*.part"))
+        assert parts == ["2-21", "2-31"]
+        await ground.stop()
 
     run_async(main)
