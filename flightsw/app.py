@@ -244,6 +244,9 @@ class Satellite:
                 loop.add_signal_handler(sig, self._signal_stop, sig)
         for group in list(self.rate_groups.values()) + self._packet_groups():
             self.supervisor.add_service(f"rategroup.{group.name}", group.run)
+            # A rate group that stops cycling (a member hung) stops the watchdog pets.
+            beat = self.health.register(f"rategroup.{group.name}", deadline=max(5.0 * group.period, 10.0))
+            group.add("health.beat", beat.beat)
         self.supervisor.add_service("health", self.health.run)
         self.supervisor.add_service("records.sync", self._sync_records, critical=False)
         self.watchdog.ready()

@@ -159,3 +159,31 @@ def test_missing_systemd_is_a_clear_startup_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 1
     assert "cannot start: watchdog.backend = 'systemd'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_hung_rate_group_member_stops_the_watchdog(tmp_path: Path) -> None:
+    from flightsw.core.component import Component
+
+    class Hangs(Component):
+        """Its slow-group member never returns after t = 100 s."""
+
+        def setup(self) -> None:
+            self.ctx.rate_group("slow").add("hangs.step", self.step)
+
+        async def step(self) -> None:
+            if asyncio.get_running_loop().time() - t0 > 100:
+                await asyncio.Event().wait()
+
+    dog = SimWatchdog()
+    sat = make_satellite(tmp_path, [Hangs("hangs", 0x50)], watchdog=dog)
+    t0 = 0.0
+
+    async def main() -> None:
+        nonlocal t0
+        t0 = asyncio.get_running_loop().time()
+        await sat.run(duration=200)
+
+    run_virtual(main())
+    last_pet = dog.pets[-1] - t0
+    assert 100 < last_pet <= 112  # deadline 10 s after the last slow-group cycle, checked every 1 s
+    assert any(e.name == "exec.health_stale" and "rategroup.slow" in e.args["tasks"] for e in sat.events.recent)
