@@ -145,6 +145,8 @@ class GroundStation:
         self._changed = asyncio.Event()
         self._decoder = kiss.KissDecoder(max_frame=4096)
         self._channel_info = {c.name: c for c in dictionary.channels.values()}
+        # Downlink APIDs decoded elsewhere (file PDUs): called with the packet on the loop.
+        self.packet_handlers: dict[int, Callable[[Packet], None]] = {}
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -249,6 +251,8 @@ class GroundStation:
                 bucket.append(resp)
             responses.append((seq, opcode, name, resp.reason.name,
                               resp.completion.name if resp.completion is not None else "", detail))
+        elif packet.apid in self.packet_handlers:
+            self.packet_handlers[packet.apid](packet)
         else:
             raise ValueError(f"unexpected APID 0x{packet.apid:03x}")
 

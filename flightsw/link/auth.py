@@ -125,16 +125,17 @@ def mac(key: bytes, signed_bytes: bytes) -> bytes:
     return hmac.new(key, signed_bytes, hashlib.sha256).digest()[:TAG_LEN]
 
 
-def build_command(key: bytes, key_id: int, counter: int, body: bytes, seq_count: int = 0) -> bytes:
+def build_command(key: bytes, key_id: int, counter: int, body: bytes, seq_count: int = 0,
+                  apid: int = Apid.COMMAND) -> bytes:
     """Ground side: a complete authenticated telecommand packet (MAC and CRC included)."""
     if not 1 <= counter <= MAX_COUNTER:
         raise ValueError(f"command counter must be 1..{MAX_COUNTER}, got {counter}")
     secondary = struct.pack(">BI", key_id, counter)
     # Build once with a placeholder tag to obtain the final primary header (its length field
     # is covered by the MAC), then sign and rebuild.
-    draft = build(PacketType.TC, Apid.COMMAND, seq_count, secondary, body + bytes(TAG_LEN))
+    draft = build(PacketType.TC, apid, seq_count, secondary, body + bytes(TAG_LEN))
     signed = draft[: PRIMARY_HEADER_LEN + len(secondary) + len(body)]
-    return build(PacketType.TC, Apid.COMMAND, seq_count, secondary, body + mac(key, signed))
+    return build(PacketType.TC, apid, seq_count, secondary, body + mac(key, signed))
 
 
 @dataclass(frozen=True)
@@ -145,14 +146,15 @@ class VerifiedCommand:
     tag: bytes
 
 
-def verify_command(packet: Packet, keys: KeyRing, active_key_id: int, last_counter: int) -> VerifiedCommand:
+def verify_command(packet: Packet, keys: KeyRing, active_key_id: int, last_counter: int,
+                   apid: int = Apid.COMMAND) -> VerifiedCommand:
     """Flight side: check a decoded TC packet. Raises AuthError; never returns an unchecked body.
 
     The MAC is checked before the counter so that an attacker cannot learn the counter state, and
     so that "replay" is only reported for packets that really came from the key holder.
     """
-    if packet.packet_type != PacketType.TC or packet.apid != Apid.COMMAND:
-        raise AuthError("not_command", f"APID 0x{packet.apid:03x} is not the command APID")
+    if packet.packet_type != PacketType.TC or packet.apid != apid:
+        raise AuthError("not_command", f"APID 0x{packet.apid:03x} is not the expected APID 0x{apid:03x}")
     if len(packet.user_data) < TAG_LEN + 1:
         raise AuthError("truncated", f"command of {len(packet.user_data)} bytes has no room for a MAC")
     key_id, counter = struct.unpack(">BI", packet.secondary_header)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -103,6 +103,8 @@ class LinkComponent(Component):
         self._tags: dict[int, bytes] = {}
         self._last_response: CommandResponse | None = None
         self.beacon_sources: dict[str, Callable[[], float | None]] = {}
+        # Other uplink APIDs (file PDUs) go to their owner, which authenticates them itself.
+        self.packet_handlers: dict[int, Callable[[Any], Awaitable[None]]] = {}
 
     # -- wiring -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -266,6 +268,9 @@ class LinkComponent(Component):
             await self._handle_packet(packet)
 
     async def _handle_packet(self, packet: Any) -> None:
+        if packet.apid in self.packet_handlers:
+            await self.packet_handlers[packet.apid](packet)
+            return
         last = int(self.ctx.state.get(STATE_COUNTER, 0))
         try:
             cmd = verify_command(packet, self.keys, self._active_key, last)

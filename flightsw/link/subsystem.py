@@ -70,4 +70,22 @@ def build_link(sat: Satellite) -> None:
     radio = KissRadio(port, kiss_port=radio_dev.kiss_port, max_frame=settings.max_frame,
                       parameters=KissParameters(tx_delay=settings.tx_delay, persistence=settings.persistence,
                                                 slot_time=settings.slot_time))
-    sat.add(LinkComponent(settings, radio, keys))
+    link = LinkComponent(settings, radio, keys)
+    sat.add(link)
+    _add_file_link(sat, link)
+
+
+def _add_file_link(sat: Satellite, link: LinkComponent) -> None:
+    """With ``[filetransfer]``, CFDP rides the link; imaging (built later) queues files on it."""
+    from flightsw.filetransfer.settings import entity_config_from
+    from flightsw.link.file_link import FileLink
+
+    entity_config = entity_config_from(sat.config)
+    if entity_config is None:
+        return
+    try:
+        files = FileLink(link, entity_config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    sat.add(files)
+    sat.file_downlink = files  # type: ignore[attr-defined]
