@@ -38,6 +38,7 @@ from flightsw.link.packets import Apid, Packet
 from flightsw.link.scheduler import stuffed_bits
 
 COUNTER_BLOCK = 256
+GROUND_JOURNAL_FLUSH = 4096
 THUMBNAIL_RE = re.compile(r"_thumbnail\.jpe?g$")
 ASCII_RAMP = " .:-=+*#%@"
 
@@ -51,11 +52,19 @@ class FileCounter:
         self._next = int(saved["reserved"]) + 1 if saved else 1
         self._reserved = self._next - 1
 
+    @property
+    def needs_reserve(self) -> bool:
+        return self._next > self._reserved
+
+    def reserve(self) -> None:
+        """Persist a new block (blocking file write: call it on a thread)."""
+        self._reserved = self._next + COUNTER_BLOCK - 1
+        atomic_write_json(self.path, {"reserved": self._reserved})
+
     def next(self) -> int:
         """The next counter; reserves (and persists) a new block first when the old one is used up."""
-        if self._next > self._reserved:
-            self._reserved = self._next + COUNTER_BLOCK - 1
-            atomic_write_json(self.path, {"reserved": self._reserved})
+        if self.needs_reserve:
+            self.reserve()
         value = self._next
         self._next += 1
         return value
@@ -70,6 +79,7 @@ class IncomingProgress:
     name: str = ""
     size: int | None = None
     ranges: RangeSet = field(default_factory=RangeSet)
+    data_bytes: int = 0  # file data received, repeats included: what the link carried
     done: bool = False
 
     @property
@@ -98,8 +108,10 @@ class Download:
 
 def ground_entity_config(flight: EntityConfig, download_dir: Path) -> EntityConfig:
     """The ground's entity: the satellite's ids swapped, same PDU size and timers."""
+    # The ground journals received ranges often (a PC, not an SD card): a ground restart then
+    # asks again only for the last few KB.
     return replace(flight, local_id=flight.remote_id, remote_id=flight.local_id,
-                   work_dir=download_dir / ".cfdp")
+                   work_dir=download_dir / ".cfdp", journal_flush_bytes=GROUND_JOURNAL_FLUSH)
 
 
 def render_thumbnail(jpeg: Path, width: int = 48) -> tuple[Path, str, str]:
@@ -201,6 +213,7 @@ class GroundFiles:
             progress.size = int(pdu.file_size)
         elif isinstance(pdu, FileDataPdu):
             progress.ranges.add(int(pdu.offset), int(pdu.offset) + len(pdu.file_data))
+            progress.data_bytes += len(pdu.file_data)
         elif getattr(pdu, "directive_type", None) == DirectiveType.EOF_PDU and progress.size is None:
             progress.size = int(pdu.file_size)  # type: ignore[attr-defined]
         self.entity.receive_pdu(raw)
@@ -210,6 +223,7 @@ class GroundFiles:
         if progress is not None:
             progress.done = True
             progress.size = received.size
+            progress.name = progress.name or received.name  # Metadata may predate a ground restart
         asyncio.get_running_loop().create_task(self._deliver(received))
 
     async def _deliver(self, received: ReceivedFile) -> None:
@@ -251,7 +265,9 @@ class GroundFiles:
         """Sign one PDU like a telecommand, send it, and wait its air time (the uplink's pace)."""
         station = self.station
         async with self._tx_lock:
-            counter = await asyncio.to_thread(self.counter.next)
+            if self.counter.needs_reserve:
+                await asyncio.to_thread(self.counter.reserve)
+            counter = self.counter.next()
             packet = build_command(station.keys.key(station.key_id), station.key_id, counter, pdu,
                                    seq_count=counter, apid=Apid.FILE)
             frame = ax25.UiFrame(station.satellite, station.ground, packet).encode()

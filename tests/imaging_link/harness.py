@@ -57,8 +57,8 @@ remote_id = 1
 max_pdu_len = 200
 ack_interval_s = 1.0
 nak_interval_s = 1.0
-ack_limit = 20
-nak_limit = 20
+ack_limit = 4
+nak_limit = 8
 inactivity_s = 3.0
 retry_backoff_s = 1.0
 """
@@ -89,6 +89,7 @@ class Ground:
         self.data_dir = data_dir
         self.port = port
         self.tasks: list[asyncio.Task[Any]] = []
+        self.stopped = False
 
     async def start(self) -> None:
         assert self.sat.dictionary is not None
@@ -107,6 +108,9 @@ class Ground:
         self.tasks = [asyncio.create_task(self.station.run()), asyncio.create_task(self.files.run())]
 
     async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
         self.files.stop()
         for task in self.tasks:
             task.cancel()

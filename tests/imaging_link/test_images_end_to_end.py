@@ -34,3 +34,70 @@ def test_thumbnail_arrives_automatically_and_full_image_on_request(tmp_path: Pat
         assert progress and progress[0].done and progress[0].received == len(onboard)
 
     asyncio.run(run_pass(tmp_path, body))
+
+
+def test_upload_lands_in_quarantine_verified_and_never_over_a_live_file(tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 40 + b"tail"
+    source = tmp_path / "new.cfg"
+    source.write_bytes(payload)
+
+    async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
+        files = files_of(sat)
+        quarantine = files.entity_config.quarantine_dir
+        quarantine.mkdir(parents=True, exist_ok=True)
+        live = quarantine / "mission.cfg"
+        live.write_bytes(b"the file in use")
+        transfer = await ground.files.upload(source, "../../etc/mission.cfg")
+        outcome = await ground.files.wait_upload(transfer, 30.0)
+        assert outcome is not None and outcome.success, outcome
+        assert live.read_bytes() == b"the file in use"  # never replaced
+        assert files.received, "no file reported received on board"
+        got = files.received[-1]
+        assert got.path.parent == quarantine and got.path != live
+        assert got.path.read_bytes() == payload
+        assert got.sha256 == hashlib.sha256(payload).hexdigest()
+        assert files.stats["pdus_up"] > 0 and files.stats["pdus_rejected"] == 0
+
+    asyncio.run(run_pass(tmp_path, body))
+
+
+def test_unauthenticated_or_replayed_file_pdus_never_create_a_file(tmp_path: Path) -> None:
+    from flightsw.link import ax25
+    from flightsw.link.auth import build_command
+    from flightsw.link.packets import Apid
+
+    payload = b"x" * 900
+    source = tmp_path / "seq.txt"
+    source.write_bytes(payload)
+
+    async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
+        files = files_of(sat)
+        station = ground.files.station
+        captured: list[bytes] = []
+        real_transmit = station._transmit
+
+        async def capture(frame: bytes, note: str) -> None:
+            captured.append(frame)
+            await real_transmit(frame, note)
+
+        station._transmit = capture  # type: ignore[method-assign]
+        transfer = await ground.files.upload(source, "seq.txt")
+        assert (await ground.files.wait_upload(transfer, 30.0)).success  # type: ignore[union-attr]
+        received_before = len(files.received)
+        link = sat.component("link")
+        # 1. The same PDUs signed with a key the satellite does not have: all dropped.
+        forged_key = b"k" * 32
+        for n, frame in enumerate(captured):
+            pdu = ax25.decode(frame).info[6 + 5:-2 - 16]
+            forged = build_command(forged_key, 0, 10_000 + n, pdu, apid=Apid.FILE)
+            await link.handle_frame(ax25.UiFrame(link.settings.callsign, ax25.Address.parse("UN0GND"),
+                                                 forged).encode())
+        # 2. The genuine frames replayed: old counters, all dropped.
+        for frame in captured:
+            await link.handle_frame(frame)
+        await asyncio.sleep(1.0)
+        assert files.stats["pdus_rejected"] == 2 * len(captured)
+        assert len(files.received) == received_before
+        assert [p.name for p in files.entity_config.quarantine_dir.glob("seq*.txt")] == ["seq.txt"]
+
+    asyncio.run(run_pass(tmp_path, body))
