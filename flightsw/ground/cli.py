@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--since", required=True, help="ISO time (UTC if no zone) or seconds ago, e.g. 3600")
     export.add_argument("--csv", action="store_true", required=True, help="CSV on stdout")
     export.set_defaults(func=cmd_export)
+    from flightsw.ground.files_cli import register as register_files
+
+    register_files(actions)
 
 
 def _since(text: str) -> float:
@@ -95,9 +98,16 @@ async def _station(args: argparse.Namespace) -> GroundStation:
 
 async def _live(args: argparse.Namespace) -> int:
     station = await _station(args)
+    from flightsw.ground.files_cli import optional_files
+
+    files = optional_files(args, station)
+    files_task = asyncio.create_task(files.run()) if files is not None else None
     try:
         await run_live(station)
     finally:
+        if files is not None and files_task is not None:
+            files.stop()
+            files_task.cancel()
         await station.transport.close()
         await asyncio.to_thread(station.archive.close)
     return 0

@@ -190,6 +190,7 @@ class GroundFiles:
         self._changed = asyncio.Event()
         self._tx_lock = asyncio.Lock()
         station.packet_handlers[Apid.FILE] = self.on_packet
+        station.files = self  # type: ignore[attr-defined]  # the live view shows transfers
 
     # -- receiving ----------------------------------------------------------------------------
     def on_packet(self, packet: Packet) -> None:

@@ -33,7 +33,13 @@ from spacepackets.ccsds.spacepacket import PacketType
 from flightsw.core.component import Channel, Component, Event
 from flightsw.core.events import Severity
 from flightsw.core.types import U8, U16, U32
-from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile, TransferOutcome, safe_file_name
+from flightsw.filetransfer import (
+    CfdpEntity,
+    EntityConfig,
+    ReceivedFile,
+    TransferOutcome,
+    safe_file_name,
+)
 from flightsw.filetransfer.journal import OutgoingJournal
 from flightsw.link.auth import TAG_LEN, AuthError, verify_command
 from flightsw.link.packets import (
