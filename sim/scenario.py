@@ -38,7 +38,8 @@ WORLD_METRICS = frozenset({
 WORLD_METRIC_PATTERNS = (re.compile(r"temperature_[a-z0-9_]+_(min|max)"), re.compile(r"contacts_[a-z0-9_-]+"))
 # ... and figures the simulation runner measures from the flight software and the link.
 RUN_METRICS = frozenset({
-    "beacons_received", "contacts_without_beacon", "frames_down", "frames_up", "frames_lost",
+    "beacons_received", "contacts_without_beacon", "usable_contacts", "usable_contacts_without_beacon",
+    "frames_down", "frames_corrupted", "frame_error_ratio", "frames_up", "frames_lost",
     "frame_loss_ratio", "bytes_down", "bytes_up", "events_warning", "events_error",
     "commands_rejected", "reboots", "safe_mode_entries", "images_downlinked",
 })

@@ -27,6 +27,7 @@ N times faster than real time (the real clock paces the jumps).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import selectors
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,8 @@ HOLD_POLL = 0.05
 # pending token may hold the clock.
 IO_POLL = 0.002
 IO_HOLD_LIMIT = 1.0
+# Longest real wait for executor work before the loop runs its next callbacks anyway.
+EXECUTOR_SYNC_LIMIT = 1.0
 
 
 class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
@@ -49,6 +52,15 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self._vloop
+        if loop.pending_work:
+            # Deterministic order: let work handed to a thread finish before the loop runs the
+            # next batch of callbacks, so its completion always lands at the same place in the
+            # ready queue whatever the real timing (bounded, in case a worker waits for the loop).
+            deadline = time.monotonic() + EXECUTOR_SYNC_LIMIT
+            while loop.pending_work and time.monotonic() < deadline:
+                super().select(HOLD_POLL)
+            if timeout is not None and timeout <= 0:
+                return super().select(0)
         if timeout is not None and timeout <= 0:
             return super().select(0)
         ready = super().select(0)
@@ -88,6 +100,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._io_token_since = 0.0
         self._io_given_up = False
         self._inline: set[Any] = set()  # executors, by identity
+        self.pending_work: set[Any] = set()  # concurrent futures whose completion is not queued yet
         self.inline_calls = 0
         super().__init__(selector=_VirtualSelector(self))
 
@@ -152,7 +165,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             except BaseException as exc:  # delivered to the awaiting caller, like a worker's error
                 result.set_exception(exc)
             return result
-        fut = super().run_in_executor(executor, func, *args)
+        if executor is None:
+            executor = getattr(self, "_default_executor", None)
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self.set_default_executor(executor)
+        work = executor.submit(func, *args)
+        self.pending_work.add(work)
+        fut = asyncio.wrap_future(work, loop=self)
+        # wrap_future's callback (registered first) queues the completion on this loop before
+        # ours (registered last) clears the pending mark, so an empty set means "all queued".
+        work.add_done_callback(self.pending_work.discard)
         self.inflight += 1
 
         def done(_: asyncio.Future[T]) -> None:

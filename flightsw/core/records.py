@@ -155,7 +155,9 @@ class RecordLog:
             self._fh = None
 
     def total_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.segments())
+        """Bytes on disk, counting the open segment's buffered tail (not yet flushed) as written,
+        so the figure depends on what was recorded, not on when the OS buffer was flushed."""
+        return sum(self._current_size if p == self._current else p.stat().st_size for p in self.segments())
 
     def read_all(self) -> Iterator[Any]:
         """Every valid record, oldest first (a torn record ends its segment)."""
