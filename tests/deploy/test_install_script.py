@@ -133,8 +133,11 @@ def test_bad_arguments_are_named(setup, tmp_path: Path) -> None:
 
 def test_camera_package_only_when_a_real_camera_is_configured(setup, tmp_path: Path) -> None:
     _, common = setup
-    config = tmp_path / "nocam.toml"
-    shutil.copy(REPO / "deploy" / "flight.toml", config)
+    config = tmp_path / "simcam.toml"
+    shutil.copy(REPO / "deploy" / "bench.toml", config)  # its camera is simulated
     result = run(["bash", str(INSTALL), *common, "--config", str(config), "--dry-run"])
     assert result.returncode == 0, result.stderr
     assert "python3-picamera2" not in result.stdout
+    flight = run(["bash", str(INSTALL), *common, "--config", str(REPO / "deploy" / "flight.toml"), "--dry-run"])
+    assert flight.returncode == 0, flight.stderr
+    assert "python3-picamera2" in flight.stdout  # the reference mission flies the Pi camera
