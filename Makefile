@@ -37,8 +37,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check flightsw hal sim tests
 	$(VENV)/bin/mypy flightsw hal sim
 
+# Speed figures, each as a ratio to a baseline measured in the same run (core costs, then a simulated day).
 bench: $(STAMP)
-	$(PY) -m bench
+	PYTHONASYNCIODEBUG= $(PY) -m bench.core
+	PYTHONASYNCIODEBUG= $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

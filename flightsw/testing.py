@@ -49,18 +49,25 @@ class ResponseLog:
 
     def __init__(self, sat: Satellite) -> None:
         self.items: list[CommandResponse] = []
-        sat.commands.add_listener(self.items.append)
+        self._done: dict[int, CommandResponse] = {}
+        self._arrived = asyncio.Event()
+        sat.commands.add_listener(self._on_response)
+
+    def _on_response(self, response: CommandResponse) -> None:
+        self.items.append(response)
+        if response.completion is not None:
+            self._done[response.seq] = response
+        self._arrived.set()
 
     def completions(self) -> list[CommandResponse]:
         return [r for r in self.items if r.completion is not None]
 
-    async def wait_completion(self, seq: int, timeout: float = 5.0) -> CommandResponse:
-        async with asyncio.timeout(timeout):
-            while True:
-                for r in self.items:
-                    if r.seq == seq and r.completion is not None:
-                        return r
-                await asyncio.sleep(0.01)
+    async def wait_completion(self, seq: int, limit: float = 5.0) -> CommandResponse:
+        async with asyncio.timeout(limit):
+            while seq not in self._done:
+                self._arrived.clear()
+                await self._arrived.wait()
+            return self._done[seq]
 
 
 async def with_running(sat: Satellite, body: Callable[[Satellite], Awaitable[T]]) -> T:
