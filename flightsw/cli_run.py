@@ -112,6 +112,8 @@ def cmd_sim_world(args: argparse.Namespace) -> int:
     from sim.scenario import ScenarioError, builtin_scenario, load_scenario
 
     config = load_config_or_exit(args.config or default_sim_config())
+    if not getattr(args, "verbose", False):  # a day of per-sensor console lines helps nobody
+        logging.getLogger("flightsw.housekeeping").setLevel(logging.WARNING)
     try:
         speed = parse_speed(args.speed or "max")
         duration = as_seconds(args.duration) if args.duration is not None else None

@@ -281,6 +281,8 @@ class SimulationRun:
             return self.sat
         self._prepare_config()
         subsystems = [self._build_hardware if fn is build_hardware else fn for fn in load_subsystems()]
+        # first of all: the simulated camera sees the World's sub-satellite point and daylight
+        subsystems.insert(0, lambda sat: setattr(sat, "camera_scene", self.environment.camera_scene))
         sat = Satellite(self.config, utc_source=self.environment.epoch_now, subsystems=subsystems)
         self.sat = sat
         parts = {s.name: s.sim_part for s in (self.hardware.sensors if self.hardware else []) if s.sim_part is not None}

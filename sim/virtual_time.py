@@ -58,7 +58,12 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
             # ready queue whatever the real timing (bounded, in case a worker waits for the loop).
             deadline = time.monotonic() + EXECUTOR_SYNC_LIMIT
             while loop.pending_work and time.monotonic() < deadline:
-                super().select(HOLD_POLL)
+                work = next(iter(loop.pending_work))
+                # wait on the work itself, not on epoll: level-triggered fds would make that a
+                # busy loop holding the GIL the worker needs
+                concurrent.futures.wait([work], timeout=HOLD_POLL)
+                if work in loop.pending_work and work.done():
+                    time.sleep(0.0001)  # let the worker run its done callbacks (queues the completion)
             if timeout is not None and timeout <= 0:
                 return super().select(0)
         if timeout is not None and timeout <= 0:
