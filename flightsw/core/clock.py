@@ -90,3 +90,15 @@ class SpacecraftClock:
 
     def now(self) -> Stamp:
         return Stamp(self.boot_count, self.seconds_since_boot(), self.utc())
+
+    def stamp_at(self, monotonic: float) -> Stamp:
+        """The stamp of an earlier instant given by its monotonic time (lets hot paths store a float)."""
+        seconds = monotonic - self._t0
+        corr = self.correlation
+        if corr is not None and corr.boot == self.boot_count:
+            utc: float | None = corr.utc_at_ref + (seconds - corr.seconds_at_ref)
+        elif self.utc_source is not None:
+            utc = self.utc_source() - (self.monotonic() - monotonic)
+        else:
+            utc = None
+        return Stamp(self.boot_count, seconds, utc)

@@ -133,6 +133,7 @@ class CommandDispatcher(Component):
         self._locks: dict[str, asyncio.Lock] = {}
         self.stats = {"received": 0, "accepted": 0, "rejected": 0, "succeeded": 0, "failed": 0, "malformed": 0}
         self._seq = 0
+        self._counters_published = False
 
     def setup(self) -> None:
         self.ctx.supervisor.add_service("cmd.executor", self.run)
@@ -149,8 +150,10 @@ class CommandDispatcher(Component):
         self.succeeded.set(s["succeeded"])
         self.failed.set(s["failed"])
         self.malformed.set(s["malformed"])
-        for comp in self.ctx.components():
-            comp.publish_counters()
+        if not self._counters_published:  # once; afterwards each component's on every change
+            self._counters_published = True
+            for comp in self.ctx.components():
+                comp.publish_counters()
 
     def _respond(self, opcode: int, name: str, seq: int, source: str,
                  reason: Reason, completion: Completion | None, detail: str) -> CommandResponse:
@@ -203,6 +206,8 @@ class CommandDispatcher(Component):
             if item is not None:
                 item.component.counters.rejected += 1
             self.rejected.emit(name=name, reason=verdict.reason.name, detail=verdict.detail)
+        if item is not None:
+            item.component.publish_counters()
         self._respond(opcode, name, seq, source, verdict.reason, None, verdict.detail)
         return verdict
 
@@ -257,6 +262,7 @@ class CommandDispatcher(Component):
         else:
             self.stats["failed"] += 1
             comp.counters.errors += 1
+            comp.publish_counters()
             if completion is Completion.TIMEOUT:
                 self.timed_out.emit(name=p.item.name, timeout=decl.timeout)
             else:

@@ -49,7 +49,7 @@ PacketSink = Callable[[PacketDef, bytes], None]
 class TelemetryDB:
     def __init__(self, clock: SpacecraftClock) -> None:
         self._clock = clock
-        self._latest: dict[int, Sample] = {}
+        self._latest: dict[int, tuple[Any, float]] = {}  # value, monotonic time written
         self._known: set[int] = set()
         self._sinks: list[PacketSink] = []
         self.packets_built = 0
@@ -60,17 +60,22 @@ class TelemetryDB:
     def write(self, channel_id: int, value: Any) -> None:
         if channel_id not in self._known:
             raise KeyError(f"undeclared telemetry channel 0x{channel_id:08x}")
-        self._latest[channel_id] = Sample(value, self._clock.now())
+        # The hot path stores the value and a float; the full stamp is built when someone reads it.
+        self._latest[channel_id] = (value, self._clock.monotonic())
 
     def latest(self, channel_id: int) -> Sample | None:
-        return self._latest.get(channel_id)
+        entry = self._latest.get(channel_id)
+        if entry is None:
+            return None
+        return Sample(entry[0], self._clock.stamp_at(entry[1]))
 
     def add_packet_sink(self, sink: PacketSink) -> None:
         self._sinks.append(sink)
 
     def build_packet(self, packet: PacketDef) -> bytes:
         stamp = self._clock.now()
-        values = [None if (s := self._latest.get(cid)) is None else s.value for cid in packet.channel_ids]
+        latest = self._latest
+        values = [None if (e := latest.get(cid)) is None else e[0] for cid in packet.channel_ids]
         body = msgpack.packb([packet.id, *stamp.to_wire(), values], use_bin_type=True)
         self.packets_built += 1
         return body

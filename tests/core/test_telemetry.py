@@ -1,0 +1,52 @@
+"""Channels keep the time they were written; packets carry values in dictionary order."""
+
+import asyncio
+
+from flightsw.core.component import Channel, Component
+from flightsw.core.telemetry import decode_packet
+from flightsw.core.types import F32, U8
+from flightsw.testing import make_satellite
+from sim.virtual_time import run_virtual
+
+
+class Probe(Component):
+    a = Channel(F32, unit="V")
+    b = Channel(U8)
+
+
+def test_stamp_is_the_write_time_not_the_read_time(tmp_path) -> None:
+    probe = Probe("probe", 0x30)
+    sat = make_satellite(tmp_path, [probe], utc_source=lambda: 1_800_000_000.0 + asyncio.get_running_loop().time())
+    sat.finalize()
+
+    async def main() -> tuple:
+        sat.clock.restart_epoch()
+        await asyncio.sleep(5.0)
+        probe.a.set(3.3)
+        await asyncio.sleep(60.0)
+        sample = sat.telemetry.latest(probe.a.id)
+        return sample, sat.clock.seconds_since_boot()
+
+    sample, now = run_virtual(main(), start=1000.0)
+    assert sample.value == 3.3 and now == 65.0
+    assert sample.stamp.seconds == 5.0 and sample.stamp.boot == 1
+    assert sample.stamp.utc == 1_800_000_000.0 + 1005.0
+    sat.workers.shutdown()
+
+
+def test_packet_values_follow_the_declared_order(tmp_path) -> None:
+    probe = Probe("probe", 0x30)
+    sat = make_satellite(tmp_path, [probe], extra_toml="""
+[[telemetry.packets]]
+name = "hk_probe"
+rate_hz = 1.0
+channels = ["probe.b", "probe.a"]
+""")
+    sat.finalize()
+    pdef = sat.packets[0]
+    empty = decode_packet(sat.telemetry.build_packet(pdef), sat.packets)[2]
+    assert empty == {"probe.b": None, "probe.a": None}  # never written: sent as nil, not 0
+    probe.a.set(1.5)
+    probe.b.set(7)
+    assert decode_packet(sat.telemetry.build_packet(pdef), sat.packets)[2] == {"probe.b": 7, "probe.a": 1.5}
+    sat.workers.shutdown()
