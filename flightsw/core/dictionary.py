@@ -123,8 +123,7 @@ class Dictionary:
         }
 
     def content_hash(self) -> str:
-        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return _hash(self.content())
 
     def short_hash(self) -> int:
         """32-bit form of the content hash, small enough for the beacon."""
@@ -132,5 +131,10 @@ class Dictionary:
 
     def to_json(self, indent: int | None = 2) -> str:
         content = self.content()
-        out = {"format": "flightsw-dictionary", "version": 1, "hash": self.content_hash(), **content}
+        out = {"format": "flightsw-dictionary", "version": 1, "hash": _hash(content), **content}
         return json.dumps(out, indent=indent)
+
+
+def _hash(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -93,7 +93,8 @@ class Ground:
 
     async def start(self) -> None:
         assert self.sat.dictionary is not None
-        dictionary = GroundDictionary.from_json(self.sat.dictionary.to_json())
+        sat = self.sat  # exporting and parsing the whole dictionary is CPU work: off the loop
+        dictionary = await asyncio.to_thread(lambda: GroundDictionary.from_json(sat.dictionary.to_json()))
         self.transport = TcpKiss("127.0.0.1", self.port)
         await self.transport.connect()
         self.archive = await asyncio.to_thread(Archive, self.data_dir / "ground.sqlite3")

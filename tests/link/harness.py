@@ -94,7 +94,8 @@ async def run_pass(data_dir: Path, body: Callable[[Satellite, Probe, GroundStati
                 runner.result()
             await asyncio.sleep(0.01)
         assert sat.dictionary is not None
-        dictionary = GroundDictionary.from_json(sat.dictionary.to_json())
+        # Exporting and parsing the whole dictionary is ground-side CPU work: off the loop.
+        dictionary = await asyncio.to_thread(lambda: GroundDictionary.from_json(sat.dictionary.to_json()))
         transport = TcpKiss("127.0.0.1", transceiver.bound_port)
         await transport.connect()
         archive = await asyncio.to_thread(Archive, data_dir / "ground.sqlite3")
