@@ -31,7 +31,7 @@ from spacepackets.cfdp.pdu import DirectiveType, FileDataPdu, MetadataPdu
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile, TransferOutcome
 from flightsw.filetransfer.journal import RangeSet, atomic_write_json, read_json
 from flightsw.filetransfer.pdu import PduDecodeError, decode_pdu
-from flightsw.ground.station import GroundStation
+from flightsw.ground.station import GroundStation, wait_on_changes
 from flightsw.link import ax25
 from flightsw.link.auth import build_command
 from flightsw.link.packets import Apid, Packet
@@ -240,18 +240,7 @@ class GroundFiles:
     async def wait_for(self, predicate: object, timeout: float) -> bool:
         """Wait until ``predicate()`` is true (re-checked on each change), or the timeout."""
         assert callable(predicate)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
-            except TimeoutError:
-                pass
-        return True
+        return await wait_on_changes(self._changed, predicate, timeout)
 
     async def wait_download(self, name: str, timeout: float) -> Download | None:
         """The first download of ``name`` (the sender's name) arriving within ``timeout``."""

@@ -119,6 +119,22 @@ class StationStats:
     seq_gaps: dict[int, int] = field(default_factory=dict)
 
 
+async def wait_on_changes(changed: asyncio.Event, predicate: Callable[[], bool], limit: float) -> bool:
+    """Wait until ``predicate()`` holds, re-checking each time ``changed`` is set; False after ``limit`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        changed.clear()
+        try:
+            await asyncio.wait_for(changed.wait(), remaining)
+        except TimeoutError:
+            return predicate()
+    return True
+
+
 class GroundStation:
     def __init__(self, dictionary: GroundDictionary, keys: KeyRing, key_id: int, *,
                  ground: ax25.Address, satellite: ax25.Address, archive: Archive,
@@ -292,18 +308,7 @@ class GroundStation:
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait (without polling) until a received frame makes ``predicate`` true."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                return predicate()
-        return True
+        return await wait_on_changes(self._changed, predicate, timeout)
 
     async def command(self, name: str, assignments: dict[str, str], *, timeout: float = 10.0,
                       retries: int = 2) -> Response | None:
