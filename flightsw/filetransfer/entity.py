@@ -31,6 +31,7 @@ import functools
 import hashlib
 import itertools
 import logging
+import math
 import os
 import re
 import time
@@ -129,6 +130,7 @@ class EntityConfig:
     inactivity_s: float = 60.0
     retry_backoff_s: float = 30.0
     tick_s: float = 0.25
+    idle_tick_s: float = 60.0  # longest sleep with nothing to do (no transaction, nothing queued)
     burst: int = 32
     max_incoming: int = 4
     inbound_queue: int = 4096
@@ -148,6 +150,8 @@ class EntityConfig:
             raise ValueError(f"max_pdu_len={self.max_pdu_len} is too small for a CFDP PDU (>= 64)")
         if self.ack_limit < 1 or self.nak_limit < 1:
             raise ValueError("ack_limit and nak_limit must be at least 1")
+        if not 0 < self.tick_s <= self.idle_tick_s:
+            raise ValueError(f"need 0 < tick_s ({self.tick_s}) <= idle_tick_s ({self.idle_tick_s})")
 
     @property
     def staging_dir(self) -> Path:
@@ -196,6 +200,7 @@ class EntityStats:
     files_received: int = 0
     eof_acks_synthesised: int = 0
     partials_dropped: int = 0
+    steps: int = 0  # handler steps run on the worker (idle entities should hardly step)
     errors: ErrorCounters = field(default_factory=ErrorCounters)
 
 
@@ -338,6 +343,10 @@ class _StepOutput:
     outcomes: list[TransferOutcome] = field(default_factory=list)
     more_to_send: bool = False
     snapshot: list[OutgoingRecord] = field(default_factory=list)
+    # When the handlers next need a step without a wake-up: None while a transaction is open
+    # (its timers advance only when stepped), else the earliest retry of a queued transfer
+    # (math.inf when there is none).
+    idle_until: float | None = None
 
 
 class CfdpEntity:
@@ -461,14 +470,24 @@ class CfdpEntity:
         return (record.size if record.state == "done" else 0, record.size)
 
     async def run(self) -> None:
-        """The service coroutine: drive handlers on every PDU and at least every ``tick_s``."""
+        """The service coroutine: drive handlers on every PDU and wake-up.
+
+        While a transaction is open (in or out) the handlers are stepped at least every
+        ``tick_s``: that is how their ACK, NAK and inactivity timers advance. With nothing open,
+        stepping them would do nothing, so the entity sleeps until a PDU arrives, a file is
+        queued, a backed-off transfer may retry, or at the latest ``idle_tick_s``.
+        """
         more = True
+        idle_until: float | None = None
         try:
             while not self._stopped:
                 if not more and self._inbound.empty():
                     self._wake.clear()
+                    timeout = self.config.tick_s
+                    if idle_until is not None:
+                        timeout = min(self.config.idle_tick_s, max(self.config.tick_s, idle_until - self._now()))
                     try:
-                        await asyncio.wait_for(self._wake.wait(), self.config.tick_s)
+                        await asyncio.wait_for(self._wake.wait(), timeout)
                     except TimeoutError:
                         pass
                 batch: list[bytes] = []
@@ -476,12 +495,14 @@ class CfdpEntity:
                     batch.append(self._inbound.get_nowait())
                 now = self._now()
                 output: _StepOutput = await self._run_io(functools.partial(self._step, batch, now))
+                self.stats.steps += 1
                 for raw, file_bytes in output.pdus:
                     await self._sink.send_pdu(raw)
                     self.stats.pdus_sent += 1
                     self.stats.file_bytes_sent += file_bytes
                 self._publish(output)
                 more = output.more_to_send
+                idle_until = output.idle_until
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
@@ -538,7 +559,16 @@ class CfdpEntity:
             self._guard(lambda: self._drive_outgoing(None, now, out), "source")
             self._guard(lambda: self._start_next_outgoing(now, out), "source")
         out.snapshot = self._copy_records()
+        out.idle_until = self._idle_until()
         return out
+
+    def _idle_until(self) -> float | None:
+        """None while a transaction is open, else when a queued transfer may next start."""
+        if self._active_out is not None or self._incoming:
+            return None
+        return min((self._not_before.get(r.transfer_id, 0.0)
+                    for r in self._journal.records.values() if r.state == "queued"),
+                   default=math.inf)
 
     def _copy_records(self) -> list[OutgoingRecord]:
         return [OutgoingRecord(**vars(r)) for r in self._journal.records.values()]

@@ -1,0 +1,75 @@
+"""An idle entity costs (almost) nothing: no worker-thread steps while no transaction is open.
+
+Why it matters: the entity runs for the whole mission, and almost all of the time it has nothing
+to send or receive. Stepping its handlers every ``tick_s`` anyway cost a thread hand-off four
+times a second, the largest single cost of an accelerated simulated day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from flightsw.filetransfer import EntityConfig
+from sim.virtual_time import run_virtual
+
+from .ft_helpers import FLIGHT_ID, GROUND_ID, start_pair, wait_for
+
+HOUR = 3600.0
+
+
+def test_idle_entities_hardly_step_and_wake_at_once_for_work(tmp_path: Path, payload_file) -> None:
+    source = payload_file(20_000)
+
+    async def main() -> None:
+        pair = await start_pair(tmp_path)  # tick_s = 0.05: 72 000 ticks in an hour
+        await asyncio.sleep(HOUR)  # virtual: jumps from timer to timer
+        idle_tick = pair.flight.entity.config.idle_tick_s
+        for station in (pair.flight, pair.ground):
+            assert station.entity.stats.steps <= HOUR / idle_tick + 3
+        # a queued file wakes the sender at once, and the receiver wakes on its first PDU
+        began = asyncio.get_running_loop().time()
+        await pair.flight.entity.put(source, "after-idle.bin")
+        await wait_for(lambda: bool(pair.flight.outcomes and pair.ground.received), limit_s=60)
+        assert asyncio.get_running_loop().time() - began < 10.0  # not one idle_tick_s late
+        assert pair.flight.outcomes[0].success
+        assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
+        # idle again: back to (almost) no steps
+        steps = pair.flight.entity.stats.steps
+        await asyncio.sleep(HOUR)
+        assert pair.flight.entity.stats.steps - steps <= HOUR / idle_tick + 3
+        await pair.flight.stop()
+        await pair.ground.stop()
+
+    run_virtual(main(), start=1000.0, debug=True)
+
+
+def test_a_backed_off_transfer_retries_on_time_while_otherwise_idle(tmp_path: Path,
+                                                                   payload_file) -> None:
+    """The retry of a failed transfer is a timer of its own: the idle sleep must end for it."""
+    source = payload_file(5_000)
+
+    async def main() -> None:
+        # ground absent: the transfer runs into the inactivity limit, then waits its back-off
+        pair = await start_pair(tmp_path, inactivity_s=20.0, retry_backoff_s=300.0,
+                                ack_interval_s=5.0, ack_limit=100)
+        pair.link.attach(pair.flight.entity.receive_pdu, None)
+        await pair.flight.entity.put(source, "late.bin")
+        await wait_for(lambda: bool(pair.flight.outcomes), limit_s=HOUR)
+        assert not pair.flight.outcomes[0].success
+        failed_at = asyncio.get_running_loop().time()
+        pair.attach()  # the ground is back
+        await wait_for(lambda: bool(pair.ground.received), limit_s=HOUR)
+        waited = asyncio.get_running_loop().time() - failed_at
+        assert 300.0 <= waited < 300.0 + 30.0
+        await pair.flight.stop()
+        await pair.ground.stop()
+
+    run_virtual(main(), start=1000.0, debug=True)
+
+
+def test_idle_tick_must_not_be_shorter_than_the_tick(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="idle_tick_s"):
+        EntityConfig(FLIGHT_ID, GROUND_ID, tmp_path, tick_s=1.0, idle_tick_s=0.5)
