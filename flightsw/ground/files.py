@@ -240,7 +240,7 @@ class GroundFiles:
     async def wait_for(self, predicate: object, timeout: float) -> bool:
         """Wait until ``predicate()`` is true (re-checked on each change), or the timeout."""
         assert callable(predicate)
-        return await wait_on_changes(self._changed, predicate, timeout)
+        return await wait_on_changes(self._changed, predicate, timeout, recheck=1.0)
 
     async def wait_download(self, name: str, timeout: float) -> Download | None:
         """The first download of ``name`` (the sender's name) arriving within ``timeout``."""

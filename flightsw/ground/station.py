@@ -119,8 +119,10 @@ class StationStats:
     seq_gaps: dict[int, int] = field(default_factory=dict)
 
 
-async def wait_on_changes(changed: asyncio.Event, predicate: Callable[[], bool], limit: float) -> bool:
-    """Wait until ``predicate()`` holds, re-checking each time ``changed`` is set; False after ``limit`` s."""
+async def wait_on_changes(changed: asyncio.Event, predicate: Callable[[], bool], limit: float,
+                          recheck: float | None = None) -> bool:
+    """Wait until ``predicate()`` holds, re-checking each time ``changed`` is set (and every
+    ``recheck`` seconds for predicates that also depend on state nobody signals); False after ``limit`` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while not predicate():
@@ -129,9 +131,9 @@ async def wait_on_changes(changed: asyncio.Event, predicate: Callable[[], bool],
             return False
         changed.clear()
         try:
-            await asyncio.wait_for(changed.wait(), remaining)
+            await asyncio.wait_for(changed.wait(), remaining if recheck is None else min(remaining, recheck))
         except TimeoutError:
-            return predicate()
+            pass
     return True
 
 
