@@ -229,7 +229,8 @@ class Satellite:
         self.finalize()
         loop = asyncio.get_running_loop()
         self.clock.restart_epoch()
-        report = self.records.open()
+        # Recovery reads the newest segment (up to its size limit): not on the loop.
+        report = await self.workers.run_io(STORAGE_RESOURCE, self.records.open)
         self.events.add_sink(self._record_event)
         self.telemetry.add_packet_sink(self._record_packet)
         self.state.use_writer(self._storage_writer)

@@ -135,7 +135,7 @@ class SimTransceiver:
         self._slave: int | None = None
         self._slave_name = ""
         self._pty_backlog = bytearray()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self._client_tasks: set[asyncio.Task[None]] = set()
         self._decoder = kiss.KissDecoder(max_frame=max_frame)

@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from spacepackets.ccsds.spacepacket import PacketType
 from spacepackets.cfdp.pdu import DirectiveType, FileDataPdu, MetadataPdu
@@ -133,13 +134,14 @@ def render_thumbnail(jpeg: Path, width: int = 48) -> tuple[Path, str, str]:
     for y in range(0, rows, 2):
         line = []
         for x in range(cols):
-            top, bottom = pixels[x, y], pixels[x, y + 1]
+            top = cast(tuple[int, int, int], pixels[x, y])
+            bottom = cast(tuple[int, int, int], pixels[x, y + 1])
             line.append(f"\x1b[38;2;{top[0]};{top[1]};{top[2]}m\x1b[48;2;{bottom[0]};{bottom[1]};{bottom[2]}m▀")
         blocks.append("".join(line) + "\x1b[0m")
     gray = small.convert("L").resize((cols, rows // 2))
     gpix = gray.load()
     assert gpix is not None
-    ascii_lines = ["".join(ASCII_RAMP[int(gpix[x, y]) * (len(ASCII_RAMP) - 1) // 255] for x in range(cols))
+    ascii_lines = ["".join(ASCII_RAMP[int(cast(int, gpix[x, y])) * (len(ASCII_RAMP) - 1) // 255] for x in range(cols))
                    for y in range(rows // 2)]
     return png, "\n".join(blocks), "\n".join(ascii_lines)
 

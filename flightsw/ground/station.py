@@ -21,9 +21,9 @@ from flightsw.core.events import Severity
 from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
 from flightsw.link import ax25, beacon
-from hal import kiss
 from flightsw.link.auth import KeyRing, build_command
 from flightsw.link.packets import Apid, Packet, split_packets
+from hal import kiss
 from hal.serial_port import AsyncSerialPort
 
 log = logging.getLogger("flightsw.ground")
@@ -238,9 +238,10 @@ class GroundStation:
                 self._counter_floor = max(self._counter_floor, int(counter))
         elif packet.apid == Apid.HOUSEKEEPING:
             pid, boot, sec, _utc, body = msgpack.unpackb(packet.user_data, raw=False)
-            name, channels = self.dictionary.packets.get(pid, (None, []))
-            if name is None or len(channels) != len(body):
+            entry = self.dictionary.packets.get(pid)
+            if entry is None or len(entry[1]) != len(body):
                 raise ValueError(f"housekeeping packet id {pid} does not match the dictionary")
+            name, channels = entry
             self.stats.housekeeping += 1
             for cname, value in zip(channels, body, strict=True):
                 self._set(name, cname, value, rx_time, (boot, sec), values)

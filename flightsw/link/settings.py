@@ -116,7 +116,7 @@ def find_radio(config: MissionConfig) -> RadioDevice | None:
             device = str(config.data_dir / device)
         baud = int(_number(dev.options, "baud", 115200, 1200, 4_000_000, where))
         kiss_port = int(_number(dev.options, "kiss_port", 0, 0, 15, where))
-        sim = {k: dev.options[k] for k in ("kiss_tcp_port", "frame_loss", "bit_error_rate",
+        sim: dict[str, Any] = {k: dev.options[k] for k in ("kiss_tcp_port", "frame_loss", "bit_error_rate",
                                             "propagation_delay", "seed") if k in dev.options}
         return RadioDevice(dev.name, dev.backend, device, baud, kiss_port, sim)
     return None

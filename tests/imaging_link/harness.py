@@ -122,7 +122,8 @@ class Ground:
 
 async def run_pass(data_dir: Path, body: Callable[[Satellite, Ground], Awaitable[Any]],
                    loss: float = 0.0) -> Any:
-    sat = build_satellite(data_dir / "sat", loss)
+    # Building a satellite does start-up file I/O (boot count, keys): off the loop, as in flight.
+    sat = await asyncio.to_thread(build_satellite, data_dir / "sat", loss)
     runner = asyncio.create_task(sat.run())
     ground: Ground | None = None
     try:

@@ -82,7 +82,8 @@ def link_of(sat: Satellite) -> LinkComponent:
 async def run_pass(data_dir: Path, body: Callable[[Satellite, Probe, GroundStation], Awaitable[Any]],
                    loss: float = 0.0) -> Any:
     """Run a satellite with its simulated radio and a ground station connected over TCP."""
-    sat, probe = build_satellite(data_dir, loss)
+    # Building a satellite does start-up file I/O (boot count, keys): off the loop, as in flight.
+    sat, probe = await asyncio.to_thread(build_satellite, data_dir, loss)
     runner = asyncio.create_task(sat.run())
     archive = None
     station_task = None

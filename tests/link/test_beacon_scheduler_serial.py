@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from flightsw.link import ax25, beacon
-from hal import kiss
 from flightsw.link.packets import PacketBuilder, TimeStamp, split_packets
 from flightsw.link.scheduler import DownlinkScheduler, Priority, stuffed_bits
+from hal import kiss
 from hal.radio import FrameTooLong, KissRadio
 from hal.serial_port import AsyncSerialPort
 from sim.transceiver import ChannelModel, SimTransceiver
