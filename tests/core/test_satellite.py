@@ -73,9 +73,19 @@ def test_utc_correlation_by_command_persists_for_the_boot(tmp_path: Path) -> Non
     sat2.workers.shutdown()
 
 
+def private_sim_config(tmp_path: Path) -> Path:
+    """deploy/sim.toml with a free KISS port, so a running `make sim` does not collide with the test."""
+    text = (ROOT / "deploy" / "sim.toml").read_text()
+    assert "kiss_tcp_port = 8001" in text, "deploy/sim.toml layout changed: update this test"
+    path = tmp_path / "sim.toml"
+    path.write_text(text.replace("kiss_tcp_port = 8001", "kiss_tcp_port = 0"))
+    return path
+
+
 def test_sim_command_runs_and_logs_housekeeping(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "flightsw.cli", "sim", "--duration", "10", "--data-dir", str(tmp_path / "d")],
+        [sys.executable, "-m", "flightsw.cli", "sim", "--config", str(private_sim_config(tmp_path)),
+         "--duration", "10", "--data-dir", str(tmp_path / "d")],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -85,7 +95,7 @@ def test_sim_command_runs_and_logs_housekeeping(tmp_path: Path) -> None:
 
 def test_sigterm_stops_cleanly_within_two_seconds(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flightsw.cli", "run", "--config", str(ROOT / "deploy" / "sim.toml")],
+        [sys.executable, "-m", "flightsw.cli", "run", "--config", str(private_sim_config(tmp_path))],
         cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert proc.stderr is not None
