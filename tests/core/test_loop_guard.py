@@ -6,7 +6,7 @@ import time
 
 def test_guard_catches_blocking_sleep_and_cpu(no_blocked_loop) -> None:
     async def main() -> None:
-        time.sleep(0.08)  # blocking call on the loop
+        time.sleep(0.08)  # noqa: ASYNC251 - a blocking call on the loop, on purpose
         await asyncio.sleep(0)
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < 0.08:  # CPU work on the loop

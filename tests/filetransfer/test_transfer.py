@@ -168,7 +168,7 @@ def test_interrupted_incoming_transfers_kept_on_disk_are_bounded(tmp_path: Path,
             link.per_pdu_delay_s = 0.0005
             before = link.a.counters.delivered  # the counter is cumulative over the four transfers
             await flight.entity.put(source, source.name)
-            await wait_for(lambda: link.a.counters.delivered > before + 30)
+            await wait_for(lambda before=before: link.a.counters.delivered > before + 30)
             link.cut = True  # every transfer is cut halfway and its sender never comes back
             await flight.stop()
             link.cut = False
