@@ -31,6 +31,19 @@ def _config(tmp_path: Path, port: int) -> Path:
     return path
 
 
+def wait_for_port(sat: subprocess.Popen[bytes], port: int, limit: float = 20.0) -> None:
+    """Wait for the simulated transceiver's KISS port (the simulator process must stay alive)."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            assert sat.poll() is None, sat.stderr.read().decode() if sat.stderr else "sim died"
+            assert time.monotonic() < deadline, "sim transceiver never listened"
+            time.sleep(0.2)
+
+
 def test_send_by_name_and_export_csv(tmp_path: Path) -> None:
     port = _free_port()
     config = _config(tmp_path, port)
@@ -38,15 +51,7 @@ def test_send_by_name_and_export_csv(tmp_path: Path) -> None:
     sat = subprocess.Popen([*FLIGHTSW, "sim", "--config", str(config), "--duration", "40"],
                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while True:  # wait for the simulated transceiver's KISS port
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert sat.poll() is None, sat.stderr.read().decode() if sat.stderr else "sim died"
-                assert time.monotonic() < deadline, "sim transceiver never listened"
-                time.sleep(0.2)
+        wait_for_port(sat, port)
         common = ["ground", "--config", str(config), "--kiss", f"127.0.0.1:{port}", "--db", str(tmp_path / "g.sqlite3")]
         bad = subprocess.run([*FLIGHTSW, *common, "send", "link.SET_BEACON_PERIOD", "value=2"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
