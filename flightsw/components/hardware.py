@@ -73,6 +73,23 @@ class HardwareSet:
     environment: Any = None  # sim.parts.EnvironmentSource
     sim_clock: Any = None  # sim.parts.base.LoopClock
     _real_gpio: GpioBackend | None = None
+    # Power cycles per switch: cycling a switch resets every part it feeds, not only the one
+    # whose failure caused it, so each part's monitor compares this with the count it last
+    # configured its part at. Switches being cycled right now: their parts are unpowered.
+    power_cycles: dict[str, int] = field(default_factory=dict)
+    cycling: dict[str, int] = field(default_factory=dict)  # switch -> cycles in progress
+
+    def power_cycle_started(self, switch: str) -> None:
+        """The switch goes off now: every part on it loses its configuration."""
+        self.cycling[switch] = self.cycling.get(switch, 0) + 1
+        self.power_cycles[switch] = self.power_cycles.get(switch, 0) + 1
+
+    def power_cycle_ended(self, switch: str) -> None:
+        left = self.cycling.get(switch, 0) - 1
+        if left > 0:
+            self.cycling[switch] = left
+        else:
+            self.cycling.pop(switch, None)
 
     def bind_loop(self, loop_time: Any) -> None:
         """Called from the loop before first use: simulated parts follow the loop's (possibly

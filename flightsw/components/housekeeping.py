@@ -4,14 +4,20 @@ Failure handling, per sensor (the rest of the satellite keeps running):
 - a failed transaction or probe marks the sensor stale and is reported once (one event, not one
   per poll); the part is re-probed and re-configured on every following poll (retry);
 - after `max_failures` consecutive failures the part is power-cycled through its GPIO switch
-  (which clears latched-up parts), then retried again; recovery is reported once as well.
-Each poll runs as its own task so a slow or hung part never delays the rate group's other members.
+  (which clears latched-up parts), then retried again; recovery is reported once as well;
+- a power cycle resets every part on that switch: all their monitors re-probe and re-configure
+  their parts afterwards, and none of them polls (or counts a failure) while the switch is off.
+
+Each sensor polls in a supervised service of its own (``<name>.poll``) on the absolute deadlines
+of its rate group's period, so a slow or hung part never delays the other sensors or the rate
+group's members, every poll task lives in the supervisor's TaskGroup (cancelled with it, restarted
+with back-off if it crashes), and deadlines missed while a poll was still running are counted as
+skipped polls (``polls_skipped``) instead of piling up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -40,6 +46,7 @@ class SensorMonitor(Component):
     i2c_errors = Channel(U32, doc="Failed I2C attempts to this part, retried ones included")
     i2c_retries = Channel(U32, doc="I2C retries to this part")
     consecutive_failures = Channel(U16, doc="Polls failed in a row")
+    polls_skipped = Channel(U32, doc="Poll deadlines missed because the previous poll still ran")
     power_cycles = Channel(U16, doc="Power cycles through the part's switch")
     failed = Event(Severity.WARNING, "{device} at {where} failed: {reason}", throttle=(3, 60.0))
     recovered = Event(Severity.INFO, "{device} recovered after {failures} failed polls",
@@ -59,28 +66,56 @@ class SensorMonitor(Component):
         self.failures = 0
         self.cycles = 0
         self.last_reading: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self.polls_skipped = 0
+        self.skipped = 0
+        self.configured_at_cycle = 0  # power cycles of our switch when the part was configured
 
     def setup(self) -> None:
-        self.ctx.rate_group(self.device.rate).add(f"{self.name}.poll", self.start_poll)
+        group = self.ctx.rate_group(self.device.rate)  # fails here, naming the group, if unknown
+        self.ctx.supervisor.add_service(f"{self.name}.poll", lambda: self.poll_loop(group.period),
+                                        critical=False)
 
-    def start_poll(self) -> None:
-        """Rate-group member: start a poll unless the previous one is still running."""
-        if self._task is not None and not self._task.done():
-            self.polls_skipped += 1
-            return
-        self._task = asyncio.create_task(self.poll(), name=f"{self.name}.poll")
+    async def poll_loop(self, period: float) -> None:
+        """Poll on deadlines ``start + k * period``; a poll that overruns skips deadlines."""
+        loop = asyncio.get_running_loop()
+        self.polls_skipped.set(min(self.skipped, 0xFFFFFFFF))
+        start = loop.time()
+        k = 0
+        while True:
+            delay = start + k * period - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self.poll()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Python 3.11's wait_for (inside the I2C layer) returns the result instead of
+                # raising when the cancellation meets an already finished transaction: honour it.
+                raise asyncio.CancelledError
+            k += 1
+            late = loop.time() - (start + k * period)
+            if late > 0:  # the next deadline(s) passed while this poll ran
+                missed = int(late // period) + 1
+                self.skipped += missed
+                self.polls_skipped.set(min(self.skipped, 0xFFFFFFFF))
+                k += missed
 
     async def poll(self) -> None:
         loop = asyncio.get_running_loop()
         self.hardware.bind_loop(loop.time)
         driver = self.device.driver
+        switch = self.device.power_switch
+        if switch is not None:
+            if switch in self.hardware.cycling:
+                self.needs_init = True  # unpowered right now: nothing to read, nothing failed
+                return
+            if self.hardware.power_cycles.get(switch, 0) != self.configured_at_cycle:
+                self.needs_init = True  # a power cycle (ours or a neighbour's) reset the part
         try:
             if self.needs_init:
+                cycle = self.hardware.power_cycles.get(switch, 0) if switch else 0
                 await driver.probe()
                 await driver.configure()
                 self.needs_init = False
+                self.configured_at_cycle = cycle
             reading = await driver.read()
         except (OSError, DeviceNotFound, TimeoutError) as exc:
             await self._on_failure(str(exc))
@@ -114,11 +149,18 @@ class SensorMonitor(Component):
             self.power_cycled.emit(device=self.name, failures=self.failures)
 
     async def power_cycle_part(self) -> None:
-        switch = self.hardware.gpio.output(self.device.power_switch or "")
-        switch.set(False)
-        await asyncio.sleep(POWER_OFF_S)
-        switch.set(True)
-        await asyncio.sleep(POWER_ON_SETTLE_S)
+        """Cycle the part's switch; every part on that switch is reset (and re-configured)."""
+        name = self.device.power_switch or ""
+        switch = self.hardware.gpio.output(name)
+        self.hardware.power_cycle_started(name)
+        try:
+            switch.set(False)
+            await asyncio.sleep(POWER_OFF_S)
+            switch.set(True)
+            await asyncio.sleep(POWER_ON_SETTLE_S)
+        finally:
+            switch.set(True)  # never leave the parts unpowered, even when cancelled
+            self.hardware.power_cycle_ended(name)
         self.cycles += 1
         self.needs_init = True
 
@@ -142,15 +184,6 @@ class SensorMonitor(Component):
         if not self.device.power_switch:
             raise CommandFailure(f"{self.name} has no power switch configured")
         await self.power_cycle_part()
-
-    async def stop_polling(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def shutdown(self) -> None:
-        await self.stop_polling()
 
 
 def monitor_class(device: SensorDevice) -> type[SensorMonitor]:
@@ -206,8 +239,8 @@ class HardwareManager(Component):
         self.bus_recoveries.set(sum(b.bus_stats.recoveries for b in self.hardware.buses.values()))
 
     async def shutdown(self) -> None:
-        for monitor in self.monitors:  # no transaction may be in flight when buses close
-            await monitor.stop_polling()
+        # The monitors' poll services were cancelled with the supervisor's TaskGroup before
+        # components shut down, so no transaction is in flight when the buses close.
         await self.hardware.close()
 
 
