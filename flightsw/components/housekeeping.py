@@ -68,8 +68,13 @@ class SensorMonitor(Component):
         self.last_reading: Any = None
         self.skipped = 0
         self.configured_at_cycle = 0  # power cycles of our switch when the part was configured
+        # Status and health counters are republished only when they change: at 9 polls a second
+        # they are most of the telemetry writes, and the latest value is what packets carry.
+        self._published_status: tuple[bool, bool] | None = None
+        self._published_health: tuple[int, int, int, int] | None = None
 
     def setup(self) -> None:
+        self._reading_channels = {name: getattr(self, name) for name in self.device.driver.units}
         group = self.ctx.rate_group(self.device.rate)  # fails here, naming the group, if unknown
         self.ctx.supervisor.add_service(f"{self.name}.poll", lambda: self.poll_loop(group.period),
                                         critical=False)
@@ -129,18 +134,17 @@ class SensorMonitor(Component):
         self.failures = 0
         self.reported = False
         self.last_reading = reading
-        self.valid.set(reading.valid)
-        self.stale.set(False)
+        self._publish_status(reading.valid, stale=False)
         if not reading.valid:
             self.reading_invalid.emit(device=self.name, reason=reading.reason[:80])
+        channels = self._reading_channels
         for name, value in reading.values.items():
-            getattr(self, name).set(float(value))
+            channels[name].set(float(value))
 
     async def _on_failure(self, reason: str) -> None:
         self.failures += 1
         self.needs_init = True  # re-probe and re-configure on the next poll
-        self.stale.set(True)
-        self.valid.set(False)
+        self._publish_status(valid=False, stale=True)
         if not self.reported:
             self.reported = True
             self.failed.emit(device=self.name, where=self.device.where, reason=reason[:100])
@@ -164,12 +168,23 @@ class SensorMonitor(Component):
         self.cycles += 1
         self.needs_init = True
 
+    def _publish_status(self, valid: bool, stale: bool) -> None:
+        if self._published_status != (valid, stale):
+            self._published_status = (valid, stale)
+            self.valid.set(valid)
+            self.stale.set(stale)
+
     def _publish_health(self) -> None:
         stats = self.device.driver.bus.stats(self.device.driver.address)
-        self.i2c_errors.set(stats.errors)
-        self.i2c_retries.set(stats.retries)
-        self.consecutive_failures.set(min(self.failures, 0xFFFF))
-        self.power_cycles.set(min(self.cycles, 0xFFFF))
+        health = (stats.errors & 0xFFFFFFFF, stats.retries & 0xFFFFFFFF, min(self.failures, 0xFFFF),
+                  min(self.cycles, 0xFFFF))
+        if health == self._published_health:
+            return
+        self._published_health = health
+        self.i2c_errors.set(health[0])
+        self.i2c_retries.set(health[1])
+        self.consecutive_failures.set(health[2])
+        self.power_cycles.set(health[3])
 
     @command(doc="Run the part's built-in self-test (readings pause meanwhile).", timeout=30.0)
     async def self_test(self) -> None:
