@@ -150,6 +150,9 @@ def test_radio_refuses_long_frames_and_survives_device_loss(tmp_path: Path) -> N
         writer.write(kiss.encode(b"after replug"))
         await writer.drain()
         assert await asyncio.wait_for(nxt, 10) == b"after replug"
+        async with asyncio.timeout(10):  # the settings cross the pty on their own schedule
+            while "TX_DELAY" not in sim.tnc_parameters:
+                await asyncio.sleep(0.01)
         assert sim.tnc_parameters["TX_DELAY"] == 5  # parameters re-sent to the reconnected device
         await radio.send(b"down")
         data = await asyncio.wait_for(reader.read(100), 10)
