@@ -141,6 +141,7 @@ def test_radio_refuses_long_frames_and_survives_device_loss(tmp_path: Path) -> N
         reader, writer = await asyncio.open_connection("127.0.0.1", sim.bound_port)
         frames = radio.frames()
         await sim.unplug()
+        sim.tnc_parameters.clear()  # so only settings sent after the replug count below
         nxt = asyncio.ensure_future(frames.__anext__())
         while radio.serial.losses < 1:
             await asyncio.sleep(0.01)
