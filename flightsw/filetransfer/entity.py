@@ -482,7 +482,6 @@ class CfdpEntity:
         try:
             while not self._stopped:
                 if not more and self._inbound.empty():
-                    self._wake.clear()
                     timeout = self.config.tick_s
                     if idle_until is not None:
                         timeout = min(self.config.idle_tick_s, max(self.config.tick_s, idle_until - self._now()))
@@ -490,6 +489,9 @@ class CfdpEntity:
                         await asyncio.wait_for(self._wake.wait(), timeout)
                     except TimeoutError:
                         pass
+                # Cleared before the step, not before the wait: a file queued while the step
+                # runs (after it looked at the queue) must not sleep a whole idle_tick_s.
+                self._wake.clear()
                 batch: list[bytes] = []
                 while not self._inbound.empty() and len(batch) < 256:
                     batch.append(self._inbound.get_nowait())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,44 @@ def test_a_backed_off_transfer_retries_on_time_while_otherwise_idle(tmp_path: Pa
 def test_idle_tick_must_not_be_shorter_than_the_tick(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="idle_tick_s"):
         EntityConfig(FLIGHT_ID, GROUND_ID, tmp_path, tick_s=1.0, idle_tick_s=0.5)
+
+
+def test_a_file_queued_while_a_step_runs_is_not_left_waiting_an_idle_tick(tmp_path: Path,
+                                                                          payload_file) -> None:
+    """The wake-up of a put that lands during a step (after the step read the queue) counts."""
+    import functools
+
+    from flightsw.filetransfer.memory_link import MemoryLink
+
+    from .ft_helpers import fast_config, start_station
+
+    source = payload_file(2_000)
+
+    async def main() -> None:
+        held = asyncio.Event()
+        release = asyncio.Event()
+        holder: list[Any] = []
+
+        async def run_io(fn: Any) -> Any:
+            result = fn()
+            step = isinstance(fn, functools.partial) and fn.func == holder[0].entity._step
+            if step and not release.is_set():
+                held.set()
+                await release.wait()  # the step "is still running" while the test queues a file
+            return result
+
+        link = MemoryLink()
+        sent: list[float] = []
+        link.attach(None, lambda raw: sent.append(asyncio.get_running_loop().time()))
+        holder.append(start_station(fast_config(FLIGHT_ID, GROUND_ID, tmp_path / "flight"),
+                                    link.a, run_io=run_io))
+        await asyncio.sleep(HOUR)  # idle: the steps now sleep idle_tick_s
+        await asyncio.wait_for(held.wait(), 2 * holder[0].entity.config.idle_tick_s)
+        queued_at = asyncio.get_running_loop().time()
+        await holder[0].entity.put(source, "during-step.bin")
+        release.set()
+        await wait_for(lambda: bool(sent), limit_s=HOUR)
+        assert sent[0] - queued_at < 1.0  # not one idle_tick_s later
+        await holder[0].stop()
+
+    run_virtual(main(), start=1000.0, debug=True)
