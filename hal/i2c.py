@@ -193,7 +193,13 @@ class I2CBus:
             try:
                 # a call that already completed (a virtual-time simulation runs simulated buses
                 # inline) needs no timeout timer and no extra loop iteration
-                result = future.result() if future.done() else await asyncio.wait_for(future, self.timeout)
+                if future.done():
+                    result = future.result()
+                else:
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                    # that arrives as the transaction completes (a service would then never stop).
+                    async with asyncio.timeout(self.timeout):
+                        result = await future
             except TimeoutError as exc:  # ours (errno None) or the adapter's ETIMEDOUT
                 stats.errors += 1
                 stats.timeouts += 1
