@@ -156,8 +156,7 @@ class FileLink(Component):
         """Queue one PDU at FILE priority; wait while the link may not send or is already full."""
         scheduler = self.link.scheduler
         while not scheduler.transmit_allowed or scheduler.depth(Priority.FILE) >= FILE_QUEUE_DEPTH:
-            # One frame's air time: the scheduler frees a slot at most this often.
-            await asyncio.sleep(scheduler.airtime(bytes(self.link.settings.max_frame)))
+            await scheduler.wait_progress()
         if self.link.downlink(Priority.FILE, Apid.FILE, pdu):
             self.stats["pdus_down"] += 1
 

@@ -98,6 +98,7 @@ class DownlinkScheduler:
         self._inhibits: set[str] = set()
         self._tx_off = False
         self._wake = asyncio.Event()
+        self._progress = asyncio.Event()  # a frame went out, or transmit permission changed
         self.frames_sent = 0
         self.bytes_sent = 0
         self.packets_sent = 0
@@ -170,6 +171,7 @@ class DownlinkScheduler:
         else:
             self._inhibits.discard(reason)
         self._wake.set()
+        self._progress.set()
 
     @property
     def inhibits(self) -> frozenset[str]:
@@ -183,10 +185,16 @@ class DownlinkScheduler:
     def tx_off(self, value: bool) -> None:
         self._tx_off = bool(value)
         self._wake.set()
+        self._progress.set()
 
     @property
     def transmit_allowed(self) -> bool:
         return not self._tx_off and not self._inhibits
+
+    async def wait_progress(self) -> None:
+        """Wait until a frame goes out or transmit permission changes (queues may have room now)."""
+        self._progress.clear()
+        await self._progress.wait()
 
     def airtime(self, frame: bytes) -> float:
         return self.tx_delay + stuffed_bits(frame) / self.bit_rate
@@ -204,6 +212,7 @@ class DownlinkScheduler:
             await self._send_frame(frame)
             self.frames_sent += 1
             self.bytes_sent += len(frame)
+            self._progress.set()
             duration = self.airtime(frame)
             self.airtime_total += duration
             await asyncio.sleep(duration)
