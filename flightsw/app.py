@@ -249,6 +249,8 @@ class Satellite:
             beat = self.health.register(f"rategroup.{group.name}", deadline=max(5.0 * group.period, 10.0))
             group.add("health.beat", beat.beat)
         self.supervisor.add_service("health", self.health.run)
+        if hasattr(self.watchdog, "expired"):  # a simulated watchdog: it can bite
+            self.supervisor.add_service("sim.watchdog", self._watch_for_bite, critical=False)
         self.supervisor.add_service("records.sync", self._sync_records, critical=False)
         self.watchdog.ready()
         self.watchdog.status(f"boot {self.state.boot_count} running")
@@ -264,18 +266,42 @@ class Satellite:
                 reason = "DURATION"
             elif self._signal_name:
                 reason = self._signal_name
+            elif self.watchdog_reset:
+                reason = "WATCHDOG"
         finally:
             stop_task.cancel()
             supervisor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor_task
-            await self._shutdown(reason)
+            if self.watchdog_reset:
+                self._hard_reset()
+            else:
+                await self._shutdown(reason)
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
         return reason
 
     _signal_name = ""
+    watchdog_reset = False
+
+    async def _watch_for_bite(self) -> None:
+        """The simulated watchdog bites like the hardware one: the board resets, nothing is flushed."""
+        dog: Any = self.watchdog
+        while True:
+            await asyncio.sleep(1.0)
+            if dog.expired():
+                log.error("simulated watchdog expired: resetting the simulated satellite")
+                self.watchdog_reset = True
+                self.stop_event.set()
+                return
+
+    def _hard_reset(self) -> None:
+        """A reset, not a stop: no component shutdown, no clean-stop record (the next boot reads
+        UNEXPECTED); only what was already written survives, as on the board."""
+        self.records.close()
+        self.workers.shutdown()
+        log.info("stopped: WATCHDOG reset")
 
     def _signal_stop(self, sig: signal.Signals) -> None:
         self._signal_name = sig.name

@@ -100,9 +100,13 @@ def cmd_sim_live(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"flightsw sim: {exc}", file=sys.stderr)
         return 2
-    sat = Satellite(config)
-    _log_packets(sat)
-    return asyncio.run(_run(sat, duration))
+    while True:  # a simulated watchdog reset boots the simulated satellite again, as the board would
+        sat = Satellite(config)
+        _log_packets(sat)
+        reason = asyncio.run(sat.run(duration=duration, install_signals=True))
+        if reason != "WATCHDOG":
+            return 0
+        log.warning("simulated watchdog reset: booting the simulated satellite again")
 
 
 def cmd_sim_world(args: argparse.Namespace) -> int:

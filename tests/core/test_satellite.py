@@ -197,3 +197,28 @@ def test_a_hung_rate_group_member_stops_the_watchdog(tmp_path: Path) -> None:
     last_pet = dog.pets[-1] - t0
     assert 100 < last_pet <= 112  # deadline 10 s after the last slow-group cycle, checked every 1 s
     assert any(e.name == "exec.health_stale" and "rategroup.slow" in e.args["tasks"] for e in sat.events.recent)
+
+
+def test_simulated_watchdog_resets_a_hung_satellite_and_the_next_boot_says_so(tmp_path: Path) -> None:
+    from flightsw.core.component import Component
+
+    class HangsAt100(Component):
+        """Its slow-group member never returns after t = 100 s."""
+
+        def setup(self) -> None:
+            self.ctx.rate_group("slow").add("hangs.step", self.step)
+
+        async def step(self) -> None:
+            if asyncio.get_running_loop().time() > 100:
+                await asyncio.Event().wait()
+
+    dog = SimWatchdog(timeout=15.0)
+    sat = make_satellite(tmp_path, [HangsAt100("hangs", 0x50)], watchdog=dog)
+
+    reason = run_virtual(sat.run(duration=1000))
+    assert reason == "WATCHDOG" and dog.bites == 1
+    # heartbeat deadline 10 s after the last cycle at ~100 s, then the 15 s watchdog timeout
+    assert 120 <= dog.pets[-1] + dog.timeout <= 130
+    again = make_satellite(tmp_path)
+    assert again.state.boot_count == 2 and again.state.get("reset_reason") == "UNEXPECTED"
+    again.workers.shutdown()
