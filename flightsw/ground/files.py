@@ -190,6 +190,7 @@ class GroundFiles:
         self.pdus_received = 0
         self.pdus_bad = 0
         self._changed = asyncio.Event()
+        self._deliveries: asyncio.Queue[ReceivedFile] = asyncio.Queue()
         self._tx_lock = asyncio.Lock()
         station.packet_handlers[Apid.FILE] = self.on_packet
         station.files = self  # type: ignore[attr-defined]  # the live view shows transfers
@@ -227,7 +228,7 @@ class GroundFiles:
             progress.done = True
             progress.size = received.size
             progress.name = progress.name or received.name  # Metadata may predate a ground restart
-        asyncio.get_running_loop().create_task(self._deliver(received))
+        self._deliveries.put_nowait(received)  # delivered off the loop by run()
 
     async def _deliver(self, received: ReceivedFile) -> None:
         download = await asyncio.to_thread(_deliver, received, self.download_dir)
@@ -283,7 +284,19 @@ class GroundFiles:
         return self.outcomes.get(transfer_id) if final() else None
 
     async def run(self) -> None:
-        await self.entity.run()
+        """The transfer entity and the delivery of received files, in one task group."""
+        async with asyncio.TaskGroup() as group:
+            deliverer = group.create_task(self._deliver_loop())
+            try:
+                await self.entity.run()
+            finally:
+                deliverer.cancel()
+        while not self._deliveries.empty():  # files that arrived as the entity stopped
+            await self._deliver(self._deliveries.get_nowait())
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            await self._deliver(await self._deliveries.get())
 
     def stop(self) -> None:
         self.entity.stop()

@@ -241,6 +241,9 @@ class LinkComponent(Component):
         await self.radio.open()
         async for frame in self.radio.frames():
             await self.handle_frame(frame)
+            # A burst of frames (or a flood of forged ones) is handled one frame per loop turn,
+            # so the rest of the satellite keeps running while the uplink is busy.
+            await asyncio.sleep(0)
 
     def _reject(self, counter_key: str, reason: str, detail: str) -> None:
         self.stats[counter_key] += 1

@@ -21,7 +21,6 @@ radios, and the link component knows nothing about files. This joins them and ow
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
@@ -103,6 +102,7 @@ class FileLink(Component):
                                  on_transfer_done=self._on_transfer_done)
         self.stats = {"pdus_down": 0, "pdus_up": 0, "pdus_rejected": 0}
         self._outbox_links: dict[int, Path] = {}
+        self._finished_links: list[Path] = []
         self._outbox_seq = itertools.count()
         self.received: list[ReceivedFile] = []
 
@@ -111,6 +111,7 @@ class FileLink(Component):
         self.link.packet_handlers[Apid.FILE] = self.handle_uplink_packet
         self.ctx.supervisor.add_service(f"{self.name}.cfdp", self._run_entity, critical=False)
         self.ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
+        self.ctx.rate_group("slow").add(f"{self.name}.outbox_cleanup", self._remove_finished_links)
 
     async def _run_io(self, fn: Callable[[], T]) -> T:
         return await self.ctx.workers.run_io(WORKER, fn)
@@ -178,6 +179,16 @@ class FileLink(Component):
         self.stats["pdus_up"] += 1
         self.entity.receive_pdu(verified.body)
 
+    async def _remove_finished_links(self) -> None:
+        """Rate-group member: unlink the outbox links of finished transfers on the file worker."""
+        if self._finished_links:
+            paths, self._finished_links = self._finished_links, []
+            def unlink_all() -> None:
+                for path in paths:
+                    path.unlink(missing_ok=True)
+
+            await self._run_io(unlink_all)
+
     # -- entity callbacks ---------------------------------------------------------------------------
     def _on_file_received(self, received: ReceivedFile) -> None:
         self.received.append(received)
@@ -190,7 +201,7 @@ class FileLink(Component):
         if outcome.final:
             path = self._outbox_links.pop(outcome.transfer_id, None)
             if path is not None:
-                asyncio.get_running_loop().create_task(self._run_io(lambda: path.unlink(missing_ok=True)))
+                self._finished_links.append(path)  # removed off the loop by _remove_finished_links
 
     # -- telemetry ----------------------------------------------------------------------------
     def publish(self) -> None:
