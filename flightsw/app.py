@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -252,6 +253,10 @@ class Satellite:
         if hasattr(self.watchdog, "expired"):  # a simulated watchdog: it can bite
             self.supervisor.add_service("sim.watchdog", self._watch_for_bite, critical=False)
         self.supervisor.add_service("records.sync", self._sync_records, critical=False)
+        # Everything built so far lives as long as the process: keep it out of the cyclic
+        # collector, so full collections stay short and never stall the loop for long.
+        gc.collect()
+        gc.freeze()
         self.watchdog.ready()
         self.watchdog.status(f"boot {self.state.boot_count} running")
         supervisor_task = asyncio.create_task(self.supervisor.run(), name="supervisor")

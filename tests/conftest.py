@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.events
+import gc
 import os
 import resource
 import time
@@ -43,6 +44,17 @@ def _cpu(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _describe(handle: asyncio.events.Handle) -> str:
+    """Name the coroutine behind a task step (asyncio's repr shows only a wrapper)."""
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = f" at {frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+        return f"task {task.get_name()} {getattr(coro, '__qualname__', coro)!s}{where}"
+    return f"{handle!r:.300}"
+
+
 def _run(self: asyncio.events.Handle) -> None:
     t0 = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_THREAD)
@@ -54,7 +66,7 @@ def _run(self: asyncio.events.Handle) -> None:
             r1 = resource.getrusage(resource.RUSAGE_THREAD)
             cpu = _cpu(r1) - _cpu(r0)
             switches = r1.ru_nivcsw - r0.ru_nivcsw
-            text = f"{self!r:.300} took {wall * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU, {switches} preemptions)"
+            text = f"{_describe(self)} took {wall * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU, {switches} preemptions)"
             if switches > 0 and cpu < BLOCK_LIMIT / 2:
                 _current.preempted.append(text)
             else:
@@ -68,6 +80,11 @@ asyncio.events.Handle._run = _run  # type: ignore[method-assign]
 @pytest.fixture(autouse=True)
 def no_blocked_loop(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     global _current
+    # Hundreds of tests share this process: move what earlier tests left on the heap out of the
+    # collector's reach, so a full collection of *their* objects cannot land inside this test's
+    # callbacks (the flight process freezes its start-up heap the same way, see Satellite.run).
+    gc.collect()
+    gc.freeze()
     _current = SlowCallbacks()
     yield _current
     found = _current
