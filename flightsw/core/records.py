@@ -69,6 +69,7 @@ class RecordLog:
         self.records_written = 0
         self.bytes_written = 0
         self.segments_deleted = 0
+        self._closed_bytes: int | None = None  # sizes of the segments before the open one
 
     # -- segments ---------------------------------------------------------------------------
     def segments(self) -> list[Path]:
@@ -125,6 +126,8 @@ class RecordLog:
             oldest.unlink()
             deleted += 1
         self.segments_deleted += deleted
+        # Kept as a running figure so telemetry can read the log's size without touching the disk.
+        self._closed_bytes = total - (self._current.stat().st_size if self._current in segments else 0)
         return deleted
 
     # -- writing and reading ----------------------------------------------------------------
@@ -155,9 +158,12 @@ class RecordLog:
             self._fh = None
 
     def total_bytes(self) -> int:
-        """Bytes on disk, counting the open segment's buffered tail (not yet flushed) as written,
-        so the figure depends on what was recorded, not on when the OS buffer was flushed."""
-        return sum(self._current_size if p == self._current else p.stat().st_size for p in self.segments())
+        """Bytes held by the log, counting the open segment's buffered tail as written, so the
+        figure depends on what was recorded, not on when the OS buffer was flushed. Once opened it
+        is kept up to date without I/O (it is read every second for telemetry)."""
+        if self._closed_bytes is None:  # not opened here: read the directory
+            return sum(p.stat().st_size for p in self.segments())
+        return self._closed_bytes + self._current_size
 
     def read_all(self) -> Iterator[Any]:
         """Every valid record, oldest first (a torn record ends its segment)."""

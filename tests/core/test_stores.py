@@ -119,3 +119,18 @@ def test_record_log_is_bounded(tmp_path: Path) -> None:
 def test_record_log_refuses_bad_limits(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         RecordLog(tmp_path, segment_bytes=10_000, max_bytes=5_000)
+
+
+def test_record_log_size_figure_matches_the_disk(tmp_path: Path) -> None:
+    log = RecordLog(tmp_path, segment_bytes=4096, max_bytes=32 * 1024)
+    log.open()
+    for i in range(3000):
+        log.append({"i": i, "pad": "q" * (i % 70)})
+        if i % 250 == 0:
+            assert log.total_bytes() == sum(p.stat().st_size for p in log.segments())
+    log.close()
+    reopened = RecordLog(tmp_path, segment_bytes=4096, max_bytes=32 * 1024)
+    assert reopened.total_bytes() == log.total_bytes()  # unopened: read from the directory
+    reopened.open()  # may delete the oldest segment to restore the margin for the next one
+    assert reopened.total_bytes() == sum(p.stat().st_size for p in reopened.segments())
+    reopened.close()
