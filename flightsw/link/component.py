@@ -103,6 +103,7 @@ class LinkComponent(Component):
         self._tags: dict[int, bytes] = {}
         self._last_response: CommandResponse | None = None
         self.beacon_sources: dict[str, Callable[[], float | None]] = {}
+        self._commands: Any = None  # the command dispatcher, found at setup
         # Other uplink APIDs (file PDUs) go to their owner, which authenticates them itself.
         self.packet_handlers: dict[int, Callable[[Any], Awaitable[None]]] = {}
 
@@ -120,7 +121,8 @@ class LinkComponent(Component):
         ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
         ctx.telemetry.add_packet_sink(self._on_housekeeping)
         ctx.events.add_sink(self._on_event)
-        self._dispatcher().add_listener(self._on_response)
+        self._commands = self._dispatcher()  # found once; used per uplinked command and beacon
+        self._commands.add_listener(self._on_response)
         for field_name, channel_name in self.settings.beacon_channels.items():
             self.beacon_sources[field_name] = self._channel_reader(channel_name)
 
@@ -196,7 +198,7 @@ class LinkComponent(Component):
 
     def beacon_values(self) -> dict[str, float | None]:
         ctx = self.ctx
-        dispatcher = self._dispatcher()
+        dispatcher = self._commands
         resp = self._last_response
         status = 0
         if resp is not None:
@@ -294,7 +296,7 @@ class LinkComponent(Component):
         while len(self._responses) > DUPLICATE_CACHE:
             old, _ = self._responses.popitem(last=False)
             self._tags.pop(old, None)
-        self._dispatcher().submit_packed(cmd.body, source="uplink", seq=cmd.counter)
+        self._commands.submit_packed(cmd.body, source="uplink", seq=cmd.counter)
 
     def _handle_resend(self, packet: Any) -> None:
         _, counter = struct.unpack(">BI", packet.secondary_header)
