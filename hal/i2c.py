@@ -127,25 +127,24 @@ class I2CBus:
 
     # -- counters --------------------------------------------------------------------------
     def stats(self, address: int) -> DeviceStats:
-        return self._devices.setdefault(address, DeviceStats())
+        stats = self._devices.get(address)
+        if stats is None:
+            stats = self._devices[address] = DeviceStats()
+        return stats
 
     # -- public transactions ---------------------------------------------------------------
     async def read_byte_data(self, address: int, register: int) -> int:
-        return await self._transact(address, f"read {register:#04x}", "read_byte_data", register)
+        return await self._transact(address, "read_byte_data", register)
 
     async def write_byte_data(self, address: int, register: int, value: int) -> None:
         if not 0 <= value <= 0xFF:
             raise ValueError(f"byte value {value} out of range for register {register:#04x}")
-        await self._transact(
-            address, f"write {register:#04x}", "write_byte_data", register, value
-        )
+        await self._transact(address, "write_byte_data", register, value)
 
     async def read_block(self, address: int, register: int, length: int) -> bytes:
         if not 1 <= length <= 32:
             raise ValueError(f"block length {length} must be 1..32 (SMBus limit)")
-        data = await self._transact(
-            address, f"read {length}B @{register:#04x}", "read_i2c_block_data", register, length
-        )
+        data = await self._transact(address, "read_i2c_block_data", register, length)
         if len(data) != length:
             raise I2CError(self.name, address, "read", f"short read {len(data)}/{length}", errno.EIO)
         return bytes(data)
@@ -154,10 +153,7 @@ class I2CBus:
         payload = list(bytes(data))
         if not 1 <= len(payload) <= 32:
             raise ValueError(f"block length {len(payload)} must be 1..32 (SMBus limit)")
-        await self._transact(
-            address, f"write {len(payload)}B @{register:#04x}", "write_i2c_block_data",
-            register, payload,
-        )
+        await self._transact(address, "write_i2c_block_data", register, payload)
 
     async def recover(self) -> None:
         """Recovery for a stuck bus: close the adapter, run the hook (SCL pulses), reopen."""
@@ -174,9 +170,9 @@ class I2CBus:
         self._executor.shutdown(wait=False)
 
     # -- internals ---------------------------------------------------------------------------
-    async def _transact(self, address: int, label: str, method: str, *args: Any) -> Any:
+    async def _transact(self, address: int, method: str, *args: Any) -> Any:
         if self._closed:
-            raise I2CError(self.name, address, label, "bus closed", errno.EBADF)
+            raise I2CError(self.name, address, _label(method, args), "bus closed", errno.EBADF)
         if not 0x03 <= address <= 0x77:
             raise ValueError(f"I2C address {address:#x} outside the 7-bit range 0x03..0x77")
         loop = asyncio.get_running_loop()
@@ -218,7 +214,7 @@ class I2CBus:
                 return result
             stats.last_error = last_reason
         stats.failures += 1
-        raise I2CError(self.name, address, label, last_reason, last_code)
+        raise I2CError(self.name, address, _label(method, args), last_reason, last_code)
 
     async def _note_bus_error(self) -> None:
         self.bus_stats.consecutive_bus_errors += 1
@@ -244,6 +240,17 @@ class I2CBus:
                 self._smbus.close()
             finally:
                 self._smbus = None
+
+
+def _label(method: str, args: tuple[Any, ...]) -> str:
+    """What a failed transaction was, for its error message (formatted only on failure)."""
+    register = args[0]
+    verb = "read" if method.startswith("read") else "write"
+    if method == "read_i2c_block_data":
+        return f"read {args[1]}B @{register:#04x}"
+    if method == "write_i2c_block_data":
+        return f"write {len(args[1])}B @{register:#04x}"
+    return f"{verb} {register:#04x}"
 
 
 def open_linux_bus(bus_number: int) -> Callable[[], SMBusLike]:

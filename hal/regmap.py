@@ -27,10 +27,11 @@ class Field:
     shift: int
     width: int = 1
     doc: str = ""
+    # derived once: drivers and simulated parts use fields on every transaction
+    mask: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def mask(self) -> int:
-        return ((1 << self.width) - 1) << self.shift
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask", ((1 << self.width) - 1) << self.shift)
 
     def get(self, raw: int) -> int:
         return (raw & self.mask) >> self.shift
@@ -56,18 +57,23 @@ class Register:
     signed: bool = False
     fields: tuple[Field, ...] = ()
     doc: str = ""
+    _by_name: dict[str, Field] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.size not in (1, 2):
             raise RegisterMapError(f"register {self.name}: size must be 1 or 2 bytes")
         if not 0 <= self.address <= 0xFF:
             raise RegisterMapError(f"register {self.name}: address {self.address:#x} out of range")
+        for f in self.fields:
+            if f.name in self._by_name:
+                raise RegisterMapError(f"register {self.name}: duplicate field {f.name!r}")
+            self._by_name[f.name] = f
 
     def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise RegisterMapError(f"register {self.name} has no field {name!r}")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise RegisterMapError(f"register {self.name} has no field {name!r}") from None
 
     def encode(self, value: int) -> bytes:
         """Unsigned register value -> bytes as they travel on the bus."""
@@ -97,13 +103,13 @@ class RegisterMap:
     auto_increment: bool = True
     doc: str = ""
     _by_name: dict[str, Register] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_address: dict[int, Register] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        seen: set[int] = set()
         for reg in self.registers:
-            if reg.address in seen:
+            if reg.address in self._by_address:
                 raise RegisterMapError(f"{self.part}: duplicate register address {reg.address:#x}")
-            seen.add(reg.address)
+            self._by_address[reg.address] = reg
             self._by_name[reg.name] = reg
 
     def __getitem__(self, name: str) -> Register:
@@ -113,10 +119,7 @@ class RegisterMap:
             raise RegisterMapError(f"{self.part} has no register {name!r}") from None
 
     def at(self, address: int) -> Register | None:
-        for reg in self.registers:
-            if reg.address == address:
-                return reg
-        return None
+        return self._by_address.get(address)
 
     def names(self) -> Iterable[str]:
         return self._by_name.keys()

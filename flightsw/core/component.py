@@ -240,7 +240,16 @@ class BoundChannel:
 
     def set(self, value: Any) -> None:
         """Publish a new value, stamped with spacecraft time."""
-        self.component.ctx.telemetry.write(self.id, self.decl.type.validate(value))
+        # the hot path of every component: the writer and validator are looked up once
+        # (the bound handle is dropped when the component is attached to another context)
+        write = self._write
+        if write is None:
+            write = self._write = self.component.ctx.telemetry.write
+        write(self.id, self._validate(value))
+
+    def __post_init__(self) -> None:
+        self._write: Callable[[int, Any], None] | None = None
+        self._validate = self.decl.type.validate
 
     @property
     def value(self) -> Any:
@@ -332,6 +341,7 @@ class Component:
 
     def attach(self, ctx: ComponentContext) -> None:
         self._ctx = ctx
+        self._bound_cache.clear()  # bound handles may hold the previous context's sinks
 
     def _bound(self, decl: _Declaration) -> Any:
         cached = self._bound_cache.get(decl.attr)

@@ -24,7 +24,16 @@ class DataType:
 
     def validate(self, value: Any) -> Any:
         """Return the value coerced to this type, or raise ValueError naming the problem."""
-        if self.kind == "bool":
+        # Fast paths for what telemetry writes ~100 times a second: an in-range int, a float
+        # that is not NaN. Anything else takes the full checks below.
+        kind = self.kind
+        if kind == "float":
+            if type(value) is float and value == value:
+                return value
+        elif kind == "int":
+            if type(value) is int and self.min <= value <= self.max:  # type: ignore[operator]
+                return value
+        if kind == "bool":
             if isinstance(value, bool):
                 return value
             raise ValueError(f"expected a boolean, got {type(value).__name__}")
@@ -35,7 +44,7 @@ class DataType:
                 raise ValueError(f"{value} does not fit {self.name}")
             return value
         if self.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"expected a number ({self.name}), got {type(value).__name__}")
             value = float(value)
             if math.isnan(value):

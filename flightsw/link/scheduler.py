@@ -43,20 +43,39 @@ DEFAULT_QUEUE_LIMITS: dict[Priority, int] = {
 }
 
 
+def _stuffing_table() -> list[tuple[int, int]]:
+    """(run of ones entering, byte) -> (run of ones leaving, bits stuffed), bits LSB first."""
+    table: list[tuple[int, int]] = []
+    for ones_in in range(5):
+        for byte in range(256):
+            ones, stuffed = ones_in, 0
+            for bit in range(8):  # AX.25 sends bytes least significant bit first
+                if (byte >> bit) & 1:
+                    ones += 1
+                    if ones == 5:  # a zero is stuffed after five ones; the run starts again
+                        stuffed += 1
+                        ones = 0
+                else:
+                    ones = 0
+            table.append((ones, stuffed))
+    return table
+
+
+_STUFFING = _stuffing_table()
+
+
 def stuffed_bits(frame: bytes) -> int:
-    """On-air bits of one HDLC frame: frame + FCS with bit stuffing, plus opening/closing flags."""
+    """On-air bits of one HDLC frame: frame + FCS with bit stuffing, plus opening/closing flags.
+
+    A byte at a time through a precomputed table: the scheduler prices every frame it sends.
+    """
     data = bytes(frame) + _fcs16(bytes(frame)).to_bytes(2, "little")
+    table = _STUFFING
     ones = 0
     stuffed = 0
     for byte in data:
-        for bit in range(8):  # AX.25 sends bytes least significant bit first
-            if (byte >> bit) & 1:
-                ones += 1
-                if ones == 5:
-                    stuffed += 1
-                    ones = 0
-            else:
-                ones = 0
+        ones, extra = table[ones * 256 + byte]
+        stuffed += extra
     return len(data) * 8 + stuffed + 2 * HDLC_FLAG_BITS
 
 

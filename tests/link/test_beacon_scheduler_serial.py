@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flightsw.link import ax25, beacon
 from flightsw.link.packets import PacketBuilder, TimeStamp, split_packets
-from flightsw.link.scheduler import DownlinkScheduler, Priority, stuffed_bits
+from flightsw.link.scheduler import DownlinkScheduler, Priority, _fcs16, stuffed_bits
 from hal import kiss
 from hal.radio import FrameTooLong, KissRadio
 from hal.serial_port import AsyncSerialPort
@@ -76,6 +78,19 @@ def test_ksy_compiles_with_kaitai_and_decodes_a_satellite_beacon(tmp_path: Path)
 def test_stuffed_bits_counts_runs_of_ones() -> None:
     assert stuffed_bits(b"\x00" * 10) >= (10 + 2) * 8 + 16
     assert stuffed_bits(b"\xff" * 10) > stuffed_bits(b"\x00" * 10) + 10
+
+
+def _reference_on_air_bits(frame: bytes) -> int:
+    """HDLC as a bit string: LSB first, a 0 inserted after every five 1s, two 8-bit flags."""
+    body = frame + _fcs16(frame).to_bytes(2, "little")
+    bits = "".join(format(byte, "08b")[::-1] for byte in body)
+    stuffed = bits.replace("11111", "111110")
+    return len(stuffed) + 16
+
+
+@given(st.binary(max_size=300))
+def test_stuffed_bits_matches_a_bit_string_reference(frame: bytes) -> None:
+    assert stuffed_bits(frame) == _reference_on_air_bits(frame)
 
 
 def test_scheduler_priorities_packing_replacement_and_inhibit() -> None:
