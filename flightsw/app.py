@@ -73,7 +73,8 @@ def _build_watchdog(config: MissionConfig) -> Watchdog:
 # module registers itself here (hardware, link, imaging...) so the root stays the only wiring place.
 Subsystem = Callable[["Satellite"], None]
 SUBSYSTEMS: list[str] = ["flightsw.link.subsystem:build_link", "flightsw.components.housekeeping:build_hardware",
-              "flightsw.components.software_update:build_update", "flightsw.imaging.subsystem:build_imaging"]
+              "flightsw.components.software_update:build_update", "flightsw.imaging.subsystem:build_imaging",
+              "flightsw.components.modes:build_modes"]
 
 
 class Satellite:
