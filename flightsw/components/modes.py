@@ -316,6 +316,10 @@ class ModeManager(Component):
         self._apply_outputs(new, entering=True)
         self._notify(BOOT, new, reason)
 
+    async def shutdown(self) -> None:
+        """A deliberate stop ends this boot well: it does not count towards a boot loop."""
+        self.ctx.state.set(STATE_LAST_GOOD_BOOT, self.ctx.state.boot_count)
+
     # -- transitions --------------------------------------------------------------------------
     def enter(self, new: str, reason: str, cause: str = CAUSE_COMMAND) -> bool:
         """Change mode now (persisted on the next save); False when already in ``new``."""
