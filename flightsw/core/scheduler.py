@@ -63,23 +63,12 @@ class RateGroup:
             raise ValueError(f"rate group {self.name}: duplicate member {name}")
         self.members.append(MemberStats(name, fn))
 
-    async def _run_member(self, loop: asyncio.AbstractEventLoop, member: MemberStats) -> None:
-        t0 = loop.time()
-        try:
-            result = member.fn()
-            if inspect.isawaitable(result):
-                await result
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            member.errors += 1
-            if self.on_member_error is not None:
-                self.on_member_error(self, member, exc)
-            else:
-                log.exception("rate group %s member %s failed", self.name, member.name)
-        dt = loop.time() - t0
-        member.last_time = dt
-        member.max_time = max(member.max_time, dt)
+    def _member_failed(self, member: MemberStats, exc: Exception) -> None:
+        member.errors += 1
+        if self.on_member_error is not None:
+            self.on_member_error(self, member, exc)
+        else:
+            log.exception("rate group %s member %s failed", self.name, member.name)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -92,14 +81,31 @@ class RateGroup:
             if delay > 0:
                 await asyncio.sleep(delay)
             cycle_start = loop.time()
-            self.stats.start_lateness_max = max(self.stats.start_lateness_max, cycle_start - deadline)
+            stats = self.stats
+            if cycle_start - deadline > stats.start_lateness_max:
+                stats.start_lateness_max = cycle_start - deadline
+            # Members run inline (no coroutine per member): the 10 Hz group runs this ~36 000
+            # times an hour, and most members are plain functions.
             for member in list(self.members):
-                await self._run_member(loop, member)
+                t0 = loop.time()
+                try:
+                    result = member.fn()
+                    if result is not None and inspect.isawaitable(result):
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._member_failed(member, exc)
+                dt = loop.time() - t0
+                member.last_time = dt
+                if dt > member.max_time:
+                    member.max_time = dt
             end = loop.time()
             cycle = end - cycle_start
-            self.stats.cycles += 1
-            self.stats.last_cycle_time = cycle
-            self.stats.max_cycle_time = max(self.stats.max_cycle_time, cycle)
+            stats.cycles += 1
+            stats.last_cycle_time = cycle
+            if cycle > stats.max_cycle_time:
+                stats.max_cycle_time = cycle
             next_deadline = start + (k + 1) * period
             if end > next_deadline:
                 self.stats.overruns += 1
