@@ -15,6 +15,14 @@ module is the only place that knows both sides:
   services of the satellite;
 - spacecraft UTC comes from the World, so every stamp is the simulated epoch.
 
+Reboots: the simulated watchdog bites when the health monitor stops petting (a hung rate group,
+see the scenario's `hang` fault). The board resets: the runner powers the old flight software
+off (its tasks are gone, its serial port and buses closed, nothing flushed), waits the boot
+time and builds a new Satellite on the same data directory, which boots with reset reason
+UNEXPECTED. The World, the transceiver, the ground client, the fault timeline and the sampler are
+the runner's own supervised services and live through the reset, as the orbit, the radio and
+the ground station do.
+
 Time: the run uses a `VirtualTimeLoop` (``speed=None`` as fast as possible, ``N`` at most N times
 real time). Bytes crossing the pseudo-terminal and the TCP socket arrive asynchronously in the
 kernel, so the runner tells the loop while any are in flight and the clock waits for them; this
@@ -26,13 +34,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import copy
 import logging
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +54,14 @@ from flightsw.components.hardware import HardwareBuilder, HardwareSet
 from flightsw.components.housekeeping import add_hardware, build_hardware
 from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.events import EventRecord, Severity
+from flightsw.core.supervisor import Service, Supervisor
+from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
+from flightsw.filetransfer.settings import entity_config_from
+from flightsw.ground.files import ground_entity_config
 from flightsw.link import ax25
 from flightsw.link.auth import KeyRing, build_command
-from flightsw.link.packets import Apid, split_packets
+from flightsw.link.packets import Apid, Packet, split_packets
+from flightsw.link.scheduler import stuffed_bits
 from flightsw.link.settings import RADIO_KIND, load_link_settings
 from hal import kiss
 from sim.environment.adapters import (
@@ -58,7 +74,13 @@ from sim.environment.contacts import StationGeometry
 from sim.environment.world import World, WorldEvent
 from sim.parts import NoisyEnvironment
 from sim.report import ReportData, build_report
-from sim.scenario import ExpectationResult, FaultApplier, Scenario
+from sim.scenario import (
+    SOFTWARE_TARGET_PREFIX,
+    ExpectationResult,
+    FaultApplier,
+    RateGroupHangs,
+    Scenario,
+)
 from sim.virtual_time import VirtualTimeLoop
 
 log = logging.getLogger("flightsw.sim")
@@ -74,6 +96,19 @@ NOOP_COMMAND = "exec.NO_OP"
 USABLE_ELEVATION_DEG = 5.0
 # Report metrics that measure the host, not the simulation (excluded from determinism checks).
 HOST_METRICS = frozenset({"run_wall_s", "run_speedup", "io_hold_expired"})
+# From the watchdog's reset to the flight software running again: Linux boot of a Raspberry Pi
+# Zero 2 W / CM4 class board to the start of the flight service (~20 s measured on such boards).
+DEFAULT_BOOT_DELAY_S = 20.0
+MODES_COMPONENT = "modes"  # the ModeManager's component name; absent: safe_mode_entries not measured
+SAFE_MODE, DETUMBLE_MODE = "SAFE", "DETUMBLE"
+BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change of a boot
+TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
+IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
+RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
+
+
+# The boot (index into SimulationRun.boots) whose satellite is running in this context.
+_CURRENT_BOOT: contextvars.ContextVar[int] = contextvars.ContextVar("flightsw_sim_boot")
 
 
 class SimulationError(RuntimeError):
@@ -93,6 +128,7 @@ class SimOptions:
     ground_commands: bool = True  # the ground sends one no-op per pass (exercises the uplink)
     fsync: bool = False  # flight stores fsync; off by default, a simulated power cut is not real
     threaded_buses: bool = False  # True: simulated I2C calls keep their worker thread (~4x slower)
+    boot_delay_s: float = DEFAULT_BOOT_DELAY_S  # watchdog reset to flight software running again
 
     def __post_init__(self) -> None:
         if self.speed is not None and not self.speed > 0:
@@ -103,6 +139,8 @@ class SimOptions:
             raise ValueError(f"duration must be positive, got {self.duration_s}")
         if not 0.1 <= self.ticker_period_s <= 60.0:
             raise ValueError(f"ticker period {self.ticker_period_s} s must be within [0.1, 60] s")
+        if not 0.0 <= self.boot_delay_s <= 600.0:
+            raise ValueError(f"boot delay {self.boot_delay_s} s must be within [0, 600] s")
 
 
 @dataclass
@@ -121,6 +159,15 @@ class ContactTally:
         return self.max_elevation_deg >= USABLE_ELEVATION_DEG
 
 
+@dataclass(frozen=True)
+class BootRecord:
+    """One boot of the flight software during a run."""
+
+    epoch: float  # simulated UTC (POSIX seconds) when the satellite was built
+    boot_count: int  # the persistent boot counter the flight software read
+    reset_reason: str  # why the previous run ended, as the flight software saw it
+
+
 @dataclass
 class SimResult:
     scenario: Scenario
@@ -130,27 +177,83 @@ class SimResult:
     events: list[tuple[float, str, str]]
     report_index: Path | None
     wall_s: float
+    boots: list[BootRecord] = field(default_factory=list)
+    modes: list[tuple[float, str]] = field(default_factory=list)
+    world_series: Mapping[str, Sequence[float]] = field(default_factory=dict)  # the World's recording
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.expectations)
 
 
+class GroundFileReceiver:
+    """The ground's CFDP entity: receives the files the satellite downlinks, and notes them.
+
+    Why a real entity: class 2 transfers end only when the receiver acknowledges them, so a
+    file counts as downlinked exactly when it arrived whole and checked at the ground. Received
+    files are not kept (the run only needs their names and sizes), so a long run stays bounded
+    on disk.
+    """
+
+    def __init__(self, flight_config: EntityConfig, work_dir: Path, send: Callable[[bytes], Awaitable[None]],
+                 epoch_now: Callable[[], float]) -> None:
+        self.entity = CfdpEntity(ground_entity_config(flight_config, work_dir), self,
+                                 on_file_received=self._on_file_received)
+        self._send = send
+        self.epoch_now = epoch_now
+        self.files: list[tuple[float, str, int]] = []  # (simulated UTC, name, size)
+        self.pdus_received = 0
+        self._discard: asyncio.Queue[Path] = asyncio.Queue()
+
+    @property
+    def images(self) -> set[int]:
+        """Ids of the images whose thumbnail or full file reached the ground."""
+        return {int(m.group(1)) for _, name, _ in self.files if (m := IMAGE_FILE.fullmatch(name))}
+
+    async def send_pdu(self, pdu: bytes) -> None:
+        await self._send(pdu)
+
+    def on_packet(self, packet: Packet) -> None:
+        self.pdus_received += 1
+        self.entity.receive_pdu(packet.user_data)
+
+    def _on_file_received(self, received: ReceivedFile) -> None:
+        self.files.append((self.epoch_now(), received.name, received.size))
+        self._discard.put_nowait(received.path)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._discard_loop())
+            await self.entity.run()
+
+    async def _discard_loop(self) -> None:
+        while True:
+            path = await self._discard.get()
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
+
 class GroundMonitor:
     """The ground side of the run: a KISS TCP client of the simulated transceiver.
 
     Counts what actually reaches the ground (frames, bytes, beacons with their simulated arrival
-    time, verdicts) and, once per pass after the first beacon, sends an authenticated no-op so
-    the uplink is exercised through the same channel.
+    time, verdicts, files), sends the scenario's timed commands in the first contact after their
+    time and, once per pass after the first beacon, an authenticated no-op, so the uplink is
+    exercised through the same channel.
     """
 
     def __init__(self, transceiver: Any, satellite: ax25.Address, ground: ax25.Address,
-                 epoch_now: Callable[[], float], command: Callable[[int], bytes] | None) -> None:
+                 epoch_now: Callable[[], float], sign: Callable[[int, bytes, int], bytes] | None,
+                 noop: bytes | None = None, scheduled: Sequence[tuple[float, str, bytes]] = (),
+                 bit_rate: float = 9600.0) -> None:
         self.transceiver = transceiver
         self.satellite = satellite
         self.ground = ground
         self.epoch_now = epoch_now
-        self.command = command  # counter -> complete telecommand packet
+        self.sign = sign  # (counter, body, apid) -> complete telecommand packet
+        self.noop = noop  # body of the per-pass no-op
+        self.scheduled = collections.deque(sorted(scheduled))  # (epoch due, name, body)
+        self.bit_rate = bit_rate
+        self.files: GroundFileReceiver | None = None
         self.frames = 0
         self.frames_foreign = 0
         self.frames_bad = 0
@@ -159,11 +262,14 @@ class GroundMonitor:
         self.frame_times: list[float] = []
         self.verdicts = 0
         self.commands_sent = 0
+        self.commands_log: list[tuple[float, str]] = []  # (simulated UTC, command) sent
         self.bytes_read = 0  # raw KISS bytes from the socket
         self.bytes_written = 0
         self._counter = 0
+        self._file_counter = 0
         self._last_command = -float("inf")
         self._writer: asyncio.StreamWriter | None = None
+        self._tx_lock = asyncio.Lock()
 
     async def run(self) -> None:
         """Service: connect once the transceiver listens, then receive forever."""
@@ -171,16 +277,23 @@ class GroundMonitor:
             await asyncio.sleep(0.1)
         reader, writer = await asyncio.open_connection("127.0.0.1", self.transceiver.bound_port)
         self._writer = writer
-        decoder = kiss.KissDecoder(max_frame=4096)
         try:
-            while chunk := await reader.read(65536):
-                self.bytes_read += len(chunk)
-                for frame in decoder.feed(chunk):
-                    if frame.command == kiss.KissCommand.DATA:
-                        await self.handle_frame(frame.payload)
+            async with asyncio.TaskGroup() as group:
+                if self.files is not None:
+                    group.create_task(self.files.run())
+                await self._receive(reader)
+                raise ConnectionError("the simulated transceiver closed the ground connection")
         finally:
             self._writer = None
             writer.close()
+
+    async def _receive(self, reader: asyncio.StreamReader) -> None:
+        decoder = kiss.KissDecoder(max_frame=4096)
+        while chunk := await reader.read(65536):
+            self.bytes_read += len(chunk)
+            for frame in decoder.feed(chunk):
+                if frame.command == kiss.KissCommand.DATA:
+                    await self.handle_frame(frame.payload)
 
     async def handle_frame(self, raw: bytes) -> None:
         now = self.epoch_now()
@@ -202,18 +315,45 @@ class GroundMonitor:
                 await self._maybe_command(now)
             elif packet.apid == Apid.VERDICT:
                 self.verdicts += 1
+            elif packet.apid == Apid.FILE and self.files is not None:
+                self.files.on_packet(packet)
 
     async def _maybe_command(self, now: float) -> None:
-        if self.command is None or self._writer is None or now - self._last_command < COMMAND_GAP_S:
+        """On a beacon (the satellite is in contact): a due scenario command, else the pass's no-op."""
+        if self.sign is None or self._writer is None:
+            return
+        if self.scheduled and self.scheduled[0][0] <= now:
+            _, name, body = self.scheduled.popleft()
+        elif self.noop is not None and now - self._last_command >= COMMAND_GAP_S:
+            name, body = NOOP_COMMAND, self.noop
+        else:
             return
         self._last_command = now
         self._counter += 1
-        frame = ax25.UiFrame(self.satellite, self.ground, self.command(self._counter)).encode()
-        data = kiss.encode(frame)
-        self._writer.write(data)
-        self.bytes_written += len(data)
+        await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
         self.commands_sent += 1
-        await self._writer.drain()
+        self.commands_log.append((now, name))
+
+    async def send_file_pdu(self, pdu: bytes) -> None:
+        """The ground entity's PDUs: signed like telecommands with their own counter, paced to the
+        uplink's bit rate (the ground radio sends one frame at a time)."""
+        if self.sign is None:
+            raise RuntimeError("the ground cannot send file PDUs without the uplink key")
+        self._file_counter += 1
+        await self._transmit(self.sign(self._file_counter, pdu, Apid.FILE), pace=True)
+
+    async def _transmit(self, packet: bytes, pace: bool = False) -> None:
+        frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()
+        async with self._tx_lock:
+            writer = self._writer
+            if writer is None:
+                return  # not connected: the frame is lost, as on air (CFDP repeats what matters)
+            data = kiss.encode(frame)
+            writer.write(data)
+            self.bytes_written += len(data)
+            await writer.drain()
+            if pace:
+                await asyncio.sleep(stuffed_bits(frame) / self.bit_rate)
 
 
 class SimulationRun:
@@ -229,21 +369,35 @@ class SimulationRun:
         self.scenario = scenario
         self.config = copy.deepcopy(config)  # the run adjusts storage and radio; the caller's stays
         self._scratch: str | None = None
+        self._ground_scratch: str | None = None
         self.world: World = scenario.build_world()
         self.environment = WorldEnvironment(self.world)
         self.hardware: HardwareSet | None = None
-        self.sat: Satellite | None = None
+        self.sat: Satellite | None = None  # the satellite of the current (or last) boot
         self.transceiver: Any = None
         self.gate: ContactGate | None = None
         self.ground: GroundMonitor | None = None
         self.applier: FaultApplier | None = None
         self.loop: VirtualTimeLoop | None = None
+        # The runner's own services: they outlive every boot of the flight software.
+        self.services = Supervisor(on_crash=self._on_service_crash, on_failed=self._on_service_crash)
         self.events: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=MAX_EVENTS_KEPT)
         self.event_counts: collections.Counter[str] = collections.Counter()
         self.data_volume: list[tuple[float, float, float]] = []
         self.modes: list[tuple[float, str]] = []
+        self.boots: list[BootRecord] = []
+        self.resets: list[float] = []  # simulated UTC of each watchdog reset
+        self.leaked_tasks: list[str] = []  # tasks of a reset satellite still alive afterwards (a bug)
+        self.modes_measured = False  # a ModeManager was found in (at least one) boot
+        self.safe_mode_entries = 0
+        self._detumbling = False
+        self._hang_groups = sorted({f.target.removeprefix(SOFTWARE_TARGET_PREFIX)
+                                    for f in scenario.faults if f.software})
+        self._finished = collections.Counter[str]()  # counters of boots that ended
         self._t0 = 0.0
         self._port: Any = None  # the flight side's serial port (AsyncSerialPort) of the radio
+        self._pty_base = (0, 0)  # transceiver pty counters when the current boot's port appeared
+        self._task_boot: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
 
     # -- composition --------------------------------------------------------------------------
     def _prepare_config(self) -> None:
@@ -267,6 +421,12 @@ class SimulationRun:
             elif dev.backend != "sim":
                 raise SimulationError(f"devices.{dev.name}: backend {dev.backend!r}; a scenario runs every "
                                       "device simulated (backend = \"sim\")")
+        groups = set(cfg.scheduler.rate_groups)
+        for i, fault in enumerate(self.scenario.faults):
+            group = fault.target.removeprefix(SOFTWARE_TARGET_PREFIX)
+            if fault.software and group not in groups:
+                raise SimulationError(f"{self.scenario.source}: faults[{i}].target: no rate group {group!r} in "
+                                      f"the mission config; rate groups: {sorted(groups)}")
 
     def _build_hardware(self, sat: Satellite) -> None:
         noisy = NoisyEnvironment(self.environment, seed=self.scenario.seed)
@@ -275,53 +435,112 @@ class SimulationRun:
         if hw.sensors or hw.gpio.outputs or hw.gpio.inputs:
             add_hardware(sat, hw)
 
-    def build(self) -> Satellite:
-        """Compose the satellite (no loop needed yet); idempotent."""
-        if self.sat is not None:
-            return self.sat
-        self._prepare_config()
+    def _compose(self) -> Satellite:
+        """A new flight software process on the simulated board: same config, same data directory."""
+        self.hardware = None
         subsystems = [self._build_hardware if fn is build_hardware else fn for fn in load_subsystems()]
         # first of all: the simulated camera sees the World's sub-satellite point and daylight
         subsystems.insert(0, lambda sat: setattr(sat, "camera_scene", self.environment.camera_scene))
         sat = Satellite(self.config, utc_source=self.environment.epoch_now, subsystems=subsystems)
+        if getattr(sat, "sim_transceiver", None) is not None:
+            # The radio is another board: it lives through the computer's resets, so the runner
+            # runs the one transceiver of the run; a rebuilt link opens its pty path again.
+            sat.supervisor.services.pop(TRANSCEIVER_SERVICE, None)
+            if self.transceiver is not None:
+                sat.sim_transceiver = self.transceiver  # type: ignore[attr-defined]
         self.sat = sat
-        parts = {s.name: s.sim_part for s in (self.hardware.sensors if self.hardware else []) if s.sim_part is not None}
-        buses = list(self.hardware.sim_buses.values()) if self.hardware else []
+        return sat
+
+    def build(self) -> Satellite:
+        """Compose the first boot's satellite and the runner's services (no loop needed yet); idempotent."""
+        if self.sat is not None:
+            return self.sat
+        self._prepare_config()
+        sat = self._compose()
         self.transceiver = getattr(sat, "sim_transceiver", None)
         feeds: dict[str, Callable[[], str]] = {}
         if self.transceiver is not None:
             self.gate = ContactGate(self.environment, self.transceiver.channel).install()
             feeds["radio"] = radio_state_from_transceiver(self.transceiver, self._loop_time)
-            self.ground = self._ground_monitor()
-            sat.supervisor.add_service("sim.ground", self.ground.run, critical=False)
-        self.applier = FaultApplier(parts, buses, self.transceiver.channel if self.transceiver else None, self.gate)
+            self.ground = self._ground_monitor(sat)
+            self.services.add_service(TRANSCEIVER_SERVICE, self._run_transceiver, critical=False)
+            self.services.add_service("sim.ground", self.ground.run, critical=False)
+        self.applier = FaultApplier(channel=self.transceiver.channel if self.transceiver else None, gate=self.gate)
         period = self.options.ticker_period_s
-        sat.supervisor.add_service("sim.world", lambda: run_world_ticker(self.environment, period, feeds))
-        sat.supervisor.add_service("sim.faults", self._fault_timeline)
-        sat.supervisor.add_service("sim.sampler", self._sampler, critical=False)
-        sat.events.add_sink(self._on_event)
+        self.services.add_service("sim.world", lambda: run_world_ticker(self.environment, period, feeds))
+        self.services.add_service("sim.faults", self._fault_timeline)
+        self.services.add_service("sim.sampler", self._sampler, critical=False)
+        self._attach(sat)
         return sat
 
-    def _ground_monitor(self) -> GroundMonitor:
-        assert self.sat is not None
-        settings = load_link_settings(self.sat.config)
-        command: Callable[[int], bytes] | None = None
-        if self.options.ground_commands:
-            dictionary = self.sat.finalize()
-            opcode = dictionary.command(NOOP_COMMAND).id
-            body = msgpack.packb([opcode, []], use_bin_type=True)
+    def _attach(self, sat: Satellite) -> None:
+        """Connect one boot's satellite to the run: faults, events, modes; note the boot."""
+        self.boots.append(BootRecord(self.environment.epoch_now(), sat.state.boot_count,
+                                     str(sat.state.get("reset_reason"))))
+        parts = {s.name: s.sim_part for s in (self.hardware.sensors if self.hardware else []) if s.sim_part is not None}
+        buses = list(self.hardware.sim_buses.values()) if self.hardware else []
+        hangs = RateGroupHangs({g: sat.rate_groups[g] for g in self._hang_groups}) if self._hang_groups else None
+        assert self.applier is not None
+        self.applier.rebind(parts, buses, hangs)
+        sat.events.add_sink(self._on_event)
+        self._attach_modes(sat)
+
+    def _attach_modes(self, sat: Satellite) -> None:
+        try:
+            manager: Any = sat.component(MODES_COMPONENT)
+        except KeyError:
+            return  # no mode manager in this build: safe_mode_entries stays "not measured"
+        add_listener = getattr(manager, "add_listener", None)
+        if not callable(add_listener):
+            log.warning("component %r has no add_listener(fn(old, new, reason)): modes not measured",
+                        MODES_COMPONENT)
+            return
+        self.modes_measured = True
+        add_listener(self._on_mode_changed)
+
+    def _ground_monitor(self, sat: Satellite) -> GroundMonitor:
+        settings = load_link_settings(sat.config)
+        sign: Callable[[int, bytes, int], bytes] | None = None
+        noop: bytes | None = None
+        scheduled: list[tuple[float, str, bytes]] = []
+        if self.options.ground_commands or self.scenario.commands:
+            dictionary = sat.finalize()
             ring = KeyRing.load(settings.key_file)  # written by the link subsystem at build time
             key_id = ring.ids[0]
 
-            def command(counter: int) -> bytes:
-                return build_command(ring.key(key_id), key_id, counter, body, seq_count=counter)
+            def sign(counter: int, body: bytes, apid: int) -> bytes:
+                return build_command(ring.key(key_id), key_id, counter, body, seq_count=counter, apid=apid)
 
-        return GroundMonitor(self.transceiver, settings.callsign, settings.ground, self.environment.epoch_now, command)
+            if self.options.ground_commands:
+                noop = msgpack.packb([dictionary.command(NOOP_COMMAND).id, []], use_bin_type=True)
+            for i, cmd in enumerate(self.scenario.commands):
+                try:
+                    opcode = dictionary.command(cmd.command).id
+                except KeyError:
+                    raise SimulationError(f"{self.scenario.source}: commands[{i}].command: no command "
+                                          f"{cmd.command!r} in this satellite's dictionary") from None
+                body = msgpack.packb([opcode, list(cmd.args)], use_bin_type=True)
+                scheduled.append((self.scenario.start_epoch + cmd.at, cmd.command, body))
+        ground = GroundMonitor(self.transceiver, settings.callsign, settings.ground, self.environment.epoch_now,
+                               sign, noop, scheduled, settings.bit_rate)
+        flight_files = entity_config_from(sat.config)
+        if flight_files is not None and sign is not None:
+            self._ground_scratch = tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
+            ground.files = GroundFileReceiver(flight_files, Path(self._ground_scratch), ground.send_file_pdu,
+                                              self.environment.epoch_now)
+        return ground
 
     def _loop_time(self) -> float:
         return self.loop.time() if self.loop is not None else 0.0
 
     # -- services -----------------------------------------------------------------------------
+    async def _run_transceiver(self) -> None:
+        await self.transceiver.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.transceiver.stop()
+
     async def _fault_timeline(self) -> None:
         assert self.applier is not None
         for at, injection, value in self.scenario.timeline():
@@ -333,26 +552,55 @@ class SimulationRun:
         await asyncio.Event().wait()
 
     async def _sampler(self) -> None:
-        assert self.sat is not None
         while True:
             self._sample()
             await asyncio.sleep(SAMPLE_EVERY_S)
 
     def _sample(self) -> None:
-        assert self.sat is not None
         now = self.environment.epoch_now()
         down = float(self.ground.bytes_down) if self.ground else 0.0
         up = float(self._bytes_up())
         self.data_volume.append((now, down, up))
-        mode = self.sat.state.get("mode")
-        if mode is not None and (not self.modes or self.modes[-1][1] != str(mode)):
-            self.modes.append((now, str(mode)))
+        if not self.modes_measured and self.sat is not None and self._port is not None:
+            # no mode manager: the persisted mode, as the beacon reports it, while software runs
+            mode = self.sat.state.get("mode")
+            if mode is not None:
+                self._record_mode(now, _mode_name(mode))
+
+    def _record_mode(self, epoch: float, mode: str) -> None:
+        if not self.modes or self.modes[-1][1] != mode:
+            self.modes.append((epoch, mode))
+
+    def _on_mode_changed(self, old: Any, new: Any, reason: Any) -> None:
+        """ModeManager listener: the exact time of the change, SAFE entries, detumbling in the World.
+
+        A boot's first call has old = "BOOT": the mode before it is the one the last boot ended
+        in (none on the first boot, which starts from the stored default, SAFE)."""
+        mode, before = _mode_name(new), _mode_name(old)
+        if before == BOOT_MODE:
+            before = self.modes[-1][1] if self.modes else mode
+        if mode == SAFE_MODE and before != SAFE_MODE:
+            self.safe_mode_entries += 1
+        self._record_mode(self.environment.epoch_now(), mode)
+        log.info("mode %s -> %s (%s)", _mode_name(old), mode, reason)
+        self._set_detumbling(mode == DETUMBLE_MODE)
+
+    def _set_detumbling(self, active: bool) -> None:
+        if active == self._detumbling:
+            return
+        self._detumbling = active
+        self.environment.sync()  # the command applies from now on, not from the last world tick
+        self.environment.set_detumbling(active)
+        self.environment.set_load_state("adcs", "detumble" if active else "idle")
 
     def _bytes_up(self) -> int:
-        return self._link().stats["bytes_received"] if self._link() is not None else 0
+        link = self._link()
+        live = link.stats["bytes_received"] if link is not None and self._port is not None else 0
+        return self._finished["bytes_up"] + int(live)
 
     def _link(self) -> Any:
-        assert self.sat is not None
+        if self.sat is None:
+            return None
         try:
             return self.sat.component("link")
         except KeyError:
@@ -365,12 +613,16 @@ class SimulationRun:
             text = record.text(self.sat.events.info(record.id).format)
             self.events.append((self.environment.epoch_now(), record.severity.name, f"{record.name}: {text}"))
 
+    def _on_service_crash(self, svc: Service, exc: BaseException) -> None:
+        log.warning("simulation service %s crashed: %s", svc.name, svc.last_error)
+
     def _bytes_in_flight(self) -> object | None:
         """A token while bytes cross the pty or the TCP socket, None when both sides agree."""
         port, xcvr, ground = self._port, self.transceiver, self.ground
-        if port is None or xcvr is None or ground is None:
+        if xcvr is None or ground is None:
             return None
-        counters = (port.bytes_written, xcvr.pty_bytes_read, xcvr.pty_bytes_written, port.bytes_read,
+        pty_in, pty_out = xcvr.pty_bytes_read - self._pty_base[0], xcvr.pty_bytes_written - self._pty_base[1]
+        counters = (port.bytes_written if port else 0, pty_in, pty_out, port.bytes_read if port else pty_out,
                     xcvr.ground_bytes_written, ground.bytes_read, ground.bytes_written, xcvr.ground_bytes_read)
         if counters[0] > counters[1] or counters[2] > counters[3] or counters[4] > counters[5] or counters[6] > counters[7]:
             return counters
@@ -396,16 +648,99 @@ class SimulationRun:
         self.loop = loop
         self._t0 = loop.time()
         self.environment.bind_clock(loop.time, self._t0)
-        link = self._link()
-        self._port = link.radio.serial if link is not None else None
         loop.add_io_pending_check(self._bytes_in_flight)
-        for bus in self._inline_buses():
-            loop.run_inline(bus.executor)
         try:
-            return await sat.run(duration=self.scenario.duration_s)
+            async with asyncio.TaskGroup() as group:
+                services = group.create_task(self.services.run(), name="sim.runner")
+                try:
+                    return await self._fly(sat, self._t0 + self.scenario.duration_s)
+                finally:
+                    services.cancel()
         finally:
             loop.remove_io_pending_check(self._bytes_in_flight)
             self.environment.sync()
+
+    def _task_factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        """Every task notes the boot that created it (inherited through the creating context), so
+        a task a reset satellite left behind is found, whoever created it."""
+        context = kwargs.get("context")
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+        boot = context.get(_CURRENT_BOOT) if context is not None else _CURRENT_BOOT.get(None)
+        if boot is not None:
+            self._task_boot[task] = boot
+        return task
+
+    async def _fly(self, sat: Satellite, end: float) -> str:
+        """Boot, run until the end; after a watchdog reset boot again on the same data directory."""
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        loop.set_task_factory(self._task_factory)
+        try:
+            return await self._boots(sat, end, loop)
+        finally:
+            loop.set_task_factory(None)
+
+    async def _boots(self, sat: Satellite, end: float, loop: VirtualTimeLoop) -> str:
+        while True:
+            self._boot_started(sat, loop)
+            boot = len(self.boots)
+            token = _CURRENT_BOOT.set(boot)
+            try:
+                reason = await sat.run(duration=end - loop.time())
+            finally:
+                _CURRENT_BOOT.reset(token)
+            await self._power_off(sat, reason)
+            await self._check_nothing_left(boot)
+            if reason != "WATCHDOG":
+                return reason
+            now = self.environment.epoch_now()
+            self.resets.append(now)
+            self.events.append((now, RESET_SEVERITY, f"watchdog reset: boot {sat.state.boot_count} ended, "
+                                "the board restarts"))
+            log.warning("simulated watchdog reset at t+%.0f s; booting again", loop.time() - self._t0)
+            delay = min(self.options.boot_delay_s, end - loop.time())
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if loop.time() >= end:
+                return reason
+            sat = self._compose()
+            self._attach(sat)
+
+    def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
+        link = self._link()
+        if self.transceiver is not None:
+            self._pty_base = (self.transceiver.pty_bytes_read, self.transceiver.pty_bytes_written)
+        self._port = link.radio.serial if link is not None else None
+        for bus in self._inline_buses():
+            loop.run_inline(bus.executor)
+
+    async def _power_off(self, sat: Satellite, reason: str) -> None:
+        """The boot ended: keep its counters; after a reset also what the board's reset takes away
+        and `Satellite._hard_reset` leaves to the operating system (open device files, buses)."""
+        link = self._link()
+        self._finished["commands_rejected"] += int(sat.commands.stats["rejected"])
+        self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
+        port, self._port = self._port, None
+        if self.applier is not None and self.applier.hangs is not None:
+            self.applier.hangs = RateGroupHangs({})  # nothing runs to hang until the next boot
+        if reason == "WATCHDOG":
+            self._set_detumbling(False)  # the computer commanding B-dot is down
+            if port is not None:
+                await port.close()
+            if self.hardware is not None:
+                await self.hardware.close()
+
+    async def _check_nothing_left(self, boot: int) -> None:
+        """Structured concurrency across a reset: no task of the stopped satellite may survive it.
+        A survivor is a bug: it is named, counted and cancelled."""
+        left = [t for t in asyncio.all_tasks() if not t.done() and self._task_boot.get(t) == boot]
+        for task in left:
+            name = f"{task.get_name()} ({_coroutine_name(task)})"
+            log.error("task %s outlived the satellite that started it", name)
+            self.leaked_tasks.append(name)
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=1.0)
 
     def run(self) -> SimResult:
         """Run the scenario to its end on a virtual-time loop, then measure and report."""
@@ -418,8 +753,9 @@ class SimulationRun:
             wall_s = time.monotonic() - wall
             return self._result(wall_s)
         finally:
-            if self._scratch is not None:
-                shutil.rmtree(self._scratch, ignore_errors=True)
+            for scratch in (self._scratch, self._ground_scratch):
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
 
     # -- measuring ----------------------------------------------------------------------------
     def contacts(self) -> list[ContactTally]:
@@ -446,8 +782,10 @@ class SimulationRun:
         m: dict[str, float] = dict(self.world.metrics())
         m["events_warning"] = float(self.event_counts["WARNING"])
         m["events_error"] = float(sum(self.event_counts[s] for s in ("ERROR", "CRITICAL", "FATAL")))
-        m["commands_rejected"] = float(self.sat.commands.stats["rejected"])
-        m["reboots"] = 0.0  # one flight process for the whole run; a restart would end the run
+        m["commands_rejected"] = float(self._finished["commands_rejected"])
+        m["reboots"] = float(len(self.resets))
+        if self.modes_measured:
+            m["safe_mode_entries"] = float(self.safe_mode_entries)
         if self.transceiver is not None and self.ground is not None:
             down, up = self.transceiver.downlink.stats, self.transceiver.uplink.stats
             # lost: dropped by the channel's loss process (the `frame_loss` fault); corrupted: hit
@@ -470,6 +808,9 @@ class SimulationRun:
             m["frame_error_ratio"] = (lost + corrupted) / in_contact if in_contact else 0.0
             m["ground_commands_sent"] = float(self.ground.commands_sent)
             m["ground_verdicts_received"] = float(self.ground.verdicts)
+            if self.ground.files is not None:
+                m["files_downlinked"] = float(len(self.ground.files.files))
+                m["images_downlinked"] = float(len(self.ground.files.images))
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
         return m
@@ -487,9 +828,21 @@ class SimulationRun:
             data = ReportData.from_world(
                 f"{self.scenario.name} (seed {self.scenario.seed})", self.world, modes=self.modes,
                 data_volume=self.data_volume, events=list(self.events), expectations=expectations,
-                metrics=metrics)
+                metrics=metrics, resets=list(self.resets))
             index = build_report(self.options.report_dir, data)
-        return SimResult(self.scenario, metrics, expectations, contacts, list(self.events), index, wall_s)
+        return SimResult(self.scenario, metrics, expectations, contacts, list(self.events), index, wall_s,
+                         boots=list(self.boots), modes=list(self.modes),
+                         world_series={k: list(v) for k, v in self.world.recording.columns.items()})
+
+
+def _mode_name(mode: Any) -> str:
+    """A mode as its upper-case name, whether the manager hands an enum member or a string."""
+    return str(getattr(mode, "name", mode)).upper()
+
+
+def _coroutine_name(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return str(getattr(coro, "__qualname__", type(coro).__name__))
 
 
 def _contact_windows(world: World) -> Iterator[ContactTally]:
@@ -544,5 +897,5 @@ def _is_number(text: str) -> bool:
     return True
 
 
-__all__ = ["GroundMonitor", "SimOptions", "SimResult", "SimulationError", "SimulationRun", "run_scenario",
-           "ContactTally", "HOST_METRICS"]
+__all__ = ["BootRecord", "GroundFileReceiver", "GroundMonitor", "SimOptions", "SimResult", "SimulationError",
+           "SimulationRun", "run_scenario", "ContactTally", "HOST_METRICS"]

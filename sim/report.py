@@ -28,7 +28,8 @@ from sim.scenario import ExpectationResult
 WIDTH, HEIGHT = 1000, 340
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 150, 34, 40
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-SEVERITY_ORDER = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"]
+SEVERITY_ORDER = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL", "RESET"]  # RESET: a watchdog reset
+RESET_COLOR = "#000000"
 MAX_EVENT_ROWS = 500
 
 
@@ -46,6 +47,7 @@ class ReportData:
     events: Sequence[tuple[float, str, str]] = ()  # (t, severity, text) from the flight software
     metrics: Mapping[str, float] = field(default_factory=dict)
     expectations: Sequence[ExpectationResult] = ()
+    resets: Sequence[float] = ()  # POSIX seconds of each watchdog reset (the board rebooted)
 
     @classmethod
     def from_world(cls, title: str, world: World, **extra: Any) -> ReportData:
@@ -131,6 +133,16 @@ class Chart:
         if len(points) >= 2:
             self.draw.line(points, fill=color, width=2)
         self.legend.append((label, color))
+
+    def resets(self, times_h: Sequence[float]) -> None:
+        """A dashed vertical line at each reset, across the whole plot, labelled once."""
+        _, top, _, bottom = self.plot_box
+        for t in times_h:
+            x = float(self.px(t))
+            for y in range(top + 1, bottom - 1, 8):
+                self.draw.line([(x, y), (x, min(y + 4, bottom - 1))], fill=RESET_COLOR, width=2)
+        if times_h:
+            self.legend.append((f"reset ({len(times_h)})", RESET_COLOR))
 
     def hline(self, y: float, color: str, label: str) -> None:
         left, _, right, _ = self.plot_box
@@ -271,8 +283,10 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
         chart.legend = [(m, PALETTE[i % len(PALETTE)]) for i, m in enumerate(mode_names)]
     else:
         chart.draw.text((MARGIN_LEFT + 20, 90), "no mode changes were reported by this run", fill="#888", font=chart.font)
+    reset_hours = [to_h(t) for t in data.resets]
+    chart.resets(reset_hours)
     chart.save(out / "modes.png")
-    plots.append(("modes.png", "Flight software mode timeline"))
+    plots.append(("modes.png", "Flight software mode timeline (watchdog resets dashed)"))
 
     if data.data_volume:
         dv = np.asarray(data.data_volume, dtype=float)
@@ -297,6 +311,7 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
             chart.draw.line([(x, float(chart.py(row + 0.85))), (x, float(chart.py(row + 0.15)))],
                             fill=PALETTE[(SEVERITY_ORDER.index(severity) + 1) % len(PALETTE)], width=1)
     chart.legend = [(s, PALETTE[(SEVERITY_ORDER.index(s) + 1) % len(PALETTE)]) for s in severities]
+    chart.resets(reset_hours)
     chart.save(out / "events.png")
     plots.append(("events.png", "Flight software events by severity"))
 
@@ -312,6 +327,7 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
              "value": r.value, "passed": r.passed, "reason": r.reason} for r in data.expectations
         ],
         "contacts": [{"station": s, "aos": a, "los": b} for s, a, b in windows],
+        "resets": [datetime.fromtimestamp(t, tz=UTC).isoformat() for t in data.resets],
     }
     _atomic_write(out / "report.json", lambda f: f.write(json.dumps(summary, indent=2)), "w")
     page = _html(data, plots, windows, passed)
@@ -337,18 +353,20 @@ def _html(data: ReportData, plots: list[tuple[str, str]], windows: list[tuple[st
         f"<tr><td>{esc(s)}</td><td>{utc(a)}</td><td>{utc(b)}</td><td>{(b - a) / 60:.1f}</td></tr>" for s, a, b in windows
     )
     events = list(data.events)[:MAX_EVENT_ROWS]
-    event_rows = "".join(f"<tr><td>{utc(t)}</td><td>{esc(sev)}</td><td>{esc(text)}</td></tr>" for t, sev, text in events)
+    event_rows = "".join(f"<tr{' class=reset' if sev == 'RESET' else ''}><td>{utc(t)}</td><td>{esc(sev)}</td>"
+                         f"<td>{esc(text)}</td></tr>" for t, sev, text in events)
     more = len(data.events) - len(events)
     images = "".join(f"<figure><img src='{esc(f)}' alt='{esc(c)}'><figcaption>{esc(c)}</figcaption></figure>" for f, c in plots)
     verdict = "PASSED" if passed else "FAILED"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(data.title)}: {verdict}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1040px}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}tr.fail{{background:#fdd}}tr.ok{{background:#efe}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}tr.fail{{background:#fdd}}tr.ok{{background:#efe}}tr.reset{{font-weight:bold;background:#eee}}
 figure{{margin:1em 0}}img{{max-width:100%}}.verdict{{font-weight:bold;color:{'#070' if passed else '#a00'}}}</style>
 </head><body>
 <h1>{esc(data.title)}</h1>
-<p>{utc(data.start)} to {utc(data.end)} UTC &middot; <span class="verdict">{verdict}</span></p>
+<p>{utc(data.start)} to {utc(data.end)} UTC &middot; <span class="verdict">{verdict}</span>
+{f' &middot; {len(data.resets)} watchdog reset(s)' if data.resets else ''}</p>
 <h2>Expectations</h2><table><tr><th>metric</th><th>min</th><th>max</th><th>value</th><th>result</th></tr>{rows}</table>
 <h2>Plots</h2>{images}
 <h2>Contact windows</h2><table><tr><th>station</th><th>AOS (UTC)</th><th>LOS (UTC)</th><th>minutes</th></tr>{contact_rows}</table>

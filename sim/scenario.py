@@ -8,9 +8,10 @@ reported with its location (``faults[2].fault: ...``) before any simulation time
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,10 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MAX_DURATION_S = 30 * 86400.0
 
 LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool}
+# Software faults: `target = "rategroup.<name>"` (a rate group of the mission config).
+SOFTWARE_TARGET_PREFIX = "rategroup."
+SOFTWARE_FAULTS = frozenset({"hang"})
+COMMAND_NAME = re.compile(r"[a-z][a-z0-9_]*\.[A-Z][A-Z0-9_]*")
 PART_FAULTS = {f.name: f for f in fields(PartFaults)}
 BUS_FAULTS = {f.name: f for f in fields(BusFaults)}
 
@@ -78,12 +83,28 @@ class FaultInjection:
     until: float | None = None
 
     @property
+    def software(self) -> bool:
+        """A fault of the flight software itself (a hung rate group), not of a simulated device."""
+        return self.target.startswith(SOFTWARE_TARGET_PREFIX)
+
+    @property
     def cleared_value(self) -> Any:
         """The value that undoes the fault: the injector's own default."""
+        if self.software:
+            return False
         if self.target == "link":
             return False if self.fault == "blackout" else 0.0
         table = BUS_FAULTS if self.target == "bus" else PART_FAULTS
         return table[self.fault].default
+
+
+@dataclass(frozen=True)
+class GroundCommand:
+    """A telecommand the ground sends in the first contact at or after `at` seconds from start."""
+
+    at: float
+    command: str  # "component.NAME", e.g. "imaging.CAPTURE_NOW"
+    args: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,7 @@ class Scenario:
     faults: tuple[FaultInjection, ...]
     expectations: tuple[Expectation, ...]
     tick_s: float = 1.0
+    commands: tuple[GroundCommand, ...] = ()
     source: str = "<string>"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -157,25 +179,97 @@ class Scenario:
         return [e.check(metrics) for e in self.expectations]
 
 
+class RateGroupHangs:
+    """Hangs of the running flight software's rate groups: one per boot of the satellite.
+
+    Why a member and not a stopped task: a real hang is a call that never returns while the
+    rest of the process (and the event loop) keeps running. The member added to each group
+    awaits an event while its group is hung, so the group stops cycling, its heartbeat goes
+    stale, the health monitor stops petting and the watchdog bites. A hang belongs to the
+    software that hung: the next boot gets a new, unhung instance. Releasing (the fault's
+    `until`) lets the group go on, as a long stall that ends by itself would.
+    """
+
+    MEMBER = "sim.hang"
+
+    def __init__(self, rate_groups: Mapping[str, Any]) -> None:
+        self._released: dict[str, asyncio.Event] = {}
+        self.hung_cycles: dict[str, int] = {}
+        for name, group in rate_groups.items():
+            group.add(self.MEMBER, self._member(name))
+
+    def _member(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def hang_point() -> None:
+            released = self._released.get(name)
+            if released is not None:
+                self.hung_cycles[name] = self.hung_cycles.get(name, 0) + 1
+                await released.wait()
+
+        return hang_point
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(self.hung_cycles.keys() | self._released.keys())
+
+    def is_hung(self, name: str) -> bool:
+        return name in self._released
+
+    def hang(self, name: str) -> None:
+        self._released.setdefault(name, asyncio.Event())
+
+    def release(self, name: str) -> None:
+        released = self._released.pop(name, None)
+        if released is not None:
+            released.set()
+
+
 class FaultApplier:
-    """Applies a scenario's fault actions to the simulated parts, buses and radio channel.
+    """Applies a scenario's fault actions to the simulated parts, buses, radio channel and software.
 
     `parts` maps device names to their simulated parts (``SensorDevice.sim_part``), `buses` are
-    the ``SimI2CBus`` objects, `channel` the transceiver's ``ChannelModel`` and `gate` its
-    ``ContactGate`` (for blackouts). A target the run does not have is an error, not a no-op.
+    the ``SimI2CBus`` objects, `channel` the transceiver's ``ChannelModel``, `gate` its
+    ``ContactGate`` (for blackouts) and `hangs` the running boot's ``RateGroupHangs``. A target
+    the run does not have is an error, not a no-op.
     """
 
     def __init__(self, parts: Mapping[str, Any] | None = None, buses: Iterable[Any] = (),
-                 channel: Any = None, gate: Any = None) -> None:
+                 channel: Any = None, gate: Any = None, hangs: RateGroupHangs | None = None) -> None:
         self.parts = dict(parts or {})
         self.buses = list(buses)
         self.channel = channel
         self.gate = gate
+        self.hangs = hangs
         self.applied: list[tuple[float, str, str, Any]] = []
+
+    def rebind(self, parts: Mapping[str, Any], buses: Iterable[Any], hangs: RateGroupHangs | None) -> None:
+        """A new boot of the flight software on the same hardware: the devices keep the fault
+        state they have now (a latched-up sensor stays latched up across a computer reset); the
+        software faults do not carry over (the hung process is gone)."""
+        by_number = {getattr(b, "bus_number", i): b for i, b in enumerate(self.buses)}
+        for name, part in parts.items():
+            old = self.parts.get(name)
+            if old is not None:
+                part.faults = old.faults
+        new_buses = list(buses)
+        for i, bus in enumerate(new_buses):
+            old_bus = by_number.get(getattr(bus, "bus_number", i))
+            if old_bus is not None:
+                bus.faults = old_bus.faults
+        self.parts = dict(parts)
+        self.buses = new_buses
+        self.hangs = hangs
 
     def apply(self, at: float, injection: FaultInjection, value: Any) -> None:
         target, fault = injection.target, injection.fault
-        if target == "link":
+        if injection.software:
+            if self.hangs is None:
+                raise ScenarioError(f"software fault {target}.{fault} needs the running flight software")
+            group = target.removeprefix(SOFTWARE_TARGET_PREFIX)
+            if value:
+                self.hangs.hang(group)
+            else:
+                self.hangs.release(group)
+        elif target == "link":
             if fault == "blackout":
                 if self.gate is None:
                     raise ScenarioError("link blackout needs the transceiver's contact gate")
@@ -201,14 +295,16 @@ def known_metric(name: str) -> bool:
     return name in WORLD_METRICS or name in RUN_METRICS or any(p.fullmatch(name) for p in WORLD_METRIC_PATTERNS)
 
 
-def load_scenario(path: str | Path, devices: Iterable[str] | None = None) -> Scenario:
-    """Load a scenario file; `devices` (names from the mission config) checks fault targets."""
+def load_scenario(path: str | Path, devices: Iterable[str] | None = None,
+                  rate_groups: Iterable[str] | None = None) -> Scenario:
+    """Load a scenario file; `devices` and `rate_groups` (names from the mission config) check
+    fault targets (the runner checks them again against the satellite it builds)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{p}: cannot read scenario ({exc.strerror})") from exc
-    return loads_scenario(text, str(p), devices)
+    return loads_scenario(text, str(p), devices, rate_groups)
 
 
 def builtin_scenario(name: str) -> Path:
@@ -220,18 +316,21 @@ def builtin_scenario(name: str) -> Path:
     return candidate
 
 
-def loads_scenario(text: str, source: str = "<string>", devices: Iterable[str] | None = None) -> Scenario:
+def loads_scenario(text: str, source: str = "<string>", devices: Iterable[str] | None = None,
+                   rate_groups: Iterable[str] | None = None) -> Scenario:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from exc
-    return _Parser(source, set(devices) if devices is not None else None).scenario(raw)
+    return _Parser(source, set(devices) if devices is not None else None,
+                   set(rate_groups) if rate_groups is not None else None).scenario(raw)
 
 
 class _Parser:
-    def __init__(self, source: str, devices: set[str] | None) -> None:
+    def __init__(self, source: str, devices: set[str] | None, rate_groups: set[str] | None = None) -> None:
         self.source = source
         self.devices = devices
+        self.rate_groups = rate_groups
 
     def fail(self, where: str, message: str) -> ScenarioError:
         return ScenarioError(f"{self.source}: {where}: {message}")
@@ -260,7 +359,7 @@ class _Parser:
         return float(value)
 
     def scenario(self, raw: dict[str, Any]) -> Scenario:
-        self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "faults", "expect"}, "top level")
+        self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "faults", "expect", "commands"}, "top level")
         head = self.table(raw, "scenario", {"name", "description", "start", "duration", "seed", "tick_s"}, True)
         for key in ("name", "start", "duration"):
             if key not in head:
@@ -290,11 +389,36 @@ class _Parser:
         soc = self.number(battery.get("initial_soc", 0.8), "battery.initial_soc", 0.0, 1.0)
         faults = self.faults(raw.get("faults", []), duration)
         expectations = self.expectations(raw.get("expect", []), {s.name for s in stations})
+        commands = self.commands(raw.get("commands", []), duration)
         return Scenario(
             name=name, description=str(head.get("description", "")), start=start, duration_s=duration,
             seed=seed, orbit=orbit, stations=stations, initial_soc=soc, faults=faults,
-            expectations=expectations, tick_s=tick, source=self.source,
+            expectations=expectations, tick_s=tick, source=self.source, commands=commands,
         )
+
+    def commands(self, raw: Any, duration: float) -> tuple[GroundCommand, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("commands", "expected an array of tables [[commands]]")
+        result = []
+        for i, entry in enumerate(raw):
+            where = f"commands[{i}]"
+            if not isinstance(entry, dict):
+                raise self.fail(where, "expected a table")
+            self.no_unknown(entry, {"at", "command", "args"}, where)
+            for key in ("at", "command"):
+                if key not in entry:
+                    raise self.fail(f"{where}.{key}", "missing")
+            at = parse_duration(entry["at"], f"{self.source}: {where}.at")
+            if at > duration:
+                raise self.fail(f"{where}.at", f"{at:g} s is after the end of the scenario ({duration:g} s)")
+            name = entry["command"]
+            if not isinstance(name, str) or not COMMAND_NAME.fullmatch(name):
+                raise self.fail(f"{where}.command", f"{name!r} is not a command name like 'imaging.CAPTURE_NOW'")
+            args = entry.get("args", [])
+            if not isinstance(args, list):
+                raise self.fail(f"{where}.args", f"expected an array of arguments, got {args!r}")
+            result.append(GroundCommand(at, name, tuple(args)))
+        return tuple(sorted(result, key=lambda c: c.at))
 
     def orbit(self, raw: dict[str, Any], start: datetime) -> Orbit:
         try:
@@ -371,6 +495,21 @@ class _Parser:
         return tuple(result)
 
     def fault_value(self, target: str, fault: str, value: Any, where: str) -> Any:
+        if target.startswith(SOFTWARE_TARGET_PREFIX):
+            group = target.removeprefix(SOFTWARE_TARGET_PREFIX)
+            if self.rate_groups is not None and group not in self.rate_groups:
+                raise self.fail(f"{where}.target", f"no rate group {group!r} in the mission config; "
+                                f"rate groups: {sorted(self.rate_groups)}")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", group):
+                raise self.fail(f"{where}.target", f"{target!r} must name a rate group, e.g. 'rategroup.slow'")
+            if fault not in SOFTWARE_FAULTS:
+                raise self.fail(f"{where}.fault", f"unknown software fault {fault!r}; known: {sorted(SOFTWARE_FAULTS)}")
+            if value is not True:
+                raise self.fail(f"{where}.value", f"{fault} takes true (end it with `until`), got {value!r}")
+            return value
+        if fault in SOFTWARE_FAULTS:
+            raise self.fail(f"{where}.fault", f"{fault} is a software fault: its target is a rate group "
+                            f"('{SOFTWARE_TARGET_PREFIX}<name>'), not {target!r}")
         if target == "link":
             if fault not in LINK_FAULTS:
                 raise self.fail(f"{where}.fault", f"unknown link fault {fault!r}; known: {sorted(LINK_FAULTS)}")
