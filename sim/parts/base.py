@@ -77,17 +77,23 @@ class SimPart:
     def read(self, register: int, length: int) -> bytes:
         with self._lock:
             self.advance(self.clock())
+            regmap = self.regmap
+            values = self.values
+            reg = regmap.at(register)
+            if reg is not None and reg.size == length:  # the common case: one whole register
+                self.after_read([reg])
+                return values[reg.address].to_bytes(length, reg.byteorder)
             out = bytearray()
             address = register
             touched: list[Register] = []
             while len(out) < length:
-                reg = self.regmap.at(address)
+                reg = regmap.at(address)
                 if reg is None:
                     out.append(0)
                 else:
                     touched.append(reg)
-                    out += reg.encode(self.values[reg.address])
-                if self.regmap.auto_increment and (reg is None or reg.size == 1):
+                    out += reg.encode(values[reg.address])
+                if regmap.auto_increment and (reg is None or reg.size == 1):
                     address = (address + 1) & 0xFF
             self.after_read(touched)
             return bytes(out[:length])
