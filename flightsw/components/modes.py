@@ -78,6 +78,7 @@ class ModeSettings:
     boot_loop_count: int = 4
     boot_loop_window_s: float = 600.0
     safe_off_outputs: tuple[str, ...] = ()
+    first_boot_mode: str = SAFE  # a laptop simulation's first boot is not a deployment
 
 
 _NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, integer)
@@ -91,7 +92,8 @@ _NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, integer)
     "boot_loop_count": (2, 100, True),
     "boot_loop_window_s": (60.0, 86400.0, False),
 }
-ALLOWED_KEYS = sorted({*_NUMBERS, "battery_channel", "auto_recover", "plausible_v", "safe_off_outputs"})
+ALLOWED_KEYS = sorted({*_NUMBERS, "battery_channel", "auto_recover", "plausible_v", "safe_off_outputs",
+                       "first_boot_mode"})
 
 
 def _number(section: dict[str, Any], key: str, default: float) -> float:
@@ -124,7 +126,11 @@ def parse_settings(config: MissionConfig) -> ModeSettings:
             or any(isinstance(v, bool) or not isinstance(v, int | float) for v in plausible)
             or not 0.0 <= plausible[0] < plausible[1]):
         raise ConfigError(f"modes.plausible_v: expected [low, high] volts with 0 <= low < high, got {plausible!r}")
+    first_boot_mode = section.get("first_boot_mode", d.first_boot_mode)
+    if not isinstance(first_boot_mode, str) or first_boot_mode.upper() not in MODES:
+        raise ConfigError(f"modes.first_boot_mode: expected one of {', '.join(MODES)}, got {first_boot_mode!r}")
     settings = ModeSettings(
+        first_boot_mode=first_boot_mode.upper(),
         base_id=int(_number(section, "base_id", d.base_id)),
         battery_channel=channel,
         battery_channel_required="battery_channel" in section and channel != "",
@@ -291,10 +297,12 @@ class ModeManager(Component):
             if not (persisted == SAFE and cause == CAUSE_BATTERY):
                 cause = CAUSE_RESET
             reason = f"{reset} reset"
+        elif reset == "FIRST_BOOT":
+            mode, cause = self.settings.first_boot_mode, CAUSE_RESET
+            reason = "first boot"
         else:
             mode = persisted
-            reason = (f"unknown stored mode {stored!r}" if stored not in MODES
-                      else "first boot" if reset == "FIRST_BOOT" else f"restored after {reset}")
+            reason = (f"unknown stored mode {stored!r}" if stored not in MODES else f"restored after {reset}")
         if mode == SAFE and cause not in (CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP):
             cause = CAUSE_RESET
         state.set(STATE_MODE, mode)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flightsw.app import Satellite
+from flightsw.app import Satellite, Subsystem
 from flightsw.components.hardware import HardwareBuilder
 from flightsw.components.housekeeping import add_hardware
 from flightsw.components.modes import ModeManager, build_modes, parse_settings
@@ -83,7 +83,8 @@ class Rig:
 
     def boot(self) -> Satellite:
         config = loads(CONFIG.format(data=self.data, modes=self.modes))
-        subsystems = [self._hardware] + ([build_imaging] if self.imaging else []) + [build_modes]
+        hardware: Subsystem = self._hardware
+        subsystems = [hardware, *([build_imaging] if self.imaging else []), build_modes]
         return Satellite(config, subsystems=subsystems)
 
     def run(self, script: Script, hard_reset: bool = False,
@@ -111,6 +112,11 @@ def modes_of(sat: Satellite) -> ModeManager:
     comp = sat.component("modes")
     assert isinstance(comp, ModeManager)
     return comp
+
+
+def hardware(sat: Satellite) -> Any:
+    """The HardwareSet of the satellite's hardware manager (GPIO lines, simulated parts)."""
+    return getattr(sat.component("hw"), "hardware")  # noqa: B009 - Component declares no such attribute
 
 
 def value(sat: Satellite, name: str) -> Any:
@@ -175,6 +181,15 @@ def test_mode_persists_across_restart_and_an_unexpected_reset_boots_safe(tmp_pat
     assert value(sat, "modes.safe_entries") == 1
 
 
+def test_first_boot_mode_from_config_then_detumble_times_out_to_safe(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modes='first_boot_mode = "DETUMBLE"')
+    sat, _ = rig.run(lambda sat: asyncio.sleep(5.0))
+    assert changes(sat) == [("SAFE", "DETUMBLE", "first boot")]
+    sat, _ = rig.run(lambda sat: asyncio.sleep(130.0))  # restored, with a fresh timeout
+    assert changes(sat)[0][:2] == ("DETUMBLE", "SAFE")  # no earlier mode: SAFE after deployment
+    assert changes(sat)[0][2].startswith("detumble timeout after 12")
+
+
 def test_boot_loop_trips_safe_latched_until_commanded(tmp_path: Path) -> None:
     rig = Rig(tmp_path, modes="auto_recover = true")
     rig.run(to_nominal)
@@ -210,7 +225,7 @@ def test_sag_shorter_than_dwell_changes_nothing_longer_enters_safe_once(tmp_path
 
     async def script(sat: Satellite) -> None:
         await to_nominal(sat)
-        assert sat.component("hw").hardware.gpio.output("payload_power").is_on
+        assert hardware(sat).gpio.output("payload_power").is_on
         rig.volts(7.0)
         await asyncio.sleep(20.0)  # below safe_enter_v for less than dwell_s
         assert value(sat, "modes.low_for_s") > 10.0
@@ -229,7 +244,7 @@ def test_sag_shorter_than_dwell_changes_nothing_longer_enters_safe_once(tmp_path
     assert value(sat, "modes.safe_entries") == 1
     assert value(sat, "modes.safe_cause") == "battery"
     assert value(sat, "modes.battery_v") == pytest.approx(7.0, abs=0.01)
-    assert not sat.component("hw").hardware.gpio.output("payload_power").is_on  # non-essential load off
+    assert not hardware(sat).gpio.output("payload_power").is_on  # non-essential load off
 
 
 def test_voltage_oscillating_between_thresholds_never_flaps(tmp_path: Path) -> None:
@@ -275,7 +290,7 @@ def test_auto_recover_only_when_enabled(tmp_path: Path, auto_recover: bool) -> N
     if auto_recover:
         assert changes(sat)[-1][:2] == ("SAFE", "NOMINAL")
         assert changes(sat)[-1][2].startswith("battery 7.80 V > 7.60 V for 6")
-        assert sat.component("hw").hardware.gpio.output("payload_power").is_on  # back to its initial level
+        assert hardware(sat).gpio.output("payload_power").is_on  # back to its initial level
     else:
         assert sat.state.get("mode") == "SAFE"
         assert value(sat, "modes.auto_recover") is False
@@ -303,7 +318,7 @@ def test_set_mode_refusals_name_the_reason_and_stale_readings_change_nothing(tmp
         # the battery sensor dies while the voltage sags: FDIR must not act on stale data
         verdict, done = await command(sat, "modes.FORCE_MODE", "NOMINAL")
         assert done.completion == Completion.SUCCESS
-        part = next(s.sim_part for s in sat.component("hw").hardware.sensors if s.name == "eps_battery")
+        part = next(s.sim_part for s in hardware(sat).sensors if s.name == "eps_battery")
         part.faults.absent = True
         rig.volts(6.5)
         await asyncio.sleep(120.0)
@@ -352,6 +367,7 @@ def test_imaging_capture_refused_in_safe_allowed_in_nominal(tmp_path: Path) -> N
     ("auto_recover = 1", "modes.auto_recover: expected true or false"),
     ("safe_exit_v = 12.0", "modes.safe_exit_v: 12.0 V outside plausible_v [5.0, 9.0]"),
     ("plausible_v = [9.0, 5.0]", "modes.plausible_v: expected [low, high]"),
+    ("first_boot_mode = \"PAYLOAD\"", "modes.first_boot_mode: expected one of SAFE, NOMINAL, DETUMBLE"),
     ("battery_channel = \"eps_battery\"", "modes.battery_channel: expected \"component.channel\""),
 ], ids=lambda v: v if len(v) < 24 else None)
 def test_bad_config_is_a_clear_error(tmp_path: Path, modes_toml: str, message: str) -> None:
