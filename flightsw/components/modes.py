@@ -218,6 +218,7 @@ class ModeManager(Component):
         self._entered_at = 0.0
         self._low_since: float | None = None
         self._recover_since: float | None = None
+        self._last_usable_at: float | None = None
         self._boot_pending: tuple[str, str, str, str] | None = None  # old, new, reason, reset
         self._boot_proven = False
         self._dirty = False
@@ -430,8 +431,12 @@ class ModeManager(Component):
         if reading.volts is None:
             if self._battery_id is not None and reading.problem != "no reading yet":
                 self.battery_unusable.emit(why=reading.problem)
-            return  # stale/invalid: neither starts, advances nor clears a dwell
+            return  # stale/invalid: neither starts nor ends a dwell (a long gap restarts it, below)
         volts, at, s = reading.volts, reading.at, self.settings
+        if self._last_usable_at is not None and at - self._last_usable_at > s.max_reading_age_s:
+            # the condition was not observed for a while: a dwell must be seen again in full
+            self._low_since = self._recover_since = None
+        self._last_usable_at = at
         mode = self.current
         if volts < s.safe_enter_v:
             self._recover_since = None

@@ -319,15 +319,18 @@ def test_set_mode_refusals_name_the_reason_and_stale_readings_change_nothing(tmp
         verdict, done = await command(sat, "modes.FORCE_MODE", "NOMINAL")
         assert done.completion == Completion.SUCCESS
         part = next(s.sim_part for s in hardware(sat).sensors if s.name == "eps_battery")
-        part.faults.absent = True
         rig.volts(6.5)
+        await asyncio.sleep(20.0)  # low, but for less than dwell_s
+        part.faults.absent = True
         await asyncio.sleep(120.0)
         assert sat.state.get("mode") == "NOMINAL"
         assert value(sat, "modes.battery_usable") is False
         verdict, _ = await command(sat, "modes.SET_MODE", "NOMINAL")
         assert verdict.detail.startswith("no usable battery reading")
-        part.faults.absent = False  # it comes back: the low voltage now counts
-        await asyncio.sleep(45.0)
+        part.faults.absent = False  # it comes back: the low voltage counts again, from the start
+        await asyncio.sleep(15.0)
+        assert sat.state.get("mode") == "NOMINAL"
+        await asyncio.sleep(30.0)
         assert sat.state.get("mode") == "SAFE"
 
     def listen(sat: Satellite) -> None:  # as the simulator does, before the satellite runs
