@@ -88,7 +88,8 @@ log = logging.getLogger("flightsw.sim")
 DEFAULT_TICKER_S = 10.0  # World step period (1 s ticks inside); 5-10 s keeps a day in minutes
 SAMPLE_EVERY_S = 60.0  # data volume and mode sampling period for the report
 MAX_EVENTS_KEPT = 20_000  # flight events kept for the report (counts cover all of them)
-COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many seconds (one per pass)
+COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many seconds (one per pass)...
+COMMAND_RETRY_S = 60.0  # ... unless no verdict came back: then it tries again after this long, as operators do
 NOOP_COMMAND = "exec.NO_OP"
 # A pass must peak at least this high to count as usable: near the horizon the link budget gives
 # a bit error rate of ~3e-3, so a 150-byte frame survives with ~3 % probability and a short
@@ -237,7 +238,8 @@ class GroundMonitor:
 
     Counts what actually reaches the ground (frames, bytes, beacons with their simulated arrival
     time, verdicts, files), sends the scenario's timed commands in the first contact after their
-    time and, once per pass after the first beacon, an authenticated no-op, so the uplink is
+    time and, once per pass after the first beacon, an authenticated no-op (again a minute later
+    while no verdict has come back: near the horizon a frame is often lost), so the uplink is
     exercised through the same channel.
     """
 
@@ -251,7 +253,7 @@ class GroundMonitor:
         self.epoch_now = epoch_now
         self.sign = sign  # (counter, body, apid) -> complete telecommand packet
         self.noop = noop  # body of the per-pass no-op
-        self.scheduled = collections.deque(sorted(scheduled))  # (epoch due, name, body)
+        self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
         self.bit_rate = bit_rate
         self.files: GroundFileReceiver | None = None
         self.frames = 0
@@ -268,6 +270,7 @@ class GroundMonitor:
         self._counter = 0
         self._file_counter = 0
         self._last_command = -float("inf")
+        self._verdicts_at_command = 0
         self._writer: asyncio.StreamWriter | None = None
         self._tx_lock = asyncio.Lock()
 
@@ -322,12 +325,15 @@ class GroundMonitor:
         """On a beacon (the satellite is in contact): a due scenario command, else the pass's no-op."""
         if self.sign is None or self._writer is None:
             return
+        since = now - self._last_command
+        unanswered = self.verdicts == self._verdicts_at_command
         if self.scheduled and self.scheduled[0][0] <= now:
             _, name, body = self.scheduled.popleft()
-        elif self.noop is not None and now - self._last_command >= COMMAND_GAP_S:
+        elif self.noop is not None and (since >= COMMAND_GAP_S or (unanswered and since >= COMMAND_RETRY_S)):
             name, body = NOOP_COMMAND, self.noop
         else:
             return
+        self._verdicts_at_command = self.verdicts
         self._last_command = now
         self._counter += 1
         await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
@@ -449,6 +455,11 @@ class SimulationRun:
             if self.transceiver is not None:
                 sat.sim_transceiver = self.transceiver  # type: ignore[attr-defined]
         self.sat = sat
+        return sat
+
+    def _compose_finalized(self) -> Satellite:
+        sat = self._compose()
+        sat.finalize()
         return sat
 
     def build(self) -> Satellite:
@@ -703,7 +714,9 @@ class SimulationRun:
                 await asyncio.sleep(delay)
             if loop.time() >= end:
                 return reason
-            sat = self._compose()
+            # Building a satellite reads its stores and sets every component up (~150 ms): on
+            # a worker thread, as a real boot happens before the flight loop exists.
+            sat = await loop.run_in_executor(None, self._compose_finalized)
             self._attach(sat)
 
     def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
@@ -721,8 +734,6 @@ class SimulationRun:
         self._finished["commands_rejected"] += int(sat.commands.stats["rejected"])
         self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
         port, self._port = self._port, None
-        if self.applier is not None and self.applier.hangs is not None:
-            self.applier.hangs = RateGroupHangs({})  # nothing runs to hang until the next boot
         if reason == "WATCHDOG":
             self._set_detumbling(False)  # the computer commanding B-dot is down
             if port is not None:
@@ -747,6 +758,9 @@ class SimulationRun:
         wall = time.monotonic()
         speed = self.options.speed
         try:
+            # The first boot's satellite is built before the loop runs, as a process starts
+            # before its loop: reading stores and setting components up never holds the loop.
+            self.build().finalize()
             with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(0.0, speed)) as runner:
                 reason = runner.run(self._main())
             log.info("simulation stopped (%s) at %s", reason, self.world.state.utc.isoformat())

@@ -41,9 +41,9 @@ def test_a_pass_brings_beacons_down_and_carries_a_command_up(one_pass_runs: tupl
     # nothing reaches the ground outside the pass, although the flight side kept transmitting
     assert tally.frames == m["frames_down"] > tally.beacons
     assert m["frames_out_of_contact"] > 0
-    # the ground's no-op (sent on the first beacon, near the noisy horizon) went up through the
-    # same channel and was executed; its verdict may or may not survive the way down
-    assert m["ground_commands_sent"] == 1 and m["frames_up"] == 1 and m["bytes_up"] > 0
+    # the ground's no-op (sent on the first beacon, near the noisy horizon, and again a minute
+    # later while no verdict comes back) went up through the same channel and was executed
+    assert 1 <= m["frames_up"] <= m["ground_commands_sent"] <= 4 and m["bytes_up"] > 0
     assert m["commands_rejected"] == 0
     assert m["bytes_down"] > 10_000
     assert 0.0 <= m["frame_loss_ratio"] < 0.5
