@@ -878,6 +878,35 @@ def _contact_windows(world: World) -> Iterator[ContactTally]:
         yield ContactTally(station, aos, world.time)
 
 
+def first_difference(a: SimResult, b: SimResult) -> str | None:
+    """The first way two runs differ (metrics except host figures, contacts, boots, modes,
+    events, every World series sample), or None when they are identical."""
+    metrics_a = {k: v for k, v in a.metrics.items() if k not in HOST_METRICS}
+    metrics_b = {k: v for k, v in b.metrics.items() if k not in HOST_METRICS}
+    for key in sorted(metrics_a.keys() | metrics_b.keys()):
+        if metrics_a.get(key) != metrics_b.get(key):
+            return f"metric {key}: {metrics_a.get(key)!r} != {metrics_b.get(key)!r}"
+    lists: tuple[tuple[str, Sequence[Any], Sequence[Any]], ...] = (
+        ("contact", a.contacts, b.contacts), ("boot", a.boots, b.boots), ("mode change", a.modes, b.modes),
+        ("event", a.events, b.events))
+    for what, items_a, items_b in lists:
+        for i, (x, y) in enumerate(zip(items_a, items_b, strict=False)):
+            if x != y:
+                return f"{what} {i}: {x!r} != {y!r}"
+        if len(items_a) != len(items_b):
+            return f"{what}s: {len(items_a)} != {len(items_b)}"
+    for column in sorted(a.world_series.keys() | b.world_series.keys()):
+        xs, ys = a.world_series.get(column, []), b.world_series.get(column, [])
+        times = a.world_series.get("t", [])
+        for i, (x, y) in enumerate(zip(xs, ys, strict=False)):
+            if x != y:
+                at = f" at t+{times[i] - times[0]:.0f} s" if i < len(times) else ""
+                return f"world series {column}[{i}]{at}: {x!r} != {y!r}"
+        if len(xs) != len(ys):
+            return f"world series {column}: {len(xs)} != {len(ys)} samples"
+    return None
+
+
 def run_scenario(config: MissionConfig, scenario: Scenario, options: SimOptions | None = None) -> SimResult:
     """Compose, run, measure and (with options.report_dir) report one scenario."""
     try:
@@ -911,5 +940,5 @@ def _is_number(text: str) -> bool:
     return True
 
 
-__all__ = ["BootRecord", "GroundFileReceiver", "GroundMonitor", "SimOptions", "SimResult", "SimulationError",
+__all__ = ["first_difference", "BootRecord", "GroundFileReceiver", "GroundMonitor", "SimOptions", "SimResult", "SimulationError",
            "SimulationRun", "run_scenario", "ContactTally", "HOST_METRICS"]
