@@ -18,17 +18,17 @@ from flightsw.core.types import BOOL, F64, STRING, U8, U32
 class Executive(Component):
     """Boot, time and framework health reporting."""
 
-    boot_count = Channel(U32, doc="Boots since first power-on (persisted)")
-    reset_reason = Channel(STRING(16), doc="Why the previous run ended")
+    boot_count = Channel(U32, doc="Boots since first power-on (persisted)", update="on_change")
+    reset_reason = Channel(STRING(16), doc="Why the previous run ended", update="on_change")
     uptime = Channel(F64, unit="s", doc="Seconds since this boot")
     utc = Channel(F64, unit="s", doc="Spacecraft UTC (Unix seconds), 0 when unknown")
-    utc_valid = Channel(BOOL, doc="True when spacecraft UTC is known")
-    services_failed = Channel(U32, doc="Services marked failed after repeated crashes")
-    service_restarts = Channel(U32, doc="Service restarts since boot")
-    events_emitted = Channel(U32, doc="Events emitted since boot")
-    events_suppressed = Channel(U32, doc="Events suppressed by throttles since boot")
-    records_bytes = Channel(U32, unit="B", doc="Bytes held by the record log")
-    watchdog_withheld = Channel(U32, doc="Health checks that withheld the watchdog pet")
+    utc_valid = Channel(BOOL, doc="True when spacecraft UTC is known", update="on_change")
+    services_failed = Channel(U32, doc="Services marked failed after repeated crashes", update="on_change")
+    service_restarts = Channel(U32, doc="Service restarts since boot", update="on_change")
+    events_emitted = Channel(U32, doc="Events emitted since boot", update="on_change")
+    events_suppressed = Channel(U32, doc="Events suppressed by throttles since boot", update="on_change")
+    records_bytes = Channel(U32, unit="B", doc="Bytes held by the record log", update="on_change")
+    watchdog_withheld = Channel(U32, doc="Health checks that withheld the watchdog pet", update="on_change")
 
     booted = Event(Severity.INFO, "Boot {boot} (reset reason {reason})", throttle=None)
     service_crashed = Event(Severity.WARNING, "Service {service} crashed: {error}; restarting", throttle=(10, 60.0))

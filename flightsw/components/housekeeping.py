@@ -217,9 +217,9 @@ def monitor_class(device: SensorDevice) -> type[SensorMonitor]:
 class HardwareManager(Component):
     """Owns the buses and lines; reports how many parts are healthy and how often buses recovered."""
 
-    sensors_ok = Channel(U8, doc="Sensors whose last poll succeeded")
-    sensors_failed = Channel(U8, doc="Sensors currently failing (stale)")
-    bus_recoveries = Channel(U32, doc="I2C bus recoveries (stuck bus) on all buses")
+    sensors_ok = Channel(U8, doc="Sensors whose last poll succeeded", update="on_change")
+    sensors_failed = Channel(U8, doc="Sensors currently failing (stale)", update="on_change")
+    bus_recoveries = Channel(U32, doc="I2C bus recoveries (stuck bus) on all buses", update="on_change")
 
     def __init__(self, hardware: HardwareSet, monitors: list[SensorMonitor],
                  name: str = "hw", base_id: int = HW_BASE_ID) -> None:

@@ -17,9 +17,9 @@ def rate_group_monitor(groups: dict[str, RateGroup], name: str = "sched", base_i
     attrs: dict[str, Any] = {"__doc__": "Rate-group timing telemetry (overruns, slips, cycle times)."}
     for g in groups:
         attrs[f"{g}_cycles"] = Channel(U32, doc=f"Cycles run by rate group {g}")
-        attrs[f"{g}_overruns"] = Channel(U32, limits=Limits(yellow_high=0), doc=f"Cycles of {g} that ended after the next deadline")
-        attrs[f"{g}_slips"] = Channel(U32, limits=Limits(yellow_high=0), doc=f"Deadlines of {g} skipped")
-        attrs[f"{g}_max_cycle_ms"] = Channel(F32, unit="ms", doc=f"Longest cycle of {g}")
+        attrs[f"{g}_overruns"] = Channel(U32, limits=Limits(yellow_high=0), doc=f"Cycles of {g} that ended after the next deadline", update="on_change")
+        attrs[f"{g}_slips"] = Channel(U32, limits=Limits(yellow_high=0), doc=f"Deadlines of {g} skipped", update="on_change")
+        attrs[f"{g}_max_cycle_ms"] = Channel(F32, unit="ms", doc=f"Longest cycle of {g}", update="on_change")
 
     def publish(self: Component) -> None:
         for g, group in groups.items():

@@ -111,8 +111,16 @@ class _Declaration:
         return instance._bound(self)
 
 
+CHANNEL_UPDATES = ("always", "on_change")
+
+
 class Channel(_Declaration):
-    """A telemetry channel: latest value and time, with unit and limits."""
+    """A telemetry channel: latest value and time, with unit and limits.
+
+    ``update="on_change"`` (F Prime's ``update on change``): a write of the value the channel
+    already holds is dropped, so the stamp says when the value last changed. Meant for counters
+    and flags published every cycle; readings keep ``"always"`` so their stamp shows freshness.
+    """
 
     kind = "channel"
 
@@ -123,11 +131,15 @@ class Channel(_Declaration):
         limits: Limits | None = None,
         doc: str = "",
         id: int | None = None,  # noqa: A002
+        update: str = "always",
     ) -> None:
         super().__init__(doc, id)
+        if update not in CHANNEL_UPDATES:
+            raise ValueError(f"channel update must be one of {CHANNEL_UPDATES}, got {update!r}")
         self.type = type
         self.unit = unit
         self.limits = limits or Limits()
+        self.update = update
 
 
 class Event(_Declaration):
@@ -244,7 +256,9 @@ class BoundChannel:
         # (the bound handle is dropped when the component is attached to another context)
         write = self._write
         if write is None:
-            write = self._write = self.component.ctx.telemetry.write
+            telemetry = self.component.ctx.telemetry
+            write = telemetry.write_on_change if self.decl.update == "on_change" else telemetry.write
+            self._write = write
         write(self.id, self._validate(value))
 
     def __post_init__(self) -> None:

@@ -98,7 +98,7 @@ class Dictionary:
         def chan(item: DeclaredItem) -> dict[str, Any]:
             decl: Channel = item.decl  # type: ignore[assignment]
             return {"name": item.name, "id": item.id, "type": decl.type.name, "unit": decl.unit,
-                    "limits": decl.limits.to_json(), "doc": decl.doc}
+                    "limits": decl.limits.to_json(), "update": decl.update, "doc": decl.doc}
 
         def evt(item: DeclaredItem) -> dict[str, Any]:
             decl: Event = item.decl  # type: ignore[assignment]

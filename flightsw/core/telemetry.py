@@ -63,6 +63,13 @@ class TelemetryDB:
         # The hot path stores the value and a float; the full stamp is built when someone reads it.
         self._latest[channel_id] = (value, self._clock.monotonic())
 
+    def write_on_change(self, channel_id: int, value: Any) -> None:
+        """Write unless the channel already holds this value (of the same type)."""
+        entry = self._latest.get(channel_id)
+        if entry is not None and entry[0] == value and type(entry[0]) is type(value):
+            return
+        self.write(channel_id, value)
+
     def latest(self, channel_id: int) -> Sample | None:
         entry = self._latest.get(channel_id)
         if entry is None:

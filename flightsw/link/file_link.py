@@ -77,13 +77,13 @@ def check_pdu_fits(max_pdu_len: int, max_info: int) -> None:
 class FileLink(Component):
     """CFDP file transfer (class 2) over the radio link: down- and uplink, authenticated uplink."""
 
-    pdus_down = Channel(U32, doc="File PDUs queued for downlink")
-    pdus_up = Channel(U32, doc="Authenticated file PDUs received and handed to CFDP")
-    pdus_rejected = Channel(U32, doc="Uplinked file PDUs dropped (MAC, key, replay, malformed)")
-    files_sent = Channel(U32, doc="Files delivered to the ground (Finished received)")
-    files_received = Channel(U32, doc="Files received and verified into quarantine")
-    transfers_queued = Channel(U16, doc="Outgoing transfers not yet done")
-    active_progress = Channel(U8, unit="%", doc="Progress of the outgoing transfer now running")
+    pdus_down = Channel(U32, doc="File PDUs queued for downlink", update="on_change")
+    pdus_up = Channel(U32, doc="Authenticated file PDUs received and handed to CFDP", update="on_change")
+    pdus_rejected = Channel(U32, doc="Uplinked file PDUs dropped (MAC, key, replay, malformed)", update="on_change")
+    files_sent = Channel(U32, doc="Files delivered to the ground (Finished received)", update="on_change")
+    files_received = Channel(U32, doc="Files received and verified into quarantine", update="on_change")
+    transfers_queued = Channel(U16, doc="Outgoing transfers not yet done", update="on_change")
+    active_progress = Channel(U8, unit="%", doc="Progress of the outgoing transfer now running", update="on_change")
 
     file_received = Event(Severity.INFO, "File {name} received ({size} B, sha256 {sha256}) in quarantine",
                           throttle=None)

@@ -1,6 +1,9 @@
 """Channels keep the time they were written; packets carry values in dictionary order."""
 
 import asyncio
+import json
+
+import pytest
 
 from flightsw.core.component import Channel, Component
 from flightsw.core.telemetry import decode_packet
@@ -12,6 +15,7 @@ from sim.virtual_time import run_virtual
 class Probe(Component):
     a = Channel(F32, unit="V")
     b = Channel(U8)
+    count = Channel(U8, update="on_change")
 
 
 def test_stamp_is_the_write_time_not_the_read_time(tmp_path) -> None:
@@ -32,6 +36,37 @@ def test_stamp_is_the_write_time_not_the_read_time(tmp_path) -> None:
     assert sample.stamp.seconds == 5.0 and sample.stamp.boot == 1
     assert sample.stamp.utc == 1_800_000_000.0 + 1005.0
     sat.workers.shutdown()
+
+
+def test_on_change_channel_keeps_the_time_its_value_last_changed(tmp_path) -> None:
+    probe = Probe("probe", 0x30)
+    sat = make_satellite(tmp_path, [probe])
+    sat.finalize()
+
+    async def main() -> tuple:
+        sat.clock.restart_epoch()
+        probe.count.set(1)
+        probe.a.set(1.0)
+        await asyncio.sleep(10.0)
+        probe.count.set(1)  # unchanged: dropped, stamp stays at 0 s
+        probe.a.set(1.0)  # an "always" channel is re-stamped
+        first = sat.telemetry.latest(probe.count.id), sat.telemetry.latest(probe.a.id)
+        await asyncio.sleep(10.0)
+        probe.count.set(2)
+        return first, sat.telemetry.latest(probe.count.id)
+
+    (unchanged, always), changed = run_virtual(main())
+    assert unchanged.value == 1 and unchanged.stamp.seconds == 0.0
+    assert always.stamp.seconds == 10.0
+    assert changed.value == 2 and changed.stamp.seconds == 20.0
+    exported = {c["name"]: c for c in json.loads(sat.dictionary.to_json())["channels"]}
+    assert exported["probe.count"]["update"] == "on_change" and exported["probe.a"]["update"] == "always"
+    sat.workers.shutdown()
+
+
+def test_channel_update_policy_is_checked() -> None:
+    with pytest.raises(ValueError, match="update must be one of"):
+        Channel(U8, update="sometimes")
 
 
 def test_packet_values_follow_the_declared_order(tmp_path) -> None:
