@@ -249,6 +249,8 @@ class BoundChannel:
     component: Component
     decl: Channel
     id: int
+    _write: Callable[[int, Any], None] | None = field(default=None, init=False, repr=False)
+    _validate: Callable[[Any], Any] = field(init=False, repr=False)
 
     def set(self, value: Any) -> None:
         """Publish a new value, stamped with spacecraft time."""
@@ -262,7 +264,6 @@ class BoundChannel:
         write(self.id, self._validate(value))
 
     def __post_init__(self) -> None:
-        self._write: Callable[[int, Any], None] | None = None
         self._validate = self.decl.type.validate
 
     @property
