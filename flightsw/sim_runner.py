@@ -25,8 +25,10 @@ the ground station do.
 
 Time: the run uses a `VirtualTimeLoop` (``speed=None`` as fast as possible, ``N`` at most N times
 real time). Bytes crossing the pseudo-terminal and the TCP socket arrive asynchronously in the
-kernel, so the runner tells the loop while any are in flight and the clock waits for them; this
-is what makes a run with a given seed repeat exactly.
+kernel, so the runner tells the loop how many bytes were written but are not readable at the far
+end yet, and the loop waits for them before every poll: bytes written in one loop iteration are
+read in the next, whatever the kernel's timing. This is what makes a run with a given seed
+repeat exactly.
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ from sim.scenario import (
     FaultApplier,
     RateGroupHangs,
     Scenario,
+)
+from sim.transceiver import (
+    PTY_INPUT_CAPACITY,
+    CountingStreamReader,
+    bytes_sent_to_kernel,
+    readable_bytes,
+    socket_fd,
 )
 from sim.virtual_time import VirtualTimeLoop
 
@@ -272,14 +281,35 @@ class GroundMonitor:
         self._last_command = -float("inf")
         self._verdicts_at_command = 0
         self._writer: asyncio.StreamWriter | None = None
+        self._reader: CountingStreamReader | None = None
         self._tx_lock = asyncio.Lock()
+        # byte counts of connections that ended (for bytes_sent_to_kernel / bytes_arrived)
+        self._written_before = 0
+        self._kernel_sent_before = 0
+        self._arrived_before = 0
+
+    def bytes_sent_to_kernel(self) -> int:
+        """Bytes sent towards the transceiver that left this side's buffers (all connections)."""
+        writer = self._writer
+        live = bytes_sent_to_kernel(writer, self.bytes_written - self._written_before) if writer is not None else 0
+        return self._kernel_sent_before + live
+
+    def bytes_arrived(self) -> int:
+        """Bytes from the transceiver taken out of the kernel or readable there now (all connections)."""
+        reader, writer = self._reader, self._writer
+        live = reader.bytes_received + readable_bytes(socket_fd(writer)) if reader is not None and writer is not None else 0
+        return self._arrived_before + live
 
     async def run(self) -> None:
         """Service: connect once the transceiver listens, then receive forever."""
         while not self.transceiver.listening:  # noqa: ASYNC110 (the transceiver has no ready event; virtual time makes the wait free)
             await asyncio.sleep(0.1)
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.transceiver.bound_port)
-        self._writer = writer
+        loop = asyncio.get_running_loop()
+        reader = CountingStreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await loop.create_connection(lambda: protocol, "127.0.0.1", self.transceiver.bound_port)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        self._reader, self._writer = reader, writer
         try:
             async with asyncio.TaskGroup() as group:
                 if self.files is not None:
@@ -287,7 +317,10 @@ class GroundMonitor:
                 await self._receive(reader)
                 raise ConnectionError("the simulated transceiver closed the ground connection")
         finally:
-            self._writer = None
+            self._kernel_sent_before += bytes_sent_to_kernel(writer, self.bytes_written - self._written_before)
+            self._written_before = self.bytes_written
+            self._arrived_before += reader.bytes_received
+            self._reader = self._writer = None
             writer.close()
 
     async def _receive(self, reader: asyncio.StreamReader) -> None:
@@ -402,7 +435,8 @@ class SimulationRun:
         self._finished = collections.Counter[str]()  # counters of boots that ended
         self._t0 = 0.0
         self._port: Any = None  # the flight side's serial port (AsyncSerialPort) of the radio
-        self._pty_base = (0, 0)  # transceiver pty counters when the current boot's port appeared
+        self._port_written_before = 0  # bytes the radio ports of boots that ended wrote / read
+        self._port_read_before = 0
         self._task_boot: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
 
     # -- composition --------------------------------------------------------------------------
@@ -627,17 +661,31 @@ class SimulationRun:
     def _on_service_crash(self, svc: Service, exc: BaseException) -> None:
         log.warning("simulation service %s crashed: %s", svc.name, svc.last_error)
 
-    def _bytes_in_flight(self) -> object | None:
-        """A token while bytes cross the pty or the TCP socket, None when both sides agree."""
+    def _bytes_not_yet_readable(self) -> int:
+        """Bytes written into the pty or the TCP connection that the far end cannot read yet.
+
+        Each direction: bytes into the kernel - bytes the reader took out - bytes readable now
+        (FIONREAD). The kernel calls are made only when the counters differ. A pty whose input
+        buffer is full counts as arrived: the rest cannot move before its reader runs."""
         port, xcvr, ground = self._port, self.transceiver, self.ground
         if xcvr is None or ground is None:
-            return None
-        pty_in, pty_out = xcvr.pty_bytes_read - self._pty_base[0], xcvr.pty_bytes_written - self._pty_base[1]
-        counters = (port.bytes_written if port else 0, pty_in, pty_out, port.bytes_read if port else pty_out,
-                    xcvr.ground_bytes_written, ground.bytes_read, ground.bytes_written, xcvr.ground_bytes_read)
-        if counters[0] > counters[1] or counters[2] > counters[3] or counters[4] > counters[5] or counters[6] > counters[7]:
-            return counters
-        return None
+            return 0
+        flight_written = self._port_written_before + (port.bytes_written if port is not None else 0)
+        flight_read = self._port_read_before + (port.bytes_read if port is not None else 0)
+        missing = 0
+        if flight_written > xcvr.pty_bytes_read:
+            readable = xcvr.from_flight_readable()
+            if readable < PTY_INPUT_CAPACITY:
+                missing += max(0, flight_written - xcvr.pty_bytes_read - readable)
+        if xcvr.pty_bytes_written > flight_read:
+            readable = xcvr.to_flight_readable()
+            if readable < PTY_INPUT_CAPACITY:
+                missing += max(0, xcvr.pty_bytes_written - flight_read - readable)
+        if xcvr.ground_bytes_written > ground.bytes_read:
+            missing += max(0, xcvr.to_ground_sent() - ground.bytes_arrived())
+        if ground.bytes_written > xcvr.ground_bytes_read:
+            missing += max(0, ground.bytes_sent_to_kernel() - xcvr.from_ground_arrived())
+        return missing
 
     def _inline_buses(self) -> list[Any]:
         """Simulated buses whose calls can run on the loop thread: none can sleep (no latency fault)."""
@@ -659,7 +707,7 @@ class SimulationRun:
         self.loop = loop
         self._t0 = loop.time()
         self.environment.bind_clock(loop.time, self._t0)
-        loop.add_io_pending_check(self._bytes_in_flight)
+        loop.add_io_arrival_check(self._bytes_not_yet_readable)
         try:
             async with asyncio.TaskGroup() as group:
                 services = group.create_task(self.services.run(), name="sim.runner")
@@ -668,7 +716,7 @@ class SimulationRun:
                 finally:
                     services.cancel()
         finally:
-            loop.remove_io_pending_check(self._bytes_in_flight)
+            loop.remove_io_arrival_check(self._bytes_not_yet_readable)
             self.environment.sync()
 
     def _task_factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
@@ -721,8 +769,6 @@ class SimulationRun:
 
     def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
         link = self._link()
-        if self.transceiver is not None:
-            self._pty_base = (self.transceiver.pty_bytes_read, self.transceiver.pty_bytes_written)
         self._port = link.radio.serial if link is not None else None
         for bus in self._inline_buses():
             loop.run_inline(bus.executor)
@@ -734,6 +780,9 @@ class SimulationRun:
         self._finished["commands_rejected"] += int(sat.commands.stats["rejected"])
         self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
         port, self._port = self._port, None
+        if port is not None:
+            self._port_written_before += port.bytes_written
+            self._port_read_before += port.bytes_read
         if reason == "WATCHDOG":
             self._set_detumbling(False)  # the computer commanding B-dot is down
             if port is not None:

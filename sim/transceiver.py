@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import math
 import os
 import random
+import struct
+import termios
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import SupportsIndex
 
 from hal import kiss
 
@@ -29,6 +33,50 @@ log = logging.getLogger(__name__)
 DEFAULT_KISS_PORT = 8001
 MAX_PTY_BACKLOG = 256 * 1024  # bytes waiting for the flight side; beyond that frames are dropped
 MAX_CLIENT_BACKLOG = 1024 * 1024
+# A pty's input buffer in raw mode (Linux n_tty: 4096 - 1): once that much is readable, the rest
+# stays in the kernel until the reader makes room, so nothing more can arrive before it reads.
+PTY_INPUT_CAPACITY = 4095
+
+
+def readable_bytes(fd: int) -> int:
+    """Bytes the kernel holds readable on `fd` now (FIONREAD); 0 for a closed descriptor.
+
+    Why: a virtual-time run must know when bytes written at one end have become readable at the
+    other (see ``VirtualTimeLoop.add_io_arrival_check``); counters alone cannot tell "still in
+    the kernel's queue" from "readable, its reader will run next".
+    """
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
+
+
+class CountingStreamReader(asyncio.StreamReader):
+    """A StreamReader that counts the bytes its transport took out of the kernel.
+
+    The application's own count (what `read()` returned) lags behind while data waits in the
+    reader's buffer; this one tells what left the socket.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes_received = 0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        chunk = bytes(data)  # the transport hands bytes: no copy
+        self.bytes_received += len(chunk)
+        super().feed_data(chunk)
+
+
+def socket_fd(writer: asyncio.StreamWriter) -> int:
+    """The socket descriptor under a stream (-1 once closed)."""
+    sock = writer.get_extra_info("socket")
+    return int(sock.fileno()) if sock is not None else -1
+
+
+def bytes_sent_to_kernel(writer: asyncio.StreamWriter, written: int) -> int:
+    """Of `written` bytes handed to a stream, those already in the kernel (not in its buffer)."""
+    return written - writer.transport.get_write_buffer_size()
 
 
 @dataclass
@@ -136,7 +184,8 @@ class SimTransceiver:
         self._slave_name = ""
         self._pty_backlog = bytearray()
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
+        self._clients: dict[asyncio.StreamWriter, CountingStreamReader] = {}
+        self._client_bytes_written: dict[asyncio.StreamWriter, int] = {}
         self._client_tasks: set[asyncio.Task[None]] = set()
         self._decoder = kiss.KissDecoder(max_frame=max_frame)
         self.tnc_parameters: dict[str, int] = {}
@@ -145,6 +194,8 @@ class SimTransceiver:
         self.pty_bytes_written = 0  # to the flight side
         self.ground_bytes_read = 0  # from KISS TCP clients
         self.ground_bytes_written = 0  # to KISS TCP clients (counted once per client)
+        self._gone_clients_received = 0  # bytes taken out of the kernel from clients that left
+        self._gone_clients_sent = 0  # bytes sent into the kernel to clients that left
         self.downlink = _Direction(self.channel, self._rng, self._to_ground, self._tx_delay)
         self.uplink = _Direction(self.channel, self._rng, self._to_flight, lambda: 0.0)
 
@@ -169,7 +220,12 @@ class SimTransceiver:
 
     async def start(self) -> None:
         self._open_pty()
-        self._server = await asyncio.start_server(self._serve_client, self.host, self.port)
+        loop = asyncio.get_running_loop()
+
+        def connection() -> asyncio.StreamReaderProtocol:
+            return asyncio.StreamReaderProtocol(CountingStreamReader(), self._serve_client)
+
+        self._server = await loop.create_server(connection, self.host, self.port)
         log.info("sim transceiver: flight side %s, ground KISS TCP %s:%d",
                  self.device, self.host, self.bound_port)
 
@@ -225,6 +281,25 @@ class SimTransceiver:
             await self._server.wait_closed()
             self._server = None
 
+    # -- bytes inside the kernel (for virtual-time runs) ------------------------------------------
+    def from_flight_readable(self) -> int:
+        """Bytes the flight side wrote into the pty that this side can read now."""
+        return readable_bytes(self._master) if self._master is not None else 0
+
+    def to_flight_readable(self) -> int:
+        """Bytes this side wrote into the pty that the flight side can read now."""
+        return readable_bytes(self._slave) if self._slave is not None else 0
+
+    def to_ground_sent(self) -> int:
+        """Bytes sent into the kernel towards KISS TCP clients (all clients, ever)."""
+        return self._gone_clients_sent + sum(bytes_sent_to_kernel(writer, written)
+                                            for writer, written in self._client_bytes_written.items())
+
+    def from_ground_arrived(self) -> int:
+        """Bytes from KISS TCP clients taken out of the kernel or readable there now."""
+        return self._gone_clients_received + sum(reader.bytes_received + readable_bytes(socket_fd(writer))
+                                                 for writer, reader in self._clients.items())
+
     # -- flight side ----------------------------------------------------------------------------
     def _on_pty_readable(self) -> None:
         assert self._master is not None
@@ -274,7 +349,9 @@ class SimTransceiver:
 
     # -- ground side ----------------------------------------------------------------------------
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
+        assert isinstance(reader, CountingStreamReader)
+        self._clients[writer] = reader
+        self._client_bytes_written[writer] = 0
         task = asyncio.current_task()
         if task is not None:
             self._client_tasks.add(task)
@@ -289,7 +366,9 @@ class SimTransceiver:
         except ConnectionError:
             pass
         finally:
-            self._clients.discard(writer)
+            self._clients.pop(writer, None)
+            self._gone_clients_received += reader.bytes_received
+            self._gone_clients_sent += bytes_sent_to_kernel(writer, self._client_bytes_written.pop(writer, 0))
             writer.close()
 
     def _to_ground(self, frame: bytes) -> None:
@@ -300,3 +379,4 @@ class SimTransceiver:
                 continue
             writer.write(encoded)
             self.ground_bytes_written += len(encoded)
+            self._client_bytes_written[writer] += len(encoded)

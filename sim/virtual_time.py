@@ -14,6 +14,14 @@ pending token the loop waits for fd readiness in real time instead of jumping. A
 does not change for ``IO_HOLD_LIMIT`` real seconds (bytes lost with a closed device) stops
 holding the clock and is counted in ``io_hold_expired``.
 
+Holding the clock is not enough for a repeatable run: within one virtual instant, the iteration
+whose poll first sees the bytes decides where their reader's callback lands among the others,
+and that depends on the kernel's timing. So whoever can tell how many bytes were written but are
+not yet readable at the far end registers :meth:`VirtualTimeLoop.add_io_arrival_check`; before
+every poll the loop waits (real time, bounded by ``IO_HOLD_LIMIT``) until they are all readable,
+and it hands ready descriptors over in descriptor order rather than the order they became ready.
+Bytes written in one iteration are then read in the next, in every run.
+
 Executors registered with :meth:`VirtualTimeLoop.run_inline` (a simulated I2C bus: in-memory
 register work of a few microseconds) run their calls on the loop thread instead: a thread hand-off
 costs ~100 us of context switches and GIL transfers, which over the millions of transactions of a
@@ -41,6 +49,9 @@ HOLD_POLL = 0.05
 # pending token may hold the clock.
 IO_POLL = 0.002
 IO_HOLD_LIMIT = 1.0
+# Real sleep between arrival checks while written bytes are not readable yet (a pty's kernel
+# worker needs ~10-50 us to move them).
+ARRIVAL_POLL = 0.00005
 # Longest real wait for executor work before the loop runs its next callbacks anyway.
 EXECUTOR_SYNC_LIMIT = 1.0
 # Rounds of newly ready callbacks run within one iteration before the selector is polled again.
@@ -66,19 +77,18 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
                 concurrent.futures.wait([work], timeout=HOLD_POLL)
                 if work in loop.pending_work and work.done():
                     time.sleep(0.0001)  # let the worker run its done callbacks (queues the completion)
-            if timeout is not None and timeout <= 0:
-                return super().select(0)
+        loop.await_io_arrival()
         if timeout is not None and timeout <= 0:
-            return super().select(0)
+            return _in_fd_order(super().select(0))
         ready = super().select(0)
         if ready:
-            return ready
+            return _in_fd_order(ready)
         if loop.inflight:
             # Executor work holds the clock: wait for it in real time (its completion wakes us).
-            return super().select(HOLD_POLL if timeout is None else min(timeout, HOLD_POLL))
+            return _in_fd_order(super().select(HOLD_POLL if timeout is None else min(timeout, HOLD_POLL)))
         if loop.io_pending():
             # Bytes on their way through the kernel: let them arrive before time moves on.
-            return super().select(IO_POLL if timeout is None else min(timeout, IO_POLL))
+            return _in_fd_order(super().select(IO_POLL if timeout is None else min(timeout, IO_POLL)))
         if timeout is None:
             # Nothing scheduled at all: only outside I/O can wake us; wait for it in real time.
             return super().select(None)
@@ -89,9 +99,16 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
                 ready = super().select(wait)
                 if ready:
                     loop.resync()
-                    return ready
+                    return _in_fd_order(ready)
         loop.advance(timeout)
         return []
+
+
+def _in_fd_order(ready: list[tuple[selectors.SelectorKey, int]]) -> list[tuple[selectors.SelectorKey, int]]:
+    """epoll lists descriptors in the order they became ready (real timing): use a fixed order."""
+    if len(ready) > 1:
+        ready.sort(key=lambda event: event[0].fd)
+    return ready
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -106,6 +123,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._io_token: object | None = None
         self._io_token_since = 0.0
         self._io_given_up = False
+        self._arrival_checks: list[Callable[[], int]] = []
+        self._arrival_stalled = 0  # bytes still missing when the last wait gave up
         self._inline: set[Any] = set()  # executors, by identity
         self.pending_work: set[Any] = set()  # concurrent futures whose completion is not queued yet
         self.inline_calls = 0
@@ -125,6 +144,31 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def remove_io_pending_check(self, check: Callable[[], object | None]) -> None:
         self._io_checks.remove(check)
+
+    def add_io_arrival_check(self, check: Callable[[], int]) -> None:
+        """Before every poll, wait until `check()` returns 0: the number of bytes written into a
+        pty or socket that are not readable at the far end yet (e.g. written - read - FIONREAD)."""
+        self._arrival_checks.append(check)
+
+    def remove_io_arrival_check(self, check: Callable[[], int]) -> None:
+        self._arrival_checks.remove(check)
+
+    def await_io_arrival(self) -> None:
+        """Let bytes written so far become readable before the poll (bounded; a count that stays
+        the same for IO_HOLD_LIMIT is given up, counted in io_hold_expired, and not waited for again)."""
+        started: float | None = None
+        while self._arrival_checks:
+            missing = sum(check() for check in self._arrival_checks)
+            if missing == 0 or missing == self._arrival_stalled:
+                return
+            now = time.monotonic()
+            if started is None:
+                started = now
+            elif now - started >= IO_HOLD_LIMIT:
+                self._arrival_stalled = missing
+                self.io_hold_expired += 1
+                return
+            time.sleep(ARRIVAL_POLL)
 
     def io_pending(self) -> bool:
         if not self._io_checks:
