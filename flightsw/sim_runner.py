@@ -38,7 +38,9 @@ import collections
 import contextlib
 import contextvars
 import copy
+import hashlib
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -64,7 +66,7 @@ from flightsw.link import ax25
 from flightsw.link.auth import KeyRing, build_command
 from flightsw.link.packets import Apid, Packet, split_packets
 from flightsw.link.scheduler import stuffed_bits
-from flightsw.link.settings import RADIO_KIND, load_link_settings
+from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
 from hal import kiss
 from sim.environment.adapters import (
     ContactGate,
@@ -115,6 +117,7 @@ BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change 
 TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
 IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
 RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
+SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
 
 
 # The boot (index into SimulationRun.boots) whose satellite is running in this context.
@@ -461,12 +464,37 @@ class SimulationRun:
             elif dev.backend != "sim":
                 raise SimulationError(f"devices.{dev.name}: backend {dev.backend!r}; a scenario runs every "
                                       "device simulated (backend = \"sim\")")
+        self._seed_uplink_keys()
         groups = set(cfg.scheduler.rate_groups)
         for i, fault in enumerate(self.scenario.faults):
             group = fault.target.removeprefix(SOFTWARE_TARGET_PREFIX)
             if fault.software and group not in groups:
                 raise SimulationError(f"{self.scenario.source}: faults[{i}].target: no rate group {group!r} in "
                                       f"the mission config; rate groups: {sorted(groups)}")
+
+    def _seed_uplink_keys(self) -> None:
+        """Where the link would generate a random uplink key file, write one derived from the seed.
+
+        Why: the key is in every command frame's HMAC, and a frame's airtime (bit stuffing) and so
+        the ground's pacing of file PDUs depend on its bytes; a random key made runs with the same
+        seed drift apart. A simulation key, in the run's fresh data directory: never a flight key.
+        """
+        if find_radio(self.config) is None:
+            return
+        settings = load_link_settings(self.config)
+        path = settings.key_file
+        if not settings.generate_key or path.exists():
+            return
+        lines = ["# flightsw uplink HMAC keys: <id> <hex>. Simulation keys derived from the scenario seed."]
+        for key_id in range(SIM_KEY_COUNT):
+            digest = hashlib.sha256(f"flightsw simulation uplink key {self.scenario.seed}/{key_id}".encode())
+            lines.append(f"{key_id} {digest.hexdigest()[:SIM_KEY_LEN * 2]}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
 
     def _build_hardware(self, sat: Satellite) -> None:
         noisy = NoisyEnvironment(self.environment, seed=self.scenario.seed)

@@ -222,11 +222,42 @@ class _FixedSeqCount(ProvidesSeqCount):
         return self.value
 
 
+class _NamedSourceFilestore(NativeFilestore):
+    """Reads the outgoing file `path` when cfdp-py asks for `name`.
+
+    Why: cfdp-py sends the path it reads from as the Metadata PDU's source file name. The real
+    path (data directory, outbox link name) is the flight computer's business: on the air it costs
+    downlink bytes and makes the same transfer differ from one machine or run to another (the
+    frame's bit stuffing, hence its airtime, depends on every byte). The name sent is the
+    destination name instead.
+    """
+
+    def __init__(self, name: Path, path: Path) -> None:
+        super().__init__()
+        self._name, self._path = name, path
+
+    def _real(self, file: Path) -> Path:
+        return self._path if file == self._name else file
+
+    def file_exists(self, path: Path) -> bool:
+        return super().file_exists(self._real(path))
+
+    def file_size(self, file: Path) -> int:
+        return super().file_size(self._real(file))
+
+    def read_data(self, file: Path, offset: int | None, read_len: int | None = None) -> bytes:
+        return super().read_data(self._real(file), offset, read_len)
+
+    def calculate_checksum(self, checksum_type: ChecksumType, file_path: Path, size_to_verify: int,
+                           segment_len: int = 4096) -> bytes:
+        return super().calculate_checksum(checksum_type, self._real(file_path), size_to_verify, segment_len)
+
+
 class _Recorder(CfdpUserBase, DefaultFaultHandlerBase):
     """cfdp-py user and fault handler of one transaction: records, never acts inside callbacks."""
 
-    def __init__(self) -> None:
-        CfdpUserBase.__init__(self, NativeFilestore())
+    def __init__(self, filestore: NativeFilestore | None = None) -> None:
+        CfdpUserBase.__init__(self, filestore or NativeFilestore())
         DefaultFaultHandlerBase.__init__(self)
         # A corrupted file must not be reported as delivered.
         self.set_handler(ConditionCode.FILE_CHECKSUM_FAILURE, FaultHandlerCode.NOTICE_OF_CANCELLATION)
@@ -646,7 +677,8 @@ class CfdpEntity:
             self._journal.save()
             out.outcomes.append(TransferOutcome(record.transfer_id, False, record.condition, True))
             return
-        recorder = _Recorder()
+        sent_name = Path(record.dest_name)
+        recorder = _Recorder(_NamedSourceFilestore(sent_name, source))
         handler = SourceHandler(
             cfg=self._local_cfg(recorder),
             user=recorder,
@@ -657,8 +689,8 @@ class CfdpEntity:
         handler.put_request(
             PutRequest(
                 destination_id=UnsignedByteField(self.config.remote_id, self._id_bytes),
-                source_file=source,
-                dest_file=Path(record.dest_name),
+                source_file=sent_name,
+                dest_file=sent_name,
                 trans_mode=TransmissionMode.ACKNOWLEDGED,
                 closure_requested=True,
             )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 import tty
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from sim.transceiver import readable_bytes
 from sim.virtual_time import VirtualTimeLoop, run_virtual
 
 
@@ -113,3 +115,88 @@ def test_executor_work_holds_the_clock_and_completes_before_the_next_batch() -> 
         executor.shutdown()
     assert now == 0.0  # real work takes no virtual time
     assert seen == 2  # busy() ran exactly two steps before the completion, not "as many as fit in 50 ms"
+
+
+def _raw_pty() -> tuple[int, int]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    return master, slave
+
+
+def test_bytes_written_into_a_pty_are_read_in_the_next_iteration_every_time() -> None:
+    """Within one virtual instant, where a reader's callback lands among the others must not
+    depend on when the kernel's pty worker moves the bytes (it often has not, right after the
+    write): with an arrival check, bytes written in one iteration are read in the next."""
+    master, slave = _raw_pty()
+    counters = {"written": 0, "read": 0}
+    positions: list[int] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        loop.add_io_arrival_check(lambda: counters["written"] - counters["read"] - readable_bytes(master))
+        ticks = 0
+
+        def readable() -> None:
+            counters["read"] += len(os.read(master, 4096))
+            positions.append(ticks)
+
+        loop.add_reader(master, readable)
+        await asyncio.sleep(60.0)  # every round starts the same way: woken by a timer
+        for round_ in range(40):
+            ticks = 0
+            counters["written"] += os.write(slave, bytes([0xC0, round_]) * 100)
+            for _ in range(30):  # the same instant stays busy: a poll follows every few callbacks
+                ticks += 1
+                await asyncio.sleep(0)
+            await asyncio.sleep(60.0)
+        loop.remove_reader(master)
+
+    try:
+        run_virtual(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert counters["read"] == counters["written"] == 8000
+    assert len(positions) == 40 and len(set(positions)) == 1, f"reader ran after {positions} steps"
+
+
+def test_descriptors_ready_together_are_handled_in_descriptor_order() -> None:
+    """epoll lists descriptors in the order they became ready; the loop must not pass that real
+    timing on to the order of the reader callbacks."""
+    first, first_slave = _raw_pty()
+    second, second_slave = _raw_pty()
+    low, high = sorted((first, second))
+    order: list[int] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        written = {first: 0, second: 0}
+        read = {first: 0, second: 0}
+        loop.add_io_arrival_check(lambda: sum(written[fd] - read[fd] - readable_bytes(fd) for fd in written))
+
+        def reader(fd: int) -> None:
+            read[fd] += len(os.read(fd, 4096))
+            order.append(fd)
+
+        for fd in written:
+            loop.add_reader(fd, reader, fd)
+        slaves = {first: first_slave, second: second_slave}
+        for _ in range(10):  # the higher descriptor's bytes always become ready first
+            written[high] += os.write(slaves[high], b"\xc0high\xc0")
+            deadline = time.monotonic() + 1.0
+            while readable_bytes(high) == 0 and time.monotonic() < deadline:
+                time.sleep(0.0001)  # real time, so epoll sees this one first
+            written[low] += os.write(slaves[low], b"\xc0low\xc0")
+            await asyncio.sleep(1.0)
+        for fd in written:
+            loop.remove_reader(fd)
+
+    try:
+        run_virtual(main())
+    finally:
+        for fd in (first, first_slave, second, second_slave):
+            os.close(fd)
+    assert order == [low, high] * 10
