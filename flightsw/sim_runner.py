@@ -193,6 +193,7 @@ class SimResult:
     boots: list[BootRecord] = field(default_factory=list)
     modes: list[tuple[float, str]] = field(default_factory=list)
     world_series: Mapping[str, Sequence[float]] = field(default_factory=dict)  # the World's recording
+    frames_digest: str = ""  # SHA-256 of every frame offered to the radio channel, with its time
 
     @property
     def passed(self) -> bool:
@@ -923,7 +924,8 @@ class SimulationRun:
             index = build_report(self.options.report_dir, data)
         return SimResult(self.scenario, metrics, expectations, contacts, list(self.events), index, wall_s,
                          boots=list(self.boots), modes=list(self.modes),
-                         world_series={k: list(v) for k, v in self.world.recording.columns.items()})
+                         world_series={k: list(v) for k, v in self.world.recording.columns.items()},
+                         frames_digest=self.transceiver.frames_digest() if self.transceiver is not None else "")
 
 
 def _mode_name(mode: Any) -> str:
@@ -957,7 +959,7 @@ def _contact_windows(world: World) -> Iterator[ContactTally]:
 
 def first_difference(a: SimResult, b: SimResult) -> str | None:
     """The first way two runs differ (metrics except host figures, contacts, boots, modes,
-    events, every World series sample), or None when they are identical."""
+    events, every World series sample, every radio frame), or None when they are identical."""
     metrics_a = {k: v for k, v in a.metrics.items() if k not in HOST_METRICS}
     metrics_b = {k: v for k, v in b.metrics.items() if k not in HOST_METRICS}
     for key in sorted(metrics_a.keys() | metrics_b.keys()):
@@ -981,6 +983,9 @@ def first_difference(a: SimResult, b: SimResult) -> str | None:
                 return f"world series {column}[{i}]{at}: {x!r} != {y!r}"
         if len(xs) != len(ys):
             return f"world series {column}: {len(xs)} != {len(ys)} samples"
+    if a.frames_digest != b.frames_digest:
+        return (f"radio frames (content or time, same counts): digest {a.frames_digest[:12]} != "
+                f"{b.frames_digest[:12]}")
     return None
 
 

@@ -28,6 +28,11 @@ costs ~100 us of context switches and GIL transfers, which over the millions of 
 simulated day costs more than everything else together. The caller still gets a future and awaits
 it exactly as before; only the thread is skipped. Never register an executor whose work can block.
 
+Work handed to a thread does not start at once either: it is queued and handed to its executor
+when the loop polls next, after the batch of callbacks that asked for it, and the loop then waits
+for it. No flight callback ever runs while a worker thread does, so a data race between the two
+(state a worker reads while a callback changes it) cannot make two runs differ.
+
 ``speed`` limits acceleration: ``None`` runs as fast as possible, ``N`` keeps virtual time at most
 N times faster than real time (the real clock paces the jumps).
 """
@@ -35,7 +40,9 @@ N times faster than real time (the real clock paces the jumps).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import functools
 import selectors
 import time
 from collections.abc import Awaitable, Callable
@@ -65,6 +72,7 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self._vloop
+        loop.start_deferred_work()
         if loop.pending_work:
             # Deterministic order: let work handed to a thread finish before the loop runs the
             # next batch of callbacks, so its completion always lands at the same place in the
@@ -127,6 +135,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._arrival_stalled = 0  # bytes still missing when the last wait gave up
         self._inline: set[Any] = set()  # executors, by identity
         self.pending_work: set[Any] = set()  # concurrent futures whose completion is not queued yet
+        # work asked for during the current batch of callbacks: (executor, call, future to settle)
+        self._deferred: collections.deque[tuple[Any, Callable[[], Any], concurrent.futures.Future[Any]]] = \
+            collections.deque()
         self.inline_calls = 0
         super().__init__(selector=_VirtualSelector(self))
 
@@ -215,6 +226,20 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 if not handle._cancelled:
                     handle._run()
 
+    def start_deferred_work(self) -> None:
+        """Hand the work the last batch of callbacks asked for to its executors (the loop is idle
+        until it completes: see ``_VirtualSelector.select``)."""
+        while self._deferred:
+            executor, call, work = self._deferred.popleft()
+            if not work.set_running_or_notify_cancel():
+                continue  # cancelled before it started
+            try:
+                started = executor.submit(call)
+            except BaseException as exc:  # e.g. an executor already shut down: the caller gets it
+                work.set_exception(exc)
+                continue
+            started.add_done_callback(functools.partial(_settle, work))
+
     def advance(self, seconds: float) -> None:
         self.virtual_now += max(0.0, seconds)
 
@@ -242,7 +267,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
                 self.set_default_executor(executor)
-        work = executor.submit(func, *args)
+        work: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._deferred.append((executor, functools.partial(func, *args), work))
         self.pending_work.add(work)
         fut = asyncio.wrap_future(work, loop=self)
         # wrap_future's callback (registered first) queues the completion on this loop before
@@ -255,6 +281,15 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
         fut.add_done_callback(done)
         return fut
+
+
+def _settle(work: concurrent.futures.Future[Any], started: concurrent.futures.Future[Any]) -> None:
+    """Pass a started call's outcome on to the future its caller awaits (on the worker thread)."""
+    exc = started.exception()
+    if exc is not None:
+        work.set_exception(exc)
+    else:
+        work.set_result(started.result())
 
 
 def run_virtual(main: Awaitable[T], start: float = 0.0, speed: float | None = None, debug: bool = False) -> T:

@@ -17,6 +17,7 @@ from flightsw.sim_runner import (
     SimResult,
     SimulationError,
     SimulationRun,
+    first_difference,
     run_scenario,
 )
 
@@ -58,6 +59,8 @@ def test_same_scenario_and_seed_give_identical_results(one_pass_runs: tuple[SimR
     assert a == b
     assert first.contacts == second.contacts
     assert first.events == second.events
+    # everything else too: boots, modes, World samples, and every radio frame with its time
+    assert first.frames_digest and first_difference(first, second) is None
 
 
 def test_report_shows_the_pass_the_verdict_and_the_plots(one_pass_runs: tuple[SimResult, SimResult, Path]) -> None:

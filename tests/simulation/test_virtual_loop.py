@@ -184,12 +184,17 @@ def test_descriptors_ready_together_are_handled_in_descriptor_order() -> None:
         for fd in written:
             loop.add_reader(fd, reader, fd)
         slaves = {first: first_slave, second: second_slave}
-        for _ in range(10):  # the higher descriptor's bytes always become ready first
+
+        def write_high_then_low() -> None:
+            """The higher descriptor's bytes become readable first, in real time."""
             written[high] += os.write(slaves[high], b"\xc0high\xc0")
             deadline = time.monotonic() + 1.0
             while readable_bytes(high) == 0 and time.monotonic() < deadline:
-                time.sleep(0.0001)  # real time, so epoll sees this one first
+                time.sleep(0.0001)
             written[low] += os.write(slaves[low], b"\xc0low\xc0")
+
+        for _ in range(10):
+            write_high_then_low()
             await asyncio.sleep(1.0)
         for fd in written:
             loop.remove_reader(fd)
@@ -200,3 +205,36 @@ def test_descriptors_ready_together_are_handled_in_descriptor_order() -> None:
         for fd in (first, first_slave, second, second_slave):
             os.close(fd)
     assert order == [low, high] * 10
+
+
+def test_thread_work_starts_only_after_the_batch_of_callbacks_that_asked_for_it() -> None:
+    """Callbacks of the same batch never run while a worker thread does (on a stock loop they
+    race it: the record log was rotated by a callback while a worker flushed it, now and then)."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    started = threading.Event()
+    seen_running: list[bool] = []
+
+    def work() -> str:
+        started.set()
+        return "synced"
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        results: list[asyncio.Future[str]] = []
+
+        def ask() -> None:
+            results.append(loop.run_in_executor(executor, work))
+
+        def same_batch() -> None:
+            seen_running.append(started.wait(0.03))  # a thread started at once would be seen
+
+        loop.call_soon(ask)
+        loop.call_soon(same_batch)
+        await asyncio.sleep(1.0)
+        return await results[0]
+
+    try:
+        assert run_virtual(main()) == "synced"
+    finally:
+        executor.shutdown()
+    assert seen_running == [False]
