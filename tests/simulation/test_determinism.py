@@ -1,9 +1,10 @@
 """Same scenario, same seed: the same run, frame by frame (issue 6).
 
 Counts alone hid the differences: a frame the flight side wrote at the run's last instant was
-counted or not depending on the kernel's pty timing, and a file downlink put the flight's
-temporary directory (and the uplink a random key) into frames whose airtime depends on every
-byte. The runs below go through a pass with a command uplinked and an image downlinked by CFDP.
+counted or not depending on the kernel's pty timing, a file downlink put the flight's temporary
+directory and process id (and the uplink a random key) into frames whose airtime depends on every
+byte, and a record-log rotation raced a worker thread now and then. The run below goes through
+the start of a pass with a command uplinked and an image downlinked by CFDP class 2.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ from __future__ import annotations
 from flightsw.config import load
 from flightsw.link.component import LinkComponent
 from flightsw.sim_runner import SimulationRun, first_difference
+from sim.scenario import loads_scenario
 
-from .conftest import SIM_CONFIG, pass_scenario
+from .conftest import SIM_CONFIG
 
-# A capture at once, then the pass: the thumbnail comes down by CFDP class 2 (Metadata, file
-# data, EOF; the ground's ACK and Finished go up) within the first four minutes.
-CAPTURE = """
-[[commands]]
-at = "0s"
-command = "modes.SET_MODE"
-args = ["NOMINAL"]
+# A minute into a pass over Almaty: the capture goes up with the first beacon (t+0.25 s) and the
+# thumbnail is down whole at t+15 s (Metadata, file data, EOF down; ACK and Finished up).
+CAPTURE_IN_PASS = """
+[scenario]
+name = "capture-in-pass"
+start = 2026-06-01T05:17:30Z
+duration = "40s"
+seed = 5
+
+[orbit]
+epoch = 2026-06-01T00:00:00Z
+
+[battery]
+initial_soc = 0.8
 
 [[commands]]
 at = "0s"
@@ -29,14 +38,16 @@ command = "imaging.CAPTURE_NOW"
 
 
 def test_two_runs_with_the_same_seed_agree_on_every_frame_and_every_flight_frame_reaches_the_radio() -> None:
+    config = load(SIM_CONFIG)
+    scenario = loads_scenario(CAPTURE_IN_PASS, "capture_in_pass.toml", [d.name for d in config.devices])
     runs = []
     for _ in range(2):
-        run = SimulationRun(load(SIM_CONFIG), pass_scenario(duration="4m", extra=CAPTURE))
+        run = SimulationRun(config, scenario)
         runs.append((run, run.run()))
-    (first_run, first), (second_run, second) = runs
-    assert first.metrics["files_downlinked"] == 1 and first.metrics["frames_up"] >= 2  # the paths in play
+    (_, first), (_, second) = runs
     assert first.frames_digest and first_difference(first, second) is None
-    for run in (first_run, second_run):
+    assert first.metrics["files_downlinked"] == 1 and first.metrics["frames_up"] >= 3  # the paths in play
+    for run, _ in runs:
         # what the flight side's radio sent, the transceiver took in: up to the last instant
         assert run.sat is not None and run.transceiver is not None
         link = run.sat.component("link")

@@ -112,7 +112,10 @@ max = 1
     start = scenario.start_epoch
     assert run.ground is not None
     sent = [name for _, name in run.ground.commands_log]
-    assert sent == ["modes.SET_MODE", "imaging.CAPTURE_NOW", "modes.SET_MODE", "modes.FORCE_MODE"]
+    # the scheduled commands in order; then at most the ground's no-op retry, as a verdict frame
+    # near the horizon may be lost (with this seed the FORCE_MODE verdict is)
+    assert sent[:4] == ["modes.SET_MODE", "imaging.CAPTURE_NOW", "modes.SET_MODE", "modes.FORCE_MODE"]
+    assert set(sent[4:]) <= {"exec.NO_OP"}
     assert result.metrics["commands_rejected"] == 0
     # the thumbnail came down through CFDP class 2 and the ground entity received it whole
     assert run.ground.files is not None
