@@ -10,6 +10,7 @@ trusted by default, and a wall-clock step can never disturb a timer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,12 +65,17 @@ class SpacecraftClock:
     ) -> None:
         self.boot_count = boot_count
         self.monotonic = monotonic
+        self._follows_running_loop = monotonic is loop_time
         self._t0 = monotonic()
         self.utc_source = utc_source
         self.correlation = correlation
 
     def restart_epoch(self) -> None:
         """Make 'seconds since boot' start now (called once the event loop is running)."""
+        if self._follows_running_loop:
+            # read that loop's clock directly from now on: every telemetry write reads it
+            with contextlib.suppress(RuntimeError):
+                self.monotonic = asyncio.get_running_loop().time
         self._t0 = self.monotonic()
 
     def seconds_since_boot(self) -> float:
