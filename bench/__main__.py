@@ -1,8 +1,9 @@
 """`python -m bench`: a simulated 24 h of the reference mission, timed against a baseline.
 
 `python -m bench --determinism` runs the scenario twice with the same seed instead and compares
-every metric, contact, boot, mode change, event and recorded World sample exactly; it prints the
-first difference and exits 1 if there is one. Too slow for the test suite (two full days).
+every metric, contact, boot, mode change, event, recorded World sample and radio frame (content
+and virtual time, by digest) exactly; it prints the first difference and exits 1 if there is one.
+Too slow for the test suite (two full days).
 
 Why a baseline measured in the same run: wall-clock figures depend on the machine and on what
 else runs on it; the ratio to the bare World stepping through the same day (the environment
