@@ -34,6 +34,8 @@ class SimPart:
         self.powered = True
         self.power_cycles = 0
         self.values: dict[int, int] = {}
+        # registers by name, looked up on every conversion (the map's own lookup raises the errors)
+        self._registers: dict[str, Register] = {reg.name: reg for reg in self.regmap.registers}
         self._lock = threading.RLock()
         self._last_sample: Any = None
         self.reset()
@@ -55,14 +57,23 @@ class SimPart:
             self.powered = on
 
     # -- register helpers for subclasses ------------------------------------------------------
+    def _register(self, name: str) -> Register:
+        try:
+            return self._registers[name]
+        except KeyError:
+            return self.regmap[name]  # raises the error naming the part and the register
+
     def get(self, name: str) -> int:
-        return self.values[self.regmap[name].address]
+        return self.values[self._register(name).address]
 
     def put(self, name: str, value: int) -> None:
-        self.values[self.regmap[name].address] = value & ((1 << (8 * self.regmap[name].size)) - 1)
+        reg = self._register(name)
+        self.values[reg.address] = value & ((1 << (8 * reg.size)) - 1)
 
     def field(self, reg: str, name: str) -> int:
-        return self.regmap[reg].field(name).get(self.get(reg))
+        register = self._register(reg)
+        f = register.field(name)
+        return (self.values[register.address] & f.mask) >> f.shift
 
     def sample(self, fresh: Callable[[], Any], saturated: Callable[[], Any]) -> Any:
         """Apply the frozen/out-of-range faults to a new physical sample."""
