@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,7 +56,15 @@ def scan(data: bytes) -> tuple[list[bytes], int]:
 
 
 class RecordLog:
-    """Append msgpack records; call from one thread (the storage worker) or at start-up."""
+    """Append msgpack records (on the loop: a buffered write and a flush into the OS); ``sync``
+    runs on the storage worker thread.
+
+    The two threads share the open segment, so a lock guards every use of the file object and is
+    held only for in-memory work and a flush: ``sync`` takes duplicates of the descriptors under it
+    and fsyncs them outside it, so an fsync on a slow SD card never holds an append (the loop), and
+    a rotation can no longer close the file under a running sync. A segment closed by a rotation
+    keeps a duplicate descriptor until the next sync has made it durable.
+    """
 
     def __init__(self, directory: Path, segment_bytes: int = 1 << 20, max_bytes: int = 64 << 20) -> None:
         if segment_bytes <= 0 or max_bytes < segment_bytes:
@@ -70,6 +79,8 @@ class RecordLog:
         self.bytes_written = 0
         self.segments_deleted = 0
         self._closed_bytes: int | None = None  # sizes of the segments before the open one
+        self._lock = threading.Lock()
+        self._rotated_fds: list[int] = []  # segments closed since the last sync, not yet fsynced
 
     # -- segments ---------------------------------------------------------------------------
     def segments(self) -> list[Path]:
@@ -109,6 +120,8 @@ class RecordLog:
 
     def _rotate(self) -> None:
         assert self._current is not None and self._fh is not None
+        self._fh.flush()
+        self._rotated_fds.append(os.dup(self._fh.fileno()))
         self._fh.close()
         number = int(SEGMENT_RE.match(self._current.name).group(1)) + 1  # type: ignore[union-attr]
         self._current = self._segment_path(number)
@@ -135,27 +148,37 @@ class RecordLog:
         payload = msgpack.packb(record, use_bin_type=True)
         if len(payload) > MAX_RECORD:
             raise ValueError(f"record of {len(payload)} bytes exceeds {MAX_RECORD}")
-        if self._fh is None:
-            raise RuntimeError("record log is not open")
         framed = frame(payload)
-        if self._current_size and self._current_size + len(framed) > self.segment_bytes:
-            self._rotate()
-        self._fh.write(framed)
-        self._fh.flush()  # into the OS: survives a process kill; fsync() for power cuts
-        self._current_size += len(framed)
-        self.records_written += 1
-        self.bytes_written += len(framed)
+        with self._lock:
+            if self._fh is None:
+                raise RuntimeError("record log is not open")
+            if self._current_size and self._current_size + len(framed) > self.segment_bytes:
+                self._rotate()
+            self._fh.write(framed)
+            self._fh.flush()  # into the OS: survives a process kill; fsync() for power cuts
+            self._current_size += len(framed)
+            self.records_written += 1
+            self.bytes_written += len(framed)
 
     def sync(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+        """Make everything appended so far durable (fsync), without holding appends meanwhile."""
+        with self._lock:
+            fds, self._rotated_fds = self._rotated_fds, []
+            if self._fh is not None:
+                self._fh.flush()
+                fds.append(os.dup(self._fh.fileno()))
+        for fd in fds:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
-        if self._fh is not None:
-            self.sync()
-            self._fh.close()
-            self._fh = None
+        self.sync()
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
 
     def total_bytes(self) -> int:
         """Bytes held by the log, counting the open segment's buffered tail as written, so the
