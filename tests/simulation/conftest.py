@@ -19,7 +19,7 @@ SIM_CONFIG = ROOT / "deploy" / "sim.toml"
 PASS_SCENARIO = """
 [scenario]
 name = "one-pass"
-start = 2026-06-01T05:15:00Z
+start = {start}
 duration = "{duration}"
 seed = {seed}
 
@@ -33,9 +33,10 @@ initial_soc = 0.8
 """
 
 
-def pass_scenario(duration: str = "8m", seed: int = 5, extra: str = "") -> Scenario:
+def pass_scenario(duration: str = "8m", seed: int = 5, extra: str = "",
+                  start: str = "2026-06-01T05:15:00Z") -> Scenario:
     config = load(SIM_CONFIG)
-    text = PASS_SCENARIO.format(duration=duration, seed=seed, extra=extra)
+    text = PASS_SCENARIO.format(duration=duration, seed=seed, extra=extra, start=start)
     return loads_scenario(text, "one_pass.toml", [d.name for d in config.devices])
 
 

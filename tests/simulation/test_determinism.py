@@ -12,25 +12,12 @@ from __future__ import annotations
 from flightsw.config import load
 from flightsw.link.component import LinkComponent
 from flightsw.sim_runner import SimulationRun, first_difference
-from sim.scenario import loads_scenario
 
-from .conftest import SIM_CONFIG
+from .conftest import SIM_CONFIG, pass_scenario
 
 # A minute into a pass over Almaty: the capture goes up with the first beacon (t+0.25 s) and the
 # thumbnail is down whole at t+15 s (Metadata, file data, EOF down; ACK and Finished up).
-CAPTURE_IN_PASS = """
-[scenario]
-name = "capture-in-pass"
-start = 2026-06-01T05:17:30Z
-duration = "40s"
-seed = 5
-
-[orbit]
-epoch = 2026-06-01T00:00:00Z
-
-[battery]
-initial_soc = 0.8
-
+CAPTURE_NOW = """
 [[commands]]
 at = "0s"
 command = "imaging.CAPTURE_NOW"
@@ -39,7 +26,7 @@ command = "imaging.CAPTURE_NOW"
 
 def test_two_runs_with_the_same_seed_agree_on_every_frame_and_every_flight_frame_reaches_the_radio() -> None:
     config = load(SIM_CONFIG)
-    scenario = loads_scenario(CAPTURE_IN_PASS, "capture_in_pass.toml", [d.name for d in config.devices])
+    scenario = pass_scenario(duration="40s", start="2026-06-01T05:17:30Z", extra=CAPTURE_NOW)
     runs = []
     for _ in range(2):
         run = SimulationRun(config, scenario)

@@ -151,6 +151,18 @@ def test_without_a_mode_manager_safe_mode_entries_is_not_measured(sim_config: Mi
     assert not check.passed and check.reason == "not measured by this run"
 
 
+def _one_hour(section: str) -> str:
+    """A one-hour scenario with one more section (the bad input under test)."""
+    return f"""
+[scenario]
+name = "bad"
+start = 2026-06-01T00:00:00Z
+duration = "1h"
+
+{section}
+"""
+
+
 @pytest.mark.parametrize(("fault", "message"), [
     ('target = "mag"\nfault = "hang"', "faults[0].fault: hang is a software fault: its target is a rate group"),
     ('target = "rategroup.warp"\nfault = "hang"', "faults[0].target: no rate group 'warp' in the mission config"),
@@ -159,18 +171,9 @@ def test_without_a_mode_manager_safe_mode_entries_is_not_measured(sim_config: Mi
     ('target = "rategroup.slow"\nfault = "hang"\nvalue = 3', "faults[0].value: hang takes true"),
 ])
 def test_bad_hang_faults_are_refused_naming_the_key(fault: str, message: str) -> None:
-    text = f"""
-[scenario]
-name = "bad"
-start = 2026-06-01T00:00:00Z
-duration = "1h"
-
-[[faults]]
-at = "1m"
-{fault}
-"""
     with pytest.raises(ScenarioError) as info:
-        loads_scenario(text, "bad.toml", ["mag"], ["fast", "slow", "background"])
+        loads_scenario(_one_hour(f'[[faults]]\nat = "1m"\n{fault}'), "bad.toml", ["mag"],
+                       ["fast", "slow", "background"])
     assert str(info.value).startswith("bad.toml: ") and message in str(info.value)
 
 
@@ -182,17 +185,8 @@ at = "1m"
     ('at = "1m"\ncommand = "imaging.CAPTURE_NOW"\nwhen = 1', "commands[0]: unknown key(s) ['when']"),
 ])
 def test_bad_ground_commands_are_refused_naming_the_key(command: str, message: str) -> None:
-    text = f"""
-[scenario]
-name = "bad"
-start = 2026-06-01T00:00:00Z
-duration = "1h"
-
-[[commands]]
-{command}
-"""
     with pytest.raises(ScenarioError, match="bad.toml: ") as info:
-        loads_scenario(text, "bad.toml")
+        loads_scenario(_one_hour(f"[[commands]]\n{command}"), "bad.toml")
     assert message in str(info.value)
 
 
