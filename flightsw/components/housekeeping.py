@@ -108,11 +108,13 @@ class SensorMonitor(Component):
         self.hardware.bind_loop(loop.time)
         driver = self.device.driver
         switch = self.device.power_switch
+        cycles_before = 0
         if switch is not None:
             if switch in self.hardware.cycling:
                 self.needs_init = True  # unpowered right now: nothing to read, nothing failed
                 return
-            if self.hardware.power_cycles.get(switch, 0) != self.configured_at_cycle:
+            cycles_before = self.hardware.power_cycles.get(switch, 0)
+            if cycles_before != self.configured_at_cycle:
                 self.needs_init = True  # a power cycle (ours or a neighbour's) reset the part
         try:
             if self.needs_init:
@@ -123,7 +125,11 @@ class SensorMonitor(Component):
                 self.configured_at_cycle = cycle
             reading = await driver.read()
         except (OSError, DeviceNotFound, TimeoutError) as exc:
-            await self._on_failure(str(exc))
+            if switch is not None and self.hardware.power_cycles.get(switch, 0) != cycles_before:
+                # a neighbour's power cycle cut the supply under this poll: not the part's fault
+                self.needs_init = True
+            else:
+                await self._on_failure(str(exc))
         else:
             self._on_reading(reading)
         self._publish_health()

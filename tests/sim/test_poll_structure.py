@@ -72,9 +72,16 @@ def events_named(sat: Satellite, name: str) -> list[Any]:
 
 
 def count_calls(driver: Any, method: str = "read", delay_s: float = 0.0) -> list[float]:
-    """Wrap a driver method: record when each call started, optionally make it slow."""
+    """Wrap a driver (or other) method: record when each call started, optionally make it slow."""
     starts: list[float] = []
     original = getattr(driver, method)
+    if not asyncio.iscoroutinefunction(original):
+        def plain(*args: Any) -> Any:
+            starts.append(asyncio.get_running_loop().time())
+            return original(*args)
+
+        setattr(driver, method, plain)
+        return starts
 
     async def wrapped() -> Any:
         starts.append(asyncio.get_running_loop().time())
@@ -154,6 +161,37 @@ def test_a_power_cycle_reconfigures_every_part_on_the_switch(tmp_path: Path) -> 
         assert off == []
         assert events_named(sat, "imu.failed") == []
         assert value(sat, "imu.power_cycles") == 0  # the IMU itself never cycled the switch
+        sat.stop_event.set()
+        await runner
+
+    run_virtual(main(), start=100.0, debug=True)
+
+
+def test_a_poll_caught_by_a_neighbours_power_cycle_is_not_a_failure(tmp_path: Path) -> None:
+    """The IMU is mid-poll when the magnetometer's cycle cuts their shared switch: the IMU did
+    nothing wrong, so it is set up again on its next poll and no failure is reported."""
+    sat = make_satellite(tmp_path)
+
+    async def main() -> None:
+        runner = asyncio.create_task(sat.run())
+        await wait_until(lambda: sat.dictionary is not None
+                         and value(sat, "imu.valid") is True and value(sat, "mag.valid") is True)
+        hw = sat.component("hw")
+        parts = {s.name: s.sim_part for s in hw.hardware.sensors}
+        imu = next(s for s in hw.hardware.sensors if s.name == "imu")
+        # each IMU read starts 0.5 s late, so the one in flight meets the switch off (0.5 s)
+        imu_reads = count_calls(imu.driver, delay_s=0.5)
+        switched_off = count_calls(hw.hardware, "power_cycle_started")
+        await wait_until(lambda: len(imu_reads) == 1)  # an IMU poll has just begun
+        parts["mag"].faults.hung = True
+        await wait_until(lambda: value(sat, "mag.power_cycles") == 1)
+        await asyncio.sleep(4.0)
+        (off_at,) = switched_off
+        caught = [t for t in imu_reads if t < off_at < t + 0.5 < off_at + POWER_OFF_S]
+        assert caught, "no IMU poll was in flight when the switch went off"
+        assert events_named(sat, "imu.failed") == []
+        assert value(sat, "imu.consecutive_failures") == 0
+        assert value(sat, "imu.valid") is True and value(sat, "imu.stale") is False
         sat.stop_event.set()
         await runner
 
