@@ -29,7 +29,10 @@ def mission_devices() -> list[str]:
     return [d.name for d in load_mission(REPO / "deploy" / "sim.toml").devices]
 
 
-@pytest.mark.parametrize("name", ["nominal_day", "magnetometer_failure_day", "frame_loss_day"])
+SHIPPED = ["nominal_day", "magnetometer_failure_day", "frame_loss_day", "low_battery_day"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_scenarios_load_against_the_sim_mission(name: str) -> None:
     scenario = load_scenario(builtin_scenario(name), mission_devices())
     assert scenario.duration_s == 86400.0
@@ -39,7 +42,7 @@ def test_shipped_scenarios_load_against_the_sim_mission(name: str) -> None:
 
 
 def test_shipped_set_is_complete() -> None:
-    assert {p.stem for p in SCENARIO_DIR.glob("*.toml")} >= {"nominal_day", "magnetometer_failure_day", "frame_loss_day"}
+    assert {p.stem for p in SCENARIO_DIR.glob("*.toml")} == set(SHIPPED)
     with pytest.raises(ScenarioError, match="shipped"):
         builtin_scenario("lunar_day")
 
