@@ -308,12 +308,14 @@ class ModeManager(Component):
             cause = CAUSE_RESET
         state.set(STATE_MODE, mode)
         state.set(STATE_CAUSE, cause)
-        self._entered_at = self.ctx.clock.monotonic()
+        # the time in mode starts on the first cycle, on the running loop's clock (a satellite
+        # may be built before its loop runs, or on another thread)
         self._boot_pending = (stored, mode, reason, reset)
         self._dirty = True
 
     def _announce_boot(self, old: str, new: str, reason: str, reset: str) -> None:
         """First cycle: the event sinks are attached now, so the boot decision is recorded."""
+        self._entered_at = self.ctx.clock.monotonic()
         self._set_last_reason(reason)
         self.boot_mode.emit(mode=new, reset=reset, reason=reason)
         if self._boot_loop_boots:

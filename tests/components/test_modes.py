@@ -401,3 +401,15 @@ def test_deploy_configs_have_valid_modes_sections(name: str) -> None:
     settings = parse_settings(config)
     assert settings.safe_enter_v < settings.safe_exit_v
     assert settings.battery_channel == "eps_battery.bus_voltage"
+
+
+def test_time_in_mode_counts_on_the_loop_clock_for_a_satellite_built_before_its_loop(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+
+    async def script(sat: Satellite) -> float:
+        await asyncio.sleep(20.5)
+        return float(value(sat, "modes.time_in_mode"))
+
+    # built and set up before the virtual loop exists, as the scenario runner does
+    _, seconds = rig.run(script, prepare=lambda sat: sat.finalize())
+    assert 19.0 <= seconds <= 20.5
