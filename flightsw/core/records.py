@@ -24,6 +24,9 @@ REC_MAGIC = b"\xf5\x5a"
 REC_HEADER = struct.Struct(">2sII")
 SEGMENT_RE = re.compile(r"^records-(\d{8})\.log$")
 MAX_RECORD = 1 << 20
+# Closed segments waiting for the next sync; beyond this (sync failing or not running) the oldest
+# is fsynced at rotation instead, so descriptors never pile up.
+MAX_UNSYNCED_SEGMENTS = 8
 
 
 @dataclass
@@ -121,6 +124,12 @@ class RecordLog:
     def _rotate(self) -> None:
         assert self._current is not None and self._fh is not None
         self._fh.flush()
+        if len(self._rotated_fds) >= MAX_UNSYNCED_SEGMENTS:  # no sync for long: do not pile up fds
+            oldest = self._rotated_fds.pop(0)
+            try:
+                os.fsync(oldest)
+            finally:
+                os.close(oldest)
         self._rotated_fds.append(os.dup(self._fh.fileno()))
         self._fh.close()
         number = int(SEGMENT_RE.match(self._current.name).group(1)) + 1  # type: ignore[union-attr]
@@ -167,18 +176,25 @@ class RecordLog:
             if self._fh is not None:
                 self._fh.flush()
                 fds.append(os.dup(self._fh.fileno()))
-        for fd in fds:
+        first_error: OSError | None = None
+        for fd in fds:  # every descriptor is closed, even after an fsync error (a worn card)
             try:
                 os.fsync(fd)
+            except OSError as exc:
+                first_error = first_error or exc
             finally:
                 os.close(fd)
+        if first_error is not None:
+            raise first_error
 
     def close(self) -> None:
-        self.sync()
-        with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+        try:
+            self.sync()
+        finally:
+            with self._lock:
+                if self._fh is not None:
+                    self._fh.close()
+                    self._fh = None
 
     def total_bytes(self) -> int:
         """Bytes held by the log, counting the open segment's buffered tail as written, so the

@@ -166,3 +166,17 @@ def test_record_log_sync_on_a_worker_while_the_loop_appends_and_rotates(tmp_path
     assert errors == []
     assert [r["i"] for r in log.read_all()] == list(range(3000))
     assert len(log.segments()) > 100  # it really rotated, many times, under the syncing thread
+
+
+def test_record_log_without_syncs_keeps_few_descriptors_and_closes_them_all(tmp_path: Path) -> None:
+    import os
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+    log = RecordLog(tmp_path, segment_bytes=600, max_bytes=10 << 20)
+    log.open()
+    for i in range(2000):  # ~200 rotations and not one sync
+        log.append({"i": i, "pad": "x" * 40})
+    assert len(os.listdir("/proc/self/fd")) <= fds_before + 1 + 8
+    log.close()
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert sum(1 for _ in log.read_all()) == 2000
