@@ -73,18 +73,7 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self._vloop
         loop.start_deferred_work()
-        if loop.pending_work:
-            # Deterministic order: let work handed to a thread finish before the loop runs the
-            # next batch of callbacks, so its completion always lands at the same place in the
-            # ready queue whatever the real timing (bounded, in case a worker waits for the loop).
-            deadline = time.monotonic() + EXECUTOR_SYNC_LIMIT
-            while loop.pending_work and time.monotonic() < deadline:
-                work = next(iter(loop.pending_work))
-                # wait on the work itself, not on epoll: level-triggered fds would make that a
-                # busy loop holding the GIL the worker needs
-                concurrent.futures.wait([work], timeout=HOLD_POLL)
-                if work in loop.pending_work and work.done():
-                    time.sleep(0.0001)  # let the worker run its done callbacks (queues the completion)
+        loop.settle_started_work()
         loop.await_io_arrival()
         if timeout is not None and timeout <= 0:
             return _in_fd_order(super().select(0))
@@ -138,6 +127,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         # work asked for during the current batch of callbacks: (executor, call, future to settle)
         self._deferred: collections.deque[tuple[Any, Callable[[], Any], concurrent.futures.Future[Any]]] = \
             collections.deque()
+        # thread work started, with the future its caller awaits, in the order it was asked for
+        self._started: collections.deque[tuple[concurrent.futures.Future[Any], concurrent.futures.Future[Any]]] = \
+            collections.deque()
         self.inline_calls = 0
         super().__init__(selector=_VirtualSelector(self))
 
@@ -170,7 +162,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         started: float | None = None
         while self._arrival_checks:
             missing = sum(check() for check in self._arrival_checks)
-            if missing == 0 or missing == self._arrival_stalled:
+            if missing == 0:
+                self._arrival_stalled = 0  # everything arrived: a later stall is a new one
+                return
+            if missing == self._arrival_stalled:
                 return
             now = time.monotonic()
             if started is None:
@@ -238,7 +233,29 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             except BaseException as exc:  # e.g. an executor already shut down: the caller gets it
                 work.set_exception(exc)
                 continue
-            started.add_done_callback(functools.partial(_settle, work))
+            self._started.append((work, started))
+            # only a wake-up: the outcome is passed on by the loop, in order (settle_started_work)
+            started.add_done_callback(lambda _: self._write_to_self())  # type: ignore[attr-defined]
+
+    def settle_started_work(self) -> None:
+        """Pass finished thread work on to its callers on the loop thread, in the order it was
+        asked for, after waiting for it (bounded, in case a worker waits for the loop): however
+        the threads are scheduled, the completions land at the same place in the ready queue.
+        Waits on the work itself, not on epoll (level-triggered fds would make that a busy loop
+        holding the GIL the workers need)."""
+        if not self._started:
+            return
+        deadline = time.monotonic() + EXECUTOR_SYNC_LIMIT
+        while self._started:
+            work, started = self._started[0]
+            if not started.done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return  # still running: settled at a later poll (the clock stays held)
+                concurrent.futures.wait([started], timeout=min(remaining, HOLD_POLL))
+                continue
+            self._started.popleft()
+            _settle(work, started)
 
     def advance(self, seconds: float) -> None:
         self.virtual_now += max(0.0, seconds)
@@ -284,7 +301,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 
 def _settle(work: concurrent.futures.Future[Any], started: concurrent.futures.Future[Any]) -> None:
-    """Pass a started call's outcome on to the future its caller awaits (on the worker thread)."""
+    """Pass a started call's outcome on to the future its caller awaits (on the loop thread)."""
     exc = started.exception()
     if exc is not None:
         work.set_exception(exc)

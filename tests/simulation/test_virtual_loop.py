@@ -238,3 +238,20 @@ def test_thread_work_starts_only_after_the_batch_of_callbacks_that_asked_for_it(
     finally:
         executor.shutdown()
     assert seen_running == [False]
+
+
+def test_thread_work_asked_for_together_completes_in_the_order_asked_whatever_finishes_first() -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+
+        async def job(name: str, seconds: float) -> None:
+            await loop.run_in_executor(None, time.sleep, seconds)
+            order.append(name)
+
+        # "slow" really finishes last on its thread, yet its caller resumes first: it asked first
+        await asyncio.gather(job("slow", 0.02), job("fast", 0.0), job("medium", 0.01))
+        return order
+
+    for _ in range(3):
+        assert run_virtual(main()) == ["slow", "fast", "medium"]
