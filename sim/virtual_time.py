@@ -42,8 +42,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import selectors
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -257,6 +259,29 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._started.popleft()
             _settle(work, started)
 
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Join the default executor's threads in real time (asyncio's own version bounds the join
+        with a timer, which on this clock would expire at once: Python 3.12+ passes 300 s)."""
+        self._executor_shutdown_called = True
+        executor = getattr(self, "_default_executor", None)
+        if executor is None:
+            return
+        joined = self.create_future()
+
+        def join() -> None:
+            executor.shutdown(wait=True)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self.call_soon_threadsafe(_set_if_pending, joined)
+
+        self.inflight += 1  # holds the clock: the select waits in real time
+        thread = threading.Thread(target=join, name="asyncio-executor-join")
+        thread.start()
+        try:
+            await joined
+        finally:
+            self.inflight -= 1
+            thread.join()
+
     def advance(self, seconds: float) -> None:
         self.virtual_now += max(0.0, seconds)
 
@@ -298,6 +323,11 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
         fut.add_done_callback(done)
         return fut
+
+
+def _set_if_pending(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _settle(work: concurrent.futures.Future[Any], started: concurrent.futures.Future[Any]) -> None:

@@ -255,3 +255,25 @@ def test_thread_work_asked_for_together_completes_in_the_order_asked_whatever_fi
 
     for _ in range(3):
         assert run_virtual(main()) == ["slow", "fast", "medium"]
+
+
+def test_default_executor_is_joined_in_real_time_not_on_the_virtual_clock() -> None:
+    """asyncio.Runner closes the loop with a 300 s join timeout (Python 3.12+): on a virtual clock
+    a timer would expire at once and leave the threads running."""
+    async def main() -> tuple[list[int], float]:
+        loop = asyncio.get_running_loop()
+        finished: list[int] = []
+
+        def slow() -> None:
+            time.sleep(0.05)
+            finished.append(1)
+
+        await loop.run_in_executor(None, slow)
+        loop.run_in_executor(None, slow)  # asked for just before the join, never awaited
+        await asyncio.sleep(0)
+        before = loop.time()
+        await loop.shutdown_default_executor(300.0)
+        return finished, loop.time() - before
+
+    finished, elapsed = run_virtual(main())
+    assert finished == [1, 1] and elapsed == 0.0
