@@ -38,6 +38,7 @@ import collections
 import contextlib
 import contextvars
 import copy
+import gc
 import hashlib
 import logging
 import os
@@ -730,7 +731,7 @@ class SimulationRun:
 
     # -- running ------------------------------------------------------------------------------
     async def _main(self) -> str:
-        sat = self.build()
+        self.build()  # held as self.sat only: a reset satellite must become garbage
         loop = asyncio.get_running_loop()
         assert isinstance(loop, VirtualTimeLoop)
         self.loop = loop
@@ -741,7 +742,7 @@ class SimulationRun:
             async with asyncio.TaskGroup() as group:
                 services = group.create_task(self.services.run(), name="sim.runner")
                 try:
-                    return await self._fly(sat, self._t0 + self.scenario.duration_s)
+                    return await self._fly(self._t0 + self.scenario.duration_s)
                 finally:
                     services.cancel()
         finally:
@@ -758,17 +759,19 @@ class SimulationRun:
             self._task_boot[task] = boot
         return task
 
-    async def _fly(self, sat: Satellite, end: float) -> str:
+    async def _fly(self, end: float) -> str:
         """Boot, run until the end; after a watchdog reset boot again on the same data directory."""
         loop = asyncio.get_running_loop()
         assert isinstance(loop, VirtualTimeLoop)
         loop.set_task_factory(self._task_factory)
         try:
-            return await self._boots(sat, end, loop)
+            return await self._boots(end, loop)
         finally:
             loop.set_task_factory(None)
 
-    async def _boots(self, sat: Satellite, end: float, loop: VirtualTimeLoop) -> str:
+    async def _boots(self, end: float, loop: VirtualTimeLoop) -> str:
+        assert self.sat is not None
+        sat = self.sat
         while True:
             self._boot_started(sat, loop)
             boot = len(self.boots)
@@ -795,6 +798,10 @@ class SimulationRun:
             # a worker thread, as a real boot happens before the flight loop exists.
             sat = await loop.run_in_executor(None, self._compose_finalized)
             self._attach(sat)
+            # The reset satellite is unreferenced now, but each boot froze its heap out of the
+            # cyclic collector: thaw, collect and freeze again (on a worker: the loop waits, in
+            # no callback), or every reset would keep a whole satellite and its open files alive.
+            await loop.run_in_executor(None, _collect_frozen_garbage)
 
     def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
         link = self._link()
@@ -931,6 +938,12 @@ class SimulationRun:
 def _mode_name(mode: Any) -> str:
     """A mode as its upper-case name, whether the manager hands an enum member or a string."""
     return str(getattr(mode, "name", mode)).upper()
+
+
+def _collect_frozen_garbage() -> None:
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _coroutine_name(task: asyncio.Task[Any]) -> str:

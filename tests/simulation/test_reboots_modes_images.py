@@ -4,6 +4,7 @@ entries and detumbling, images downlinked to the simulated ground, timed ground 
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,9 @@ metric = "reboots"
 max = 0
 """)
     run = SimulationRun(sim_config, scenario, SimOptions(report_dir=tmp_path / "report"))
+    first = weakref.ref(run.build())
     result = run.run()
+    assert first() is None  # the reset satellite was freed (its heap had been frozen at boot)
     start = scenario.start_epoch
     # slow group stalls at 60 s; its heartbeat (10 s) goes stale, pets stop, the watchdog (15 s)
     # bites at the next 1 s check: one reset, then the board boots again after the boot delay
