@@ -267,7 +267,11 @@ class Satellite:
             done, _ = await asyncio.wait({supervisor_task, stop_task},
                                          timeout=duration, return_when=asyncio.FIRST_COMPLETED)
             if supervisor_task in done:
-                supervisor_task.result()  # re-raise a framework bug rather than hide it
+                try:
+                    supervisor_task.result()  # re-raise a framework bug rather than hide it
+                except BaseException:
+                    reason = "SOFTWARE_ERROR"  # the next boot must not take this for a clean stop
+                    raise
             if not done:
                 reason = "DURATION"
             elif self._signal_name:
@@ -277,7 +281,8 @@ class Satellite:
         finally:
             stop_task.cancel()
             supervisor_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # its own error, if any, is already on its way out (above): still flush the stores
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await supervisor_task
             if self.watchdog_reset:
                 self._hard_reset()
@@ -316,6 +321,11 @@ class Satellite:
     async def _shutdown(self, reason: str) -> None:
         """Flush everything that must survive, within the shutdown budget."""
         self.watchdog.stopping()
+        # Recorded first, so components can tell a deliberate stop from a crash as they shut down
+        # (persisted below; a death before that leaves the next boot an UNEXPECTED reset).
+        pending = self.state.get("pending_shutdown_reason")
+        self.state.set("shutdown_reason", pending or reason)
+        self.state.set("pending_shutdown_reason", None)
         try:
             async with asyncio.timeout(SHUTDOWN_BUDGET):
                 for comp in reversed(self.components):
@@ -325,9 +335,6 @@ class Satellite:
                         log.exception("shutdown of %s failed", comp.name)
         except TimeoutError:
             log.error("component shutdown exceeded %.1f s; flushing stores anyway", SHUTDOWN_BUDGET)
-        pending = self.state.get("pending_shutdown_reason")
-        self.state.set("shutdown_reason", pending or reason)
-        self.state.set("pending_shutdown_reason", None)
         self.state.save_blocking()
         self.params.save_blocking()
         self.records.close()

@@ -43,7 +43,7 @@ MODES = (SAFE, NOMINAL, DETUMBLE)
 #: reported to listeners as the "old" mode of the first transition of a boot
 BOOT = "BOOT"
 #: reset reasons after which the previous mode is not trusted
-UNCLEAN_RESETS = frozenset({"UNEXPECTED", "STATE_LOST"})
+UNCLEAN_RESETS = frozenset({"UNEXPECTED", "STATE_LOST", "SOFTWARE_ERROR"})
 
 # Why SAFE was entered; only a "battery" SAFE may be left automatically.
 CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP = "battery", "command", "reset", "boot_loop"
@@ -328,8 +328,10 @@ class ModeManager(Component):
         self._notify(BOOT, new, reason)
 
     async def shutdown(self) -> None:
-        """A deliberate stop ends this boot well: it does not count towards a boot loop."""
-        self.ctx.state.set(STATE_LAST_GOOD_BOOT, self.ctx.state.boot_count)
+        """A deliberate stop ends this boot well: it does not count towards a boot loop (a stop
+        after a software error does: a crash loop must trip the protection)."""
+        if self.ctx.state.get("shutdown_reason") not in UNCLEAN_RESETS:
+            self.ctx.state.set(STATE_LAST_GOOD_BOOT, self.ctx.state.boot_count)
 
     # -- transitions --------------------------------------------------------------------------
     def enter(self, new: str, reason: str, cause: str = CAUSE_COMMAND) -> bool:

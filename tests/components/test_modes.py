@@ -413,3 +413,26 @@ def test_time_in_mode_counts_on_the_loop_clock_for_a_satellite_built_before_its_
     # built and set up before the virtual loop exists, as the scenario runner does
     _, seconds = rig.run(script, prepare=lambda sat: sat.finalize())
     assert 19.0 <= seconds <= 20.5
+
+
+def test_a_software_error_stop_boots_safe_and_is_not_a_good_boot(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.run(to_nominal)
+
+    def crash_after_a_while(sat: Satellite) -> None:
+        async def broken() -> None:
+            await asyncio.sleep(3.0)
+            raise RuntimeError("framework bug")
+
+        sat.supervisor.run = broken  # type: ignore[method-assign]
+
+    with pytest.raises(RuntimeError, match="framework bug"):
+        rig.run(lambda sat: asyncio.sleep(10.0), prepare=crash_after_a_while)
+    async def last_good_boot(sat: Satellite) -> Any:
+        await asyncio.sleep(2.0)
+        return sat.state.get("modes.last_good_boot")
+
+    sat, good = rig.run(last_good_boot)
+    assert sat.state.get("reset_reason") == "SOFTWARE_ERROR"
+    assert changes(sat) == [("NOMINAL", "SAFE", "SOFTWARE_ERROR reset")]
+    assert good == 1  # the crashed boot 2 did not count as good: only boot 1's commanded stop did

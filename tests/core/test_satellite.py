@@ -222,3 +222,22 @@ def test_simulated_watchdog_resets_a_hung_satellite_and_the_next_boot_says_so(tm
     again = make_satellite(tmp_path)
     assert again.state.boot_count == 2 and again.state.get("reset_reason") == "UNEXPECTED"
     again.workers.shutdown()
+
+
+def test_a_framework_error_is_the_next_boots_reset_reason_not_a_clean_stop(tmp_path: Path) -> None:
+    sat = make_satellite(tmp_path)
+
+    async def broken() -> None:
+        await asyncio.sleep(3.0)
+        raise RuntimeError("framework bug")
+
+    sat.supervisor.run = broken  # type: ignore[method-assign]
+    try:
+        run_virtual(sat.run(duration=60.0))
+    except RuntimeError as exc:
+        assert "framework bug" in str(exc)
+    else:
+        raise AssertionError("the framework error was swallowed")
+    again = make_satellite(tmp_path)
+    assert again.state.boot_count == 2 and again.state.get("reset_reason") == "SOFTWARE_ERROR"
+    again.workers.shutdown()
