@@ -250,17 +250,19 @@ class BoundChannel:
     decl: Channel
     id: int
     _write: Callable[[int, Any], None] | None = field(default=None, init=False, repr=False)
+    _write_ctx: Any = field(default=None, init=False, repr=False)
     _validate: Callable[[Any], Any] = field(init=False, repr=False)
 
     def set(self, value: Any) -> None:
         """Publish a new value, stamped with spacecraft time."""
-        # the hot path of every component: the writer and validator are looked up once
-        # (the bound handle is dropped when the component is attached to another context)
+        # the hot path of every component: the writer is looked up again only when the
+        # component's context changed (a handle kept elsewhere outlives a re-attach)
+        ctx = self.component._ctx
         write = self._write
-        if write is None:
-            telemetry = self.component.ctx.telemetry
+        if write is None or ctx is not self._write_ctx:
+            telemetry = self.component.ctx.telemetry  # a clear error when not attached
             write = telemetry.write_on_change if self.decl.update == "on_change" else telemetry.write
-            self._write = write
+            self._write, self._write_ctx = write, ctx
         write(self.id, self._validate(value))
 
     def __post_init__(self) -> None:

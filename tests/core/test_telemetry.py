@@ -85,3 +85,18 @@ channels = ["probe.b", "probe.a"]
     probe.b.set(7)
     assert decode_packet(sat.telemetry.build_packet(pdef), sat.packets)[2] == {"probe.b": 7, "probe.a": 1.5}
     sat.workers.shutdown()
+
+
+def test_a_kept_channel_handle_follows_its_component_to_a_new_satellite(tmp_path) -> None:
+    probe = Probe("probe", 0x30)
+    first = make_satellite(tmp_path / "one", [probe])
+    first.finalize()
+    kept = probe.b  # e.g. held in a table by another object
+    kept.set(1)
+    second = make_satellite(tmp_path / "two", [probe])  # the same component, attached again
+    second.finalize()
+    kept.set(2)
+    assert first.telemetry.latest(kept.id).value == 1
+    assert second.telemetry.latest(kept.id).value == 2
+    first.workers.shutdown()
+    second.workers.shutdown()
