@@ -101,6 +101,18 @@ async def wait_until(predicate: Any, limit: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def flying_with_imu_and_mag_valid(sat: Satellite) -> tuple[asyncio.Task[Any], Any, dict[str, Any], Any]:
+    """Start the satellite; once the IMU and magnetometer read valid: the run task, the hardware
+    component, the simulated parts by name and the IMU's sensor entry."""
+    runner = asyncio.create_task(sat.run())
+    await wait_until(lambda: sat.dictionary is not None
+                     and value(sat, "imu.valid") is True and value(sat, "mag.valid") is True)
+    hw = sat.component("hw")
+    parts = {s.name: s.sim_part for s in hw.hardware.sensors}
+    imu = next(s for s in hw.hardware.sensors if s.name == "imu")
+    return runner, hw, parts, imu
+
+
 def test_a_slow_part_delays_no_other_sensor_and_its_missed_polls_are_counted(tmp_path: Path) -> None:
     sat = make_satellite(tmp_path)
 
@@ -137,12 +149,7 @@ def test_a_power_cycle_reconfigures_every_part_on_the_switch(tmp_path: Path) -> 
     sat = make_satellite(tmp_path)
 
     async def main() -> None:
-        runner = asyncio.create_task(sat.run())
-        await wait_until(lambda: sat.dictionary is not None
-                         and value(sat, "imu.valid") is True and value(sat, "mag.valid") is True)
-        hw = sat.component("hw")
-        parts = {s.name: s.sim_part for s in hw.hardware.sensors}
-        imu = next(s for s in hw.hardware.sensors if s.name == "imu")
+        runner, hw, parts, imu = await flying_with_imu_and_mag_valid(sat)
         imu_reads = count_calls(imu.driver)
         imu_configures = count_calls(imu.driver, "configure")
         parts["mag"].faults.hung = True
@@ -173,12 +180,7 @@ def test_a_poll_caught_by_a_neighbours_power_cycle_is_not_a_failure(tmp_path: Pa
     sat = make_satellite(tmp_path)
 
     async def main() -> None:
-        runner = asyncio.create_task(sat.run())
-        await wait_until(lambda: sat.dictionary is not None
-                         and value(sat, "imu.valid") is True and value(sat, "mag.valid") is True)
-        hw = sat.component("hw")
-        parts = {s.name: s.sim_part for s in hw.hardware.sensors}
-        imu = next(s for s in hw.hardware.sensors if s.name == "imu")
+        runner, hw, parts, imu = await flying_with_imu_and_mag_valid(sat)
         # each IMU read starts 0.5 s late, so the one in flight meets the switch off (0.5 s)
         imu_reads = count_calls(imu.driver, delay_s=0.5)
         switched_off = count_calls(hw.hardware, "power_cycle_started")
