@@ -79,6 +79,9 @@ class ModeSettings:
     boot_loop_window_s: float = 600.0
     safe_off_outputs: tuple[str, ...] = ()
     first_boot_mode: str = SAFE  # a laptop simulation's first boot is not a deployment
+    safe_without_battery_s: float = 600.0  # outside SAFE, no usable reading this long -> SAFE (0: off)
+    max_auto_recoveries: int = 3  # automatic recoveries within recovery_window_s before latching off
+    recovery_window_s: float = 21600.0
 
 
 _NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, integer)
@@ -91,6 +94,9 @@ _NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, integer)
     "detumble_timeout_s": (60.0, 7 * 86400.0, False),
     "boot_loop_count": (2, 100, True),
     "boot_loop_window_s": (60.0, 86400.0, False),
+    "safe_without_battery_s": (0.0, 86400.0, False),
+    "max_auto_recoveries": (1, 100, True),
+    "recovery_window_s": (600.0, 7 * 86400.0, False),
 }
 ALLOWED_KEYS = sorted({*_NUMBERS, "battery_channel", "auto_recover", "plausible_v", "safe_off_outputs",
                        "first_boot_mode"})
@@ -145,6 +151,9 @@ def parse_settings(config: MissionConfig) -> ModeSettings:
         boot_loop_count=int(_number(section, "boot_loop_count", d.boot_loop_count)),
         boot_loop_window_s=float(_number(section, "boot_loop_window_s", d.boot_loop_window_s)),
         safe_off_outputs=_outputs(config, section.get("safe_off_outputs", [])),
+        safe_without_battery_s=float(_number(section, "safe_without_battery_s", d.safe_without_battery_s)),
+        max_auto_recoveries=int(_number(section, "max_auto_recoveries", d.max_auto_recoveries)),
+        recovery_window_s=float(_number(section, "recovery_window_s", d.recovery_window_s)),
     )
     if settings.safe_enter_v >= settings.safe_exit_v:
         raise ConfigError(f"modes.safe_enter_v: {settings.safe_enter_v} V must be below safe_exit_v "
@@ -206,6 +215,8 @@ class ModeManager(Component):
     boot_loop = Event(Severity.CRITICAL, "Boot loop: {boots} boots in a row without {window_s} s of uptime; "
                       "SAFE until commanded", throttle=None)
     battery_unusable = Event(Severity.WARNING, "Battery reading ignored by FDIR: {why}", throttle=(1, 600.0))
+    auto_recover_latched = Event(Severity.WARNING, "Automatic recovery latched off: {recoveries} recoveries "
+                                 "within {window_s} s; SAFE until commanded", throttle=None)
     output_failed = Event(Severity.WARNING, "Output {output} not switched {state}: {error}", throttle=(5, 600.0))
 
     def __init__(self, settings: ModeSettings, name: str = "modes") -> None:
@@ -219,6 +230,8 @@ class ModeManager(Component):
         self._low_since: float | None = None
         self._recover_since: float | None = None
         self._last_usable_at: float | None = None
+        self._recoveries: list[float] = []  # times of this boot's automatic recoveries
+        self._recovery_latched = False
         self._boot_pending: tuple[str, str, str, str] | None = None  # old, new, reason, reset
         self._boot_proven = False
         self._dirty = False
@@ -350,6 +363,9 @@ class ModeManager(Component):
             state.set(STATE_PREVIOUS, old)
         self._entered_at = self.ctx.clock.monotonic()
         self._low_since = self._recover_since = None
+        if cause == CAUSE_COMMAND:  # the operators took over: automatic recovery starts afresh
+            self._recoveries.clear()
+            self._recovery_latched = False
         self._set_last_reason(reason)
         self.mode_changed.emit(old=old, new=new, reason=reason)
         if old == SAFE:
@@ -433,9 +449,18 @@ class ModeManager(Component):
 
     def _battery(self, reading: BatteryReading) -> None:
         if reading.volts is None:
-            if self._battery_id is not None and reading.problem != "no reading yet":
+            if self._battery_id is None:
+                return
+            if reading.problem != "no reading yet":
                 self.battery_unusable.emit(why=reading.problem)
-            return  # stale/invalid: neither starts nor ends a dwell (a long gap restarts it, below)
+            # stale/invalid: neither starts nor ends a dwell (a long gap restarts it, below); but
+            # flying blind on power for long is itself a reason for SAFE
+            blind_for = reading.at - (self._last_usable_at or 0.0)
+            limit = self.settings.safe_without_battery_s
+            if limit and self.current != SAFE and blind_for >= limit:
+                self.enter(SAFE, f"no usable battery reading for {blind_for:.0f} s ({reading.problem})"[:60],
+                           CAUSE_BATTERY)
+            return
         volts, at, s = reading.volts, reading.at, self.settings
         if self._last_usable_at is not None and at - self._last_usable_at > s.max_reading_age_s:
             # the condition was not observed for a while: a dwell must be seen again in full
@@ -460,6 +485,15 @@ class ModeManager(Component):
         if self._recover_since is None:
             self._recover_since = at
         if at - self._recover_since >= s.recover_dwell_s:
+            # a pack that recovers at rest and sags under load would cycle for ever: latch off
+            self._recoveries = [t for t in self._recoveries if at - t < s.recovery_window_s]
+            if len(self._recoveries) >= s.max_auto_recoveries:
+                if not self._recovery_latched:
+                    self._recovery_latched = True
+                    self.auto_recover_latched.emit(recoveries=len(self._recoveries),
+                                                   window_s=s.recovery_window_s)
+                return
+            self._recoveries.append(at)
             self.enter(NOMINAL, f"battery {volts:.2f} V > {s.safe_exit_v:.2f} V for "
                                 f"{at - self._recover_since:.0f} s", CAUSE_BATTERY)
 
@@ -482,7 +516,7 @@ class ModeManager(Component):
         self._set_if_changed("unproven_boots",
                              0 if self._boot_proven else min(state.boot_count - int(state.get(STATE_LAST_GOOD_BOOT)),
                                                              0xFFFF))
-        self._set_if_changed("auto_recover", self.settings.auto_recover)
+        self._set_if_changed("auto_recover", self.settings.auto_recover and not self._recovery_latched)
         self._set_if_changed("battery_usable", reading.volts is not None)
         if reading.volts is not None:
             self.battery_v.set(reading.volts)

@@ -436,3 +436,41 @@ def test_a_software_error_stop_boots_safe_and_is_not_a_good_boot(tmp_path: Path)
     assert sat.state.get("reset_reason") == "SOFTWARE_ERROR"
     assert changes(sat) == [("NOMINAL", "SAFE", "SOFTWARE_ERROR reset")]
     assert good == 1  # the crashed boot 2 did not count as good: only boot 1's commanded stop did
+
+
+def test_a_pack_that_sags_under_load_latches_automatic_recovery_off(tmp_path: Path) -> None:
+    """Recovers at rest, sags in NOMINAL: after max_auto_recoveries it stays SAFE until commanded."""
+    rig = Rig(tmp_path, modes="auto_recover = true\nmax_auto_recoveries = 2\nrecovery_window_s = 3600")
+
+    async def script(sat: Satellite) -> list[str]:
+        await to_nominal(sat)
+        for _ in range(3):
+            rig.volts(6.9)  # under load
+            await asyncio.sleep(40.0)
+            rig.volts(7.8)  # at rest in SAFE
+            await asyncio.sleep(90.0)
+        return [new for _, new, _ in changes(sat)]
+
+    sat, modes = rig.run(script)
+    assert modes == ["NOMINAL", "SAFE", "NOMINAL", "SAFE", "NOMINAL", "SAFE"]  # third recovery refused
+    assert sat.state.get("mode") == "SAFE"
+    assert [e.args["recoveries"] for e in sat.events.recent if e.name == "modes.auto_recover_latched"] == [2]
+    assert value(sat, "modes.auto_recover") is False
+
+
+def test_flying_blind_on_power_is_itself_a_reason_for_safe(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modes="safe_without_battery_s = 120")
+
+    async def script(sat: Satellite) -> tuple[str, float]:
+        await to_nominal(sat)
+        hardware(sat).sensors[0].sim_part.faults.absent = True  # the battery monitor is gone
+        await asyncio.sleep(100.0)
+        mode_at_100 = str(sat.state.get("mode"))
+        await asyncio.sleep(40.0)
+        return mode_at_100, 0.0
+
+    sat, (mode_at_100, _) = rig.run(script)
+    assert mode_at_100 == "NOMINAL"
+    (change,) = [c for c in changes(sat) if c[1] == "SAFE"]
+    assert change[2].startswith("no usable battery reading for 12")
+    assert sat.state.get("modes.safe_cause") == "battery"
