@@ -77,17 +77,24 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         loop.start_deferred_work()
         loop.settle_started_work()
         loop.await_io_arrival()
+        ready = self._poll(timeout)
+        if len(ready) > 1:  # epoll lists descriptors in the order they became ready: real timing
+            ready.sort(key=lambda event: event[0].fd)
+        return ready
+
+    def _poll(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        loop = self._vloop
         if timeout is not None and timeout <= 0:
-            return _in_fd_order(super().select(0))
+            return super().select(0)
         ready = super().select(0)
         if ready:
-            return _in_fd_order(ready)
+            return ready
         if loop.inflight:
             # Executor work holds the clock: wait for it in real time (its completion wakes us).
-            return _in_fd_order(super().select(HOLD_POLL if timeout is None else min(timeout, HOLD_POLL)))
+            return super().select(HOLD_POLL if timeout is None else min(timeout, HOLD_POLL))
         if loop.io_pending():
             # Bytes on their way through the kernel: let them arrive before time moves on.
-            return _in_fd_order(super().select(IO_POLL if timeout is None else min(timeout, IO_POLL)))
+            return super().select(IO_POLL if timeout is None else min(timeout, IO_POLL))
         if timeout is None:
             # Nothing scheduled at all: only outside I/O can wake us; wait for it in real time.
             return super().select(None)
@@ -98,16 +105,9 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
                 ready = super().select(wait)
                 if ready:
                     loop.resync()
-                    return _in_fd_order(ready)
+                    return ready
         loop.advance(timeout)
         return []
-
-
-def _in_fd_order(ready: list[tuple[selectors.SelectorKey, int]]) -> list[tuple[selectors.SelectorKey, int]]:
-    """epoll lists descriptors in the order they became ready (real timing): use a fixed order."""
-    if len(ready) > 1:
-        ready.sort(key=lambda event: event[0].fd)
-    return ready
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -125,7 +125,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._arrival_checks: list[Callable[[], int]] = []
         self._arrival_stalled = 0  # bytes still missing when the last wait gave up
         self._inline: set[Any] = set()  # executors, by identity
-        self.pending_work: set[Any] = set()  # concurrent futures whose completion is not queued yet
         # work asked for during the current batch of callbacks: (executor, call, future to settle)
         self._deferred: collections.deque[tuple[Any, Callable[[], Any], concurrent.futures.Future[Any]]] = \
             collections.deque()
@@ -216,7 +215,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super()._run_once()  # type: ignore[misc]
         ready = self._ready  # type: ignore[attr-defined]
         for _ in range(CHAINED_ROUNDS):
-            if not ready or self._stopping or self.pending_work or self.inflight:  # type: ignore[attr-defined]
+            if not ready or self._stopping or self.inflight:  # type: ignore[attr-defined]
                 return
             for _ in range(len(ready)):
                 handle = ready.popleft()
@@ -311,12 +310,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 self.set_default_executor(executor)
         work: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._deferred.append((executor, functools.partial(func, *args), work))
-        self.pending_work.add(work)
         fut = asyncio.wrap_future(work, loop=self)
-        # wrap_future's callback (registered first) queues the completion on this loop before
-        # ours (registered last) clears the pending mark, so an empty set means "all queued".
-        work.add_done_callback(self.pending_work.discard)
-        self.inflight += 1
+        self.inflight += 1  # until the caller's future is done: the clock is held meanwhile
 
         def done(_: asyncio.Future[T]) -> None:
             self.inflight -= 1
