@@ -14,7 +14,6 @@ adapter maps one to the other with the epoch the simulation starts at.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,7 +69,6 @@ class WorldEnvironment:
         self._light_channels = dict(light_channels or DEFAULT_LIGHT_CHANNELS)
         self._aliases = dict(location_aliases or DEFAULT_LOCATION_ALIASES)
         self._lock = threading.Lock()  # parts read on bus worker threads, the ticker on the loop
-        self._next_tick_at = -math.inf  # epoch time from which the World has a tick to step
 
     def bind_clock(self, clock: Callable[[], float], clock_at_start: float | None = None) -> None:
         """Follow a loop's clock from now on; `clock_at_start` is the reading that means world.start.
@@ -92,12 +90,11 @@ class WorldEnvironment:
         with self._lock:
             now = self.epoch_now()
             world = self.world
-            # Most calls (every sensor sample) fall inside the current tick: nothing to step.
-            if now < self._next_tick_at:
+            # Most calls (every sensor sample) fall inside the current tick: nothing to step
+            # (the margin keeps this side of World.step's own rounding at the tick boundary).
+            if now < world.time + world.config.tick_s * (1.0 - 2e-9):
                 return world.state
-            state = world.step(now) if now >= world.time else world.state
-            self._next_tick_at = world.time + world.config.tick_s * (1.0 - 2e-9)
-            return state
+            return world.step(now)
 
     def set_load_state(self, device: str, state: str) -> None:
         with self._lock:

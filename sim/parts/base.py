@@ -34,8 +34,6 @@ class SimPart:
         self.powered = True
         self.power_cycles = 0
         self.values: dict[int, int] = {}
-        # registers by name, looked up on every conversion (the map's own lookup raises the errors)
-        self._registers: dict[str, Register] = {reg.name: reg for reg in self.regmap.registers}
         self._lock = threading.RLock()
         self._last_sample: Any = None
         self.reset()
@@ -57,23 +55,16 @@ class SimPart:
             self.powered = on
 
     # -- register helpers for subclasses ------------------------------------------------------
-    def _register(self, name: str) -> Register:
-        try:
-            return self._registers[name]
-        except KeyError:
-            return self.regmap[name]  # raises the error naming the part and the register
-
     def get(self, name: str) -> int:
-        return self.values[self._register(name).address]
+        return self.values[self.regmap[name].address]
 
     def put(self, name: str, value: int) -> None:
-        reg = self._register(name)
+        reg = self.regmap[name]
         self.values[reg.address] = value & ((1 << (8 * reg.size)) - 1)
 
     def field(self, reg: str, name: str) -> int:
-        register = self._register(reg)
-        f = register.field(name)
-        return (self.values[register.address] & f.mask) >> f.shift
+        register = self.regmap[reg]
+        return register.field(name).get(self.values[register.address])
 
     def sample(self, fresh: Callable[[], Any], saturated: Callable[[], Any]) -> Any:
         """Apply the frozen/out-of-range faults to a new physical sample."""
@@ -93,7 +84,7 @@ class SimPart:
             reg = regmap.at(register)
             if reg is not None and reg.size == length:  # the common case: one whole register
                 self.after_read([reg])
-                return values[reg.address].to_bytes(length, reg.byteorder)
+                return reg.encode(values[reg.address])
             out = bytearray()
             address = register
             touched: list[Register] = []
