@@ -41,13 +41,16 @@ DEFAULT_LIMITS = {
 class SensorMonitor(Component):
     """Common part of every sensor component; subclasses get one channel per reading."""
 
-    valid = Channel(BOOL, doc="Last reading was flagged valid by the part")
-    stale = Channel(BOOL, doc="Readings are not being updated (part failing)")
-    i2c_errors = Channel(U32, doc="Failed I2C attempts to this part, retried ones included")
-    i2c_retries = Channel(U32, doc="I2C retries to this part")
-    consecutive_failures = Channel(U16, doc="Polls failed in a row")
-    polls_skipped = Channel(U32, doc="Poll deadlines missed because the previous poll still ran")
-    power_cycles = Channel(U16, doc="Power cycles through the part's switch")
+    # Status and health are written after every poll (9 a second) and change rarely: on change.
+    valid = Channel(BOOL, doc="Last reading was flagged valid by the part", update="on_change")
+    stale = Channel(BOOL, doc="Readings are not being updated (part failing)", update="on_change")
+    i2c_errors = Channel(U32, doc="Failed I2C attempts to this part, retried ones included",
+                         update="on_change")
+    i2c_retries = Channel(U32, doc="I2C retries to this part", update="on_change")
+    consecutive_failures = Channel(U16, doc="Polls failed in a row", update="on_change")
+    polls_skipped = Channel(U32, doc="Poll deadlines missed because the previous poll still ran",
+                            update="on_change")
+    power_cycles = Channel(U16, doc="Power cycles through the part's switch", update="on_change")
     failed = Event(Severity.WARNING, "{device} at {where} failed: {reason}", throttle=(3, 60.0))
     recovered = Event(Severity.INFO, "{device} recovered after {failures} failed polls",
                       throttle=(3, 60.0))
@@ -68,10 +71,6 @@ class SensorMonitor(Component):
         self.last_reading: Any = None
         self.skipped = 0
         self.configured_at_cycle = 0  # power cycles of our switch when the part was configured
-        # Status and health counters are republished only when they change: at 9 polls a second
-        # they are most of the telemetry writes, and the latest value is what packets carry.
-        self._published_status: tuple[bool, bool] | None = None
-        self._published_health: tuple[int, int, int, int] | None = None
 
     def setup(self) -> None:
         self._reading_channels = {name: getattr(self, name) for name in self.device.driver.units}
@@ -118,11 +117,10 @@ class SensorMonitor(Component):
                 self.needs_init = True  # a power cycle (ours or a neighbour's) reset the part
         try:
             if self.needs_init:
-                cycle = self.hardware.power_cycles.get(switch, 0) if switch else 0
                 await driver.probe()
                 await driver.configure()
                 self.needs_init = False
-                self.configured_at_cycle = cycle
+                self.configured_at_cycle = cycles_before
             reading = await driver.read()
         except (OSError, DeviceNotFound, TimeoutError) as exc:
             if switch is not None and self.hardware.power_cycles.get(switch, 0) != cycles_before:
@@ -140,7 +138,8 @@ class SensorMonitor(Component):
         self.failures = 0
         self.reported = False
         self.last_reading = reading
-        self._publish_status(reading.valid, stale=False)
+        self.valid.set(reading.valid)
+        self.stale.set(False)
         if not reading.valid:
             self.reading_invalid.emit(device=self.name, reason=reading.reason[:80])
         channels = self._reading_channels
@@ -150,7 +149,8 @@ class SensorMonitor(Component):
     async def _on_failure(self, reason: str) -> None:
         self.failures += 1
         self.needs_init = True  # re-probe and re-configure on the next poll
-        self._publish_status(valid=False, stale=True)
+        self.valid.set(False)
+        self.stale.set(True)
         if not self.reported:
             self.reported = True
             self.failed.emit(device=self.name, where=self.device.where, reason=reason[:100])
@@ -174,23 +174,12 @@ class SensorMonitor(Component):
         self.cycles += 1
         self.needs_init = True
 
-    def _publish_status(self, valid: bool, stale: bool) -> None:
-        if self._published_status != (valid, stale):
-            self._published_status = (valid, stale)
-            self.valid.set(valid)
-            self.stale.set(stale)
-
     def _publish_health(self) -> None:
         stats = self.device.driver.bus.stats(self.device.driver.address)
-        health = (stats.errors & 0xFFFFFFFF, stats.retries & 0xFFFFFFFF, min(self.failures, 0xFFFF),
-                  min(self.cycles, 0xFFFF))
-        if health == self._published_health:
-            return
-        self._published_health = health
-        self.i2c_errors.set(health[0])
-        self.i2c_retries.set(health[1])
-        self.consecutive_failures.set(health[2])
-        self.power_cycles.set(health[3])
+        self.i2c_errors.set(stats.errors & 0xFFFFFFFF)
+        self.i2c_retries.set(stats.retries & 0xFFFFFFFF)
+        self.consecutive_failures.set(min(self.failures, 0xFFFF))
+        self.power_cycles.set(min(self.cycles, 0xFFFF))
 
     @command(doc="Run the part's built-in self-test (readings pause meanwhile).", timeout=30.0)
     async def self_test(self) -> None:
