@@ -344,7 +344,7 @@ class Component:
         self.base_id = base_id
         self.counters = ComponentCounters()
         self._ctx: ComponentContext | None = None
-        self._bound_cache: dict[str, Any] = {}
+        self._bound_names: set[str] = set()  # declarations whose handle sits in __dict__
 
     # -- identity ---------------------------------------------------------------------------
     def item_id(self, decl: _Declaration) -> int:
@@ -358,14 +358,12 @@ class Component:
 
     def attach(self, ctx: ComponentContext) -> None:
         self._ctx = ctx
-        for attr in self._bound_cache:  # bound handles may hold the previous context's sinks
+        for attr in self._bound_names:  # bound handles may hold the previous context's sinks
             self.__dict__.pop(attr, None)
-        self._bound_cache.clear()
+        self._bound_names.clear()
 
     def _bound(self, decl: _Declaration) -> Any:
-        cached = self._bound_cache.get(decl.attr)
-        if cached is not None:
-            return cached
+        """The handle ``self.<decl>`` returns; built on first use (see below)."""
         if isinstance(decl, Channel):
             bound: Any = BoundChannel(self, decl, self.item_id(decl))
         elif isinstance(decl, Event):
@@ -377,7 +375,7 @@ class Component:
             bound = decl.handler.__get__(self, type(self))
         else:  # pragma: no cover - no other declaration kinds exist
             raise TypeError(decl)
-        self._bound_cache[decl.attr] = bound
+        self._bound_names.add(decl.attr)
         # Declarations are non-data descriptors: from now on ``self.<name>`` finds the handle in
         # the instance dictionary without a Python call (channels are written ~150 times a second).
         self.__dict__[decl.attr] = bound

@@ -108,9 +108,9 @@ class RateGroup:
                 stats.max_cycle_time = cycle
             next_deadline = start + (k + 1) * period
             if end > next_deadline:
-                self.stats.overruns += 1
+                stats.overruns += 1
                 missed = int((end - next_deadline) // period) + 1  # deadlines already passed
-                self.stats.slips += missed
+                stats.slips += missed
                 k += missed
                 if self.on_overrun is not None:
                     self.on_overrun(self, cycle)
