@@ -222,6 +222,17 @@ class MissionConfig:
         return value
 
 
+def section_number(section: dict[str, Any], key: str, default: float, lo: float, hi: float, where: str,
+                   integer: bool = False) -> float:
+    """A number from a subsystem's raw section, checked, or a ConfigError naming ``where.key``."""
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        raise ConfigError(f"{where}.{key}: expected {'an integer' if integer else 'a number'}, got {value!r}")
+    if not lo <= value <= hi:  # NaN fails this too
+        raise ConfigError(f"{where}.{key}: {value} outside [{lo:g}, {hi:g}]")
+    return value
+
+
 def loads(text: str, source: str = "<string>") -> MissionConfig:
     try:
         raw = tomllib.loads(text)

@@ -23,12 +23,11 @@ Why it is built this way (lessons from flown missions, see FIELD_NOTES):
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flightsw.config import ConfigError, MissionConfig
+from flightsw.config import ConfigError, MissionConfig, section_number
 from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, command
 from flightsw.core.events import Severity
 from flightsw.core.types import BOOL, F32, STRING, U16, U32
@@ -103,14 +102,8 @@ ALLOWED_KEYS = sorted({*_NUMBERS, "battery_channel", "auto_recover", "plausible_
 
 
 def _number(section: dict[str, Any], key: str, default: float) -> float:
-    value = section.get(key, default)
     low, high, integer = _NUMBERS[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"modes.{key}: expected {kind}, got {value!r}")
-    if not (low <= value <= high) or math.isnan(value):
-        raise ConfigError(f"modes.{key}: {value} outside [{low:g}, {high:g}]")
-    return value
+    return section_number(section, key, default, low, high, "modes", integer)
 
 
 def parse_settings(config: MissionConfig) -> ModeSettings:

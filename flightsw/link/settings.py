@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flightsw.config import ConfigError, MissionConfig
+from flightsw.config import ConfigError, MissionConfig, section_number
 from flightsw.link import ax25
 from flightsw.link.packets import PRIMARY_HEADER_LEN
 
@@ -54,12 +54,7 @@ _RADIO_KEYS = {"device", "baud", "kiss_port", "kiss_tcp_port", "frame_loss", "bi
 
 
 def _number(raw: dict[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(f"{where}.{key}: {value} outside [{lo}, {hi}]")
-    return float(value)
+    return float(section_number(raw, key, default, lo, hi, where))
 
 
 def load_link_settings(config: MissionConfig) -> LinkSettings:
