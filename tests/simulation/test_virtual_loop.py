@@ -15,10 +15,15 @@ from sim.transceiver import readable_bytes
 from sim.virtual_time import VirtualTimeLoop, run_virtual
 
 
-def test_bytes_in_flight_through_a_pty_hold_the_clock_until_they_arrive() -> None:
+def _raw_pty() -> tuple[int, int]:
     master, slave = os.openpty()
     tty.setraw(slave)
     os.set_blocking(master, False)
+    return master, slave
+
+
+def test_bytes_in_flight_through_a_pty_hold_the_clock_until_they_arrive() -> None:
+    master, slave = _raw_pty()
     counters = {"written": 0, "read": 0}
     arrivals: list[tuple[float, bytes]] = []
 
@@ -115,13 +120,6 @@ def test_executor_work_holds_the_clock_and_completes_before_the_next_batch() -> 
         executor.shutdown()
     assert now == 0.0  # real work takes no virtual time
     assert seen == 2  # busy() ran exactly two steps before the completion, not "as many as fit in 50 ms"
-
-
-def _raw_pty() -> tuple[int, int]:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    return master, slave
 
 
 def test_bytes_written_into_a_pty_are_read_in_the_next_iteration_every_time() -> None:
