@@ -6,6 +6,11 @@
 #   sudo deploy/install.sh --wheel dist/flightsw-0.1.0-py3-none-any.whl \
 #        --config deploy/flight.toml --key uplink.keys [--radio-usb 0403:6001:A10K1234]
 #
+# Works with the target OS's own python3 and pip (bookworm: Python 3.11, pip 23.0.1). Dependencies
+# land in /opt/flightsw/wheelhouse as wheels only (sdists such as crcmod's are built into wheels
+# here), because every later install and update runs pip with --no-index from that wheelhouse.
+# An offline --wheelhouse is checked to satisfy the install before anything is changed.
+#
 # --root DIR operates on a staged root (tests, image preparation); system commands then use
 # useradd/groupadd --root, dpkg --admindir, systemctl --root and chroot for apt-get.
 set -euo pipefail
@@ -39,7 +44,8 @@ usage: install.sh --wheel FILE [options]
   --config FILE       mission config installed as $ETC_DIR/mission.toml (default deploy/flight.toml)
   --key FILE          uplink key file installed as $DATA_DIR/uplink.keys, mode 0600
   --extras LIST       extras installed with the wheel, e.g. payload
-  --wheelhouse DIR    dependency wheels for an offline install (default: download from the registry)
+  --wheelhouse DIR    dependency wheels for an offline install, checked before any change
+                      (default: fetch from the package registry and build any sdist into a wheel)
   --radio-usb VID:PID[:SERIAL]  bench radio on a USB serial adapter (default: PL011 ttyAMA0)
   --camera yes|no|auto  install python3-picamera2 (auto: a real camera device in the config)
   --keep-bluetooth    do not move Bluetooth off the PL011 UART (dtoverlay=disable-bt)
@@ -88,6 +94,43 @@ WHEEL_NAME=$(basename "$WHEEL")
 [[ "$WHEEL_NAME" =~ ^flightsw-([A-Za-z0-9_.!+]+)-.*\.whl$ ]] || die "$WHEEL_NAME is not a flightsw wheel file name"
 VERSION=${BASH_REMATCH[1]}
 [[ $DRY_RUN == 1 || $(id -u) == 0 ]] || die "run as root (or use --dry-run)"
+
+# Extras installed with this version: --extras, else those the install root already uses.
+STATE_FILE="$R$INSTALL_DIR/update-state.json"
+CURRENT_EXTRAS=$([[ -f "$STATE_FILE" ]] && "$PYTHON" -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["state"]["extras"]))' "$STATE_FILE" || true)
+SPEC_EXTRAS=${EXTRAS:-$CURRENT_EXTRAS}
+SPEC=$WHEEL; [[ -z "$SPEC_EXTRAS" ]] || SPEC="$WHEEL[$SPEC_EXTRAS]"
+PIP=("$PYTHON" -m pip --disable-pip-version-check)
+WHEEL_DIR=$(cd "$(dirname "$WHEEL")" && pwd)
+
+# wheelhouse_check DIR...: can these directories alone (no index, wheels only) install SPEC with
+# this python? pip's --dry-run (pip >= 22.2) resolves without installing; --target keeps it off the
+# system site-packages (ignores what is installed there, and is allowed on an externally managed
+# Python such as Debian's). Prints pip's reason on failure.
+wheelhouse_check() {
+    local links=() dir out scratch rc=0
+    for dir in "$@"; do [[ ! -d "$dir" ]] || links+=(--find-links "$dir"); done
+    scratch=$(mktemp -d)
+    out=$("${PIP[@]}" install --dry-run --quiet --target "$scratch" --no-index --only-binary=:all: \
+        "${links[@]}" "$SPEC" 2>&1) || rc=$?
+    rm -rf "$scratch"
+    [[ $rc == 0 ]] && return 0
+    # pip's last ERROR line names the missing distribution; else its last line, else the exit code.
+    out=$(grep -E '^ERROR: ' <<< "$out" | tail -1 | sed 's/^ERROR: //' || grep -v '^[[:space:]]*$' <<< "$out" | tail -1 || true)
+    echo "${out:-pip exited $rc}"
+    return 1
+}
+
+# preflight: refuse, before changing anything, a wheelhouse that cannot satisfy the install.
+preflight() {
+    local reason
+    "${PIP[@]}" --version >/dev/null 2>&1 || die "$PYTHON has no pip: install python3-pip and python3-venv (install.sh does without --no-apt)"
+    if [[ -n "$WHEELHOUSE" ]]; then
+        reason=$(wheelhouse_check "$WHEELHOUSE" "$WHEEL_DIR" "$R$INSTALL_DIR/wheelhouse") \
+            || die "wheelhouse $WHEELHOUSE cannot install $(basename "$SPEC") offline with $("$PYTHON" -V 2>&1): ${reason:-unknown reason} (every dependency must be a wheel for this Python and platform; see docs/deploy.md)"
+        ok "wheelhouse $WHEELHOUSE satisfies $(basename "$SPEC")"
+    fi
+}
 
 # --------------------------------------------------------------------------- helpers
 
@@ -184,6 +227,22 @@ ensure_line() {
     else change "add $line to ${file#"$R"}" sh -c 'printf "%s\n" "$1" >> "$2"' _ "$line" "$file"; fi
 }
 
+# fill_wheelhouse DEST: every dependency of SPEC as a wheel in DEST. `pip wheel` takes a wheel from
+# the registry where there is one and builds the rest (crcmod publishes only an sdist; without a
+# compiler its setup.py falls back to pure Python); the later installs and updates are then
+# offline (--no-index) and need no build backend. The flightsw wheel itself is not kept there.
+fill_wheelhouse() {
+    local dest=$1 scratch rc=0
+    scratch=$(mktemp -d)
+    "${PIP[@]}" wheel --quiet --wheel-dir "$scratch" --find-links "$dest" "$SPEC" || rc=$?
+    if [[ $rc == 0 ]]; then
+        rm -f "$scratch"/flightsw-*.whl
+        cp -n "$scratch"/*.whl "$dest"/ 2>/dev/null || true
+    fi
+    rm -rf "$scratch"
+    return $rc
+}
+
 run_in_root() { if live; then "$@"; else chroot "$ROOT" "$@"; fi; }
 
 # --------------------------------------------------------------------------- 1. packages
@@ -206,6 +265,8 @@ case "$CAMERA" in
 esac
 
 echo "== flightsw $VERSION -> ${ROOT} $([[ $DRY_RUN == 1 ]] && echo '(dry run)')"
+PREFLIGHT_DONE=0
+if [[ $APT == 0 ]] || "${PIP[@]}" --version >/dev/null 2>&1; then preflight; PREFLIGHT_DONE=1; fi
 if [[ $APT == 1 ]]; then
     MISSING=()
     for pkg in "${PACKAGES[@]}"; do
@@ -221,6 +282,11 @@ if [[ $APT == 1 ]]; then
     fi
 else
     echo "skip: Debian packages (--no-apt): ${PACKAGES[*]}"
+fi
+# pip was missing and has just been installed with the Debian packages: check now, still before
+# anything of flightsw's own is changed. (A dry run cannot install it, so it cannot check.)
+if [[ $PREFLIGHT_DONE == 0 ]]; then
+    if [[ $DRY_RUN == 1 ]]; then echo "skip: wheelhouse check (pip is not installed yet)"; else preflight; fi
 fi
 
 # --------------------------------------------------------------------------- 2. user and groups
@@ -301,7 +367,6 @@ UPDATE=("$PYTHON" "$R$INSTALL_DIR/updater/update.py" --root "$R$INSTALL_DIR" --d
 [[ $DRY_RUN == 0 ]] || UPDATE=("$PYTHON" "$UPDATER" --root "$R$INSTALL_DIR" --data-dir "$R$DATA_DIR" --restart-command "")
 if [[ -n "$EXTRAS" ]]; then
     read -r -a EXTRA_LIST <<< "${EXTRAS//,/ }"
-    CURRENT_EXTRAS=$([[ -f "$R$INSTALL_DIR/update-state.json" ]] && "$PYTHON" -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["state"]["extras"]))' "$R$INSTALL_DIR/update-state.json" || true)
     [[ "$CURRENT_EXTRAS" == "$(IFS=,; echo "${EXTRA_LIST[*]}")" ]] && ok "extras $EXTRAS" \
         || change "install extras $EXTRAS with every version" "${UPDATE[@]}" set-extras "${EXTRA_LIST[@]}"
 fi
@@ -311,9 +376,12 @@ else
     if [[ -n "$WHEELHOUSE" ]]; then
         change "copy dependency wheels from $WHEELHOUSE" sh -c 'cp -n "$1"/*.whl "$2"/ 2>/dev/null || true' _ "$WHEELHOUSE" "$R$INSTALL_DIR/wheelhouse"
     else
-        SPEC=$WHEEL; [[ -z "$EXTRAS" ]] || SPEC="$WHEEL[$EXTRAS]"
-        change "download dependency wheels into $INSTALL_DIR/wheelhouse" \
-            "$PYTHON" -m pip download --quiet --disable-pip-version-check --dest "$R$INSTALL_DIR/wheelhouse" "$SPEC"
+        change "fetch dependency wheels into $INSTALL_DIR/wheelhouse (sdists built into wheels)" \
+            fill_wheelhouse "$R$INSTALL_DIR/wheelhouse"
+        if [[ $DRY_RUN == 0 ]]; then
+            reason=$(wheelhouse_check "$WHEEL_DIR" "$R$INSTALL_DIR/wheelhouse") \
+                || die "the wheelhouse $INSTALL_DIR/wheelhouse cannot install $(basename "$SPEC"): ${reason:-unknown reason}"
+        fi
     fi
     SHA_OPT=(); [[ -z "$SHA256" ]] || SHA_OPT=(--sha256 "$SHA256")
     if [[ -z "$SHA256" && ! -f "$WHEEL.sha256" ]]; then

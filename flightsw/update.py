@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -61,6 +62,21 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 class UpdateError(Exception):
     """An update step failed; the message names what and why."""
+
+
+def pip_python() -> str:
+    """The interpreter that creates version environments and runs pip into them.
+
+    The boot guard and the root helper run this file with the system python3, which has pip
+    (python3-pip). ``flightsw update`` runs inside an installed version's environment, made
+    without pip: its base interpreter (what the environment's python links to) is used instead.
+    """
+    if importlib.util.find_spec("pip") is not None:
+        return sys.executable
+    base = os.path.realpath(sys.executable)
+    if base == sys.executable or not os.access(base, os.X_OK):
+        base = getattr(sys, "_base_executable", sys.executable)
+    return base
 
 
 # --------------------------------------------------------------------------- files
@@ -295,7 +311,7 @@ class VersionStore:
         data_dir: Path = DEFAULT_DATA_DIR,
         restart_command: Sequence[str] = DEFAULT_RESTART_COMMAND,
         keep: int = 3,
-        python: str = sys.executable,
+        python: str | None = None,
         log: Any = None,
     ) -> None:
         if keep < 2:
@@ -304,7 +320,7 @@ class VersionStore:
         self.data_dir = Path(data_dir)
         self.restart_command = list(restart_command)
         self.keep = keep
-        self.python = python
+        self.python = python or pip_python()
         self._log = log or (lambda message: print(message, file=sys.stderr))
 
     # paths --------------------------------------------------------------
@@ -430,7 +446,9 @@ class VersionStore:
         if self.wheelhouse.is_dir():
             links.append(self.wheelhouse)
         command = [self.python, "-m", "pip", "--python", str(target / "bin" / "python")]
-        command += ["install", "--quiet", "--no-index", "--disable-pip-version-check"]
+        # Offline and wheels only: the wheelhouse holds every dependency built as a wheel, and an
+        # sdist there would need a build backend that --no-index cannot fetch.
+        command += ["install", "--quiet", "--no-index", "--only-binary=:all:", "--disable-pip-version-check"]
         for link in links:
             command += ["--find-links", str(link)]
         self._run([*command, spec], f"pip install {info.path.name}")

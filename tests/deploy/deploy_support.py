@@ -161,5 +161,20 @@ def bench(tmp_path: Path):
     service.stop()
 
 
+def staged_root(base: Path) -> Path:
+    """A minimal Raspberry Pi OS-like root: account files, config.txt with the serial console on."""
+    root = base / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "boot" / "firmware").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc" / "group").write_text("root:x:0:\ndialout:x:20:\nvideo:x:44:\n")
+    (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (root / "etc" / "gshadow").write_text("root:*::\ndialout:*::\nvideo:*::\n")
+    (root / "boot" / "firmware" / "config.txt").write_text("[all]\ndtparam=audio=on\ndtparam=i2c_arm=off\n")
+    (root / "boot" / "firmware" / "cmdline.txt").write_text(
+        "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootwait\n")
+    return root
+
+
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)

@@ -9,25 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from deploy_support import REPO, make_wheel, run
+from deploy_support import REPO, make_wheel, run, staged_root
 
 INSTALL = REPO / "deploy" / "install.sh"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a real run into a staged root needs root (chown, useradd --root)")
-
-
-def staged_root(base: Path) -> Path:
-    """A minimal Raspberry Pi OS-like root: account files, config.txt with the serial console on."""
-    root = base / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "boot" / "firmware").mkdir(parents=True)
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    (root / "etc" / "group").write_text("root:x:0:\ndialout:x:20:\nvideo:x:44:\n")
-    (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\n")
-    (root / "etc" / "gshadow").write_text("root:*::\ndialout:*::\nvideo:*::\n")
-    (root / "boot" / "firmware" / "config.txt").write_text("[all]\ndtparam=audio=on\ndtparam=i2c_arm=off\n")
-    (root / "boot" / "firmware" / "cmdline.txt").write_text(
-        "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootwait\n")
-    return root
 
 
 def tree_digest(root: Path) -> str:
