@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := sim,ground,payload,dev
 
-.PHONY: sim test lint bench venv clean ksc
+.PHONY: sim test lint bench venv clean ksc install-test system-python
 
 venv: $(STAMP)
 
@@ -32,6 +32,20 @@ $(KSC):
 
 test: $(STAMP) $(KSC)
 	$(PY) -m pytest -q
+
+# The board's real install path (tests/deploy/test_install_real_path.py, about a minute, needs root
+# and the package registry): deploy/install.sh with the OS's own /usr/bin/python3 and python3-pip,
+# as Raspberry Pi OS / Debian ship them. Not part of `make test`; .ci/run runs it after.
+SYSTEM_PYTHON := /usr/bin/python3
+system-python:
+	@if ! $(SYSTEM_PYTHON) -m pip --version >/dev/null 2>&1 || ! $(SYSTEM_PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then \
+	  echo "installing python3 python3-pip python3-venv (Debian packages) for the install test"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-pip python3-venv; \
+	fi
+	@$(SYSTEM_PYTHON) -m pip --version
+
+install-test: $(STAMP) system-python
+	FLIGHTSW_INSTALL_TEST=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy/test_install_real_path.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flightsw hal sim tests
