@@ -17,7 +17,7 @@ from datetime import datetime
 from .attitude import Attitude, AttitudeConfig, Quaternion
 from .contacts import ALMATY, GroundStation, StationGeometry, StationView
 from .frames import Vec3, ecef_to_teme, local_up, teme_to_ecef
-from .magnetic import dipole_coefficients, dipole_field_ecef_nt
+from .magnetic import OrbitFieldCache
 from .orbit import Orbit, OrbitState
 from .power import PowerConfig, PowerSnapshot, PowerSystem, RailReading
 from .sun import AU_KM, SOLAR_CONSTANT_W_M2, illumination, sun_position_km
@@ -121,6 +121,7 @@ class World:
         self.power = PowerSystem(self.config.power)
         self.thermal = ThermalModel(self.config.thermal)
         self._stations = [StationGeometry(s) for s in self.config.stations]
+        self._field = OrbitFieldCache(self.config.orbit)
         self.events: deque[WorldEvent] = deque(maxlen=MAX_EVENTS)
         self.recording = Recording()
         self.counts: dict[str, int] = {"eclipses": 0, "contacts": 0}
@@ -204,7 +205,7 @@ class World:
         orbit = self.config.orbit.state(t)
         sun = sun_position_km(t)
         light = illumination(orbit.r_teme_km, sun)
-        b_ecef = dipole_field_ecef_nt(orbit.r_ecef_km, dipole_coefficients(t))
+        b_ecef = self._field.field_ecef_nt(t)
         self._orbit = orbit
         self._sun_km = sun
         self._sun_dir = light.sun_direction
