@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .frames import Vec3, gmst_rad, teme_to_ecef
+from .orbit import Orbit
 from .timebase import julian_date_split
 
 IGRF_REFERENCE_RADIUS_KM = 6371.2
@@ -172,7 +173,7 @@ def field_ecef_nt(coefficients: GaussCoefficients, r_ecef_km: np.ndarray) -> np.
 class OrbitFieldCache:
     """Earth-fixed field along an orbit: exact IGRF at nodes every node_s, linear in between."""
 
-    def __init__(self, orbit: object, model: IGRF | None = None, node_s: float = 10.0,
+    def __init__(self, orbit: Orbit, model: IGRF | None = None, node_s: float = 10.0,
                  block_nodes: int = 360) -> None:
         if not 0.0 < node_s <= 60.0:
             raise ValueError(f"node_s {node_s} must be in (0, 60] s")
@@ -180,12 +181,12 @@ class OrbitFieldCache:
         self._model = model or default_igrf()
         self._node_s = float(node_s)
         self._block = int(block_nodes)
-        self._first = math.inf  # index of the first node held
+        self._first = -(1 << 62)  # index of the first node held (none yet)
         self._values: list[Vec3] = []
 
     def _fill(self, first: int) -> None:
         times = (np.arange(first, first + self._block + 1) * self._node_s).astype(float)
-        r_teme, _ = self._orbit.teme_array(times)  # type: ignore[attr-defined]
+        r_teme, _ = self._orbit.teme_array(times)
         r_ecef = np.empty_like(r_teme)
         for i, t in enumerate(times):
             jd, fr = julian_date_split(float(t))
