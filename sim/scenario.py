@@ -19,7 +19,7 @@ from typing import Any
 
 from sim.environment.contacts import ALMATY, GroundStation
 from sim.environment.orbit import Orbit, OrbitError, sso_satrec
-from sim.environment.power import BatteryConfig, PowerConfig
+from sim.environment.power import END_OF_LIFE, BatteryConfig, PowerConfig
 from sim.environment.world import World, WorldConfig
 from sim.faults import BusFaults, PartFaults
 
@@ -148,6 +148,7 @@ class Scenario:
     commands: tuple[GroundCommand, ...] = ()
     source: str = "<string>"
     extra: dict[str, Any] = field(default_factory=dict)
+    ageing: dict[str, float] = field(default_factory=dict)  # [power]: END_OF_LIFE keys, 0/1 = new
 
     @property
     def start_epoch(self) -> float:
@@ -158,7 +159,14 @@ class Scenario:
         return self.start_epoch + self.duration_s
 
     def world_config(self) -> WorldConfig:
-        power = PowerConfig(battery=BatteryConfig(initial_soc=self.initial_soc))
+        age = self.ageing
+        power = PowerConfig(
+            battery=BatteryConfig(initial_soc=self.initial_soc,
+                                  capacity_fade=age.get("battery_capacity_fade", 0.0),
+                                  resistance_growth=age.get("battery_resistance_growth", 1.0)),
+            array_degradation=age.get("array_degradation", 0.0),
+            wiring_loss=age.get("wiring_loss", 0.0),
+        )
         record_every = max(self.tick_s, 60.0 if self.duration_s <= 7 * 86400 else 300.0)
         return WorldConfig(orbit=self.orbit, stations=self.stations, power=power, tick_s=self.tick_s,
                            record_every_s=record_every)
@@ -359,7 +367,8 @@ class _Parser:
         return float(value)
 
     def scenario(self, raw: dict[str, Any]) -> Scenario:
-        self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "faults", "expect", "commands"}, "top level")
+        self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "power", "faults", "expect", "commands"},
+                        "top level")
         head = self.table(raw, "scenario", {"name", "description", "start", "duration", "seed", "tick_s"}, True)
         for key in ("name", "start", "duration"):
             if key not in head:
@@ -387,14 +396,28 @@ class _Parser:
         stations = self.stations(raw.get("stations"))
         battery = self.table(raw, "battery", {"initial_soc"})
         soc = self.number(battery.get("initial_soc", 0.8), "battery.initial_soc", 0.0, 1.0)
+        ageing = self.power(self.table(raw, "power", {"end_of_life", *END_OF_LIFE}))
         faults = self.faults(raw.get("faults", []), duration)
         expectations = self.expectations(raw.get("expect", []), {s.name for s in stations})
         commands = self.commands(raw.get("commands", []), duration)
         return Scenario(
             name=name, description=str(head.get("description", "")), start=start, duration_s=duration,
             seed=seed, orbit=orbit, stations=stations, initial_soc=soc, faults=faults,
-            expectations=expectations, tick_s=tick, source=self.source, commands=commands,
+            expectations=expectations, tick_s=tick, source=self.source, commands=commands, ageing=ageing,
         )
+
+    def power(self, table: dict[str, Any]) -> dict[str, float]:
+        """`end_of_life = true` takes END_OF_LIFE; single keys set or override a factor."""
+        eol = table.get("end_of_life", False)
+        if not isinstance(eol, bool):
+            raise self.fail("power.end_of_life", f"expected true or false, got {eol!r}")
+        ageing = dict(END_OF_LIFE) if eol else {}
+        ranges = {"array_degradation": (0.0, 0.5), "wiring_loss": (0.0, 0.2),
+                  "battery_capacity_fade": (0.0, 0.5), "battery_resistance_growth": (1.0, 5.0)}
+        for key, (lo, hi) in ranges.items():
+            if key in table:
+                ageing[key] = self.number(table[key], f"power.{key}", lo, hi)
+        return ageing
 
     def commands(self, raw: Any, duration: float) -> tuple[GroundCommand, ...]:
         if not isinstance(raw, list):

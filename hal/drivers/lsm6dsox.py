@@ -45,6 +45,24 @@ REGMAP = RegisterMap(
         Register("CTRL4_C", 0x13),
         Register("CTRL5_C", 0x14, fields=(Field("ROUNDING", 5, 2), Field("ST_G", 2, 2),
                                            Field("ST_XL", 0, 2))),
+        # CTRL6_C..CTRL10_C with the datasheet's reset values (DS13104 table 21; CTRL9_XL 0xE0)
+        Register("CTRL6_C", 0x15, fields=(
+            Field("TRIG_EN", 7), Field("LVL1_EN", 6), Field("LVL2_EN", 5), Field("XL_HM_MODE", 4),
+            Field("USR_OFF_W", 3), Field("FTYPE", 0, 3),
+        )),
+        Register("CTRL7_G", 0x16, fields=(
+            Field("G_HM_MODE", 7), Field("HP_EN_G", 6), Field("HPM_G", 4, 2), Field("OIS_ON_EN", 2),
+            Field("USR_OFF_ON_OUT", 1), Field("OIS_ON", 0),
+        )),
+        Register("CTRL8_XL", 0x17, fields=(
+            Field("HPCF_XL", 5, 3), Field("HP_REF_MODE_XL", 4), Field("FASTSETTL_MODE_XL", 3),
+            Field("HP_SLOPE_XL_EN", 2), Field("XL_FS_MODE", 1), Field("LOW_PASS_ON_6D", 0),
+        )),
+        Register("CTRL9_XL", 0x18, reset=0xE0, fields=(
+            Field("DEN_X", 7), Field("DEN_Y", 6), Field("DEN_Z", 5), Field("DEN_XL_G", 4),
+            Field("DEN_XL_EN", 3), Field("DEN_LH", 2), Field("I3C_DISABLE", 1),
+        )),
+        Register("CTRL10_C", 0x19, fields=(Field("TIMESTAMP_EN", 5),)),
         Register("STATUS", 0x1E, access="r", fields=(Field("TDA", 2), Field("GDA", 1),
                                                       Field("XLDA", 0))),
         Register("OUT_TEMP_L", 0x20, access="r"), Register("OUT_TEMP_H", 0x21, access="r"),

@@ -23,12 +23,19 @@ DEFAULT_OCV_CURVE: tuple[tuple[float, float], ...] = (
 
 @dataclass(frozen=True)
 class Panel:
-    """A solar panel: outward normal in the body frame, active cell area and efficiency."""
+    """A solar panel: outward normal in the body frame, active cell area and efficiency.
+
+    A body-mounted panel is part of a face of the structure (the thermal model takes the face
+    area from ThermalConfig); a deployable one is a plate of its own, `plate_area_m2` a side,
+    cells on the front (along `normal`) and paint on the back.
+    """
 
     name: str
     normal: Vec3
     cell_area_m2: float
     efficiency: float = 0.28
+    deployable: bool = False
+    plate_area_m2: float = 0.0
 
     def __post_init__(self) -> None:
         length = math.sqrt(sum(c * c for c in self.normal))
@@ -38,6 +45,8 @@ class Panel:
             raise ValueError(f"panel {self.name}: cell_area_m2 {self.cell_area_m2} must be in (0, 1)")
         if not 0.0 < self.efficiency < 0.5:
             raise ValueError(f"panel {self.name}: efficiency {self.efficiency} must be in (0, 0.5)")
+        if self.deployable and not self.cell_area_m2 <= self.plate_area_m2 < 1.0:
+            raise ValueError(f"panel {self.name}: a deployable panel's plate_area_m2 must hold its cells (and be < 1 m2)")
 
 
 # 3U body-mounted: seven 30 cm2 triple-junction cells on each long face, two on the +Z end.
@@ -50,8 +59,8 @@ BODY_PANELS_3U: tuple[Panel, ...] = (
 )
 # Optional pair of 3U deployable wings, hinged at -Z and opened flat facing +X.
 DEPLOYABLE_WINGS_3U: tuple[Panel, ...] = (
-    Panel("wing-1", (1.0, 0.0, 0.0), 0.0211),
-    Panel("wing-2", (1.0, 0.0, 0.0), 0.0211),
+    Panel("wing-1", (1.0, 0.0, 0.0), 0.0211, deployable=True, plate_area_m2=0.034),
+    Panel("wing-2", (1.0, 0.0, 0.0), 0.0211, deployable=True, plate_area_m2=0.034),
 )
 
 
@@ -117,6 +126,8 @@ class BatteryConfig:
     ocv_curve: tuple[tuple[float, float], ...] = DEFAULT_OCV_CURVE
     cutoff_cell_voltage: float = 3.0  # EPS undervoltage lockout under load
     recovery_cell_voltage: float = 3.55  # open-circuit voltage to re-enable the rails
+    capacity_fade: float = 0.0  # fraction of the cells' capacity lost with age (0.2 at the usual 80 % end of life)
+    resistance_growth: float = 1.0  # internal resistance relative to a new cell
 
     def __post_init__(self) -> None:
         if self.cells_series < 1 or self.cells_parallel < 1:
@@ -133,10 +144,14 @@ class BatteryConfig:
             raise ValueError("ocv_curve voltages must not decrease with SoC")
         if self.cutoff_cell_voltage >= self.recovery_cell_voltage:
             raise ValueError("recovery_cell_voltage must be above cutoff_cell_voltage (hysteresis)")
+        if not 0.0 <= self.capacity_fade <= 0.5:
+            raise ValueError(f"capacity_fade {self.capacity_fade} must be in [0, 0.5]")
+        if not 1.0 <= self.resistance_growth <= 5.0:
+            raise ValueError(f"resistance_growth {self.resistance_growth} must be in [1, 5]")
 
     @property
     def capacity_ah(self) -> float:
-        return self.cell_capacity_ah * self.cells_parallel
+        return self.cell_capacity_ah * self.cells_parallel * (1.0 - self.capacity_fade)
 
 
 @dataclass(frozen=True)
@@ -147,8 +162,17 @@ class PowerConfig:
     battery: BatteryConfig = BatteryConfig()
     mppt_efficiency: float = 0.95
     cell_temperature_coefficient: float = -0.0022  # relative efficiency change per kelvin from 28 C
+    array_degradation: float = 0.0  # fraction of the cells' output lost with age (radiation, UV, cracks)
+    wiring_loss: float = 0.0  # fraction lost between the array and the MPPT inputs (harness, diodes)
+    eps_thermal_node: str = "board"  # where the MPPT and harness losses turn into heat
 
     def __post_init__(self) -> None:
+        if not 0.5 <= self.mppt_efficiency <= 1.0:
+            raise ValueError(f"mppt_efficiency {self.mppt_efficiency} must be in [0.5, 1]")
+        if not 0.0 <= self.array_degradation <= 0.5:
+            raise ValueError(f"array_degradation {self.array_degradation} must be in [0, 0.5]")
+        if not 0.0 <= self.wiring_loss <= 0.2:
+            raise ValueError(f"wiring_loss {self.wiring_loss} must be in [0, 0.2]")
         rail_names = {r.name for r in self.rails}
         for load in self.loads:
             if load.rail not in rail_names:
@@ -158,10 +182,26 @@ class PowerConfig:
             raise ValueError(f"duplicate load device names in {devices}")
 
 
+#: End-of-life assumptions for the reference mission (3 years at 530 km): triple-junction cells
+#: lose ~6 % to radiation and ~3 % to UV darkening and contamination; harness and blocking diodes
+#: ~3 %; Li-ion packs are retired at 80 % capacity with ~1.5x the new resistance.
+END_OF_LIFE = {"array_degradation": 0.10, "wiring_loss": 0.03, "battery_capacity_fade": 0.20,
+               "battery_resistance_growth": 1.5}
+
+
 @dataclass
 class EnergyLedger:
-    """Cumulative energy (J) through each path since the start; used to prove the balance closes."""
+    """Cumulative energy (J) through each path since the start; used to prove the balance closes.
 
+    The electrical balance starts at the MPPT outputs (solar_used); `array_drawn` is what the
+    cells delivered for it, the difference (`input_losses`, MPPT and harness) heats the EPS.
+    `radiated` is the RF part of the loads, the only electrical energy that leaves as no heat.
+    """
+
+    array_drawn: float = 0.0
+    input_losses: float = 0.0
+    radiated: float = 0.0
+    heat: float = 0.0  # booked into thermal nodes (loads less RF, converter, MPPT/harness, I^2 R)
     solar_available: float = 0.0
     solar_used: float = 0.0
     shunted: float = 0.0
@@ -173,6 +213,10 @@ class EnergyLedger:
     def residual(self, stored_change_j: float) -> float:
         """(in - out) - stored change; zero for a closed balance."""
         return self.solar_used - self.loads - self.converter_losses - self.battery_resistive - stored_change_j
+
+    def heat_residual(self, stored_change_j: float) -> float:
+        """Electricity drawn from the cells that became neither heat, RF nor stored energy; zero when closed."""
+        return self.array_drawn - self.radiated - stored_change_j - self.heat
 
 
 @dataclass(frozen=True)
@@ -213,7 +257,7 @@ class Battery:
         """Pack resistance; Li-ion resistance roughly doubles from 25 C to -10 C."""
         factor = max(0.6, 1.0 + 0.03 * (25.0 - temperature_c))
         cfg = self.config
-        return cfg.cell_resistance_ohm * factor * cfg.cells_series / cfg.cells_parallel
+        return cfg.cell_resistance_ohm * cfg.resistance_growth * factor * cfg.cells_series / cfg.cells_parallel
 
     def stored_energy_j(self, soc: float | None = None) -> float:
         """Chemical energy above empty: capacity times the integral of the OCV curve."""
@@ -253,6 +297,7 @@ class PowerSystem:
         self.load_states: dict[str, str] = {load.device: load.initial_state for load in config.loads}
         self.undervoltage = False
         self.heat_by_node: dict[str, float] = {}
+        self.array_drawn_w = 0.0  # electrical power taken from the cells in the last tick
         self.snapshot = self._snapshot(0.0, 0.0, 0.0, self.battery.ocv(), 0.0, 0.0, {}, self.battery.soc)
 
     def set_load_state(self, device: str, state: str) -> None:
@@ -268,14 +313,16 @@ class PowerSystem:
         """MPPT output of all panels for a sun direction in the body frame."""
         if irradiance_w_m2 <= 0.0:
             return 0.0
-        derate = 1.0 + self.config.cell_temperature_coefficient * (panel_temperature_c - 28.0)
+        cfg = self.config
+        derate = (1.0 + cfg.cell_temperature_coefficient * (panel_temperature_c - 28.0)) * (
+            1.0 - cfg.array_degradation) * (1.0 - cfg.wiring_loss)
         total = 0.0
         for panel in self.config.panels:
             n = panel.normal
             cos_angle = n[0] * sun_body[0] + n[1] * sun_body[1] + n[2] * sun_body[2]
             if cos_angle > 0.0:
                 total += panel.cell_area_m2 * panel.efficiency * cos_angle
-        return max(0.0, total * irradiance_w_m2 * derate * self.config.mppt_efficiency)
+        return max(0.0, total * irradiance_w_m2 * derate * cfg.mppt_efficiency)
 
     def advance(self, dt: float, solar_available_w: float, battery_temperature_c: float) -> None:
         """Book one tick: solve the battery current from the power balance, then move the SoC."""
@@ -288,13 +335,15 @@ class PowerSystem:
 
         rail_load_w: dict[str, float] = dict.fromkeys(self._rails, 0.0)
         heat: dict[str, float] = {}
+        radiated_w = 0.0
         if not self.undervoltage:
             for device, state in self.load_states.items():
                 load = self._loads[device]
                 watts = load.states_w[state]
                 rail_load_w[load.rail] += watts
-                dissipated = watts - load.radiated_w.get(state, 0.0)
-                heat[load.thermal_node] = heat.get(load.thermal_node, 0.0) + dissipated
+                radiated = load.radiated_w.get(state, 0.0)
+                radiated_w += radiated
+                heat[load.thermal_node] = heat.get(load.thermal_node, 0.0) + watts - radiated
         load_w = sum(rail_load_w.values())
         converter_loss_w = 0.0
         for name, watts in rail_load_w.items():
@@ -311,7 +360,7 @@ class PowerSystem:
             self.undervoltage = True
             self.ledger.unserved += demand_w * dt
             heat = {}
-            load_w = converter_loss_w = demand_w = 0.0
+            load_w = converter_loss_w = demand_w = radiated_w = 0.0
             rail_load_w = dict.fromkeys(self._rails, 0.0)
             current = _battery_current(-solar_available_w, ocv, resistance) or 0.0
         max_charge = cfg.max_charge_c_rate * cfg.capacity_ah * min(1.0, max(0.0, (1.0 - battery.soc) / 0.03))
@@ -320,9 +369,18 @@ class PowerSystem:
         terminal_w = current * (ocv - current * resistance)
         solar_used_w = demand_w - terminal_w
         resistive_w = current * current * resistance
+        # the cells deliver what the MPPTs pass on plus the MPPT and harness losses (heat in the
+        # EPS); the rest of their available output stays in the panels as heat (shunted)
+        input_efficiency = self.config.mppt_efficiency * (1.0 - self.config.wiring_loss)
+        drawn_w = solar_used_w / input_efficiency
+        input_loss_w = drawn_w - solar_used_w
+        self.array_drawn_w = drawn_w
 
         battery.soc = min(1.0, max(0.0, battery.soc - current * dt / 3600.0 / cfg.capacity_ah))
         ledger = self.ledger
+        ledger.array_drawn += drawn_w * dt
+        ledger.input_losses += input_loss_w * dt
+        ledger.radiated += radiated_w * dt
         ledger.solar_available += solar_available_w * dt
         ledger.solar_used += solar_used_w * dt
         ledger.shunted += (solar_available_w - solar_used_w) * dt
@@ -330,7 +388,9 @@ class PowerSystem:
         ledger.converter_losses += converter_loss_w * dt
         ledger.battery_resistive += resistive_w * dt
         heat["battery"] = heat.get("battery", 0.0) + resistive_w
+        heat[self.config.eps_thermal_node] = heat.get(self.config.eps_thermal_node, 0.0) + input_loss_w
         self.heat_by_node = heat
+        ledger.heat += sum(heat.values()) * dt
         self.snapshot = self._snapshot(
             solar_available_w, solar_used_w, load_w, ocv - current * resistance, current, resistive_w,
             rail_load_w, battery.soc,

@@ -17,7 +17,7 @@ from datetime import datetime
 from .attitude import Attitude, AttitudeConfig, Quaternion
 from .contacts import ALMATY, GroundStation, StationGeometry, StationView
 from .frames import Vec3, ecef_to_teme, local_up, teme_to_ecef
-from .magnetic import dipole_coefficients, dipole_field_ecef_nt
+from .magnetic import OrbitFieldCache
 from .orbit import Orbit, OrbitState
 from .power import PowerConfig, PowerSnapshot, PowerSystem, RailReading
 from .sun import AU_KM, SOLAR_CONSTANT_W_M2, illumination, sun_position_km
@@ -119,8 +119,9 @@ class World:
         self._rng = random.Random(seed)
         self.attitude = Attitude(self.config.attitude, self._rng)
         self.power = PowerSystem(self.config.power)
-        self.thermal = ThermalModel(self.config.thermal)
+        self.thermal = ThermalModel(self.config.thermal, self.config.power.panels)
         self._stations = [StationGeometry(s) for s in self.config.stations]
+        self._field = OrbitFieldCache(self.config.orbit)
         self.events: deque[WorldEvent] = deque(maxlen=MAX_EVENTS)
         self.recording = Recording()
         self.counts: dict[str, int] = {"eclipses": 0, "contacts": 0}
@@ -204,7 +205,7 @@ class World:
         orbit = self.config.orbit.state(t)
         sun = sun_position_km(t)
         light = illumination(orbit.r_teme_km, sun)
-        b_ecef = dipole_field_ecef_nt(orbit.r_ecef_km, dipole_coefficients(t))
+        b_ecef = self._field.field_ecef_nt(t)
         self._orbit = orbit
         self._sun_km = sun
         self._sun_dir = light.sun_direction
@@ -227,17 +228,15 @@ class World:
         self.power.advance(dt, solar_w, temps.get("battery", temps["structure"]))
         r = self._orbit.r_teme_km
         r_norm = math.sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2])
-        earth_view = (6378.137 / r_norm) ** 2
         sun_unit_from_earth = _unit(self._sun_km)
         albedo_cos = (r[0] * sun_unit_from_earth[0] + r[1] * sun_unit_from_earth[1] + r[2] * sun_unit_from_earth[2]) / r_norm
+        earth_ir_w, albedo_w = self.thermal.earth_heat_w(r_norm, albedo_cos, self._full_irradiance)
         self.thermal.advance(
             dt,
-            self.thermal.projected_area_m2(sun_body) * self._irradiance,
-            earth_view,
-            albedo_cos,
-            self._full_irradiance,
+            self.thermal.absorbed_solar_w(sun_body, self._irradiance),
+            earth_ir_w + albedo_w,
             self.power.heat_by_node,
-            solar_w,
+            self.power.array_drawn_w,
         )
         self._detect_transitions(t)
         if t >= self._next_record - 1e-9:

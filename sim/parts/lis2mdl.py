@@ -1,4 +1,9 @@
-"""Simulated LIS2MDL: continuous/single conversions at the ODR, ZYXDA, self-test offset."""
+"""Simulated LIS2MDL: continuous/single conversions at the ODR, ZYXDA, self-test offset.
+
+Datasheet DS12144: the hard-iron offsets OFFSET_{X,Y,Z}_REG (0x45-0x4A, 16-bit two's complement,
+1.5 mG/LSB like the output) are subtracted from each measurement; CFG_REG_C.BLE = 1 swaps the low
+and high bytes of every output word (OUTX..OUTZ and TEMP), i.e. big-endian data.
+"""
 
 from __future__ import annotations
 
@@ -39,9 +44,11 @@ class SimLIS2MDL(SimPart):
         self._next_done = now + 1.0 / ODR_HZ[self.field("CFG_REG_A", "ODR")]
         field = self.sample(self.env.magnetic_field, lambda: (1.0, 1.0, 1.0))
         offset = SELF_TEST_OFFSET_LSB if self.field("CFG_REG_C", "SELF_TEST") else 0
-        counts = [to_s16(b / TESLA_PER_LSB + offset) for b in field]
+        hard_iron = struct.unpack("<hhh", bytes(self.values[a] for a in range(0x45, 0x4B)))
+        counts = [to_s16(b / TESLA_PER_LSB + offset - h) for b, h in zip(field, hard_iron, strict=True)]
         temp = to_s16((self.env.temperature(self.location) - 25.0) * TEMP_LSB_PER_C)
-        data = struct.pack("<HHHH", *counts, temp)
+        order = ">HHHH" if self.field("CFG_REG_C", "BLE") else "<HHHH"
+        data = struct.pack(order, *counts, temp)
         for i, byte in enumerate(data):
             self.values[0x68 + i] = byte
         self.values[0x67] = 0x0F  # ZYXDA and per-axis data-available bits

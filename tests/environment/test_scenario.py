@@ -176,3 +176,17 @@ value = 0.05
     ]
     with pytest.raises(ScenarioError, match="not a simulated part"):
         FaultApplier({}, [bus], channel, gate).apply(0.0, scenario.faults[0], True)
+
+
+def test_end_of_life_power_option() -> None:
+    eol = loads_scenario(MINIMAL + "[power]\nend_of_life = true\nwiring_loss = 0.05\n").world_config().power
+    assert eol.array_degradation == 0.10 and eol.wiring_loss == 0.05
+    assert eol.battery.capacity_fade == 0.20 and eol.battery.resistance_growth == 1.5
+    bol = loads_scenario(MINIMAL).world_config().power
+    assert bol.array_degradation == 0.0 and bol.battery.capacity_fade == 0.0
+    with pytest.raises(ScenarioError, match="power.array_degradation"):
+        loads_scenario(MINIMAL + "[power]\narray_degradation = 0.9\n", "bad.toml")
+    with pytest.raises(ScenarioError, match="power.end_of_life"):
+        loads_scenario(MINIMAL + "[power]\nend_of_life = 1\n", "bad.toml")
+    with pytest.raises(ScenarioError, match="unknown key"):
+        loads_scenario(MINIMAL + "[power]\nageing = 1\n", "bad.toml")
