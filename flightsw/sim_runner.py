@@ -807,7 +807,7 @@ class SimulationRun:
         """The boot ended: keep its counters; after a reset also what the board's reset takes away
         and `Satellite._hard_reset` leaves to the operating system (open device files, buses)."""
         link = self._link()
-        self._finished["commands_rejected"] += int(sat.commands.stats["rejected"])
+        self._finished["commands_rejected"] += int(sat.commands.stats["rejected_total"])
         self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
         port, self._port = self._port, None
         if port is not None:
