@@ -41,7 +41,6 @@ import copy
 import gc
 import hashlib
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -487,16 +486,11 @@ class SimulationRun:
         path = settings.key_file
         if not settings.generate_key or path.exists():
             return
-        lines = ["# flightsw uplink HMAC keys: <id> <hex>. Simulation keys derived from the scenario seed."]
+        keys = []
         for key_id in range(SIM_KEY_COUNT):
             digest = hashlib.sha256(f"flightsw simulation uplink key {self.scenario.seed}/{key_id}".encode())
-            lines.append(f"{key_id} {digest.hexdigest()[:SIM_KEY_LEN * 2]}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
+            keys.append(f"{key_id} {digest.hexdigest()[:SIM_KEY_LEN * 2]}")
+        KeyRing.write(path, "Simulation keys derived from the scenario seed.", keys, fsync=False)
 
     def _build_hardware(self, sat: Satellite) -> None:
         noisy = NoisyEnvironment(self.environment, seed=self.scenario.seed)
@@ -813,7 +807,7 @@ class SimulationRun:
         """The boot ended: keep its counters; after a reset also what the board's reset takes away
         and `Satellite._hard_reset` leaves to the operating system (open device files, buses)."""
         link = self._link()
-        self._finished["commands_rejected"] += int(sat.commands.stats["rejected"])
+        self._finished["commands_rejected"] += int(sat.commands.stats["rejected_total"])
         self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
         port, self._port = self._port, None
         if port is not None:

@@ -81,6 +81,10 @@ def pip_python() -> str:
 
 # --------------------------------------------------------------------------- files
 
+# The same steps as flightsw.core.atomic (temporary file, write, flush, fsync, rename, fsync of the
+# directory), copied on purpose: this file is installed alone as /opt/flightsw/updater/update.py and
+# run by the system Python, where no flightsw package is importable. Keep the two in step.
+
 
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

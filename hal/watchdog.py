@@ -10,16 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Protocol
+
+from flightsw.core.health import (
+    Watchdog as Watchdog,  # the interface health drives, declared in the core
+)
 
 log = logging.getLogger("hal.watchdog")
 
 
-class Watchdog(Protocol):
-    def ready(self) -> None: ...
-    def pet(self) -> None: ...
-    def status(self, text: str) -> None: ...
-    def stopping(self) -> None: ...
 
 
 class NullWatchdog:

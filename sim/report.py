@@ -11,8 +11,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from flightsw.core.atomic import atomic_write
 from sim.environment.world import World, WorldEvent
 from sim.scenario import ExpectationResult
 
@@ -155,7 +154,7 @@ class Chart:
             y = top + 6 + 18 * i
             self.draw.rectangle([right + 10, y + 3, right + 24, y + 11], fill=color)
             self.draw.text((right + 30, y), label[:18], fill="black", font=self.font)
-        _atomic_write(path, lambda f: self.image.save(f, format="PNG"))
+        atomic_write(path, lambda f: self.image.save(f, format="PNG"))
 
 
 def _decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,30 +173,6 @@ def _decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray
             xs.append(x[i])
             ys.append(y[i])
     return np.asarray(xs), np.asarray(ys)
-
-
-def _atomic_write(path: Path, writer: Any, mode: str = "wb") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be served and shared
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 def _intervals(events: Sequence[WorldEvent], begin: str, end: str, start: float, stop: float,
@@ -329,9 +304,9 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
         "contacts": [{"station": s, "aos": a, "los": b} for s, a, b in windows],
         "resets": [datetime.fromtimestamp(t, tz=UTC).isoformat() for t in data.resets],
     }
-    _atomic_write(out / "report.json", lambda f: f.write(json.dumps(summary, indent=2)), "w")
+    atomic_write(out / "report.json", json.dumps(summary, indent=2).encode())
     page = _html(data, plots, windows, passed)
-    _atomic_write(out / "index.html", lambda f: f.write(page), "w")
+    atomic_write(out / "index.html", page.encode())
     return out / "index.html"
 
 

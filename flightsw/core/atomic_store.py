@@ -8,7 +8,6 @@ the valid slot with the highest sequence number wins, and a corrupt slot is repo
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+
+from flightsw.core.atomic import atomic_write
 
 MAGIC = b"FSWS"
 HEADER = struct.Struct(">4sHQII")  # magic, schema version, sequence, length, crc32
@@ -51,14 +52,6 @@ def decode(blob: bytes, version: int) -> tuple[int, Any]:
     if ver != version:
         raise StoreCorrupt(f"schema version {ver}, expected {version}")
     return seq, msgpack.unpackb(payload, raw=False, strict_map_key=False)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AtomicStore:
@@ -109,15 +102,6 @@ class AtomicStore:
         _, blob = prepared
         target_index = 1 - self._newest_slot
         target = self.slots[target_index]
-        tmp = target.with_name(target.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            if self.fsync:
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        if self.fsync:
-            fsync_dir(target.parent)
+        atomic_write(target, blob, fsync=self.fsync)
         self._newest_slot = target_index
         self.writes += 1

@@ -26,6 +26,8 @@ from flightsw.core.component import (
     CommandFailure,
     CommandRejected,
     Component,
+    Counter,
+    CounterSet,
     DeclaredItem,
     Event,
 )
@@ -110,12 +112,12 @@ def _classify(exc: ValueError) -> Reason:
 class CommandDispatcher(Component):
     """Routes commands to components and reports verdicts and completions."""
 
-    received = Channel(U32, doc="Commands received (valid or not)")
-    accepted_total = Channel(U32, doc="Commands accepted")
-    rejected_total = Channel(U32, doc="Commands rejected")
-    succeeded = Channel(U32, doc="Commands completed successfully")
-    failed = Channel(U32, doc="Commands that failed or timed out")
-    malformed = Channel(U32, doc="Undecodable command packets")
+    received = Counter("Commands received (valid or not)")
+    accepted_total = Counter("Commands accepted")
+    rejected_total = Counter("Commands rejected")
+    succeeded = Counter("Commands completed successfully")
+    failed = Counter("Commands that failed or timed out")
+    malformed = Counter("Undecodable command packets")
     last_opcode = Channel(U32, doc="Opcode of the last command executed")
     last_result = Channel(STRING(24), doc="Last command verdict or completion")
 
@@ -131,7 +133,7 @@ class CommandDispatcher(Component):
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_depth)
         self._listeners: list[ResponseListener] = []
         self._locks: dict[str, asyncio.Lock] = {}
-        self.stats = {"received": 0, "accepted": 0, "rejected": 0, "succeeded": 0, "failed": 0, "malformed": 0}
+        self.stats = CounterSet(self)
         self._seq = 0
         self._counters_published = False
 
@@ -143,17 +145,11 @@ class CommandDispatcher(Component):
         self._listeners.append(listener)
 
     def publish(self) -> None:
-        s = self.stats
-        self.received.set(s["received"])
-        self.accepted_total.set(s["accepted"])
-        self.rejected_total.set(s["rejected"])
-        self.succeeded.set(s["succeeded"])
-        self.failed.set(s["failed"])
-        self.malformed.set(s["malformed"])
+        self.stats.publish()
         if not self._counters_published:  # once; afterwards each component's on every change
             self._counters_published = True
             for comp in self.ctx.components():
-                comp.publish_counters()
+                comp.counters.publish()
 
     def _respond(self, opcode: int, name: str, seq: int, source: str,
                  reason: Reason, completion: Completion | None, detail: str) -> CommandResponse:
@@ -174,8 +170,8 @@ class CommandDispatcher(Component):
             if not isinstance(opcode, int) or isinstance(opcode, bool) or not isinstance(args, list):
                 raise ValueError("expected [opcode:int, args:list]")
         except Exception as exc:
-            self.stats["received"] += 1
-            self.stats["malformed"] += 1
+            self.stats.inc("received")
+            self.stats.inc("malformed")
             detail = f"{type(exc).__name__}: {exc}"[:80]
             self.malformed_evt.emit(detail=detail)
             return Verdict(False, Reason.MALFORMED, detail)
@@ -184,7 +180,7 @@ class CommandDispatcher(Component):
     def submit(self, opcode: int, args: list[Any], source: str = "ground", seq: int | None = None) -> Verdict:
         """Validate and queue a command; returns the verdict (also sent to listeners)."""
         assert self.dictionary is not None, "dispatcher not attached to a dictionary"
-        self.stats["received"] += 1
+        self.stats.inc("received")
         if seq is None:
             self._seq = (self._seq + 1) & 0xFFFFFFFF
             seq = self._seq
@@ -198,16 +194,16 @@ class CommandDispatcher(Component):
             except asyncio.QueueFull:
                 verdict = Verdict(False, Reason.QUEUE_FULL, "command queue full")
         if verdict.accepted:
-            self.stats["accepted"] += 1
+            self.stats.inc("accepted_total")
             assert item is not None
-            item.component.counters.accepted += 1
+            item.component.counters.inc("cmds_accepted")
         else:
-            self.stats["rejected"] += 1
+            self.stats.inc("rejected_total")
             if item is not None:
-                item.component.counters.rejected += 1
+                item.component.counters.inc("cmds_rejected")
             self.rejected.emit(name=name, reason=verdict.reason.name, detail=verdict.detail)
         if item is not None:
-            item.component.publish_counters()
+            item.component.counters.publish()
         self._respond(opcode, name, seq, source, verdict.reason, None, verdict.detail)
         return verdict
 
@@ -257,12 +253,12 @@ class CommandDispatcher(Component):
                 completion, detail = Completion.FAILURE, f"{type(exc).__name__}: {exc}"[:80]
         self.last_opcode.set(p.item.id)
         if completion is Completion.SUCCESS:
-            self.stats["succeeded"] += 1
+            self.stats.inc("succeeded")
             self.executed.emit(name=p.item.name)
         else:
-            self.stats["failed"] += 1
-            comp.counters.errors += 1
-            comp.publish_counters()
+            self.stats.inc("failed")
+            comp.counters.inc("cmd_errors")
+            comp.counters.publish()
             if completion is Completion.TIMEOUT:
                 self.timed_out.emit(name=p.item.name, timeout=decl.timeout)
             else:

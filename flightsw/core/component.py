@@ -112,6 +112,7 @@ class _Declaration:
 
 
 CHANNEL_UPDATES = ("always", "on_change")
+COMMAND_COUNTERS = "commands"  # the group of the command counters every component has
 
 
 class Channel(_Declaration):
@@ -140,6 +141,20 @@ class Channel(_Declaration):
         self.unit = unit
         self.limits = limits or Limits()
         self.update = update
+
+
+class Counter(Channel):
+    """A counter: a U32 channel published on change, counted through its component's CounterSet.
+
+    Why: declaring a channel and keeping its number in a hand-written dict, with a hand-written
+    ``publish()`` copying one into the other, let the two drift apart (a counter never published,
+    a channel never set). The declaration *is* the counter; :class:`CounterSet` holds the values.
+    """
+
+    def __init__(self, doc: str, unit: str = "", limits: Limits | None = None,
+                 id: int | None = None, group: str = "stats") -> None:  # noqa: A002
+        super().__init__(U32, unit=unit, limits=limits, doc=doc, id=id, update="on_change")
+        self.group = group
 
 
 class Event(_Declaration):
@@ -302,11 +317,46 @@ class BoundParameter:
 # --- the component ---------------------------------------------------------------------------
 
 
-@dataclass
-class ComponentCounters:
-    accepted: int = 0
-    rejected: int = 0
-    errors: int = 0
+U32_WRAP = 0xFFFFFFFF  # a counter's channel is 32 bits: it wraps, as counters on the ground expect
+
+
+class CounterSet:
+    """The values of one component's :class:`Counter` declarations of one group, bound to their
+    channels: counted with :meth:`inc`, zeroed by :meth:`reset`, written by :meth:`publish`.
+
+        frames_received = Counter("Uplink frames received")      # class body: the declaration
+        self.stats = CounterSet(self)                            # every Counter of group "stats"
+        self.stats.inc("frames_received"); self.stats.publish()  # count; publish on a rate group
+    """
+
+    def __init__(self, component: Component, group: str = "stats") -> None:
+        names = [attr for attr, decl in type(component).declarations.items()
+                 if isinstance(decl, Counter) and decl.group == group]
+        if not names:
+            raise TypeError(f"{type(component).__name__} declares no counters of group {group!r}")
+        self.component = component
+        self._values: dict[str, int] = dict.fromkeys(names, 0)
+
+    def inc(self, name: str, amount: int = 1) -> None:
+        """Count ``amount`` more; an undeclared name is a KeyError (a typo must not count silently)."""
+        self._values[name] += amount
+
+    def __getitem__(self, name: str) -> int:
+        return self._values[name]
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self._values)
+
+    def reset(self) -> None:
+        """Zero every counter of the set (the counter-reset commands) and publish the zeros."""
+        self._values = dict.fromkeys(self._values, 0)
+        self.publish()
+
+    def publish(self) -> None:
+        """Write every counter to its channel (each written only when it changed)."""
+        component = self.component
+        for name, value in self._values.items():
+            getattr(component, name).set(value & U32_WRAP)
 
 
 class Component:
@@ -319,9 +369,9 @@ class Component:
     declarations: ClassVar[dict[str, _Declaration]] = {}
 
     # Built-in telemetry, events and commands every component has.
-    cmds_accepted = Channel(U32, doc="Commands accepted by this component", id=0xFF01)
-    cmds_rejected = Channel(U32, doc="Commands rejected before execution", id=0xFF02)
-    cmd_errors = Channel(U32, doc="Accepted commands that failed or timed out", id=0xFF03)
+    cmds_accepted = Counter("Commands accepted by this component", id=0xFF01, group=COMMAND_COUNTERS)
+    cmds_rejected = Counter("Commands rejected before execution", id=0xFF02, group=COMMAND_COUNTERS)
+    cmd_errors = Counter("Accepted commands that failed or timed out", id=0xFF03, group=COMMAND_COUNTERS)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -342,7 +392,7 @@ class Component:
             raise ValueError(f"component {name}: base_id must be in 1..0xFFFF")
         self.name = name
         self.base_id = base_id
-        self.counters = ComponentCounters()
+        self.counters = CounterSet(self, COMMAND_COUNTERS)
         self._ctx: ComponentContext | None = None
         self._bound_names: set[str] = set()  # declarations whose handle sits in __dict__
 
@@ -395,12 +445,6 @@ class Component:
     async def shutdown(self) -> None:
         """Flush what must survive a clean stop (called on SIGTERM before stores are saved)."""
 
-    # -- counters ---------------------------------------------------------------------------
-    def publish_counters(self) -> None:
-        self.cmds_accepted.set(self.counters.accepted)
-        self.cmds_rejected.set(self.counters.rejected)
-        self.cmd_errors.set(self.counters.errors)
-
     # -- built-in commands ------------------------------------------------------------------
     @command(doc="Do nothing; proves the component is alive and commandable.", id=0xFF00)
     def no_op(self) -> None:
@@ -408,8 +452,7 @@ class Component:
 
     @command(doc="Zero this component's command counters.", id=0xFF0F)
     def reset_counters(self) -> None:
-        self.counters = ComponentCounters()
-        self.publish_counters()
+        self.counters.reset()
 
 
 @dataclass

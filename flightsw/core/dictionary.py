@@ -48,15 +48,14 @@ class Dictionary:
         return d
 
     def _add(self, item: DeclaredItem) -> None:
-        table = {Channel: self.channels, Event: self.events, Parameter: self.parameters, CommandDecl: self.commands}[
-            type(item.decl)
-        ]
+        table = {"channel": self.channels, "event": self.events, "parameter": self.parameters,
+                 "command": self.commands}[item.decl.kind]
         if item.id in table:
             other = table[item.id]
             raise DictionaryError(
                 f"id 0x{item.id:08x} of {item.name} collides with {other.name}; give one an explicit id="
             )
-        if item.name in self.by_name and type(self.by_name[item.name].decl) is type(item.decl):
+        if item.name in self.by_name and self.by_name[item.name].decl.kind == item.decl.kind:
             raise DictionaryError(f"duplicate name {item.name}")
         table[item.id] = item
         self.by_name.setdefault(item.name, item)

@@ -11,10 +11,20 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from hal.watchdog import Watchdog
+from typing import Protocol
 
 log = logging.getLogger("flightsw.health")
+
+
+class Watchdog(Protocol):
+    """What health needs of a watchdog; implemented by ``hal.watchdog`` and ``sim.watchdog``.
+
+    Declared here, not imported from ``hal``: the core depends on no hardware layer."""
+
+    def ready(self) -> None: ...
+    def pet(self) -> None: ...
+    def status(self, text: str) -> None: ...
+    def stopping(self) -> None: ...
 
 
 @dataclass

@@ -12,30 +12,19 @@ fsync of the directory), so a power cut leaves the old or the new version, never
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from flightsw.core.atomic import atomic_write
 
 JOURNAL_VERSION = 1
 
 
 def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` so that ``path`` is always either the old or the new complete file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps({"version": JOURNAL_VERSION, **payload}, sort_keys=True).encode()
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, json.dumps({"version": JOURNAL_VERSION, **payload}, sort_keys=True).encode())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

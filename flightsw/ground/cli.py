@@ -8,15 +8,12 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from flightsw.cli import default_sim_config, load_config_or_exit
-from flightsw.config import ConfigError
 from flightsw.ground.archive import Archive
-from flightsw.ground.dictionary import CommandArgumentError, GroundDictionary
+from flightsw.ground.connect import open_station
+from flightsw.ground.dictionary import CommandArgumentError
+from flightsw.ground.files_cli import optional_files
+from flightsw.ground.files_cli import register as register_files
 from flightsw.ground.live import parse_assignments, run_live
-from flightsw.ground.station import GroundStation, SerialKiss, TcpKiss
-from flightsw.link import ax25
-from flightsw.link.auth import KeyFileError, KeyRing
-from flightsw.link.settings import load_link_settings
 
 DEFAULT_DB = "ground.sqlite3"
 
@@ -46,8 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--since", required=True, help="ISO time (UTC if no zone) or seconds ago, e.g. 3600")
     export.add_argument("--csv", action="store_true", required=True, help="CSV on stdout")
     export.set_defaults(func=cmd_export)
-    from flightsw.ground.files_cli import register as register_files
-
     register_files(actions)
 
 
@@ -65,41 +60,8 @@ def _since(text: str) -> float:
     return when.timestamp()
 
 
-async def _station(args: argparse.Namespace) -> GroundStation:
-    config = load_config_or_exit(args.config or default_sim_config())
-    settings = load_link_settings(config)
-    if args.dictionary:
-        dictionary = GroundDictionary.load(args.dictionary)
-    else:
-        from flightsw.cli_run import dictionary_text
-
-        dictionary = GroundDictionary.from_json(await asyncio.to_thread(dictionary_text, config, "json"))
-    key_path = Path(args.key_file) if args.key_file else settings.key_file
-    try:
-        keys = KeyRing.load(key_path)
-    except KeyFileError as exc:
-        raise ConfigError(f"ground key file: {exc}") from None
-    if args.serial:
-        transport: TcpKiss | SerialKiss = SerialKiss(args.serial, args.baud)
-    else:
-        host, _, port = args.kiss.rpartition(":")
-        if not host or not port.isdigit():
-            raise SystemExit(f"flightsw ground: --kiss {args.kiss!r} must be HOST:PORT")
-        transport = TcpKiss(host, int(port))
-    try:
-        await transport.connect()
-    except OSError as exc:
-        raise SystemExit(f"flightsw ground: cannot reach the TNC: {exc}") from None
-    archive = await asyncio.to_thread(Archive, args.db)
-    ground = ax25.Address.parse(args.callsign) if args.callsign else settings.ground
-    return GroundStation(dictionary, keys, args.key_id, ground=ground, satellite=settings.callsign,
-                         archive=archive, transport=transport)
-
-
 async def _live(args: argparse.Namespace) -> int:
-    station = await _station(args)
-    from flightsw.ground.files_cli import optional_files
-
+    station = await open_station(args)
     files = optional_files(args, station)
     files_task = asyncio.create_task(files.run()) if files is not None else None
     try:
@@ -123,7 +85,7 @@ async def _send(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"flightsw ground send: {exc}", file=sys.stderr)
         return 2
-    station = await _station(args)
+    station = await open_station(args)
     receiver = asyncio.create_task(station.run())
     try:
         response = await station.command(args.name, assignments, timeout=args.timeout, retries=args.retries)

@@ -29,6 +29,7 @@ from typing import cast
 from spacepackets.ccsds.spacepacket import PacketType
 from spacepackets.cfdp.pdu import DirectiveType, FileDataPdu, MetadataPdu
 
+from flightsw.core.atomic import atomic_write
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile, TransferOutcome
 from flightsw.filetransfer.journal import RangeSet, atomic_write_json, read_json
 from flightsw.filetransfer.pdu import PduDecodeError, decode_pdu
@@ -122,9 +123,7 @@ def render_thumbnail(jpeg: Path, width: int = 48) -> tuple[Path, str, str]:
     with Image.open(jpeg) as image:
         rgb = image.convert("RGB")
     png = jpeg.with_suffix(".png")
-    tmp = png.with_name(png.name + ".tmp")
-    rgb.save(tmp, format="PNG")
-    os.replace(tmp, png)
+    atomic_write(png, lambda handle: rgb.save(handle, format="PNG"))
     cols = max(8, min(width, rgb.width))
     rows = max(2, round(rgb.height * cols / rgb.width / 2) * 2)  # two pixels per character cell
     small = rgb.resize((cols, rows))

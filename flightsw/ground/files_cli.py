@@ -14,6 +14,7 @@ from pathlib import Path
 
 from flightsw.cli import default_sim_config, load_config_or_exit
 from flightsw.filetransfer.settings import entity_config_from
+from flightsw.ground.connect import open_station
 from flightsw.ground.files import GroundFiles, load_catalog
 from flightsw.ground.station import GroundStation
 from flightsw.link.settings import load_link_settings
@@ -61,9 +62,7 @@ def optional_files(args: argparse.Namespace, station: GroundStation) -> GroundFi
 
 async def _with_files(args: argparse.Namespace,
                       action: Callable[[GroundStation, GroundFiles], Awaitable[int]]) -> int:
-    from flightsw.ground.cli import _station
-
-    station = await _station(args)
+    station = await open_station(args)
     files = _files_for(args, station)
     tasks = [asyncio.create_task(station.run()), asyncio.create_task(files.run())]
     try:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flightsw.core.atomic import atomic_write
 from flightsw.core.component import (
     Arg,
     Channel,
@@ -502,10 +502,8 @@ class ImagingComponent(Component):
     def _export_catalog(self) -> Path:
         assert self._catalog is not None and self._store is not None
         path = self._store.root.parent / "catalog.json"
-        tmp = path.with_name(path.name + ".tmp")
         records = [r.to_json() for r in self._catalog.list(0, 100_000)]
-        tmp.write_text(json.dumps({"images": records}, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"images": records}, sort_keys=True).encode(), fsync=self._store.fsync)
         return path
 
 

@@ -9,11 +9,11 @@ half-done, so catalog and disk always agree. All methods block: run them on the 
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from flightsw.core.atomic import atomic_write
 from flightsw.imaging.catalog import ImageCatalog, ImageRecord
 from flightsw.imaging.products import ProductSet
 
@@ -35,16 +35,6 @@ class QuotaReport:
     @property
     def free_fraction(self) -> float:
         return max(0.0, 1.0 - self.used_bytes / self.quota_bytes)
-
-
-def _atomic_write(path: Path, data: bytes, fsync: bool) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        if fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class ImageStore:
@@ -73,13 +63,7 @@ class ImageStore:
         folder.mkdir(parents=True, exist_ok=True)
         for product, data in (("full", products.full), ("preview", products.preview),
                               ("thumbnail", products.thumbnail)):
-            _atomic_write(self.path(image_id, product), data, self.fsync)
-        if self.fsync:
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            atomic_write(self.path(image_id, product), data, fsync=self.fsync)
 
     def remove(self, image_id: int) -> None:
         shutil.rmtree(self.directory(image_id), ignore_errors=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from spacepackets.ccsds.spacepacket import PacketType
 
+from flightsw.core.atomic import atomic_write
 from flightsw.link.packets import (
     CRC_LEN,
     PRIMARY_HEADER_LEN,
@@ -108,17 +109,14 @@ class KeyRing:
     @staticmethod
     def generate(path: str | os.PathLike[str], count: int = 4, key_len: int = 32) -> None:
         """Write a fresh random key file (mode 0600) atomically; used for the simulator."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = ["# flightsw uplink HMAC keys: <id> <hex>. Secret: never commit or log."]
-        lines += [f"{i} {secrets.token_hex(key_len)}" for i in range(count)]
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write("\n".join(lines) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        keys = [f"{i} {secrets.token_hex(key_len)}" for i in range(count)]
+        KeyRing.write(path, "Secret: never commit or log.", keys)
+
+    @staticmethod
+    def write(path: str | os.PathLike[str], note: str, keys: list[str], fsync: bool = True) -> None:
+        """Write a key file of ``<id> <hex>`` lines, readable by its owner only, atomically."""
+        text = "\n".join([f"# flightsw uplink HMAC keys: <id> <hex>. {note}", *keys]) + "\n"
+        atomic_write(Path(path), text.encode("ascii"), fsync=fsync, mode=0o600)
 
 
 def mac(key: bytes, signed_bytes: bytes) -> bytes:

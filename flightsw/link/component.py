@@ -25,6 +25,8 @@ from flightsw.core.component import (
     Channel,
     CommandFailure,
     Component,
+    Counter,
+    CounterSet,
     Event,
     Parameter,
     command,
@@ -55,22 +57,22 @@ STATUS_CODES = {"accepted": 1, "rejected": 2, "completed": 3, "failed": 4}
 class LinkComponent(Component):
     """UHF radio link: authenticated uplink, prioritised downlink, beacon, transmitter control."""
 
-    frames_received = Channel(U32, doc="Uplink frames received from the radio", update="on_change")
-    bytes_received = Channel(U32, unit="B", doc="Uplink bytes received", update="on_change")
+    frames_received = Counter("Uplink frames received from the radio")
+    bytes_received = Counter("Uplink bytes received", unit="B")
     frames_sent = Channel(U32, doc="Downlink frames handed to the radio", update="on_change")
     bytes_sent = Channel(U32, unit="B", doc="Downlink bytes handed to the radio", update="on_change")
-    frames_foreign = Channel(U32, doc="Frames addressed to another station (ignored)", update="on_change")
-    malformed = Channel(U32, doc="Frames or packets that could not be decoded", update="on_change")
-    crc_failures = Channel(U32, doc="Packets dropped for a CRC mismatch", update="on_change")
-    auth_failures = Channel(U32, doc="Telecommands dropped: bad MAC, wrong/unknown key, truncated", update="on_change")
-    replays = Channel(U32, doc="Telecommands dropped for an old counter (replay or re-send)", update="on_change")
-    duplicates = Channel(U32, doc="Re-sent telecommands answered from the verdict cache", update="on_change")
-    commands_executed = Channel(U32, doc="Authenticated telecommands handed to the dispatcher", update="on_change")
+    frames_foreign = Counter("Frames addressed to another station (ignored)")
+    malformed = Counter("Frames or packets that could not be decoded")
+    crc_failures = Counter("Packets dropped for a CRC mismatch")
+    auth_failures = Counter("Telecommands dropped: bad MAC, wrong/unknown key, truncated")
+    replays = Counter("Telecommands dropped for an old counter (replay or re-send)")
+    duplicates = Counter("Re-sent telecommands answered from the verdict cache")
+    commands_executed = Counter("Authenticated telecommands handed to the dispatcher")
     uplink_counter = Channel(U32, doc="Last accepted uplink counter (persisted)", update="on_change")
     key_id = Channel(U8, doc="Active uplink key id", update="on_change")
     tx_off = Channel(BOOL, doc="Transmitter commanded off (persisted)", update="on_change")
     tx_inhibited = Channel(BOOL, doc="Transmission inhibited (silence, FDIR, contact gate)", update="on_change")
-    tx_errors = Channel(U32, doc="Frames the radio could not take (device absent)", update="on_change")
+    tx_errors = Counter("Frames the radio could not take (device absent)")
     queue_verdicts = Channel(U16, doc="Queued verdict/beacon packets", update="on_change")
     queue_housekeeping = Channel(U16, doc="Queued real-time housekeeping packets", update="on_change")
     queue_events = Channel(U16, doc="Queued event packets", update="on_change")
@@ -96,9 +98,7 @@ class LinkComponent(Component):
         self.builder = PacketBuilder(settings.max_info)
         self.scheduler = DownlinkScheduler(self._transmit, self._wrap, max_info=settings.max_info,
                                            bit_rate=settings.bit_rate, tx_delay=settings.tx_delay)
-        self.stats: dict[str, int] = {k: 0 for k in (
-            "frames_received", "bytes_received", "frames_foreign", "malformed", "crc_failures",
-            "auth_failures", "replays", "duplicates", "commands_executed", "tx_errors")}
+        self.stats = CounterSet(self)
         self._responses: OrderedDict[int, list[bytes]] = OrderedDict()  # counter -> sent responses
         self._tags: dict[int, bytes] = {}
         self._last_response: CommandResponse | None = None
@@ -163,7 +163,7 @@ class LinkComponent(Component):
         try:
             await self.radio.send(frame)
         except (SerialPortUnavailable, FrameTooLong) as exc:
-            self.stats["tx_errors"] += 1
+            self.stats.inc("tx_errors")
             log.warning("frame not transmitted: %s", exc)
 
     # -- downlink producers ---------------------------------------------------------------------
@@ -217,7 +217,7 @@ class LinkComponent(Component):
             "uplink_counter": int(ctx.state.get(STATE_COUNTER, 0)),
             # Counters saturate below the "not available" sentinel (beacon.encode_payload clamps).
             "commands_executed": dispatcher.stats["succeeded"],
-            "commands_rejected": dispatcher.stats["rejected"],
+            "commands_rejected": dispatcher.stats["rejected_total"],
             "auth_failures": (self.stats["auth_failures"] + self.stats["replays"]
                               + self.stats["crc_failures"] + self.stats["malformed"]),
             "frames_received": self.stats["frames_received"],
@@ -248,20 +248,20 @@ class LinkComponent(Component):
             await asyncio.sleep(0)
 
     def _reject(self, counter_key: str, reason: str, detail: str) -> None:
-        self.stats[counter_key] += 1
+        self.stats.inc(counter_key)
         self.uplink_rejected.emit(reason=reason, detail=detail[:80])
 
     async def handle_frame(self, frame: bytes) -> None:
         """Decode, authenticate and execute the commands of one received frame."""
-        self.stats["frames_received"] += 1
-        self.stats["bytes_received"] += len(frame)
+        self.stats.inc("frames_received")
+        self.stats.inc("bytes_received", len(frame))
         try:
             ui = ax25.decode(frame)
         except ax25.Ax25Error as exc:
             self._reject("malformed", "malformed", str(exc))
             return
         if ui.destination.callsign != self.settings.callsign.callsign:
-            self.stats["frames_foreign"] += 1
+            self.stats.inc("frames_foreign")
             return
         packets, errors = split_packets(ui.info)
         for error in errors:
@@ -290,7 +290,7 @@ class LinkComponent(Component):
         # Persist the counter before anything executes: a reboot must not re-open it.
         self.ctx.state.set(STATE_COUNTER, cmd.counter)
         await self.ctx.state.save()
-        self.stats["commands_executed"] += 1
+        self.stats.inc("commands_executed")
         self._responses[cmd.counter] = []
         self._tags[cmd.counter] = cmd.tag
         while len(self._responses) > DUPLICATE_CACHE:
@@ -302,7 +302,7 @@ class LinkComponent(Component):
         _, counter = struct.unpack(">BI", packet.secondary_header)
         tag = packet.user_data[-16:]
         if self._tags.get(counter) == tag:
-            self.stats["duplicates"] += 1
+            self.stats.inc("duplicates")
             self.uplink_duplicate.emit(counter=counter)
             for body in self._responses.get(counter, []):
                 self.scheduler.enqueue(Priority.VERDICT,
@@ -312,10 +312,7 @@ class LinkComponent(Component):
 
     # -- telemetry ----------------------------------------------------------------------------
     def publish(self) -> None:
-        s = self.stats
-        for key in ("frames_received", "bytes_received", "frames_foreign", "malformed", "crc_failures",
-                    "auth_failures", "replays", "duplicates", "commands_executed", "tx_errors"):
-            getattr(self, key).set(s[key] & 0xFFFFFFFF)
+        self.stats.publish()
         sched = self.scheduler
         self.frames_sent.set(sched.frames_sent & 0xFFFFFFFF)
         self.bytes_sent.set(sched.bytes_sent & 0xFFFFFFFF)

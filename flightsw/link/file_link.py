@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from spacepackets.ccsds.spacepacket import PacketType
 
-from flightsw.core.component import Channel, Component, Event
+from flightsw.core.component import Channel, Component, Counter, CounterSet, Event
 from flightsw.core.events import Severity
 from flightsw.core.types import U8, U16, U32
 from flightsw.filetransfer import (
@@ -77,9 +77,9 @@ def check_pdu_fits(max_pdu_len: int, max_info: int) -> None:
 class FileLink(Component):
     """CFDP file transfer (class 2) over the radio link: down- and uplink, authenticated uplink."""
 
-    pdus_down = Channel(U32, doc="File PDUs queued for downlink", update="on_change")
-    pdus_up = Channel(U32, doc="Authenticated file PDUs received and handed to CFDP", update="on_change")
-    pdus_rejected = Channel(U32, doc="Uplinked file PDUs dropped (MAC, key, replay, malformed)", update="on_change")
+    pdus_down = Counter("File PDUs queued for downlink")
+    pdus_up = Counter("Authenticated file PDUs received and handed to CFDP")
+    pdus_rejected = Counter("Uplinked file PDUs dropped (MAC, key, replay, malformed)")
     files_sent = Channel(U32, doc="Files delivered to the ground (Finished received)", update="on_change")
     files_received = Channel(U32, doc="Files received and verified into quarantine", update="on_change")
     transfers_queued = Channel(U16, doc="Outgoing transfers not yet done", update="on_change")
@@ -100,7 +100,7 @@ class FileLink(Component):
         self.entity = CfdpEntity(config, self, run_io=self._run_io,
                                  on_file_received=self._on_file_received,
                                  on_transfer_done=self._on_transfer_done)
-        self.stats = {"pdus_down": 0, "pdus_up": 0, "pdus_rejected": 0}
+        self.stats = CounterSet(self)
         self._outbox_links: dict[int, Path] = {}
         self._finished_links: list[Path] = []
         self._outbox_seq = itertools.count()
@@ -159,7 +159,7 @@ class FileLink(Component):
         while not scheduler.transmit_allowed or scheduler.depth(Priority.FILE) >= FILE_QUEUE_DEPTH:
             await scheduler.wait_progress()
         if self.link.downlink(Priority.FILE, Apid.FILE, pdu):
-            self.stats["pdus_down"] += 1
+            self.stats.inc("pdus_down")
 
     # -- uplink: radio -> entity ------------------------------------------------------------------
     async def handle_uplink_packet(self, packet: Packet) -> None:
@@ -170,13 +170,13 @@ class FileLink(Component):
                 raise AuthError("not_command", "file PDUs are uplinked as TC packets")
             verified = verify_command(packet, self.link.keys, self.link._active_key, last, apid=Apid.FILE)
         except AuthError as exc:
-            self.stats["pdus_rejected"] += 1
+            self.stats.inc("pdus_rejected")
             self.pdu_rejected.emit(reason=exc.reason, detail=exc.detail[:80])
             return
         # Persisted before use, as for commands: a reboot never re-opens a used counter.
         self.ctx.state.set(STATE_FILE_COUNTER, verified.counter)
         await self.ctx.state.save()
-        self.stats["pdus_up"] += 1
+        self.stats.inc("pdus_up")
         self.entity.receive_pdu(verified.body)
 
     async def _remove_finished_links(self) -> None:
@@ -205,8 +205,7 @@ class FileLink(Component):
 
     # -- telemetry ----------------------------------------------------------------------------
     def publish(self) -> None:
-        for key in ("pdus_down", "pdus_up", "pdus_rejected"):
-            getattr(self, key).set(self.stats[key] & 0xFFFFFFFF)
+        self.stats.publish()
         self.files_sent.set(self.entity.stats.files_sent & 0xFFFFFFFF)
         self.files_received.set(self.entity.stats.files_received & 0xFFFFFFFF)
         records = self.entity.transfers()

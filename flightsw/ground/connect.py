@@ -1,0 +1,52 @@
+"""The ground station a `flightsw ground` command line asks for, connected to its TNC.
+
+Its own module so that the ground commands (`cli`, `files_cli`) share it without importing
+each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from flightsw.cli import default_sim_config, load_config_or_exit
+from flightsw.config import ConfigError
+from flightsw.ground.archive import Archive
+from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.station import GroundStation, SerialKiss, TcpKiss
+from flightsw.link import ax25
+from flightsw.link.auth import KeyFileError, KeyRing
+from flightsw.link.settings import load_link_settings
+
+
+async def open_station(args: argparse.Namespace) -> GroundStation:
+    """The ground station the command line describes: config, dictionary, keys, TNC, archive."""
+    config = load_config_or_exit(args.config or default_sim_config())
+    settings = load_link_settings(config)
+    if args.dictionary:
+        dictionary = GroundDictionary.load(args.dictionary)
+    else:
+        from flightsw.cli_run import dictionary_text
+
+        dictionary = GroundDictionary.from_json(await asyncio.to_thread(dictionary_text, config, "json"))
+    key_path = Path(args.key_file) if args.key_file else settings.key_file
+    try:
+        keys = KeyRing.load(key_path)
+    except KeyFileError as exc:
+        raise ConfigError(f"ground key file: {exc}") from None
+    if args.serial:
+        transport: TcpKiss | SerialKiss = SerialKiss(args.serial, args.baud)
+    else:
+        host, _, port = args.kiss.rpartition(":")
+        if not host or not port.isdigit():
+            raise SystemExit(f"flightsw ground: --kiss {args.kiss!r} must be HOST:PORT")
+        transport = TcpKiss(host, int(port))
+    try:
+        await transport.connect()
+    except OSError as exc:
+        raise SystemExit(f"flightsw ground: cannot reach the TNC: {exc}") from None
+    archive = await asyncio.to_thread(Archive, args.db)
+    ground = ax25.Address.parse(args.callsign) if args.callsign else settings.ground
+    return GroundStation(dictionary, keys, args.key_id, ground=ground, satellite=settings.callsign,
+                         archive=archive, transport=transport)
