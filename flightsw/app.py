@@ -20,12 +20,12 @@ from typing import Any
 
 from flightsw.components.executive import Executive
 from flightsw.components.rate_group_monitor import rate_group_monitor
-from flightsw.config import MissionConfig
+from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.clock import SpacecraftClock, TimeCorrelation, loop_time
 from flightsw.core.commands import CommandDispatcher
 from flightsw.core.component import Component, Event
 from flightsw.core.context import ComponentContext
-from flightsw.core.dictionary import Dictionary
+from flightsw.core.dictionary import Dictionary, DictionaryError
 from flightsw.core.events import EventInfo, EventLog, EventRecord
 from flightsw.core.health import HealthMonitor
 from flightsw.core.params import ParameterStore
@@ -175,14 +175,24 @@ class Satellite:
         return d
 
     def _configure_packets(self, d: Dictionary) -> None:
-        specs = [(p.name, p.rate_hz, p.channels) for p in self.config.telemetry.packets]
+        configured = self.config.telemetry.packets
+        for i, packet in enumerate(configured):
+            for j, channel in enumerate(packet.channels):
+                item = d.by_name.get(channel)
+                if item is None or item.id not in d.channels:
+                    raise ConfigError(f"{self.config.source}: telemetry.packets[{i}].channels[{j}]: "
+                                      f"no telemetry channel named {channel!r}")
+        specs = [(p.name, p.rate_hz, p.channels) for p in configured]
         if not specs:  # default: one packet per component with all its channels, every 10 s
             for comp in self.components:
                 names = [i.name for i in d.channels.values() if i.component is comp]
                 if names:
                     specs.append((f"hk_{comp.name}", 0.1, names))
         for name, rate, channels in specs:
-            self.packets.append(d.add_packet(name, rate, channels))
+            try:
+                self.packets.append(d.add_packet(name, rate, channels))
+            except DictionaryError as exc:
+                raise ConfigError(f"{self.config.source}: telemetry.packets: {exc}") from None
 
     # -- framework hooks --------------------------------------------------------------------
     def _on_crash(self, svc: Service, exc: BaseException) -> None:

@@ -66,7 +66,7 @@ def _since(text: str) -> float:
 
 
 async def _station(args: argparse.Namespace) -> GroundStation:
-    config = load_config_or_exit(args.config or default_sim_config())
+    config = load_config_or_exit(args.config or default_sim_config(), check=False)
     settings = load_link_settings(config)
     if args.dictionary:
         dictionary = GroundDictionary.load(args.dictionary)
