@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,15 +41,23 @@ def offline_dictionary(config: MissionConfig) -> Iterator[Dictionary]:
         scratch.storage.data_dir = tmp
         scratch.storage.fsync = False
         scratch.link.key_file = "uplink.keys"  # a throwaway key in the scratch directory, never the mission's
+        # The real start-up logs whatever the build has to say; the rehearsal stays quiet.
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
         try:
             sat = Satellite(scratch, watchdog=NullWatchdog(), offline=True)
         except (ConfigError, DictionaryError) as exc:
             raise _named(config, exc) from None
+        finally:
+            logging.disable(previous)
         try:
+            logging.disable(logging.WARNING)
             try:
                 dictionary = sat.finalize()
             except (ConfigError, DictionaryError) as exc:
                 raise _named(config, exc) from None
+            finally:
+                logging.disable(previous)
             yield dictionary
         finally:
             sat.workers.shutdown()
