@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
+from flightsw.core.enums import OPERATING_MODES
+
 
 class ConfigError(ValueError):
     """An invalid configuration; the message names the file, the key and the problem."""
@@ -191,7 +193,7 @@ class UpdateSection(Section):
     confirm_after: Annotated[float, _range(1, 3600)] = 60.0
 
 
-MODE_NAMES = ("SAFE", "NOMINAL", "DETUMBLE")
+MODE_NAMES = tuple(m.value for m in OPERATING_MODES)
 
 
 class ModesSection(Section):

@@ -31,6 +31,7 @@ from msgspec import UNSET
 
 from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, command
+from flightsw.core.enums import OPERATING_MODES, UNCLEAN_RESETS, Mode, ResetReason
 from flightsw.core.events import Severity
 from flightsw.core.types import BOOL, F32, STRING, U16, U32
 
@@ -39,12 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flightsw.modes")
 
-SAFE, NOMINAL, DETUMBLE = "SAFE", "NOMINAL", "DETUMBLE"
-MODES = (SAFE, NOMINAL, DETUMBLE)
+SAFE, NOMINAL, DETUMBLE = Mode.SAFE, Mode.NOMINAL, Mode.DETUMBLE
+MODES = OPERATING_MODES
 #: reported to listeners as the "old" mode of the first transition of a boot
-BOOT = "BOOT"
-#: reset reasons after which the previous mode is not trusted
-UNCLEAN_RESETS = frozenset({"UNEXPECTED", "STATE_LOST", "SOFTWARE_ERROR"})
+BOOT = Mode.BOOT
 
 # Why SAFE was entered; only a "battery" SAFE may be left automatically.
 CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP = "battery", "command", "reset", "boot_loop"
@@ -228,7 +227,8 @@ class ModeManager(Component):
         state.set(STATE_LAST_GOOD_BOOT, last_good)
         unproven = boot - last_good
         stored = str(state.get(STATE_MODE, SAFE)).upper()
-        persisted = stored if stored in MODES else SAFE
+        persisted = Mode.parse(stored) if stored in MODES else SAFE
+        assert persisted is not None
         cause = state.get(STATE_CAUSE)
         if unproven >= self.settings.boot_loop_count:
             mode, cause = SAFE, CAUSE_BOOT_LOOP
@@ -240,8 +240,8 @@ class ModeManager(Component):
             if not (persisted == SAFE and cause == CAUSE_BATTERY):
                 cause = CAUSE_RESET
             reason = f"{reset} reset"
-        elif reset == "FIRST_BOOT":
-            mode, cause = self.settings.first_boot_mode, CAUSE_RESET
+        elif reset == ResetReason.FIRST_BOOT:
+            mode, cause = Mode(self.settings.first_boot_mode), CAUSE_RESET
             reason = "first boot"
         else:
             mode = persisted
