@@ -29,7 +29,7 @@ from flightsw.link.packets import (
     TimeStamp,
 )
 
-# 2: last_command_opcode carries the full 32-bit opcode (16 bits could not tell 48 of 83 apart).
+# 2: last_command_opcode carries the full 32-bit opcode (its low 16 bits left 83 commands 35 values).
 BEACON_VERSION = 2
 
 # The codes below are part of the published format: a value, once given a code, keeps it. Every

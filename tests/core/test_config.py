@@ -109,3 +109,10 @@ def test_shipped_configs_are_valid() -> None:
 def test_missing_file_is_reported() -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load("/nonexistent/mission.toml")
+
+
+def test_config_reference_matches_the_schema() -> None:
+    """docs/config.md is generated from the schema (`python -m flightsw.config > docs/config.md`)."""
+    from flightsw.config import reference_markdown
+
+    assert (ROOT / "docs" / "config.md").read_text() == reference_markdown()
