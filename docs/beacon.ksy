@@ -72,16 +72,18 @@ types:
       - id: version
         type: u1
         doc: beacon layout version
-        valid: 1
+        valid: 2
       - id: mode
         type: u1
-        doc: operating mode (0 boot, 1 safe, 2 nominal, 3 payload, 4 detumble)
+        enum: mode
+        doc: operating mode (0 BOOT, 1 SAFE, 2 NOMINAL, 4 DETUMBLE)
       - id: boot_count
         type: u2
         doc: number of boots
       - id: reset_reason
         type: u1
-        doc: cause of the last reset (code)
+        enum: reset_reason
+        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG)
       - id: uptime
         type: u4
         doc: seconds since boot [s]
@@ -107,11 +109,12 @@ types:
         type: s2
         doc: transceiver temperature [degC]
       - id: last_command_opcode
-        type: u2
-        doc: opcode of the last uplinked command
+        type: u4
+        doc: opcode of the last uplinked command (as in the dictionary)
       - id: last_command_status
         type: u1
-        doc: 0 none, 1 accepted, 2 rejected, 3 completed, 4 failed
+        enum: command_status
+        doc: fate of the last command (0 NONE, 1 ACCEPTED, 2 REJECTED, 3 COMPLETED, 4 FAILED)
       - id: uplink_counter
         type: u4
         doc: last accepted uplink counter
@@ -155,3 +158,25 @@ types:
       radio_temperature:
         value: radio_temperature_raw / 100.0
         doc: degC
+enums:
+  mode:
+    0: boot
+    1: safe
+    2: nominal
+    4: detumble
+  reset_reason:
+    0: first_boot
+    1: unexpected
+    2: state_lost
+    3: commanded
+    4: sigterm
+    5: sigint
+    6: duration
+    7: software_error
+    8: watchdog
+  command_status:
+    0: none
+    1: accepted
+    2: rejected
+    3: completed
+    4: failed

@@ -20,12 +20,13 @@ from typing import Any
 
 from flightsw.components.executive import Executive
 from flightsw.components.rate_group_monitor import rate_group_monitor
-from flightsw.config import MissionConfig
+from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.clock import SpacecraftClock, TimeCorrelation, loop_time
 from flightsw.core.commands import CommandDispatcher
 from flightsw.core.component import Component, Event
 from flightsw.core.context import ComponentContext
-from flightsw.core.dictionary import Dictionary
+from flightsw.core.dictionary import Dictionary, DictionaryError
+from flightsw.core.enums import ResetReason
 from flightsw.core.events import EventInfo, EventLog, EventRecord
 from flightsw.core.health import HealthMonitor
 from flightsw.core.params import ParameterStore
@@ -175,14 +176,24 @@ class Satellite:
         return d
 
     def _configure_packets(self, d: Dictionary) -> None:
-        specs = [(p.name, p.rate_hz, p.channels) for p in self.config.telemetry.packets]
+        configured = self.config.telemetry.packets
+        for i, packet in enumerate(configured):
+            for j, channel in enumerate(packet.channels):
+                item = d.by_name.get(channel)
+                if item is None or item.id not in d.channels:
+                    raise ConfigError(f"{self.config.source}: telemetry.packets[{i}].channels[{j}]: "
+                                      f"no telemetry channel named {channel!r}")
+        specs = [(p.name, p.rate_hz, p.channels) for p in configured]
         if not specs:  # default: one packet per component with all its channels, every 10 s
             for comp in self.components:
                 names = [i.name for i in d.channels.values() if i.component is comp]
                 if names:
                     specs.append((f"hk_{comp.name}", 0.1, names))
         for name, rate, channels in specs:
-            self.packets.append(d.add_packet(name, rate, channels))
+            try:
+                self.packets.append(d.add_packet(name, rate, channels))
+            except DictionaryError as exc:
+                raise ConfigError(f"{self.config.source}: telemetry.packets: {exc}") from None
 
     # -- framework hooks --------------------------------------------------------------------
     def _on_crash(self, svc: Service, exc: BaseException) -> None:
@@ -226,7 +237,7 @@ class Satellite:
             group.add(packet.name, functools.partial(self.telemetry.emit_packet, packet))
         return list(groups.values())
 
-    async def run(self, duration: float | None = None, install_signals: bool = False) -> str:
+    async def run(self, duration: float | None = None, install_signals: bool = False) -> ResetReason:
         """Run until stopped (signal, command, ``duration`` seconds); returns the stop reason."""
         self.finalize()
         loop = asyncio.get_running_loop()
@@ -241,7 +252,7 @@ class Satellite:
             self.executive.records_recovered.emit(bytes=report.truncated_bytes)
         self.executive.booted.emit(boot=self.state.boot_count, reason=self.state.get("reset_reason"))
 
-        reason = "COMMANDED"
+        reason = ResetReason.COMMANDED
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._signal_stop, sig)
@@ -270,14 +281,14 @@ class Satellite:
                 try:
                     supervisor_task.result()  # re-raise a framework bug rather than hide it
                 except BaseException:
-                    reason = "SOFTWARE_ERROR"  # the next boot must not take this for a clean stop
+                    reason = ResetReason.SOFTWARE_ERROR  # the next boot must not take this for a clean stop
                     raise
             if not done:
-                reason = "DURATION"
+                reason = ResetReason.DURATION
             elif self._signal_name:
-                reason = self._signal_name
+                reason = ResetReason(self._signal_name)
             elif self.watchdog_reset:
-                reason = "WATCHDOG"
+                reason = ResetReason.WATCHDOG
         finally:
             stop_task.cancel()
             supervisor_task.cancel()
@@ -318,13 +329,13 @@ class Satellite:
         self._signal_name = sig.name
         self.stop_event.set()
 
-    async def _shutdown(self, reason: str) -> None:
+    async def _shutdown(self, reason: ResetReason) -> None:
         """Flush everything that must survive, within the shutdown budget."""
         self.watchdog.stopping()
         # Recorded first, so components can tell a deliberate stop from a crash as they shut down
         # (persisted below; a death before that leaves the next boot an UNEXPECTED reset).
         pending = self.state.get("pending_shutdown_reason")
-        self.state.set("shutdown_reason", pending or reason)
+        self.state.set("shutdown_reason", str(pending or reason))
         self.state.set("pending_shutdown_reason", None)
         try:
             async with asyncio.timeout(SHUTDOWN_BUDGET):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from flightsw.components.hardware import HardwareSet, SensorDevice, build_hardware_set
+from flightsw.core.enums import DeviceStatus
 from hal.drivers.base import DeviceNotFound
 
 PROBE_BUDGET_S = 5.0  # per device: probe + configure + one reading
@@ -28,11 +29,17 @@ class CheckRow:
     where: str
     identity: str
     sample: str
-    status: str
+    status: DeviceStatus | None = None  # None until probed
+    detail: str = ""  # what went wrong, for the statuses that are not simply FOUND
 
     @property
     def ok(self) -> bool:
-        return self.status in ("FOUND", "FOUND, self-test passed")
+        return self.status is not None and self.status.ok
+
+    @property
+    def status_text(self) -> str:
+        text = "" if self.status is None else self.status.value
+        return f"{text}: {self.detail}" if self.detail else text
 
 
 def _format_sample(sensor: SensorDevice, values: dict[str, float]) -> str:
@@ -41,7 +48,7 @@ def _format_sample(sensor: SensorDevice, values: dict[str, float]) -> str:
 
 
 async def check_sensor(sensor: SensorDevice, self_test: bool = False) -> CheckRow:
-    row = CheckRow(sensor.name, sensor.kind, sensor.backend, sensor.where, "-", "-", "")
+    row = CheckRow(sensor.name, sensor.kind, sensor.backend, sensor.where, "-", "-")
     driver = sensor.driver
     try:
         async with asyncio.timeout(SELF_TEST_BUDGET_S if self_test else PROBE_BUDGET_S):
@@ -49,17 +56,22 @@ async def check_sensor(sensor: SensorDevice, self_test: bool = False) -> CheckRo
             await driver.configure()
             reading = await driver.read()
             row.sample = _format_sample(sensor, dict(reading.values))
-            row.status = "FOUND" if reading.valid else f"FOUND, reading invalid: {reading.reason}"
+            if reading.valid:
+                row.status = DeviceStatus.FOUND
+            else:
+                row.status, row.detail = DeviceStatus.READING_INVALID, reading.reason
             if self_test and driver.has_self_test:
                 result = await driver.self_test()
-                row.status = ("FOUND, self-test passed" if result.passed
-                              else f"SELF-TEST FAILED: {result.detail}")
+                if result.passed:
+                    row.status, row.detail = DeviceStatus.SELF_TEST_PASSED, ""
+                else:
+                    row.status, row.detail = DeviceStatus.SELF_TEST_FAILED, result.detail
     except DeviceNotFound as exc:
-        row.status = f"NOT FOUND: {exc}"
+        row.status, row.detail = DeviceStatus.NOT_FOUND, str(exc)
     except TimeoutError:
-        row.status = "TIMEOUT (no answer within the probe budget)"
+        row.status, row.detail = DeviceStatus.TIMEOUT, ""
     except OSError as exc:
-        row.status = f"ERROR: {exc}"
+        row.status, row.detail = DeviceStatus.ERROR, str(exc)
     return row
 
 
@@ -71,7 +83,9 @@ async def check_all(hardware: HardwareSet, self_test: bool = False) -> list[Chec
 
 def render(rows: list[CheckRow], hardware: HardwareSet, out: TextIO) -> None:
     headers = ("device", "kind", "backend", "bus/address", "identity", "sample reading", "status")
-    table = [headers] + [(r.device, r.kind, r.backend, r.where, r.identity, r.sample, r.status)
+    table = [headers] + [(r.device, r.kind, r.backend, r.where, r.identity, r.sample,
+                          r.status_text + (" (no answer within the probe budget)"
+                                           if r.status is DeviceStatus.TIMEOUT else ""))
                          for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     for index, row in enumerate(table):

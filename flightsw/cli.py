@@ -33,9 +33,19 @@ def default_sim_config() -> Path:
     raise ConfigError("no deploy/sim.toml found here or in the source tree; pass --config FILE")
 
 
-def load_config_or_exit(path: str | Path) -> MissionConfig:
+def load_config_or_exit(path: str | Path, check: bool = True) -> MissionConfig:
+    """The validated config, or one line on stderr and exit status 2 (nothing written anywhere).
+
+    ``check``: also the checks that need the built components (channel names in telemetry
+    packets, beacon, FDIR; the uplink key file), done offline before anything counts a boot.
+    """
     try:
-        return load(path)
+        config = load(path)
+        if check:
+            from flightsw.config_check import check_config
+
+            check_config(config)
+        return config
     except ConfigError as exc:
         print(f"flightsw: invalid configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -10,7 +10,6 @@ import time
 
 from flightsw.app import Satellite
 from flightsw.cli import default_sim_config, load_config_or_exit
-from hal.watchdog import NullWatchdog
 
 log = logging.getLogger("flightsw.cli")
 
@@ -168,7 +167,7 @@ def format_summary(result) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_dict(args: argparse.Namespace) -> int:
-    config = load_config_or_exit(args.config or default_sim_config())
+    config = load_config_or_exit(args.config or default_sim_config(), check=False)  # built below
     text = dictionary_text(config, args.format)
     if args.output:
         with open(args.output, "w") as fh:
@@ -184,11 +183,7 @@ def dictionary_text(config, fmt: str) -> str:  # type: ignore[no-untyped-def]
         from flightsw.link.beacon import ksy
 
         return ksy()
-    import tempfile
+    from flightsw.config_check import offline_dictionary
 
-    with tempfile.TemporaryDirectory() as tmp:
-        config.storage.data_dir = tmp
-        sat = Satellite(config, watchdog=NullWatchdog(), offline=True)
-        d = sat.finalize()
-        sat.workers.shutdown()
+    with offline_dictionary(config) as d:
         return d.to_json()

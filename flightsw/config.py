@@ -1,245 +1,663 @@
-"""Mission configuration: a TOML file validated in full at start-up.
+"""Mission configuration: one schema for every section, validated in full when the file is loaded.
 
-Every key is checked (type, range, allowed values) and unknown keys are errors, because a typo
-in a flight config must not silently fall back to a default. The first problem found is reported
-as one message naming the key path, e.g. ``devices[2].address: expected an integer, got 'x40'``.
+Why one schema: a typo in a flight config must not silently fall back to a default, and a
+mistake must be found before the flight software counts a boot or writes anything. Every table
+the software reads is declared here once as a msgspec ``Struct`` (``forbid_unknown_fields``), the
+``[[devices]]`` entries by their ``kind``; a table that nothing reads is refused. Why msgspec: its
+C decoder adds a few milliseconds of import on top of what the flight software already imports,
+where pydantic's model building adds tens (measured; a Pi Zero starts the service on every boot).
+
+The first problem found is reported as one line naming the key path, e.g.
+``devices[2].address: expected an integer, got 'x40'``.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 import tomllib
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType, field
+
+from flightsw.core.enums import OPERATING_MODES
 
 
 class ConfigError(ValueError):
     """An invalid configuration; the message names the file, the key and the problem."""
 
 
-def _check(value: Any, tp: Any, path: str, meta: dict[str, Any]) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _check(value, option, path, meta)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0])
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ConfigError(f"{path}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
-        (inner,) = typing.get_args(tp)
-        return [_check(v, inner, f"{path}[{i}]", {}) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a table, got {type(value).__name__}")
-        _, inner = typing.get_args(tp)
-        return {k: _check(v, inner, f"{path}.{k}", {}) for k, v in value.items()}
-    if is_dataclass(tp):
-        return build(tp, value, path)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
-    elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
-        value = float(value)
-    elif tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
-        if "pattern" in meta:
-            import re
-
-            if not re.fullmatch(meta["pattern"], value):
-                raise ConfigError(f"{path}: {value!r} does not match {meta['pattern']}")
-        return value
-    if "range" in meta:
-        lo, hi = meta["range"]
-        if not (lo <= value <= hi):
-            raise ConfigError(f"{path}: {value} outside [{lo}, {hi}]")
-    return value
+def _range(lo: float, hi: float) -> Meta:
+    return Meta(ge=lo, le=hi)
 
 
-def build(cls: Any, raw: Any, path: str = "") -> Any:
-    """Build dataclass ``cls`` from a TOML table, checking every key."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path or 'config'}: expected a table, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    extra_field = next((f for f in fields(cls) if f.metadata.get("extra")), None)
-    kwargs: dict[str, Any] = {}
-    extras: dict[str, Any] = {}
-    for key, value in raw.items():
-        f = known.get(key)
-        if f is None or f.metadata.get("extra"):
-            if extra_field is not None:
-                extras[key] = value
-                continue
-            allowed = ", ".join(sorted(known))
-            raise ConfigError(f"{path + '.' if path else ''}{key}: unknown key (allowed: {allowed})")
-        kwargs[key] = _check(value, hints[key], f"{path + '.' if path else ''}{key}", dict(f.metadata))
-    for f in fields(cls):
-        if f.metadata.get("extra"):
-            kwargs[f.name] = extras
-        elif f.name not in kwargs and f.default is MISSING and f.default_factory is MISSING:
-            raise ConfigError(f"{path + '.' if path else ''}{f.name}: required key missing")
-    obj = cls(**kwargs)
-    validate = getattr(obj, "validate", None)
-    if validate is not None:
-        validate(path)
-    return obj
+class Section(Struct, forbid_unknown_fields=True, kw_only=True):
+    """A config table: unknown keys are errors. ``__post_init__`` errors are ``"key: problem"``."""
 
 
-def _range(lo: float, hi: float, **kw: Any) -> Any:
-    return field(metadata={"range": (lo, hi)}, **kw)
+# --- core sections --------------------------------------------------------------------------------
 
 
-@dataclass
-class MissionSection:
+class MissionSection(Section):
     name: str = "FSW-1"
-    spacecraft_id: int = _range(0, 1023, default=42)
+    spacecraft_id: Annotated[int, _range(0, 1023)] = 42
 
 
-@dataclass
-class StorageSection:
+class StorageSection(Section):
     data_dir: str = "var/flightsw"
-    records_max_bytes: int = _range(64 * 1024, 1 << 34, default=64 << 20)
-    records_segment_bytes: int = _range(4096, 1 << 30, default=1 << 20)
-    records_sync_seconds: float = _range(0.1, 3600.0, default=10.0)
+    records_max_bytes: Annotated[int, _range(64 * 1024, 1 << 34)] = 64 << 20
+    records_segment_bytes: Annotated[int, _range(4096, 1 << 30)] = 1 << 20
+    records_sync_seconds: Annotated[float, _range(0.1, 3600.0)] = 10.0
     fsync: bool = True
 
-    def validate(self, path: str) -> None:
+    def __post_init__(self) -> None:
         if self.records_segment_bytes > self.records_max_bytes:
-            raise ConfigError(f"{path}.records_segment_bytes: larger than records_max_bytes")
+            raise ValueError("records_segment_bytes: larger than records_max_bytes")
 
 
-@dataclass
-class SchedulerSection:
+RATE_GROUPS = ("fast", "slow", "background")
+
+
+class SchedulerSection(Section):
     rate_groups: dict[str, float] = field(default_factory=lambda: {"fast": 10.0, "slow": 1.0, "background": 0.1})
 
-    def validate(self, path: str) -> None:
+    def __post_init__(self) -> None:
         for name, hz in self.rate_groups.items():
             if not 0.0001 <= hz <= 100.0:
-                raise ConfigError(f"{path}.rate_groups.{name}: {hz} Hz outside [0.0001, 100]")
-        for required in ("fast", "slow", "background"):
+                raise ValueError(f"rate_groups.{name}: {hz} Hz outside [0.0001, 100]")
+        for required in RATE_GROUPS:
             if required not in self.rate_groups:
-                raise ConfigError(f"{path}.rate_groups: missing the {required!r} group")
+                raise ValueError(f"rate_groups: missing the {required!r} group")
 
 
-@dataclass
-class WatchdogSection:
+class WatchdogSection(Section):
     backend: Literal["none", "sim", "systemd", "device", "systemd+device"] = "none"
     device: str = "/dev/watchdog"
-    check_period: float = _range(0.1, 60.0, default=1.0)
+    check_period: Annotated[float, _range(0.1, 60.0)] = 1.0
 
 
-@dataclass
-class TimeSection:
+class TimeSection(Section):
     utc_source: Literal["ground", "system"] = "ground"
 
 
-@dataclass
-class PacketSection:
-    name: str = field(metadata={"pattern": r"[A-Za-z_][A-Za-z0-9_]*"})
-    rate_hz: float = _range(0.0001, 10.0)
-    channels: list[str] = field(default_factory=list)
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
-@dataclass
-class TelemetrySection:
-    packets: list[PacketSection] = field(default_factory=list)
+class PacketSection(Section):
+    name: Annotated[str, Meta(pattern=f"^{NAME}$")]
+    rate_hz: Annotated[float, _range(0.0001, 10.0)]
+    channels: list[str] = []
+
+    def __post_init__(self) -> None:
+        for i, channel in enumerate(self.channels):
+            if channel.count(".") != 1:
+                raise ValueError(f"channels[{i}]: expected \"component.channel\", got {channel!r}")
 
 
-@dataclass
-class DeviceConfig:
-    """One hardware device; keys other than these are the device kind's own options."""
+class TelemetrySection(Section):
+    packets: list[PacketSection] = []
 
-    name: str = field(metadata={"pattern": r"[a-z_][a-z0-9_]*"})
+
+# --- subsystem sections ---------------------------------------------------------------------------
+
+
+class HousekeepingSection(Section):
+    """I2C and GPIO access settings of the hardware layer (flightsw.components.hardware)."""
+
+    gpio_chip: str = "/dev/gpiochip0"
+    i2c_timeout_s: Annotated[float, _range(0.01, 10.0)] = 0.5
+    i2c_retries: Annotated[int, _range(0, 10)] = 3
+    #: bus number (as a string key) -> GPIO line of that bus's SCL, clocked to free a stuck bus
+    scl_recovery_gpio: dict[str, Annotated[int, _range(0, 1023)]] = {}
+
+    def __post_init__(self) -> None:
+        for bus in self.scl_recovery_gpio:
+            if not bus.isdigit():
+                raise ValueError(f"scl_recovery_gpio.{bus}: expected an I2C bus number as the key")
+
+
+class LinkSection(Section):
+    """The radio link (flightsw.link.settings); callsigns are checked when a radio is configured."""
+
+    callsign: str = ""
+    ground_callsign: str = ""
+    bit_rate: Annotated[float, _range(300, 1_000_000)] = 9600.0
+    max_frame: Annotated[int, _range(64, 2048)] = 256
+    tx_delay: Annotated[float, _range(0, 2.55)] = 0.05
+    persistence: Annotated[float, _range(0, 1)] = 0.25
+    slot_time: Annotated[float, _range(0, 2.55)] = 0.1
+    key_file: str = "uplink.keys"
+    generate_key: bool = False
+    #: beacon field = "component.channel"
+    beacon_channels: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        from flightsw.link.beacon import FIELDS
+
+        names = [f.name for f in FIELDS]
+        for name, channel in self.beacon_channels.items():
+            if name not in names:
+                raise ValueError(f"beacon_channels.{name}: no such beacon field (fields: {', '.join(names)})")
+            if channel.count(".") != 1:
+                raise ValueError(f"beacon_channels.{name}: expected \"component.channel\", got {channel!r}")
+
+
+class FileTransferSection(Section):
+    """CFDP entity settings (flightsw.filetransfer); unset keys take EntityConfig's defaults."""
+
+    local_id: Annotated[int, Meta(ge=0)]
+    remote_id: Annotated[int, Meta(ge=0)]
+    work_dir: str = "cfdp"
+    entity_id_bytes: int | UnsetType = UNSET
+    max_pdu_len: int | UnsetType = UNSET
+    ack_interval_s: float | UnsetType = UNSET
+    ack_limit: int | UnsetType = UNSET
+    nak_interval_s: float | UnsetType = UNSET
+    nak_limit: int | UnsetType = UNSET
+    inactivity_s: float | UnsetType = UNSET
+    retry_backoff_s: float | UnsetType = UNSET
+    tick_s: float | UnsetType = UNSET
+    idle_tick_s: float | UnsetType = UNSET
+    burst: int | UnsetType = UNSET
+    max_incoming: int | UnsetType = UNSET
+    inbound_queue: int | UnsetType = UNSET
+    journal_flush_bytes: int | UnsetType = UNSET
+    max_partial: int | UnsetType = UNSET
+
+    def protocol_options(self) -> dict[str, Any]:
+        """The keys set in the file, for EntityConfig (which owns the defaults)."""
+        return {f: getattr(self, f) for f in self.__struct_fields__
+                if f not in ("local_id", "remote_id", "work_dir") and getattr(self, f) is not UNSET}
+
+    def __post_init__(self) -> None:
+        from flightsw.filetransfer.entity import EntityConfig
+
+        try:  # the protocol's own consistency rules, checked with the file
+            EntityConfig(local_id=self.local_id, remote_id=self.remote_id, work_dir=Path(self.work_dir),
+                         **self.protocol_options())
+        except ValueError as exc:
+            raise ValueError(f"{_leading_key(str(exc), self.__struct_fields__)}: {exc}") from None
+
+
+class ImagingSection(Section):
+    quota_mb: Annotated[float, _range(0.1, 1_000_000)] = 64.0
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0500
+
+
+class UpdateSection(Section):
+    enabled: bool | None = None  # default: on in a versioned install (deploy/install.sh)
+    confirm_after: Annotated[float, _range(1, 3600)] = 60.0
+
+
+MODE_NAMES = tuple(m.value for m in OPERATING_MODES)
+
+
+class ModesSection(Section):
+    """Modes and battery FDIR (flightsw.components.modes); defaults suit the reference 2S pack."""
+
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0020
+    #: "" disables battery FDIR; unset: the default channel, used only when it exists
+    battery_channel: str | UnsetType = UNSET
+    safe_enter_v: Annotated[float, _range(0.5, 60.0)] = 7.2   # 3.60 V/cell, ~20 % SoC
+    safe_exit_v: Annotated[float, _range(0.5, 60.0)] = 7.6    # 3.80 V/cell, ~45-55 % SoC
+    dwell_s: Annotated[float, _range(1.0, 3600.0)] = 30.0
+    recover_dwell_s: Annotated[float, _range(1.0, 86400.0)] = 600.0
+    auto_recover: bool = False
+    max_reading_age_s: Annotated[float, _range(1.0, 600.0)] = 10.0
+    plausible_v: tuple[float, float] = (5.0, 9.0)
+    detumble_timeout_s: Annotated[float, _range(60.0, 7 * 86400.0)] = 5400.0
+    boot_loop_count: Annotated[int, _range(2, 100)] = 4
+    boot_loop_window_s: Annotated[float, _range(60.0, 86400.0)] = 600.0
+    safe_off_outputs: list[str] = []
+    first_boot_mode: str = "SAFE"
+    safe_without_battery_s: Annotated[float, _range(0.0, 86400.0)] = 600.0
+    max_auto_recoveries: Annotated[int, _range(1, 100)] = 3
+    recovery_window_s: Annotated[float, _range(600.0, 7 * 86400.0)] = 21600.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.battery_channel, str) and self.battery_channel and self.battery_channel.count(".") != 1:
+            raise ValueError(f"battery_channel: expected \"component.channel\" or \"\" (no battery FDIR), "
+                             f"got {self.battery_channel!r}")
+        low, high = self.plausible_v
+        if not 0.0 <= low < high:
+            raise ValueError(f"plausible_v: expected [low, high] volts with 0 <= low < high, got {list(self.plausible_v)!r}")
+        if self.first_boot_mode.upper() not in MODE_NAMES:
+            raise ValueError(f"first_boot_mode: expected one of {', '.join(MODE_NAMES)}, got {self.first_boot_mode!r}")
+        self.first_boot_mode = self.first_boot_mode.upper()
+        if self.safe_enter_v >= self.safe_exit_v:
+            raise ValueError(f"safe_enter_v: {self.safe_enter_v} V must be below safe_exit_v "
+                             f"({self.safe_exit_v} V): without hysteresis SAFE mode flaps")
+        for key in ("safe_enter_v", "safe_exit_v"):
+            if not low < getattr(self, key) < high:
+                raise ValueError(f"{key}: {getattr(self, key)} V outside plausible_v [{low}, {high}]")
+        if len(set(self.safe_off_outputs)) != len(self.safe_off_outputs):
+            raise ValueError(f"safe_off_outputs: duplicate names in {self.safe_off_outputs!r}")
+
+
+# --- devices --------------------------------------------------------------------------------------
+
+BACKENDS = ("real", "sim")
+GPIO_KINDS = ("gpio_output", "gpio_input")
+RADIO_KIND = "uhf_radio"
+CAMERA_KIND = "camera"
+DEVICE_NAME = r"[a-z_][a-z0-9_]*"
+
+
+class DeviceEntry(Section):
+    """The keys every ``[[devices]]`` entry has; the rest are its kind's options."""
+
+    name: Annotated[str, Meta(pattern=f"^{DEVICE_NAME}$")]
     kind: str
     backend: Literal["real", "sim"] = "sim"
-    options: dict[str, Any] = field(default_factory=dict, metadata={"extra": True})
 
 
-# Top-level tables owned and validated by subsystems outside the core.
-SUBSYSTEM_SECTIONS = {"link", "radio", "beacon", "imaging", "filetransfer", "sim", "environment",
-                      "housekeeping", "modes", "fdir", "update", "ground"}
+class DeviceConfig(Struct, kw_only=True):
+    """One hardware device: its name, kind, backend and its kind's options (validated)."""
+
+    name: str
+    kind: str
+    backend: str = "sim"
+    options: dict[str, Any] = {}
+
+    def settings(self) -> Any:
+        """The options as their kind's typed Struct, defaults filled in (validated at load)."""
+        return msgspec.convert(self.options, device_options_schema(self.kind, self.backend))
 
 
-@dataclass
-class MissionConfig:
+class GpioOutputOptions(Section):
+    line: Annotated[int, _range(0, 1023)]
+    active_low: bool = False
+    initial: bool = False
+
+
+class GpioInputOptions(Section):
+    line: Annotated[int, _range(0, 1023)]
+    active_low: bool = False
+    pull: Literal["none", "up", "down"] = "none"
+
+
+class RadioOptions(Section):
+    device: str | UnsetType = UNSET  # required for a real radio; sim: a pty in the data directory
+    baud: Annotated[int, _range(1200, 4_000_000)] = 115200
+    kiss_port: Annotated[int, _range(0, 15)] = 0
+    # simulated transceiver and channel only
+    kiss_tcp_port: Annotated[int, _range(0, 65535)] | UnsetType = UNSET
+    frame_loss: Annotated[float, _range(0.0, 1.0)] = 0.0
+    bit_error_rate: Annotated[float, _range(0.0, 1.0)] = 0.0
+    propagation_delay: Annotated[float, _range(0.0, 10.0)] = 0.005
+    seed: int | None = None
+
+
+class RealCameraOptions(Section):
+    camera_num: Annotated[int, _range(0, 15)] = 0
+
+
+class SimCameraOptions(Section):
+    seed: int = 1
+    scene: tuple[float, float, float] = (43.2, 76.9, 45.0)  # lat, lon, sun elevation (deg)
+    swath_km: Annotated[float, Meta(gt=0)] = 60.0
+
+
+class SensorCommonOptions(Section):
+    """Keys of every I2C sensor besides its driver's and simulated part's own."""
+
+    bus: Annotated[int, _range(0, 255)] = 1
+    address: Annotated[int, _range(0x03, 0x77)] | None = None
+    rate: str = "slow"
+    power_switch: str | None = None
+    #: channel -> [red_low, yellow_low, yellow_high, red_high]
+    limits: dict[str, list[float]] = {}
+    faults: dict[str, Any] = {}  # simulated part faults (sim.faults.PartFaults)
+    max_failures: Annotated[int, _range(1, 1000)] = 3
+    base_id: Annotated[int, _range(1, 0xFFFF)] | None = None
+
+    def __post_init__(self) -> None:
+        for channel, bounds in self.limits.items():
+            if len(bounds) != 4:
+                raise ValueError(f"limits.{channel}: expected [red_low, yellow_low, yellow_high, red_high]")
+
+
+def _signature_fields(fn: Any, skip: set[str]) -> list[tuple[str, Any, Any]]:
+    hints = typing.get_type_hints(fn)
+    out = []
+    for name, param in inspect.signature(fn).parameters.items():
+        if name in skip or param.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
+            continue
+        out.append((name, hints.get(name, Any) | UnsetType, UNSET))
+    return out
+
+
+def signature_keys(fn: Any, skip: set[str]) -> set[str]:
+    """The keyword options a driver or simulated part's constructor takes."""
+    return {name for name, _, _ in _signature_fields(fn, skip)}
+
+
+_SENSOR_SCHEMAS: dict[str, type[Struct]] = {}
+
+
+def sensor_options_schema(kind: str) -> type[Struct]:
+    """The options of an I2C sensor kind: common keys, its driver's and its simulated part's.
+
+    Sim-only keys are accepted on a real device too, so a bench flips a device between real and
+    simulated by changing one word. Built from the constructors' signatures (declared once there).
+    """
+    schema = _SENSOR_SCHEMAS.get(kind)
+    if schema is None:
+        from hal.drivers import DRIVERS
+        from sim.parts import SIM_PARTS
+
+        fields_ = {name: (name, tp, default) for name, tp, default in
+                   _signature_fields(DRIVERS[kind].__init__, {"self", "bus", "address"})}
+        for name, tp, default in _signature_fields(SIM_PARTS[kind].__init__,
+                                                   {"self", "address", "env", "clock", "faults"}):
+            fields_.setdefault(name, (name, tp, default))
+        schema = msgspec.defstruct(f"{kind}_options", list(fields_.values()), bases=(SensorCommonOptions,),
+                                   kw_only=True, forbid_unknown_fields=True)
+        _SENSOR_SCHEMAS[kind] = schema
+    return schema
+
+
+def device_kinds() -> list[str]:
+    """Every ``kind`` a ``[[devices]]`` entry may have."""
+    from hal.drivers import DRIVERS
+
+    return sorted([*GPIO_KINDS, RADIO_KIND, CAMERA_KIND, *DRIVERS])
+
+
+def device_options_schema(kind: str, backend: str) -> type[Struct]:
+    if kind == "gpio_output":
+        return GpioOutputOptions
+    if kind == "gpio_input":
+        return GpioInputOptions
+    if kind == RADIO_KIND:
+        return RadioOptions
+    if kind == CAMERA_KIND:
+        return RealCameraOptions if backend == "real" else SimCameraOptions
+    return sensor_options_schema(kind)
+
+
+def _check_sensor(index: int, dev: DeviceConfig, options: Any) -> None:
+    """What the driver and the simulated part check themselves, done now, with no bus opened."""
+    from hal.drivers import DRIVERS
+    from hal.drivers.base import ConfigError as DriverConfigError
+
+    where = f"devices[{index}]"
+    driver_cls = DRIVERS[dev.kind]
+    driver_keys = signature_keys(driver_cls.__init__, {"self", "bus", "address"})
+    kwargs = {k: v for k, v in dev.options.items() if k in driver_keys}
+    address = driver_cls.regmap.addresses[0] if options.address is None else options.address
+    try:
+        driver = driver_cls(None, address, **kwargs)  # type: ignore[arg-type]  # no bus: never used here
+    except (DriverConfigError, TypeError, ValueError) as exc:
+        key = "address" if "address" in str(exc) else _leading_key(str(exc), kwargs)
+        raise ConfigError(f"{where}.{key}: {exc}") from None
+    for channel in options.limits:
+        if channel not in driver.units:
+            raise ConfigError(f"{where}.limits.{channel}: no such channel (have {sorted(driver.units)})")
+    if options.faults:
+        from sim.faults import PartFaults
+
+        try:
+            PartFaults.from_options(dict(options.faults))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}.faults: {exc}") from None
+
+
+def _leading_key(message: str, keys: Any) -> str:
+    """The first of ``keys`` a library's message mentions (to name the key), else the first key."""
+    for key in keys:
+        if re.search(rf"\b{re.escape(key)}\b", message):
+            return str(key)
+    return next(iter(keys), "?")
+
+
+def parse_device(index: int, raw: Any) -> DeviceConfig:
+    """One ``[[devices]]`` entry, its kind known and its options valid for that kind."""
+    where = f"devices[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
+    base_keys = set(DeviceEntry.__struct_fields__)
+    entry = _convert({k: v for k, v in raw.items() if k in base_keys}, DeviceEntry, raw, where)
+    kinds = device_kinds()
+    if entry.kind not in kinds:
+        raise ConfigError(f"{where}.kind: unknown device kind {entry.kind!r} (known: {', '.join(kinds)})")
+    dev = DeviceConfig(name=entry.name, kind=entry.kind, backend=entry.backend,
+                       options={k: v for k, v in raw.items() if k not in base_keys})
+    options = _convert(dev.options, device_options_schema(dev.kind, dev.backend), dev.options, where,
+                       what=f"{dev.backend} {dev.kind}" if dev.kind == CAMERA_KIND else f"kind {dev.kind}")
+    if dev.kind == RADIO_KIND and dev.backend == "real" and not options.device:
+        raise ConfigError(f"{where}.device: the serial device path is required for a real radio")
+    if isinstance(options, SensorCommonOptions):
+        _check_sensor(index, dev, options)
+    return dev
+
+
+# --- the whole file -------------------------------------------------------------------------------
+
+
+class MissionConfig(Section):
+    """Every table of a mission config. Subsystem tables are None when absent from the file."""
+
     mission: MissionSection = field(default_factory=MissionSection)
     storage: StorageSection = field(default_factory=StorageSection)
     scheduler: SchedulerSection = field(default_factory=SchedulerSection)
     watchdog: WatchdogSection = field(default_factory=WatchdogSection)
     time: TimeSection = field(default_factory=TimeSection)
     telemetry: TelemetrySection = field(default_factory=TelemetrySection)
-    devices: list[DeviceConfig] = field(default_factory=list)
-    # Sections owned by other subsystems (link, imaging, sim...) are kept as raw tables and
-    # validated by their owners at build time.
-    sections: dict[str, Any] = field(default_factory=dict, metadata={"extra": True})
-    source: str = "<defaults>"
+    devices: list[DeviceConfig] = []
+    housekeeping: HousekeepingSection = field(default_factory=HousekeepingSection)
+    link: LinkSection = field(default_factory=LinkSection)
+    filetransfer: FileTransferSection | None = None
+    imaging: ImagingSection = field(default_factory=ImagingSection)
+    update: UpdateSection = field(default_factory=UpdateSection)
+    modes: ModesSection = field(default_factory=ModesSection)
 
-    def validate(self, path: str) -> None:
-        for key in self.sections:
-            if key not in SUBSYSTEM_SECTIONS:
-                allowed = ", ".join(sorted({f.name for f in fields(self)} - {"sections", "source"} | SUBSYSTEM_SECTIONS))
-                raise ConfigError(f"{key}: unknown section (allowed: {allowed})")
-        seen: set[str] = set()
-        for i, dev in enumerate(self.devices):
-            if dev.name in seen:
-                raise ConfigError(f"devices[{i}].name: duplicate device name {dev.name!r}")
-            seen.add(dev.name)
+    #: the file it came from, for messages (set by load/loads; not a key of the file)
+    source: str = "<defaults>"
 
     @property
     def data_dir(self) -> Path:
         """Where state, parameters and records live (a relative path is relative to the CWD)."""
         return Path(self.storage.data_dir)
 
-    def section(self, name: str) -> dict[str, Any]:
-        value = self.sections.get(name, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"{self.source}: [{name}] must be a table")
-        return value
+    def devices_of(self, kind: str) -> list[DeviceConfig]:
+        """The ``[[devices]]`` entries of one kind, in file order."""
+        return [d for d in self.devices if d.kind == kind]
 
 
-def section_number(section: dict[str, Any], key: str, default: float, lo: float, hi: float, where: str,
-                   integer: bool = False) -> float:
-    """A number from a subsystem's raw section, checked, or a ConfigError naming ``where.key``."""
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
-        raise ConfigError(f"{where}.{key}: expected {'an integer' if integer else 'a number'}, got {value!r}")
-    if not lo <= value <= hi:  # NaN fails this too
-        raise ConfigError(f"{where}.{key}: {value} outside [{lo:g}, {hi:g}]")
-    return value
+def _cross_check(cfg: MissionConfig) -> None:
+    """Rules that relate sections to each other (devices, switches, rate groups, link)."""
+    seen: set[str] = set()
+    for i, dev in enumerate(cfg.devices):
+        if dev.name in seen:
+            raise ConfigError(f"devices[{i}].name: duplicate device name {dev.name!r}")
+        seen.add(dev.name)
+    outputs = {d.name for d in cfg.devices if d.kind == "gpio_output"}
+    lines: dict[tuple[str, int], str] = {}
+    for i, dev in enumerate(cfg.devices):
+        if dev.kind in GPIO_KINDS:
+            line = (dev.backend, int(dev.options["line"]))
+            if line in lines:
+                raise ConfigError(f"devices[{i}].line: line {line[1]} already used by {lines[line]}")
+            lines[line] = dev.name
+        elif dev.kind not in (RADIO_KIND, CAMERA_KIND):  # an I2C sensor
+            rate = dev.options.get("rate", "slow")
+            if rate not in cfg.scheduler.rate_groups:
+                raise ConfigError(f"devices[{i}].rate: no rate group {rate!r} "
+                                  f"(have {sorted(cfg.scheduler.rate_groups)})")
+            switch = dev.options.get("power_switch")
+            if switch is not None and switch not in outputs:
+                raise ConfigError(f"devices[{i}].power_switch: no gpio_output named {switch!r}")
+    cameras = cfg.devices_of(CAMERA_KIND)
+    if len(cameras) > 1:
+        raise ConfigError(f"devices: only one camera is supported, found {[d.name for d in cameras]}")
+    if cfg.devices_of(RADIO_KIND):
+        from flightsw.link import ax25
+        from flightsw.link.packets import PRIMARY_HEADER_LEN
+
+        for key in ("callsign", "ground_callsign"):
+            try:
+                ax25.Address.parse(getattr(cfg.link, key))
+            except ax25.Ax25Error as exc:
+                raise ConfigError(f"link.{key}: {exc}") from None
+        if cfg.link.max_frame - ax25.HEADER_LEN < PRIMARY_HEADER_LEN + 64:
+            raise ConfigError("link.max_frame: too small to carry a beacon")
+    for i, name in enumerate(cfg.modes.safe_off_outputs):
+        if name not in outputs:
+            raise ConfigError(f"modes.safe_off_outputs[{i}]: no gpio_output device named {name!r} "
+                              f"(have: {sorted(outputs)})")
+        fed = sorted(d.name for d in cfg.devices if d.options.get("power_switch") == name)
+        if fed:
+            raise ConfigError(f"modes.safe_off_outputs[{i}]: {name!r} powers {fed}; housekeeping switches "
+                              "it back on to recover them, so it cannot be a SAFE-off output")
+
+
+# --- msgspec errors as one line naming the key ------------------------------------------------------
+
+_AT = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>.*)`$", re.S)
+_KINDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+          "object": "a table", "array": "a list", "null": "nothing"}
+
+
+def _split_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]", path):
+        parts.append(name if name else (int(index) if index.isdigit() else "..."))
+    return parts
+
+
+def _join(parts: list[str | int]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+def _value_at(raw: Any, parts: list[str | int]) -> Any:
+    for p in parts:
+        if isinstance(p, int) and isinstance(raw, list) and p < len(raw):
+            raw = raw[p]
+        elif isinstance(p, str) and isinstance(raw, dict) and p in raw:
+            raw = raw[p]
+        else:
+            return UNSET
+    return raw
+
+
+def _strip(tp: Any) -> tuple[Any, list[Meta]]:
+    """The type without Annotated/Optional/Unset wrappers, and its constraints."""
+    metas: list[Meta] = []
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp, *extra = typing.get_args(tp)
+            metas += [m for m in extra if isinstance(m, Meta)]
+        elif origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(tp) if a not in (type(None), UnsetType)]
+            if len(options) != 1:
+                return tp, metas
+            tp = options[0]
+        else:
+            return tp, metas
+
+
+def _type_at(root: Any, parts: list[str | int]) -> Any:
+    tp: Any = root
+    for p in parts:
+        tp, _ = _strip(tp)
+        if isinstance(tp, type) and issubclass(tp, Struct) and isinstance(p, str):
+            hints = typing.get_type_hints(tp, include_extras=True)
+            if p not in hints:
+                return None
+            tp = hints[p]
+        elif typing.get_origin(tp) in (list, tuple, dict):
+            args = typing.get_args(tp)
+            tp = args[-1] if typing.get_origin(tp) is not tuple else args[p if isinstance(p, int) and p < len(args) else 0]
+        else:
+            return None
+    return tp
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _allowed(tp: Any) -> str:
+    tp, _ = _strip(tp)
+    if isinstance(tp, type) and issubclass(tp, Struct):
+        return ", ".join(sorted(set(tp.__struct_fields__) - {"source"} if tp is MissionConfig else tp.__struct_fields__))
+    return "?"
+
+
+def _describe(err: msgspec.ValidationError, root: Any, raw: Any, prefix: str, what: str = "") -> str:
+    """One line, key path first, from a msgspec validation error."""
+    m = _AT.match(str(err))
+    msg, parts = (m["msg"], _split_path(m["path"])) if m else (str(err), [])
+    path = _join(parts)
+    here = f"{prefix}.{path}" if prefix and path else (prefix or path)
+    value = _value_at(raw, parts)
+    if unknown := re.fullmatch(r"Object contains unknown field `(.*)`", msg):
+        key = unknown[1]
+        if not here:
+            return f"{key}: unknown section (allowed: {_allowed(root)})"
+        return f"{here}.{key}: unknown key{f' for {what}' if what else ''} (allowed: {_allowed(_type_at(root, parts))})"
+    if missing := re.fullmatch(r"Object missing required field `(.*)`", msg):
+        return f"{here + '.' if here else ''}{missing[1]}: required key missing"
+    tp, metas = _strip(_type_at(root, parts))
+    if typing.get_origin(tp) is Literal or msg.startswith("Invalid enum value"):
+        allowed = ", ".join(map(repr, typing.get_args(tp))) if typing.get_origin(tp) is Literal else "?"
+        return f"{here}: expected one of {allowed}, got {value!r}"
+    if re.fullmatch(r"Expected `\w+` (>=|<=|>|<) .*", msg) and metas:
+        lo = next((m.ge if m.ge is not None else m.gt for m in metas if m.ge is not None or m.gt is not None), None)
+        hi = next((m.le if m.le is not None else m.lt for m in metas if m.le is not None or m.lt is not None), None)
+        if lo is not None and hi is not None:
+            return f"{here}: {value} outside [{_num(lo)}, {_num(hi)}]"
+        return f"{here}: {value} must be {msg.split('` ', 1)[1]}"
+    if kind := re.fullmatch(r"Expected `([\w| ]+)`(?:, got `\w+`)?", msg):
+        names = [_KINDS.get(k, k) for k in kind[1].split(" | ") if k != "null"]
+        return f"{here}: expected {' or '.join(names)}, got {value!r}"
+    if length := re.fullmatch(r"Expected `array` of length (.*), got \d+", msg):
+        return f"{here}: expected a list of {length[1]} values, got {value!r}"
+    if msg.startswith("Expected `str` matching regex"):
+        return f"{here}: {value!r} does not match {msg.split('regex ', 1)[1].strip('`')}"
+    if not msg.startswith(("Expected", "Object", "Invalid")):
+        return f"{here + '.' if here else ''}{msg}"  # a __post_init__ rule: "key: problem"
+    return f"{here or 'config'}: {msg[0].lower() + msg[1:]}"
+
+
+def _convert(raw: Any, cls: type[Any], shown: Any, prefix: str, what: str = "") -> Any:
+    try:
+        return msgspec.convert(raw, cls)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc, cls, shown, prefix, what)) from None
+
+
+def from_table(raw: dict[str, Any]) -> MissionConfig:
+    """Validate a parsed TOML table into a MissionConfig (ConfigError naming the key otherwise)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a table, got {type(raw).__name__}")
+    devices = raw.get("devices", [])
+    if not isinstance(devices, list):
+        raise ConfigError(f"devices: expected a list of tables ([[devices]]), got {type(devices).__name__}")
+    if "source" in raw:
+        raise ConfigError(f"source: unknown section (allowed: {_allowed(MissionConfig)})")
+    cfg: MissionConfig = _convert({k: v for k, v in raw.items() if k != "devices"}, MissionConfig, raw, "")
+    cfg.devices = [parse_device(i, dev) for i, dev in enumerate(devices)]
+    _cross_check(cfg)
+    return cfg
 
 
 def loads(text: str, source: str = "<string>") -> MissionConfig:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     try:
-        cfg: MissionConfig = build(MissionConfig, raw)
+        cfg = from_table(raw)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     cfg.source = source
@@ -251,5 +669,119 @@ def load(path: str | Path) -> MissionConfig:
     try:
         text = p.read_text()
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not valid TOML: not UTF-8 text") from None
     return loads(text, str(p))
+
+
+
+# --- reference (docs/config.md is generated from the schema) -----------------------------------------
+
+
+def _type_text(tp: Any) -> str:
+    base, metas = _strip(tp)
+    origin = typing.get_origin(base)
+    if origin is Literal:
+        text = " \\| ".join(f'"{a}"' for a in typing.get_args(base))
+    elif origin in (list, tuple):
+        args = [a for a in typing.get_args(base) if a is not Ellipsis]
+        text = f"[{', '.join(_type_text(a) for a in args)}]" if origin is tuple else f"list of {_type_text(args[0])}"
+    elif origin is dict:
+        text = f"table of {_type_text(typing.get_args(base)[1])}"
+    elif base is Any:
+        text = "any"
+    elif isinstance(base, type):
+        text = {"int": "integer", "float": "number", "str": "string", "bool": "bool"}.get(base.__name__, base.__name__)
+    else:
+        text = str(base)
+    for m in metas:
+        lo = m.ge if m.ge is not None else m.gt
+        hi = m.le if m.le is not None else m.lt
+        if lo is not None and hi is not None:
+            text += f" in [{_num(lo)}, {_num(hi)}]"
+        elif lo is not None:
+            text += f" >= {_num(lo)}" if m.ge is not None else f" > {_num(lo)}"
+        if m.pattern:
+            text += f" matching `{m.pattern}`"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp):
+        text += " or unset"
+    return text
+
+
+def _default_text(info: Any) -> str:
+    if info.required:
+        return "**required**"
+    default = info.default if info.default is not msgspec.NODEFAULT else info.default_factory()
+    if default is UNSET or default is None:
+        return "(unset)"
+    if isinstance(default, Struct):
+        return ""
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int) and default > 4096:
+        return f"{default:_}"
+    return f"`{default!r}`" if not isinstance(default, str) else f'`"{default}"`'
+
+
+def _table(cls: type[Struct], title: str) -> list[str]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    lines = [f"### {title}", ""]
+    doc = (cls.__doc__ or "").strip().split("\n")[0]
+    if doc and not doc.startswith(("A config table", "The keys every")):
+        lines += [doc, ""]
+    lines += ["| key | type | default |", "|---|---|---|"]
+    for info in msgspec.structs.fields(cls):
+        if info.name == "source" or isinstance(_strip(hints[info.name])[0], type) and issubclass(
+                _strip(hints[info.name])[0], Struct):
+            continue
+        lines.append(f"| `{info.name}` | {_type_text(hints[info.name])} | {_default_text(info)} |")
+    return lines + [""]
+
+
+def reference_markdown() -> str:
+    """docs/config.md: every section, key, type, range and default, from the schema above."""
+    from hal.drivers import DRIVERS
+
+    out = ["<!-- Generated by `python -m flightsw.config` from flightsw/config.py. Do not edit. -->",
+           "# Mission config reference", "",
+           "The mission config is one TOML file (`deploy/sim.toml`, `deploy/flight.toml`, `deploy/bench.toml`).",
+           "It is validated in full when it is loaded, before anything is written or a boot counted:",
+           "unknown sections and keys, wrong types, out-of-range values, unknown device kinds and",
+           "references that lead nowhere are refused with one line naming the key path, exit code 2:", "",
+           "```", "flightsw: invalid configuration: mission.toml: devices[3].kind: unknown device kind 'ina291' (known: ...)",
+           "flightsw: invalid configuration: mission.toml: housekeeping.i2c_retrys: unknown key (allowed: ...)",
+           "```", "",
+           "What only the built satellite knows (the channel names in `[[telemetry.packets]]`,",
+           "`link.beacon_channels`, `modes.battery_channel`) is checked by building it offline in a scratch",
+           "directory first (`flightsw.config_check`). A table the software does not read is refused.", "",
+           "## Sections", ""]
+    hints = typing.get_type_hints(MissionConfig, include_extras=True)
+    for name in MissionConfig.__struct_fields__:
+        if name in ("source", "devices"):
+            continue
+        cls = _strip(hints[name])[0]
+        out += _table(cls, f"`[{name}]`")
+        if cls is TelemetrySection:
+            out += _table(PacketSection, "`[[telemetry.packets]]`")
+    out += ["## Devices (`[[devices]]`)", "",
+            "Every entry has `name` (matching `" + DEVICE_NAME + "`, unique), `kind` and `backend`",
+            '(`"real"` or `"sim"`, default `"sim"`); the other keys are the kind\'s options below.', ""]
+    for kind, cls in (("gpio_output", GpioOutputOptions), ("gpio_input", GpioInputOptions),
+                      (RADIO_KIND, RadioOptions)):
+        out += _table(cls, f"kind `{kind}`")
+    out += _table(RealCameraOptions, 'kind `camera`, backend `"real"`')
+    out += _table(SimCameraOptions, 'kind `camera`, backend `"sim"`')
+    out += _table(SensorCommonOptions, "every I2C sensor kind")
+    out += ["The sensor kinds and their own options (from the driver's and the simulated part's",
+            "constructors; a sim-only option is accepted on a real device, so a bench flips one word):", "",
+            "| kind | options |", "|---|---|"]
+    for kind in sorted(DRIVERS):
+        schema = sensor_options_schema(kind)
+        own = [f for f in schema.__struct_fields__ if f not in SensorCommonOptions.__struct_fields__]
+        out.append(f"| `{kind}` | {', '.join(f'`{f}`' for f in own)} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")

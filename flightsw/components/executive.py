@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 from flightsw.core.component import Arg, Channel, Component, Event, command
+from flightsw.core.enums import ResetReason
 from flightsw.core.events import Severity
 from flightsw.core.types import BOOL, F64, STRING, U8, U32
 
@@ -77,7 +78,7 @@ class Executive(Component):
              doc="Stop the flight software cleanly; the service manager starts it again.")
     async def restart(self, delay: int) -> None:
         self.restart_requested.emit(delay=delay)
-        self.ctx.state.set("pending_shutdown_reason", "COMMANDED")
+        self.ctx.state.set("pending_shutdown_reason", ResetReason.COMMANDED.value)
         if self.stop_requested is not None:
             loop = asyncio.get_running_loop()
             loop.call_later(delay, self.stop_requested.set)

@@ -23,21 +23,15 @@ Device entries this module understands (others, e.g. the radio, are left to thei
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from flightsw.config import ConfigError, DeviceConfig, MissionConfig
+from flightsw.config import GPIO_KINDS, ConfigError, DeviceConfig, MissionConfig, signature_keys
 from hal.drivers import DRIVERS
-from hal.drivers.base import ConfigError as DriverConfigError
 from hal.drivers.base import I2CDriver
 from hal.gpio import GpioBackend, GpioBank, GpioError, InputLine, OutputLine
 from hal.i2c import I2CBus, open_linux_bus, pinctrl_scl_pulses
 
-GPIO_KINDS = ("gpio_output", "gpio_input")
-#: keys every I2C sensor entry may carry besides its driver's and sim part's own options
-COMMON_SENSOR_KEYS = {"bus", "address", "rate", "power_switch", "limits", "faults",
-                      "max_failures", "base_id"}
 RATE_GROUPS = ("fast", "slow", "background")
 
 
@@ -106,24 +100,12 @@ class HardwareSet:
             self._real_gpio.close()
 
 
-def _params(fn: Any, skip: set[str]) -> set[str]:
-    return {p for p in inspect.signature(fn).parameters if p not in skip
-            and inspect.signature(fn).parameters[p].kind is not inspect.Parameter.VAR_KEYWORD}
-
-
-def _int_option(dev: DeviceConfig, key: str, default: int | None = None) -> int:
-    value = dev.options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"devices.{dev.name}.{key}: expected an integer, got {value!r}")
-    return value
-
-
 class HardwareBuilder:
     def __init__(self, config: MissionConfig, environment: Any = None, seed: int = 0) -> None:
         self.config = config
         self.hw = HardwareSet(environment=environment)
         self.seed = seed
-        self.settings = config.section("housekeeping")
+        self.settings = config.housekeeping
 
     # -- backends ------------------------------------------------------------------------------
     def _sim_modules(self) -> Any:
@@ -148,12 +130,12 @@ class HardwareBuilder:
         if self.hw._real_gpio is None:
             from hal.gpio import GpiodBackend
 
-            self.hw._real_gpio = GpiodBackend(str(self.settings.get("gpio_chip", "/dev/gpiochip0")))
+            self.hw._real_gpio = GpiodBackend(self.settings.gpio_chip)
         return self.hw._real_gpio
 
     def _bus(self, number: int, backend: str) -> I2CBus:
-        timeout = float(self.settings.get("i2c_timeout_s", 0.5))
-        retries = int(self.settings.get("i2c_retries", 3))
+        timeout = self.settings.i2c_timeout_s
+        retries = self.settings.i2c_retries
         if backend == "sim":
             sim = self._sim_modules()
             name = f"sim-i2c-{number}"
@@ -165,89 +147,48 @@ class HardwareBuilder:
             return self.hw.buses[name]
         name = f"i2c-{number}"
         if name not in self.hw.buses:
-            scl = self.settings.get("scl_recovery_gpio", {}).get(str(number))
-            hook = pinctrl_scl_pulses(int(scl)) if scl is not None else None
+            scl = self.settings.scl_recovery_gpio.get(str(number))
+            hook = pinctrl_scl_pulses(scl) if scl is not None else None
             self.hw.buses[name] = I2CBus(name, open_linux_bus(number), timeout=timeout,
                                          retries=retries, recovery_hook=hook)
         return self.hw.buses[name]
 
     # -- devices ---------------------------------------------------------------------------------
     def add_gpio(self, dev: DeviceConfig) -> None:
-        allowed = {"line", "active_low", "initial", "pull"}
-        unknown = set(dev.options) - allowed
-        if unknown:
-            raise ConfigError(f"devices.{dev.name}: unknown key(s) {sorted(unknown)} for {dev.kind}")
-        line = _int_option(dev, "line")
+        opts = dev.settings()  # validated with the config (flightsw.config)
         backend = self._gpio_backend(dev.backend)
-        others: list[OutputLine | InputLine] = [*self.hw.gpio.outputs.values(),
-                                                *self.hw.gpio.inputs.values()]
-        for other in others:
-            if other.backend is backend and other.line == line:
-                raise ConfigError(f"devices.{dev.name}.line: line {line} already used by "
-                                  f"{other.name}")
         try:
             if dev.kind == "gpio_output":
-                self.hw.gpio.add(OutputLine(dev.name, backend, line,
-                                            bool(dev.options.get("active_low", False)),
-                                            bool(dev.options.get("initial", False))))
+                self.hw.gpio.add(OutputLine(dev.name, backend, opts.line, opts.active_low, opts.initial))
             else:
-                self.hw.gpio.add(InputLine(dev.name, backend, line,
-                                           bool(dev.options.get("active_low", False)),
-                                           dev.options.get("pull", "none")))
+                self.hw.gpio.add(InputLine(dev.name, backend, opts.line, opts.active_low, opts.pull))
         except GpioError as exc:
             raise ConfigError(f"devices.{dev.name}: {exc}") from exc
 
     def add_sensor(self, dev: DeviceConfig) -> SensorDevice:
+        """The driver (and simulated part) of one sensor entry, its options validated at load."""
         driver_cls = DRIVERS[dev.kind]
-        driver_keys = _params(driver_cls.__init__, {"self", "bus", "address"})
-        # Sim-only keys (rail, location...) are accepted on a real device too, so a bench flips
-        # a device between real and simulated by changing one word.
-        from sim.parts import SIM_PARTS
-
-        sim_keys = _params(SIM_PARTS[dev.kind].__init__, {"self", "address", "env", "clock"})
-        sim_cls = None
-        if dev.backend == "sim":
-            sim_cls = self._sim_modules().parts.SIM_PARTS[dev.kind]
-        unknown = set(dev.options) - driver_keys - sim_keys - COMMON_SENSOR_KEYS
-        if unknown:
-            raise ConfigError(
-                f"devices.{dev.name}: unknown key(s) {sorted(unknown)} for kind {dev.kind} "
-                f"(driver options: {sorted(driver_keys)}; sim options: {sorted(sim_keys)})")
-        rate = dev.options.get("rate", "slow")
-        if rate not in self.config.scheduler.rate_groups:
-            raise ConfigError(f"devices.{dev.name}.rate: no rate group {rate!r}")
-        number = _int_option(dev, "bus", 1)
-        address = _int_option(dev, "address", driver_cls.regmap.addresses[0])
-        bus = self._bus(number, dev.backend)
-        try:
-            driver = driver_cls(bus, address,
-                                **{k: v for k, v in dev.options.items() if k in driver_keys})
-        except (DriverConfigError, TypeError) as exc:
-            raise ConfigError(f"devices.{dev.name}: {exc}") from exc
+        opts = dev.settings()
+        driver_keys = signature_keys(driver_cls.__init__, {"self", "bus", "address"})
+        address = driver_cls.regmap.addresses[0] if opts.address is None else opts.address
+        bus = self._bus(opts.bus, dev.backend)
+        driver = driver_cls(bus, address, **{k: v for k, v in dev.options.items() if k in driver_keys})
         part = None
-        if sim_cls is not None:
+        if dev.backend == "sim":
+            sim = self._sim_modules()
             from sim.faults import PartFaults
 
-            try:
-                faults = PartFaults.from_options(dict(dev.options.get("faults", {})))
+            sim_cls = sim.parts.SIM_PARTS[dev.kind]
+            sim_keys = signature_keys(sim_cls.__init__, {"self", "address", "env", "clock", "faults"})
+            try:  # a model's own value rules (e.g. which rail) need the simulated environment
                 part = sim_cls(address, self.hw.environment, clock=self.hw.sim_clock,
-                               faults=faults,
+                               faults=PartFaults.from_options(dict(opts.faults)),
                                **{k: v for k, v in dev.options.items() if k in sim_keys})
-                self.hw.sim_buses[number].attach(part)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"devices.{dev.name}: {exc}") from exc
-        limits = dev.options.get("limits", {})
-        for channel, bounds in limits.items():
-            if channel not in driver.units:
-                raise ConfigError(f"devices.{dev.name}.limits.{channel}: no such channel "
-                                  f"(have {sorted(driver.units)})")
-            if not isinstance(bounds, list) or len(bounds) != 4:
-                raise ConfigError(f"devices.{dev.name}.limits.{channel}: expected "
-                                  "[red_low, yellow_low, yellow_high, red_high]")
-        sensor = SensorDevice(dev.name, dev.kind, dev.backend, driver, rate,
-                              dev.options.get("power_switch"), dict(limits),
-                              _int_option(dev, "max_failures", 3),
-                              dev.options.get("base_id"), part)
+            self.hw.sim_buses[opts.bus].attach(part)
+        sensor = SensorDevice(dev.name, dev.kind, dev.backend, driver, opts.rate, opts.power_switch,
+                              dict(opts.limits), opts.max_failures, opts.base_id, part)
         self.hw.sensors.append(sensor)
         return sensor
 
@@ -259,10 +200,7 @@ class HardwareBuilder:
         for dev in devices:
             if dev.kind in DRIVERS:
                 sensor = self.add_sensor(dev)
-                if sensor.power_switch is not None:
-                    if sensor.power_switch not in self.hw.gpio.outputs:
-                        raise ConfigError(f"devices.{dev.name}.power_switch: no gpio_output named "
-                                          f"{sensor.power_switch!r}")
+                if sensor.power_switch is not None:  # an output, checked at load
                     self._wire_sim_power(sensor)
         return self.hw
 

@@ -27,8 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flightsw.config import ConfigError, MissionConfig, section_number
+from msgspec import UNSET
+
+from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, command
+from flightsw.core.enums import OPERATING_MODES, UNCLEAN_RESETS, Mode, ResetReason
 from flightsw.core.events import Severity
 from flightsw.core.types import BOOL, F32, STRING, U16, U32
 
@@ -37,12 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flightsw.modes")
 
-SAFE, NOMINAL, DETUMBLE = "SAFE", "NOMINAL", "DETUMBLE"
-MODES = (SAFE, NOMINAL, DETUMBLE)
+SAFE, NOMINAL, DETUMBLE = Mode.SAFE, Mode.NOMINAL, Mode.DETUMBLE
+MODES = OPERATING_MODES
 #: reported to listeners as the "old" mode of the first transition of a boot
-BOOT = "BOOT"
-#: reset reasons after which the previous mode is not trusted
-UNCLEAN_RESETS = frozenset({"UNEXPECTED", "STATE_LOST", "SOFTWARE_ERROR"})
+BOOT = Mode.BOOT
 
 # Why SAFE was entered; only a "battery" SAFE may be left automatically.
 CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP = "battery", "command", "reset", "boot_loop"
@@ -83,97 +84,31 @@ class ModeSettings:
     recovery_window_s: float = 21600.0
 
 
-_NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, integer)
-    "base_id": (1, 0xFFFF, True),
-    "safe_enter_v": (0.5, 60.0, False),
-    "safe_exit_v": (0.5, 60.0, False),
-    "dwell_s": (1.0, 3600.0, False),
-    "recover_dwell_s": (1.0, 86400.0, False),
-    "max_reading_age_s": (1.0, 600.0, False),
-    "detumble_timeout_s": (60.0, 7 * 86400.0, False),
-    "boot_loop_count": (2, 100, True),
-    "boot_loop_window_s": (60.0, 86400.0, False),
-    "safe_without_battery_s": (0.0, 86400.0, False),
-    "max_auto_recoveries": (1, 100, True),
-    "recovery_window_s": (600.0, 7 * 86400.0, False),
-}
-ALLOWED_KEYS = sorted({*_NUMBERS, "battery_channel", "auto_recover", "plausible_v", "safe_off_outputs",
-                       "first_boot_mode"})
-
-
-def _number(section: dict[str, Any], key: str, default: float) -> float:
-    low, high, integer = _NUMBERS[key]
-    return section_number(section, key, default, low, high, "modes", integer)
-
-
 def parse_settings(config: MissionConfig) -> ModeSettings:
-    """Validate ``[modes]``: every key named in its error, thresholds checked against each other."""
-    section = config.section("modes")
-    unknown = sorted(set(section) - set(ALLOWED_KEYS))
-    if unknown:
-        raise ConfigError(f"modes.{unknown[0]}: unknown key (allowed: {', '.join(ALLOWED_KEYS)})")
+    """``[modes]`` as settings; the table (ranges, hysteresis, outputs) is validated with the config."""
+    section = config.modes
     d = ModeSettings()
-    channel = section.get("battery_channel", d.battery_channel)
-    if not isinstance(channel, str) or (channel and channel.count(".") != 1):
-        raise ConfigError(f"modes.battery_channel: expected \"component.channel\" or \"\" (no battery FDIR), "
-                          f"got {channel!r}")
-    auto_recover = section.get("auto_recover", d.auto_recover)
-    if not isinstance(auto_recover, bool):
-        raise ConfigError(f"modes.auto_recover: expected true or false, got {auto_recover!r}")
-    plausible = section.get("plausible_v", list(d.plausible_v))
-    if (not isinstance(plausible, list) or len(plausible) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int | float) for v in plausible)
-            or not 0.0 <= plausible[0] < plausible[1]):
-        raise ConfigError(f"modes.plausible_v: expected [low, high] volts with 0 <= low < high, got {plausible!r}")
-    first_boot_mode = section.get("first_boot_mode", d.first_boot_mode)
-    if not isinstance(first_boot_mode, str) or first_boot_mode.upper() not in MODES:
-        raise ConfigError(f"modes.first_boot_mode: expected one of {', '.join(MODES)}, got {first_boot_mode!r}")
-    settings = ModeSettings(
-        first_boot_mode=first_boot_mode.upper(),
-        base_id=int(_number(section, "base_id", d.base_id)),
+    channel = d.battery_channel if section.battery_channel is UNSET else str(section.battery_channel)
+    return ModeSettings(
+        first_boot_mode=section.first_boot_mode,
+        base_id=section.base_id,
         battery_channel=channel,
-        battery_channel_required="battery_channel" in section and channel != "",
-        safe_enter_v=float(_number(section, "safe_enter_v", d.safe_enter_v)),
-        safe_exit_v=float(_number(section, "safe_exit_v", d.safe_exit_v)),
-        dwell_s=float(_number(section, "dwell_s", d.dwell_s)),
-        recover_dwell_s=float(_number(section, "recover_dwell_s", d.recover_dwell_s)),
-        auto_recover=auto_recover,
-        max_reading_age_s=float(_number(section, "max_reading_age_s", d.max_reading_age_s)),
-        plausible_v=(float(plausible[0]), float(plausible[1])),
-        detumble_timeout_s=float(_number(section, "detumble_timeout_s", d.detumble_timeout_s)),
-        boot_loop_count=int(_number(section, "boot_loop_count", d.boot_loop_count)),
-        boot_loop_window_s=float(_number(section, "boot_loop_window_s", d.boot_loop_window_s)),
-        safe_off_outputs=_outputs(config, section.get("safe_off_outputs", [])),
-        safe_without_battery_s=float(_number(section, "safe_without_battery_s", d.safe_without_battery_s)),
-        max_auto_recoveries=int(_number(section, "max_auto_recoveries", d.max_auto_recoveries)),
-        recovery_window_s=float(_number(section, "recovery_window_s", d.recovery_window_s)),
+        battery_channel_required=section.battery_channel is not UNSET and channel != "",
+        safe_enter_v=section.safe_enter_v,
+        safe_exit_v=section.safe_exit_v,
+        dwell_s=section.dwell_s,
+        recover_dwell_s=section.recover_dwell_s,
+        auto_recover=section.auto_recover,
+        max_reading_age_s=section.max_reading_age_s,
+        plausible_v=section.plausible_v,
+        detumble_timeout_s=section.detumble_timeout_s,
+        boot_loop_count=section.boot_loop_count,
+        boot_loop_window_s=section.boot_loop_window_s,
+        safe_off_outputs=tuple(section.safe_off_outputs),
+        safe_without_battery_s=section.safe_without_battery_s,
+        max_auto_recoveries=section.max_auto_recoveries,
+        recovery_window_s=section.recovery_window_s,
     )
-    if settings.safe_enter_v >= settings.safe_exit_v:
-        raise ConfigError(f"modes.safe_enter_v: {settings.safe_enter_v} V must be below safe_exit_v "
-                          f"({settings.safe_exit_v} V): without hysteresis SAFE mode flaps")
-    low, high = settings.plausible_v
-    for key in ("safe_enter_v", "safe_exit_v"):
-        if not low < getattr(settings, key) < high:
-            raise ConfigError(f"modes.{key}: {getattr(settings, key)} V outside plausible_v [{low}, {high}]")
-    return settings
-
-
-def _outputs(config: MissionConfig, raw: Any) -> tuple[str, ...]:
-    """GPIO outputs SAFE switches off: configured outputs, not a sensor's power switch."""
-    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
-        raise ConfigError(f"modes.safe_off_outputs: expected a list of gpio_output names, got {raw!r}")
-    outputs = {d.name for d in config.devices if d.kind == "gpio_output"}
-    for i, name in enumerate(raw):
-        if name not in outputs:
-            raise ConfigError(f"modes.safe_off_outputs[{i}]: no gpio_output device named {name!r} "
-                              f"(have: {sorted(outputs)})")
-        fed = sorted(d.name for d in config.devices if d.options.get("power_switch") == name)
-        if fed:
-            raise ConfigError(f"modes.safe_off_outputs[{i}]: {name!r} powers {fed}; housekeeping switches "
-                              "it back on to recover them, so it cannot be a SAFE-off output")
-    if len(set(raw)) != len(raw):
-        raise ConfigError(f"modes.safe_off_outputs: duplicate names in {raw!r}")
-    return tuple(raw)
 
 
 # --- the component -----------------------------------------------------------------------------
@@ -292,7 +227,8 @@ class ModeManager(Component):
         state.set(STATE_LAST_GOOD_BOOT, last_good)
         unproven = boot - last_good
         stored = str(state.get(STATE_MODE, SAFE)).upper()
-        persisted = stored if stored in MODES else SAFE
+        persisted = Mode.parse(stored) if stored in MODES else SAFE
+        assert persisted is not None
         cause = state.get(STATE_CAUSE)
         if unproven >= self.settings.boot_loop_count:
             mode, cause = SAFE, CAUSE_BOOT_LOOP
@@ -304,8 +240,8 @@ class ModeManager(Component):
             if not (persisted == SAFE and cause == CAUSE_BATTERY):
                 cause = CAUSE_RESET
             reason = f"{reset} reset"
-        elif reset == "FIRST_BOOT":
-            mode, cause = self.settings.first_boot_mode, CAUSE_RESET
+        elif reset == ResetReason.FIRST_BOOT:
+            mode, cause = Mode(self.settings.first_boot_mode), CAUSE_RESET
             reason = "first boot"
         else:
             mode = persisted

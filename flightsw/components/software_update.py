@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flightsw import update
-from flightsw.config import ConfigError
 from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, command
 from flightsw.core.events import Severity
 from flightsw.core.types import BOOL, STRING, U16
@@ -110,15 +109,8 @@ class SoftwareUpdate(Component):
 
 def build_update(sat: Satellite) -> None:
     """Subsystem builder (listed in flightsw.app.SUBSYSTEMS)."""
-    raw = sat.config.section("update")
-    unknown = set(raw) - {"enabled", "confirm_after"}
-    if unknown:
-        raise ConfigError(f"update.{sorted(unknown)[0]}: unknown key (allowed: confirm_after, enabled)")
-    enabled = raw.get("enabled", is_versioned_install())
-    if not isinstance(enabled, bool):
-        raise ConfigError("update.enabled: expected true or false")
-    confirm_after = raw.get("confirm_after", 60.0)
-    if isinstance(confirm_after, bool) or not isinstance(confirm_after, int | float) or not 1 <= confirm_after <= 3600:
-        raise ConfigError(f"update.confirm_after: expected seconds in [1, 3600], got {confirm_after!r}")
+    section = sat.config.update  # validated with the config
+    enabled = is_versioned_install() if section.enabled is None else section.enabled
+    confirm_after = section.confirm_after
     if enabled:
         sat.add(SoftwareUpdate("update", sat.config.data_dir, running_version(), float(confirm_after)))

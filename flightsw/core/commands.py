@@ -32,7 +32,7 @@ from flightsw.core.component import (
     Event,
 )
 from flightsw.core.events import Severity
-from flightsw.core.types import STRING, U32
+from flightsw.core.types import STRING, U32, OutOfRange
 
 if TYPE_CHECKING:
     from flightsw.core.dictionary import Dictionary
@@ -106,7 +106,8 @@ ResponseListener = Callable[[CommandResponse], None]
 
 
 def _classify(exc: ValueError) -> Reason:
-    return Reason.ARG_OUT_OF_RANGE if "outside" in str(exc) or "does not fit" in str(exc) else Reason.BAD_ARG_TYPE
+    """The verdict for an argument its type refused: chosen by the exception's type."""
+    return Reason.ARG_OUT_OF_RANGE if isinstance(exc, OutOfRange) else Reason.BAD_ARG_TYPE
 
 
 class CommandDispatcher(Component):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from flightsw.core.types import U32, DataType
+from flightsw.core.types import U32, DataType, OutOfRange
 
 if TYPE_CHECKING:
     from flightsw.core.context import ComponentContext
@@ -75,7 +75,7 @@ class Arg:
     def validate(self, value: Any) -> Any:
         value = self.type.validate(value)
         if self.range is not None and not (self.range[0] <= value <= self.range[1]):
-            raise ValueError(f"{self.name}={value} outside [{self.range[0]}, {self.range[1]}]")
+            raise OutOfRange(f"{self.name}={value} outside [{self.range[0]}, {self.range[1]}]")
         return value
 
     def to_json(self) -> dict[str, Any]:

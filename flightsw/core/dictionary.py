@@ -8,6 +8,7 @@ source, so flight and ground cannot disagree.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -119,6 +120,7 @@ class Dictionary:
             "events": [evt(i) for _, i in sorted(self.events.items())],
             "parameters": [prm(i) for _, i in sorted(self.parameters.items())],
             "packets": [p.to_json() for _, p in sorted(self.packets.items())],
+            "enums": enums_json(),
         }
 
     def content_hash(self) -> str:
@@ -132,6 +134,18 @@ class Dictionary:
         content = self.content()
         out = {"format": "flightsw-dictionary", "version": 1, "hash": _hash(content), **content}
         return json.dumps(out, indent=indent)
+
+
+def enums_json() -> dict[str, dict[str, Any]]:
+    """The closed sets of names the satellite reports, from their enums: string-valued ones map
+    name to the string sent, integer ones (command verdicts) name to the code sent."""
+    from flightsw.core.commands import Completion, Reason
+    from flightsw.core.enums import CommandStatus, DeviceStatus, Mode, ResetReason
+
+    sets: dict[str, type[enum.Enum]] = {"Mode": Mode, "ResetReason": ResetReason, "CommandReason": Reason,
+                                        "CommandCompletion": Completion, "CommandStatus": CommandStatus,
+                                        "DeviceStatus": DeviceStatus}
+    return {name: {member.name: member.value for member in cls} for name, cls in sets.items()}
 
 
 def _hash(content: dict[str, Any]) -> str:

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.core.atomic_store import AtomicStore, LoadResult
+from flightsw.core.enums import Mode, ResetReason
 
 SCHEMA_VERSION = 1
 DEFAULTS: dict[str, Any] = {
     "boot_count": 0,
-    "reset_reason": "FIRST_BOOT",
+    "reset_reason": ResetReason.FIRST_BOOT.value,
     "shutdown_reason": None,  # set on a clean stop; None while running
-    "mode": "SAFE",
+    "mode": Mode.SAFE.value,
     "flags": {},
     "counters": {},
     "time_correlation": None,
@@ -52,11 +53,12 @@ class StateStore:
         """Count this boot and derive its reset reason; persisted at once (blocking, at start-up)."""
         previous = self.values.get("shutdown_reason")
         if self.values["boot_count"] == 0 and self.loaded_from_defaults:
-            reason = "FIRST_BOOT" if not self.load_problems else "STATE_LOST"
+            reason = ResetReason.FIRST_BOOT if not self.load_problems else ResetReason.STATE_LOST
         else:
-            reason = previous if previous else "UNEXPECTED"
+            # what the previous run recorded (a name this version may not know is kept as is)
+            reason = ResetReason.parse(previous) or previous if previous else ResetReason.UNEXPECTED
         self.values["boot_count"] = int(self.values["boot_count"]) + 1
-        self.values["reset_reason"] = reason
+        self.values["reset_reason"] = str(reason)
         self.values["shutdown_reason"] = None
         self.save_blocking()
 

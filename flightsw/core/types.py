@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class WrongType(ValueError):
+    """A value of the wrong kind for its declared type (a string for a number, NaN, too long)."""
+
+
+class OutOfRange(ValueError):
+    """A value of the right kind outside what its type or declared range allows."""
+
+
 @dataclass(frozen=True)
 class DataType:
     """A scalar wire type: name as exported, struct code for fixed layouts, numeric bounds."""
@@ -23,7 +31,7 @@ class DataType:
     max_length: int = 0  # strings only
 
     def validate(self, value: Any) -> Any:
-        """Return the value coerced to this type, or raise ValueError naming the problem."""
+        """Return the value coerced to this type, or raise WrongType / OutOfRange naming the problem."""
         # Fast paths for what telemetry writes ~100 times a second: an in-range int, a float
         # that is not NaN. Anything else takes the full checks below.
         kind = self.kind
@@ -36,25 +44,25 @@ class DataType:
         if kind == "bool":
             if isinstance(value, bool):
                 return value
-            raise ValueError(f"expected a boolean, got {type(value).__name__}")
+            raise WrongType(f"expected a boolean, got {type(value).__name__}")
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"expected an integer ({self.name}), got {type(value).__name__}")
+                raise WrongType(f"expected an integer ({self.name}), got {type(value).__name__}")
             if not (self.min <= value <= self.max):  # type: ignore[operator]
-                raise ValueError(f"{value} does not fit {self.name}")
+                raise OutOfRange(f"{value} does not fit {self.name}")
             return value
         if self.kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"expected a number ({self.name}), got {type(value).__name__}")
+                raise WrongType(f"expected a number ({self.name}), got {type(value).__name__}")
             value = float(value)
             if math.isnan(value):
-                raise ValueError("NaN is not a valid value")
+                raise WrongType("NaN is not a valid value")
             return value
         if self.kind == "str":
             if not isinstance(value, str):
-                raise ValueError(f"expected a string, got {type(value).__name__}")
+                raise WrongType(f"expected a string, got {type(value).__name__}")
             if len(value.encode()) > self.max_length:
-                raise ValueError(f"string longer than {self.max_length} bytes")
+                raise WrongType(f"string longer than {self.max_length} bytes")
             return value
         raise AssertionError(self.kind)
 

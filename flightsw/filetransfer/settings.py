@@ -13,30 +13,22 @@ The radio link builds the entity (it owns the PDU transport) from this.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 from flightsw.config import ConfigError, MissionConfig
 from flightsw.filetransfer.entity import EntityConfig
 
-_NUMERIC = {f.name for f in fields(EntityConfig)} - {"local_id", "remote_id", "work_dir"}
-
 
 def entity_config_from(config: MissionConfig) -> EntityConfig | None:
-    """``EntityConfig`` from ``[filetransfer]``, or None when the table is absent."""
-    section = dict(config.section("filetransfer"))
-    if not section:
+    """``EntityConfig`` from ``[filetransfer]`` (validated with the config), or None when absent."""
+    section = config.filetransfer
+    if section is None:
         return None
-    unknown = set(section) - _NUMERIC - {"local_id", "remote_id", "work_dir"}
-    if unknown:
-        raise ConfigError(f"filetransfer: unknown key(s) {sorted(unknown)}")
-    for key in ("local_id", "remote_id"):
-        if key not in section:
-            raise ConfigError(f"filetransfer.{key}: required")
-    work_dir = Path(str(section.pop("work_dir", "cfdp")))
+    work_dir = Path(section.work_dir)
     if not work_dir.is_absolute():
         work_dir = config.data_dir / work_dir
     try:
-        return EntityConfig(work_dir=work_dir, **section)
-    except (TypeError, ValueError) as exc:
+        return EntityConfig(local_id=section.local_id, remote_id=section.remote_id, work_dir=work_dir,
+                            **section.protocol_options())
+    except ValueError as exc:  # checked at load already; kept for configs built in code
         raise ConfigError(f"filetransfer: {exc}") from None

@@ -22,7 +22,7 @@ from flightsw.link.settings import load_link_settings
 
 async def open_station(args: argparse.Namespace) -> GroundStation:
     """The ground station the command line describes: config, dictionary, keys, TNC, archive."""
-    config = load_config_or_exit(args.config or default_sim_config())
+    config = load_config_or_exit(args.config or default_sim_config(), check=False)
     settings = load_link_settings(config)
     if args.dictionary:
         dictionary = GroundDictionary.load(args.dictionary)

@@ -190,7 +190,7 @@ class GroundStation:
             else:
                 packets, errors = split_packets(ui.info)
                 self.stats.packets_bad += len(errors)
-                note = "; ".join(errors)[:200]
+                note = "; ".join(map(str, errors))[:200]
                 for packet in packets:
                     self._track_sequence(packet)
                     try:
@@ -224,6 +224,10 @@ class GroundStation:
                        responses: list[Any]) -> None:
         if packet.apid == Apid.BEACON:
             decoded = beacon.decode_payload(packet.user_data)
+            opcode = decoded.get("last_command_opcode")
+            # the full opcode goes down, so the dictionary names the command
+            decoded["last_command_name"] = (self.dictionary.opcode_names.get(int(opcode))
+                                            if isinstance(opcode, int | float) else None)
             stamp = packet.stamp
             self.beacon = decoded
             self.beacon_time = rx_time

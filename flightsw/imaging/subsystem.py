@@ -25,44 +25,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flightsw.config import ConfigError, DeviceConfig, MissionConfig
+from flightsw.config import CAMERA_KIND, DeviceConfig, MissionConfig
 from flightsw.imaging.component import ImagingComponent
 from hal.camera import Camera, Picamera2Camera
 
 if TYPE_CHECKING:
     from flightsw.app import Satellite
 
-CAMERA_KIND = "camera"
-REAL_KEYS = {"camera_num"}
-SIM_KEYS = {"seed", "scene", "swath_km"}
 
 
 def find_camera(config: MissionConfig) -> DeviceConfig | None:
-    cameras = [d for d in config.devices if d.kind == CAMERA_KIND]
-    if len(cameras) > 1:
-        raise ConfigError(f"devices: only one camera is supported, found {[d.name for d in cameras]}")
+    """The camera entry (at most one, checked at load), or None."""
+    cameras = config.devices_of(CAMERA_KIND)
     return cameras[0] if cameras else None
 
 
 def build_camera(dev: DeviceConfig, scene: Any = None) -> Camera:
-    """The configured camera; unknown keys are refused so a typo does not silently default."""
-    allowed = REAL_KEYS if dev.backend == "real" else SIM_KEYS
-    unknown = set(dev.options) - allowed
-    if unknown:
-        raise ConfigError(
-            f"devices.{dev.name}: unknown key(s) {sorted(unknown)} for a {dev.backend} camera "
-            f"(allowed: {sorted(allowed)})")
+    """The configured camera (its options validated with the config: no typo silently defaults)."""
+    opts = dev.settings()
     if dev.backend == "real":
-        return Picamera2Camera(int(dev.options.get("camera_num", 0)))
+        return Picamera2Camera(opts.camera_num)
     from sim.camera import FixedScene, SimCamera
 
     if scene is None:
-        raw = dev.options.get("scene", [43.2, 76.9, 45.0])
-        if not (isinstance(raw, list) and len(raw) == 3):
-            raise ConfigError(f"devices.{dev.name}.scene: expected [lat, lon, sun_elevation]")
-        scene = FixedScene(float(raw[0]), float(raw[1]), float(raw[2]))
-    return SimCamera(scene, seed=int(dev.options.get("seed", 1)),
-                     swath_km=float(dev.options.get("swath_km", 60.0)))
+        scene = FixedScene(*opts.scene)
+    return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km)
 
 
 def build_imaging(sat: Satellite) -> None:
@@ -70,14 +57,8 @@ def build_imaging(sat: Satellite) -> None:
     dev = find_camera(sat.config)
     if dev is None:
         return
-    section = sat.config.section("imaging")
-    unknown = set(section) - {"quota_mb", "base_id"}
-    if unknown:
-        raise ConfigError(f"imaging: unknown key(s) {sorted(unknown)} (allowed: base_id, quota_mb)")
-    quota_mb = float(section.get("quota_mb", 64))
-    if not 0.1 <= quota_mb <= 1_000_000:
-        raise ConfigError(f"imaging.quota_mb: {quota_mb} outside [0.1, 1000000]")
+    section = sat.config.imaging  # validated with the config
     camera = build_camera(dev, getattr(sat, "camera_scene", None))
-    sat.add(ImagingComponent("imaging", int(section.get("base_id", 0x0500)), camera,
-                             quota_bytes=int(quota_mb * 1024 * 1024),
+    sat.add(ImagingComponent("imaging", section.base_id, camera,
+                             quota_bytes=int(section.quota_mb * 1024 * 1024),
                              downlink=getattr(sat, "file_downlink", None)))

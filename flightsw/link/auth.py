@@ -41,12 +41,42 @@ class KeyFileError(ValueError):
 
 
 class AuthError(Exception):
-    """An uplinked packet that must not be executed; ``reason`` is a short stable code."""
+    """An uplinked packet that must not be executed. The subclass is the reason; ``reason`` is
+    its short stable code for events and counters."""
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+    reason = "auth"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.reason}: {detail}")
         self.detail = detail
+
+
+class NotACommand(AuthError):
+    """Not a telecommand on the expected APID: malformed input rather than an attack."""
+
+    reason = "not_command"
+
+
+class Truncated(AuthError):
+    reason = "truncated"
+
+
+class UnknownKey(AuthError):
+    reason = "unknown_key"
+
+
+class WrongKey(AuthError):
+    reason = "wrong_key"
+
+
+class BadMac(AuthError):
+    reason = "bad_mac"
+
+
+class Replay(AuthError):
+    """A counter not above the last accepted one: a replay, or a resend of an executed command."""
+
+    reason = "replay"
 
 
 class KeyRing:
@@ -73,7 +103,7 @@ class KeyRing:
         try:
             return self._keys[key_id]
         except KeyError:
-            raise AuthError("unknown_key", f"key id {key_id} is not in the key ring") from None
+            raise UnknownKey(f"key id {key_id} is not in the key ring") from None
 
     def __contains__(self, key_id: object) -> bool:
         return key_id in self._keys
@@ -152,20 +182,20 @@ def verify_command(packet: Packet, keys: KeyRing, active_key_id: int, last_count
     so that "replay" is only reported for packets that really came from the key holder.
     """
     if packet.packet_type != PacketType.TC or packet.apid != apid:
-        raise AuthError("not_command", f"APID 0x{packet.apid:03x} is not the expected APID 0x{apid:03x}")
+        raise NotACommand(f"APID 0x{packet.apid:03x} is not the expected APID 0x{apid:03x}")
     if len(packet.user_data) < TAG_LEN + 1:
-        raise AuthError("truncated", f"command of {len(packet.user_data)} bytes has no room for a MAC")
+        raise Truncated(f"command of {len(packet.user_data)} bytes has no room for a MAC")
     key_id, counter = struct.unpack(">BI", packet.secondary_header)
     if key_id not in keys:
-        raise AuthError("unknown_key", f"key id {key_id} is not in the key ring")
+        raise UnknownKey(f"key id {key_id} is not in the key ring")
     if key_id != active_key_id:
-        raise AuthError("wrong_key", f"key id {key_id} is not the active key {active_key_id}")
+        raise WrongKey(f"key id {key_id} is not the active key {active_key_id}")
     body, tag = packet.user_data[:-TAG_LEN], packet.user_data[-TAG_LEN:]
     signed = packet.raw[: len(packet.raw) - CRC_LEN - TAG_LEN]
     if not hmac.compare_digest(mac(keys.key(key_id), signed), tag):
-        raise AuthError("bad_mac", "MAC does not match")
+        raise BadMac("MAC does not match")
     if counter <= last_counter:
-        raise AuthError("replay", f"counter {counter} is not above {last_counter}")
+        raise Replay(f"counter {counter} is not above {last_counter}")
     return VerifiedCommand(key_id, counter, body, tag)
 
 

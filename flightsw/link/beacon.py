@@ -16,7 +16,9 @@ import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from flightsw.core.enums import CommandStatus, Mode, ResetReason
 from flightsw.link import ax25
 from flightsw.link.packets import (
     CRC_LEN,
@@ -27,10 +29,48 @@ from flightsw.link.packets import (
     TimeStamp,
 )
 
-BEACON_VERSION = 1
+# 2: last_command_opcode carries the full 32-bit opcode (its low 16 bits left 83 commands 35 values).
+BEACON_VERSION = 2
 
-# Mode numbers are part of the published format; unknown modes are sent as 255.
-MODE_CODES: dict[str, int] = {"boot": 0, "safe": 1, "nominal": 2, "payload": 3, "detumble": 4}
+# The codes below are part of the published format: a value, once given a code, keeps it. Every
+# value of each enum has one (tested); a stored value no enum knows goes down as 255 (a mode: the
+# field's "not available") or 254 (a reset reason).
+UNKNOWN_MODE = 255
+UNKNOWN_RESET = 254
+MODE_CODES: dict[Mode, int] = {Mode.BOOT: 0, Mode.SAFE: 1, Mode.NOMINAL: 2, Mode.DETUMBLE: 4}  # 3: retired
+RESET_CODES: dict[ResetReason, int] = {
+    ResetReason.FIRST_BOOT: 0, ResetReason.UNEXPECTED: 1, ResetReason.STATE_LOST: 2, ResetReason.COMMANDED: 3,
+    ResetReason.SIGTERM: 4, ResetReason.SIGINT: 5, ResetReason.DURATION: 6, ResetReason.SOFTWARE_ERROR: 7,
+    ResetReason.WATCHDOG: 8,
+}
+STATUS_CODES: dict[CommandStatus, int] = {status: int(status) for status in CommandStatus}
+
+#: beacon field -> (Kaitai enum name, value -> code) for the fields that carry an enum
+CODED_FIELDS: dict[str, tuple[str, Mapping[Any, int]]] = {
+    "mode": ("mode", MODE_CODES),
+    "reset_reason": ("reset_reason", RESET_CODES),
+    "last_command_status": ("command_status", STATUS_CODES),
+}
+
+
+def mode_code(value: object) -> int:
+    mode = Mode.parse(value)
+    return MODE_CODES[mode] if mode is not None else UNKNOWN_MODE
+
+
+def reset_code(value: object) -> int:
+    reason = ResetReason.parse(value)
+    return RESET_CODES[reason] if reason is not None else UNKNOWN_RESET
+
+
+def code_name(field: str, code: int | None) -> str | None:
+    """The enum value a coded field's code stands for (ground side), or None."""
+    table = CODED_FIELDS[field][1]
+    return next((str(value.name) for value, c in table.items() if c == code), None)
+
+
+def _codes_doc(table: Mapping[Any, int]) -> str:
+    return ", ".join(f"{code} {value.name}" for value, code in sorted(table.items(), key=lambda kv: kv[1]))
 
 
 @dataclass(frozen=True)
@@ -46,9 +86,9 @@ class BeaconField:
 
 FIELDS: tuple[BeaconField, ...] = (
     BeaconField("version", "B", 1, "", "beacon layout version"),
-    BeaconField("mode", "B", 1, "", "operating mode (0 boot, 1 safe, 2 nominal, 3 payload, 4 detumble)"),
+    BeaconField("mode", "B", 1, "", f"operating mode ({_codes_doc(MODE_CODES)})"),
     BeaconField("boot_count", "H", 1, "", "number of boots"),
-    BeaconField("reset_reason", "B", 1, "", "cause of the last reset (code)"),
+    BeaconField("reset_reason", "B", 1, "", f"cause of the last reset ({_codes_doc(RESET_CODES)})"),
     BeaconField("uptime", "I", 1, "s", "seconds since boot"),
     BeaconField("battery_voltage", "H", 1000, "V", "battery voltage"),
     BeaconField("battery_current", "h", 1000, "A", "battery current, positive = charging"),
@@ -57,8 +97,8 @@ FIELDS: tuple[BeaconField, ...] = (
     BeaconField("rail_5v_current", "H", 1000, "A", "5 V rail current"),
     BeaconField("board_temperature", "h", 100, "degC", "flight computer board temperature"),
     BeaconField("radio_temperature", "h", 100, "degC", "transceiver temperature"),
-    BeaconField("last_command_opcode", "H", 1, "", "opcode of the last uplinked command"),
-    BeaconField("last_command_status", "B", 1, "", "0 none, 1 accepted, 2 rejected, 3 completed, 4 failed"),
+    BeaconField("last_command_opcode", "I", 1, "", "opcode of the last uplinked command (as in the dictionary)"),
+    BeaconField("last_command_status", "B", 1, "", f"fate of the last command ({_codes_doc(STATUS_CODES)})"),
     BeaconField("uplink_counter", "I", 1, "", "last accepted uplink counter"),
     BeaconField("commands_executed", "H", 1, "", "commands executed since boot"),
     BeaconField("commands_rejected", "H", 1, "", "commands rejected since boot"),
@@ -111,7 +151,7 @@ def build_packet(builder: PacketBuilder, callsign: str, stamp: TimeStamp,
 
 
 def decode_payload(payload: bytes) -> dict[str, float | str | None]:
-    """Physical values of a beacon payload; sentinels decode to None."""
+    """Physical values of a beacon payload; sentinels decode to None; coded fields get a name too."""
     if len(payload) != PAYLOAD_LEN:
         raise ValueError(f"beacon payload is {len(payload)} bytes, expected {PAYLOAD_LEN}")
     callsign, *wire = struct.unpack(FORMAT, payload)
@@ -121,6 +161,9 @@ def decode_payload(payload: bytes) -> dict[str, float | str | None]:
             out[field.name] = None
         else:
             out[field.name] = raw / field.scale if field.scale != 1 else raw
+    for name in CODED_FIELDS:  # the enum value's name next to its code, e.g. reset_reason_name
+        code = out[name]
+        out[f"{name}_name"] = code_name(name, code if isinstance(code, int) else None)
     return out
 
 
@@ -204,8 +247,10 @@ def ksy() -> str:
     ]
     for field in FIELDS:
         lines += [f"      - id: {field.name}_raw" if field.scale != 1 else f"      - id: {field.name}",
-                  f"        type: {_KSY_TYPES[field.code]}",
-                  f"        doc: {field.doc}" + (f" [{field.unit}]" if field.unit else "")]
+                  f"        type: {_KSY_TYPES[field.code]}"]
+        if field.name in CODED_FIELDS:
+            lines.append(f"        enum: {CODED_FIELDS[field.name][0]}")
+        lines.append(f"        doc: {field.doc}" + (f" [{field.unit}]" if field.unit else ""))
         if field.name == "version":
             lines.append(f"        valid: {BEACON_VERSION}")
     lines += ["      - id: crc", "        type: u2", "        doc: CRC-16/CCITT-FALSE over the packet"]
@@ -215,4 +260,8 @@ def ksy() -> str:
             lines += [f"      {field.name}:",
                       f"        value: {field.name}_raw / {float(field.scale)}",
                       f"        doc: {field.unit}"]
+    lines.append("enums:")
+    for enum_name, table in CODED_FIELDS.values():
+        lines.append(f"  {enum_name}:")
+        lines += [f"    {code}: {value.name.lower()}" for value, code in sorted(table.items(), key=lambda kv: kv[1])]
     return "\n".join(lines) + "\n"

@@ -31,12 +31,20 @@ from flightsw.core.component import (
     Parameter,
     command,
 )
+from flightsw.core.enums import CommandStatus, Mode
 from flightsw.core.events import EventRecord, Severity
 from flightsw.core.telemetry import PacketDef
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from flightsw.link import ax25, beacon
-from flightsw.link.auth import AuthError, KeyRing, verify_command
-from flightsw.link.packets import Apid, PacketBuilder, PacketError, TimeStamp, split_packets
+from flightsw.link.auth import AuthError, KeyRing, NotACommand, Replay, verify_command
+from flightsw.link.packets import (
+    Apid,
+    CrcMismatch,
+    PacketBuilder,
+    PacketError,
+    TimeStamp,
+    split_packets,
+)
 from flightsw.link.scheduler import DownlinkScheduler, Priority
 from flightsw.link.settings import LinkSettings
 from hal.radio import FrameTooLong, KissRadio
@@ -49,9 +57,6 @@ STATE_KEY_ID = "link.key_id"
 FLAG_TX_OFF = "tx_off"
 DUPLICATE_CACHE = 32
 
-RESET_CODES = {"FIRST_BOOT": 0, "UNEXPECTED": 1, "STATE_LOST": 2, "COMMANDED": 3, "SIGTERM": 4,
-               "SIGINT": 5, "DURATION": 6}
-STATUS_CODES = {"accepted": 1, "rejected": 2, "completed": 3, "failed": 4}
 
 
 class LinkComponent(Component):
@@ -200,20 +205,19 @@ class LinkComponent(Component):
         ctx = self.ctx
         dispatcher = self._commands
         resp = self._last_response
-        status = 0
+        status = CommandStatus.NONE
         if resp is not None:
             if resp.completion is None:
-                status = STATUS_CODES["accepted" if resp.reason == Reason.OK else "rejected"]
+                status = CommandStatus.ACCEPTED if resp.reason == Reason.OK else CommandStatus.REJECTED
             else:
-                status = STATUS_CODES["completed" if resp.completion == Completion.SUCCESS else "failed"]
-        mode = str(ctx.state.get("mode", "")).lower()
+                status = CommandStatus.COMPLETED if resp.completion == Completion.SUCCESS else CommandStatus.FAILED
         values: dict[str, float | None] = {
-            "mode": beacon.MODE_CODES.get(mode, 255),
+            "mode": beacon.mode_code(ctx.state.get("mode", "")),
             "boot_count": ctx.state.boot_count,
-            "reset_reason": RESET_CODES.get(str(ctx.state.get("reset_reason")), 254),
+            "reset_reason": beacon.reset_code(ctx.state.get("reset_reason")),
             "uptime": ctx.clock.seconds_since_boot(),
-            "last_command_opcode": (resp.opcode & 0xFFFF) if resp is not None else None,
-            "last_command_status": status,
+            "last_command_opcode": resp.opcode if resp is not None else None,  # the full 32-bit opcode
+            "last_command_status": beacon.STATUS_CODES[status],
             "uplink_counter": int(ctx.state.get(STATE_COUNTER, 0)),
             # Counters saturate below the "not available" sentinel (beacon.encode_payload clamps).
             "commands_executed": dispatcher.stats["succeeded"],
@@ -234,7 +238,7 @@ class LinkComponent(Component):
     async def _beacon_loop(self) -> None:
         while True:
             self.send_beacon()
-            safe = str(self.ctx.state.get("mode", "")).upper() == "SAFE"
+            safe = Mode.parse(self.ctx.state.get("mode")) is Mode.SAFE
             period = self.beacon_period_safe.value if safe else self.beacon_period.value
             await asyncio.sleep(float(period))
 
@@ -265,10 +269,10 @@ class LinkComponent(Component):
             return
         packets, errors = split_packets(ui.info)
         for error in errors:
-            if error.startswith("CRC"):
-                self._reject("crc_failures", "crc", error)
+            if isinstance(error, CrcMismatch):
+                self._reject("crc_failures", "crc", str(error))
             else:
-                self._reject("malformed", "malformed", error)
+                self._reject("malformed", "malformed", str(error))
         for packet in packets:
             await self._handle_packet(packet)
 
@@ -279,13 +283,14 @@ class LinkComponent(Component):
         last = int(self.ctx.state.get(STATE_COUNTER, 0))
         try:
             cmd = verify_command(packet, self.keys, self._active_key, last)
+        except Replay:
+            self._handle_resend(packet)
+            return
+        except NotACommand as exc:
+            self._reject("malformed", exc.reason, exc.detail)
+            return
         except AuthError as exc:
-            if exc.reason == "replay":
-                self._handle_resend(packet)
-            elif exc.reason == "not_command":
-                self._reject("malformed", exc.reason, exc.detail)
-            else:
-                self._reject("auth_failures", exc.reason, exc.detail)
+            self._reject("auth_failures", exc.reason, exc.detail)
             return
         # Persist the counter before anything executes: a reboot must not re-open it.
         self.ctx.state.set(STATE_COUNTER, cmd.counter)

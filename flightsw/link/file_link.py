@@ -40,7 +40,7 @@ from flightsw.filetransfer import (
     safe_file_name,
 )
 from flightsw.filetransfer.journal import OutgoingJournal
-from flightsw.link.auth import TAG_LEN, AuthError, verify_command
+from flightsw.link.auth import TAG_LEN, AuthError, NotACommand, verify_command
 from flightsw.link.packets import (
     CRC_LEN,
     PRIMARY_HEADER_LEN,
@@ -167,7 +167,7 @@ class FileLink(Component):
         last = int(self.ctx.state.get(STATE_FILE_COUNTER, 0))
         try:
             if packet.packet_type != PacketType.TC:
-                raise AuthError("not_command", "file PDUs are uplinked as TC packets")
+                raise NotACommand("file PDUs are uplinked as TC packets")
             verified = verify_command(packet, self.link.keys, self.link._active_key, last, apid=Apid.FILE)
         except AuthError as exc:
             self.stats.inc("pdus_rejected")

@@ -50,6 +50,14 @@ class PacketError(ValueError):
     """A packet that cannot be built or decoded (too large, truncated, bad CRC, unknown type)."""
 
 
+class CrcMismatch(PacketError):
+    """A received packet whose CRC does not match: corrupted on the way."""
+
+
+class MalformedPacket(PacketError):
+    """A received packet that is not a well-formed space packet (truncated, wrong version...)."""
+
+
 @dataclass(frozen=True)
 class TimeStamp:
     """Spacecraft time: boot count and seconds since that boot (UTC is not known on board)."""
@@ -128,38 +136,38 @@ class PacketBuilder:
         return build(PacketType.TM, apid, self.next_seq(apid), stamp.pack(), user_data)
 
 
-def split_packets(data: bytes) -> tuple[list[Packet], list[str]]:
+def split_packets(data: bytes) -> tuple[list[Packet], list[PacketError]]:
     """Decode the packets concatenated in one frame's information field.
 
-    Returns the good packets and a list of error descriptions. Decoding stops at the first
+    Returns the good packets and the errors (CrcMismatch or MalformedPacket). Decoding stops at the first
     broken packet, because after a corrupted length field the boundaries are unknown.
     """
     packets: list[Packet] = []
-    errors: list[str] = []
+    errors: list[PacketError] = []
     data = bytes(data)
     offset = 0
     while offset < len(data):
         rest = data[offset:]
         if len(rest) < PRIMARY_HEADER_LEN:
-            errors.append(f"truncated packet header ({len(rest)} bytes)")
+            errors.append(MalformedPacket(f"truncated packet header ({len(rest)} bytes)"))
             break
         header = SpacePacketHeader.unpack(rest[:PRIMARY_HEADER_LEN])
         total = header.packet_len
         if header.ccsds_version != 0:
-            errors.append(f"CCSDS version {header.ccsds_version} is not 0")
+            errors.append(MalformedPacket(f"CCSDS version {header.ccsds_version} is not 0"))
             break
         if total > len(rest):
-            errors.append(f"truncated packet: header says {total} bytes, {len(rest)} present")
+            errors.append(MalformedPacket(f"truncated packet: header says {total} bytes, {len(rest)} present"))
             break
         raw = rest[:total]
         offset += total
         (crc,) = struct.unpack(">H", raw[-CRC_LEN:])
         if crc16(raw[:-CRC_LEN]) != crc:
-            errors.append(f"CRC mismatch on APID 0x{header.apid:03x}")
+            errors.append(CrcMismatch(f"CRC mismatch on APID 0x{header.apid:03x}"))
             break
         sec_len = TM_SECONDARY_LEN if header.packet_type == PacketType.TM else TC_SECONDARY_LEN
         if not header.sec_header_flag or total < PRIMARY_HEADER_LEN + sec_len + CRC_LEN:
-            errors.append(f"packet on APID 0x{header.apid:03x} lacks its secondary header")
+            errors.append(MalformedPacket(f"packet on APID 0x{header.apid:03x} lacks its secondary header"))
             break
         packets.append(
             Packet(

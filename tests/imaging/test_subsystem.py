@@ -41,14 +41,14 @@ def test_no_camera_no_component(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("extra, message", [
-    (CAMERA.replace("seed = 4", "sede = 4"), "unknown key"),
-    (CAMERA.replace("quota_mb = 2", "quota = 2"), "imaging: unknown key"),
-    (CAMERA.replace("scene = [10.0, 20.0, 60.0]", "scene = [10.0]"), "scene"),
+    (CAMERA.replace("seed = 4", "sede = 4"), r"devices\[0\]\.sede: unknown key for sim camera"),
+    (CAMERA.replace("quota_mb = 2", "quota = 2"), r"imaging\.quota: unknown key \(allowed: base_id, quota_mb\)"),
+    (CAMERA.replace("scene = [10.0, 20.0, 60.0]", "scene = [10.0]"),
+     r"devices\[0\]\.scene: expected a list of 3 values, got \[10\.0\]"),
 ])
 def test_config_mistakes_are_named(tmp_path: Path, extra: str, message: str) -> None:
-    sat = make_satellite(tmp_path, extra_toml=extra)
     with pytest.raises(ConfigError, match=message):
-        build_imaging(sat)
+        mission_config(tmp_path, extra)
 
 
 def test_filetransfer_settings(tmp_path: Path) -> None:

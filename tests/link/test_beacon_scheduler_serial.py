@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 KSC_MODULES = ROOT / ".venv" / "ksc" / "node_modules"
 
 VALUES = {"battery_voltage": 3.912, "battery_current": -0.25, "battery_temperature": 21.5,
-          "board_temperature": None, "uplink_counter": 17, "mode": 2, "frames_sent": 1234}
+          "board_temperature": None, "uplink_counter": 17, "mode": 2, "frames_sent": 1234,
+          "reset_reason": 7}
 
 
 def _beacon_frame() -> bytes:
@@ -73,6 +74,10 @@ def test_ksy_compiles_with_kaitai_and_decodes_a_satellite_beacon(tmp_path: Path)
     assert parsed.packet.battery_current == pytest.approx(-0.25)
     assert parsed.packet.uplink_counter == 17
     assert parsed.packet.frames_sent == 1234
+    # the coded fields decode to the enum names the flight side declares
+    assert parsed.packet.mode == module.FlightswBeacon.Mode.nominal
+    assert parsed.packet.reset_reason == module.FlightswBeacon.ResetReason.software_error
+    assert parsed.packet.last_command_status == 255  # not available: no code, left as the number
 
 
 def test_stuffed_bits_counts_runs_of_ones() -> None:

@@ -29,6 +29,11 @@ def test_command_executes_and_verdict_and_telemetry_come_back(tmp_path: Path) ->
         assert await station.wait_until(lambda: station.stats.beacons >= 1, 5.0)
         assert station.beacon["callsign"] == "UN0SAT"
         assert station.beacon["uplink_counter"] in (0, 1)
+        # The next beacon names the last command: its full opcode goes down, the dictionary names it.
+        link_of(sat).send_beacon()
+        assert await station.wait_until(lambda: station.beacon.get("last_command_name") == "probe.SET_TARGET", 5.0)
+        assert station.beacon["last_command_opcode"] == station.dictionary.commands["probe.SET_TARGET"].opcode > 0xFFFF
+        assert station.beacon["last_command_status_name"] == "COMPLETED"
         # A command the dictionary rejects never leaves the ground.
         try:
             await station.send("probe.SET_TARGET", {"value": "999"})

@@ -135,14 +135,16 @@ def test_dictionary_has_units_and_limits(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("entry, message", [
-    ('name = "x"\nkind = "ina219"\nshunt_ohm = 0.1', "unknown key"),
-    ('name = "x"\nkind = "ina219"\naddress = 0x20', "not one of"),
-    ('name = "x"\nkind = "ina219"\npower_switch = "nope"', "no gpio_output named"),
-    ('name = "x"\nkind = "mcp9808"\nlimits = { humidity = [1, 2, 3, 4] }', "no such channel"),
-    ('name = "x"\nkind = "ads1115"\nfull_scale_v = 3.3', "full_scale_v"),
-    ('name = "x"\nkind = "mcp9808"\nfaults = { nack = 1 }', "unknown part fault"),
+    ('name = "x"\nkind = "ina219"\nshunt_ohm = 0.1', r"devices\[0\]\.shunt_ohm: unknown key for kind ina219"),
+    ('name = "x"\nkind = "ina219"\naddress = 0x20', r"devices\[0\]\.address: INA219: address 0x20 is not one of"),
+    ('name = "x"\nkind = "ina219"\npower_switch = "nope"', r"devices\[0\]\.power_switch: no gpio_output named 'nope'"),
+    ('name = "x"\nkind = "mcp9808"\nlimits = { humidity = [1, 2, 3, 4] }',
+     r"devices\[0\]\.limits\.humidity: no such channel"),
+    ('name = "x"\nkind = "ads1115"\nfull_scale_v = 3.3', r"devices\[0\]\.full_scale_v: ads1115 full_scale_v must be"),
+    ('name = "x"\nkind = "mcp9808"\nfaults = { nack = 1 }', r"devices\[0\]\.faults: unknown part fault"),
 ])
 def test_bad_device_entries_are_named(tmp_path, entry: str, message: str) -> None:
-    config = loads(f'[storage]\ndata_dir = "{tmp_path}"\n[[devices]]\n{entry}\n')
+    """Found when the config is loaded, before a satellite is built or a boot counted."""
     with pytest.raises(ConfigError, match=message):
-        Satellite(config, subsystems=[build_hardware])
+        loads(f'[storage]\ndata_dir = "{tmp_path}"\n[[devices]]\n{entry}\n')
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,91 @@
+"""The closed sets of names the satellite reports: modes, reset reasons, device status.
+
+Why enums: these names cross process and link boundaries (the state store, the beacon, the
+dictionary export, the ground). As bare strings a new value could be added in one place and be
+missing from another (a reset reason went down as "unknown" because the beacon's table lacked
+it). Declared here once; the beacon's codes and the dictionary export are generated from these,
+and a test fails when a value has no beacon code. They are ``StrEnum``s, so values stored as
+strings by earlier versions still compare equal.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Mode(enum.StrEnum):
+    """Operating mode (the mode manager's, persisted as ``state["mode"]``)."""
+
+    BOOT = "BOOT"  # before the mode manager decided this boot's mode
+    SAFE = "SAFE"
+    NOMINAL = "NOMINAL"
+    DETUMBLE = "DETUMBLE"
+
+    @classmethod
+    def parse(cls, value: object) -> Mode | None:
+        """The mode a stored or configured value names (any case), or None."""
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            return None
+
+
+#: the modes the satellite can be commanded to or configured to boot in
+OPERATING_MODES: tuple[Mode, ...] = (Mode.SAFE, Mode.NOMINAL, Mode.DETUMBLE)
+
+
+class ResetReason(enum.StrEnum):
+    """Why the previous run ended, as this boot sees it (``state["reset_reason"]``).
+
+    A clean stop records its reason before it exits; a boot that finds none recorded reads
+    UNEXPECTED (power cut, watchdog reset, kill). WATCHDOG is the reason the simulated board
+    gives its own run when the simulated watchdog bites; like the real one it records nothing,
+    so the next boot reads UNEXPECTED.
+    """
+
+    FIRST_BOOT = "FIRST_BOOT"
+    UNEXPECTED = "UNEXPECTED"
+    STATE_LOST = "STATE_LOST"  # the state store was unreadable: counted from zero again
+    COMMANDED = "COMMANDED"  # exec.SHUTDOWN (or a software update's restart)
+    SIGTERM = "SIGTERM"
+    SIGINT = "SIGINT"
+    DURATION = "DURATION"  # --duration elapsed
+    SOFTWARE_ERROR = "SOFTWARE_ERROR"  # the framework itself failed and stopped
+    WATCHDOG = "WATCHDOG"
+
+    @classmethod
+    def parse(cls, value: object) -> ResetReason | None:
+        try:
+            return cls(str(value))
+        except ValueError:
+            return None
+
+
+#: reset reasons after which the previous mode is not trusted
+UNCLEAN_RESETS = frozenset({ResetReason.UNEXPECTED, ResetReason.STATE_LOST, ResetReason.SOFTWARE_ERROR})
+
+
+class CommandStatus(enum.IntEnum):
+    """The last command's fate as the beacon reports it (the values are the wire codes)."""
+
+    NONE = 0
+    ACCEPTED = 1
+    REJECTED = 2
+    COMPLETED = 3
+    FAILED = 4
+
+
+class DeviceStatus(enum.StrEnum):
+    """What probing a configured device found (``flightsw check-hardware``)."""
+
+    FOUND = "FOUND"
+    READING_INVALID = "FOUND, reading invalid"
+    SELF_TEST_PASSED = "FOUND, self-test passed"
+    SELF_TEST_FAILED = "SELF-TEST FAILED"
+    NOT_FOUND = "NOT FOUND"
+    TIMEOUT = "TIMEOUT"
+    ERROR = "ERROR"
+
+    @property
+    def ok(self) -> bool:
+        return self in (DeviceStatus.FOUND, DeviceStatus.SELF_TEST_PASSED)
