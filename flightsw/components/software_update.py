@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flightsw import update
+from flightsw.app import Subsystem
 from flightsw.config import ConfigError
 from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, command
 from flightsw.core.events import Severity
@@ -109,7 +110,7 @@ class SoftwareUpdate(Component):
 
 
 def build_update(sat: Satellite) -> None:
-    """Subsystem builder (listed in flightsw.app.SUBSYSTEMS)."""
+    """Subsystem builder (the ``update`` entry point)."""
     raw = sat.config.section("update")
     unknown = set(raw) - {"enabled", "confirm_after"}
     if unknown:
@@ -122,3 +123,6 @@ def build_update(sat: Satellite) -> None:
         raise ConfigError(f"update.confirm_after: expected seconds in [1, 3600], got {confirm_after!r}")
     if enabled:
         sat.add(SoftwareUpdate("update", sat.config.data_dir, running_version(), float(confirm_after)))
+
+
+SUBSYSTEM = Subsystem("update", build_update, order=30)
