@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import sys
 from pathlib import Path
 
 from flightsw.app import StartupError
 from flightsw.config import ConfigError, MissionConfig, load
+from flightsw.logs import setup_logging
 
 COMMAND_MODULES: list[str] = [
     "flightsw.cli_run",
@@ -39,14 +39,6 @@ def load_config_or_exit(path: str | Path) -> MissionConfig:
     except ConfigError as exc:
         print(f"flightsw: invalid configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
