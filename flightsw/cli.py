@@ -14,6 +14,7 @@ from pathlib import Path
 
 from flightsw.app import StartupError
 from flightsw.config import ConfigError, MissionConfig, load
+from flightsw.core.ports import PortError
 from flightsw.logs import setup_logging
 
 COMMAND_MODULES: list[str] = [
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"flightsw: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    except StartupError as exc:
+    except (StartupError, PortError) as exc:
         print(f"flightsw: cannot start: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
