@@ -78,7 +78,7 @@ class SensorMonitor(Component):
         self.configured_at_cycle = 0  # power cycles of our switch when the part was configured
 
     def setup(self) -> None:
-        self._reading_channels = {name: getattr(self, name) for name in self.device.driver.units}
+        self._reading_channels = {name: self.channel(name) for name in self.device.driver.units}
         group = self.ctx.rate_group(self.device.rate)  # fails here, naming the group, if unknown
         self.ctx.supervisor.add_service(f"{self.name}.poll", lambda: self.poll_loop(group.period),
                                         critical=False)

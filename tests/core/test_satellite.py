@@ -84,7 +84,8 @@ def private_sim_config(tmp_path: Path) -> Path:
 
 def test_sim_command_runs_and_logs_housekeeping(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "flightsw.cli", "sim", "--config", str(private_sim_config(tmp_path)),
+        # -v: packets are logged at DEBUG only (a line per packet would flood the journal)
+        [sys.executable, "-m", "flightsw.cli", "-v", "sim", "--config", str(private_sim_config(tmp_path)),
          "--duration", "10", "--data-dir", str(tmp_path / "d")],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
