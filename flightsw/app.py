@@ -191,6 +191,8 @@ class Satellite:
             assert self.dictionary is not None
             return self.dictionary
         self.ports.wire()  # the one place providers meet consumers, before any setup
+        for port, provider, consumers in self.ports.topology():
+            log.debug("port %s: %s -> %s", port, provider or "(none)", ", ".join(consumers) or "(no consumer)")
         d = Dictionary.build(self.components)
         self.dictionary = d
         self.commands.dictionary = d
