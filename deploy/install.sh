@@ -259,6 +259,8 @@ camera_configured() {
 }
 
 PACKAGES=(python3 python3-venv python3-pip i2c-tools)
+# GPIO lines (hal.gpio): libgpiod's Python bindings; the flight venv sees system packages.
+PACKAGES+=(python3-libgpiod)
 case "$CAMERA" in
     yes) PACKAGES+=(python3-picamera2) ;;
     auto) if camera_configured; then PACKAGES+=(python3-picamera2); fi ;;

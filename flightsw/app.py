@@ -1,7 +1,9 @@
 """Composition root: builds a satellite from a mission config and runs it.
 
 Everything is wired here and nowhere else: stores are loaded (the boot counted first), the
-framework components are created, subsystems add theirs, the dictionary is assembled, then the
+framework components are created, the subsystems registered in the ``flightsw.subsystems``
+entry-point group add theirs and declare which typed ports (flightsw.core.ports) they provide
+and use, the ports are wired in ``finalize``, the dictionary is assembled, then the
 supervisor runs the rate groups, the health monitor and every service in one task group until a
 stop is requested (SIGTERM/SIGINT or command), after which stores are flushed and the watchdog is
 told we stop on purpose.
@@ -16,7 +18,9 @@ import gc
 import logging
 import signal
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
 
 from flightsw.components.executive import Executive
 from flightsw.components.rate_group_monitor import rate_group_monitor
@@ -30,6 +34,7 @@ from flightsw.core.enums import ResetReason
 from flightsw.core.events import EventInfo, EventLog, EventRecord
 from flightsw.core.health import HealthMonitor
 from flightsw.core.params import ParameterStore
+from flightsw.core.ports import COMMANDS, Ports
 from flightsw.core.records import RecordLog
 from flightsw.core.scheduler import RateGroup
 from flightsw.core.state import StateStore
@@ -48,34 +53,53 @@ class StartupError(RuntimeError):
     """The flight software cannot start in this environment (named in the message)."""
 
 
-def build_watchdog(config: MissionConfig) -> Watchdog:
+def build_watchdog_and_bite(config: MissionConfig) -> tuple[Watchdog, Callable[[], bool] | None]:
+    """The configured watchdog, and for the simulated one the test of whether it has bitten
+    (a real one resets the board instead: nothing in the process ever sees it expire)."""
     try:
         return _build_watchdog(config)
     except (RuntimeError, OSError) as exc:
         raise StartupError(f"watchdog.backend = {config.watchdog.backend!r}: {exc}") from exc
 
 
-def _build_watchdog(config: MissionConfig) -> Watchdog:
+def _build_watchdog(config: MissionConfig) -> tuple[Watchdog, Callable[[], bool] | None]:
     backend = config.watchdog.backend
     if backend == "none":
-        return NullWatchdog()
+        return NullWatchdog(), None
     if backend == "sim":
         from sim.watchdog import SimWatchdog
 
-        return SimWatchdog()
+        dog = SimWatchdog()
+        return dog, dog.expired
     if backend == "systemd":
-        return SystemdWatchdog()
+        return SystemdWatchdog(), None
     if backend == "device":
-        return DevWatchdog(config.watchdog.device)
-    return CompositeWatchdog(SystemdWatchdog(), DevWatchdog(config.watchdog.device))
+        return DevWatchdog(config.watchdog.device), None
+    return CompositeWatchdog(SystemdWatchdog(), DevWatchdog(config.watchdog.device)), None
 
 
-# Subsystems that add components to a satellite: callables taking the satellite. Each subsystem
-# module registers itself here (hardware, link, imaging...) so the root stays the only wiring place.
-Subsystem = Callable[["Satellite"], None]
-SUBSYSTEMS: list[str] = ["flightsw.link.subsystem:build_link", "flightsw.components.housekeeping:build_hardware",
-              "flightsw.components.software_update:build_update", "flightsw.imaging.subsystem:build_imaging",
-              "flightsw.components.modes:build_modes"]
+#: the entry-point group subsystems register in (pyproject.toml ``[project.entry-points."flightsw.subsystems"]``)
+SUBSYSTEM_GROUP = "flightsw.subsystems"
+C = TypeVar("C", bound=Component)
+
+
+@dataclass(frozen=True)
+class Subsystem:
+    """A part of the satellite that adds its components (and ports) from the mission config.
+
+    Registered as an entry point in the ``flightsw.subsystems`` group, so a team adds one by
+    installing its package, without editing this module. ``order`` is the build order, which is
+    also the order the components run within a rate-group cycle: producers of telemetry (the
+    link 10, hardware 20, update 30, imaging 40) before the fault management that reads it
+    (modes 90). A builder that finds nothing to build in the config adds nothing.
+    """
+
+    name: str
+    build: Callable[[Satellite], None]
+    order: int = 50
+
+    def __call__(self, sat: Satellite) -> None:
+        self.build(sat)
 
 
 class Satellite:
@@ -86,9 +110,13 @@ class Satellite:
         watchdog: Watchdog | None = None,
         monotonic: Callable[[], float] = loop_time,
         utc_source: Callable[[], float] | None = None,
-        subsystems: list[Subsystem] | None = None,
+        subsystems: list[Subsystem] | list[Callable[[Satellite], None]] | None = None,
         offline: bool = False,
+        ports: Ports | None = None,
+        watchdog_expired: Callable[[], bool] | None = None,
     ) -> None:
+        """``ports``: ports a harness provides before the subsystems are built (the simulator's
+        camera scene). ``watchdog_expired``: with a simulated ``watchdog``, tells when it bit."""
         self.config = config
         # Built only to inspect (dictionary export): subsystems must not need secrets or hardware.
         self.offline = offline
@@ -111,7 +139,10 @@ class Satellite:
         self.records = RecordLog(data / "records", config.storage.records_segment_bytes,
                                  config.storage.records_max_bytes)
         self.params = ParameterStore(data / "params", fsync=fsync)
-        self.watchdog = watchdog if watchdog is not None else build_watchdog(config)
+        if watchdog is None:
+            watchdog, watchdog_expired = build_watchdog_and_bite(config)
+        self.watchdog = watchdog
+        self._watchdog_expired = watchdog_expired
         self.health = HealthMonitor(self.watchdog, self.clock.monotonic, config.watchdog.check_period,
                                     on_stale=self._on_stale)
         self.supervisor = Supervisor(on_crash=self._on_crash, on_failed=self._on_failed)
@@ -120,6 +151,8 @@ class Satellite:
                                             on_member_error=self._on_member_error)
                             for name, hz in config.scheduler.rate_groups.items()}
         self.components: list[Component] = []
+        # The topology: components reach each other only through these typed ports (core/ports.py).
+        self.ports = ports if ports is not None else Ports()
         self.ctx = ComponentContext(config, self.clock, self.telemetry, self.events, self.params, self.state,
                                     self.records, self.workers, self.supervisor, self.health, self.rate_groups,
                                     lambda: list(self.components))
@@ -134,12 +167,13 @@ class Satellite:
         self.commands = CommandDispatcher()
         self.add(self.executive)
         self.add(self.commands)
+        self.ports.provide(COMMANDS, self.commands, by=self.commands.name)
         self.add(rate_group_monitor(self.rate_groups))
         for subsystem in subsystems if subsystems is not None else load_subsystems():
             subsystem(self)
 
     # -- assembly ---------------------------------------------------------------------------
-    def add(self, component: Component) -> Component:
+    def add(self, component: C) -> C:
         if self._finalized:
             raise RuntimeError("components must be added before the satellite is finalized")
         component.attach(self.ctx)
@@ -157,6 +191,9 @@ class Satellite:
         if self._finalized:
             assert self.dictionary is not None
             return self.dictionary
+        self.ports.wire()  # the one place providers meet consumers, before any setup
+        for port, provider, consumers in self.ports.topology():
+            log.debug("port %s: %s -> %s", port, provider or "(none)", ", ".join(consumers) or "(no consumer)")
         d = Dictionary.build(self.components)
         self.dictionary = d
         self.commands.dictionary = d
@@ -262,7 +299,7 @@ class Satellite:
             beat = self.health.register(f"rategroup.{group.name}", deadline=max(5.0 * group.period, 10.0))
             group.add("health.beat", beat.beat)
         self.supervisor.add_service("health", self.health.run)
-        if hasattr(self.watchdog, "expired"):  # a simulated watchdog: it can bite
+        if self._watchdog_expired is not None:  # a simulated watchdog: it can bite
             self.supervisor.add_service("sim.watchdog", self._watch_for_bite, critical=False)
         self.supervisor.add_service("records.sync", self._sync_records, critical=False)
         # Everything built so far lives as long as the process: keep it out of the cyclic
@@ -309,10 +346,11 @@ class Satellite:
 
     async def _watch_for_bite(self) -> None:
         """The simulated watchdog bites like the hardware one: the board resets, nothing is flushed."""
-        dog: Any = self.watchdog
+        expired = self._watchdog_expired
+        assert expired is not None
         while True:
             await asyncio.sleep(1.0)
-            if dog.expired():
+            if expired():
                 log.error("simulated watchdog expired: resetting the simulated satellite")
                 self.watchdog_reset = True
                 self.stop_event.set()
@@ -354,13 +392,20 @@ class Satellite:
 
 
 def load_subsystems() -> list[Subsystem]:
-    """Import the subsystem builders listed in SUBSYSTEMS ("module:function")."""
-    import importlib
-
-    out = []
-    for spec in SUBSYSTEMS:
-        module, _, func = spec.partition(":")
-        out.append(getattr(importlib.import_module(module), func))
-    return out
-
-
+    """Every subsystem registered in the ``flightsw.subsystems`` entry-point group, in build order."""
+    found: dict[str, Subsystem] = {}
+    for ep in entry_points(group=SUBSYSTEM_GROUP):
+        try:
+            subsystem = ep.load()
+        except ImportError as exc:
+            raise StartupError(f"subsystem {ep.name!r} ({ep.value}) cannot be imported: {exc}") from exc
+        if not isinstance(subsystem, Subsystem):
+            raise StartupError(f"entry point {ep.name!r} = {ep.value} in {SUBSYSTEM_GROUP} is not a "
+                               "flightsw.app.Subsystem")
+        if subsystem.name in found:
+            raise StartupError(f"two subsystems are named {subsystem.name!r} ({ep.value})")
+        found[subsystem.name] = subsystem
+    if not found:
+        raise StartupError(f"no subsystems registered in the {SUBSYSTEM_GROUP} entry-point group: "
+                           "flightsw's package metadata is missing or stale (reinstall it: pip install -e .)")
+    return sorted(found.values(), key=lambda s: (s.order, s.name))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import sys
 from pathlib import Path
 
 from flightsw.app import StartupError
 from flightsw.config import ConfigError, MissionConfig, load
+from flightsw.core.ports import PortError
+from flightsw.logs import setup_logging
 
 COMMAND_MODULES: list[str] = [
     "flightsw.cli_run",
@@ -51,14 +52,6 @@ def load_config_or_exit(path: str | Path, check: bool = True) -> MissionConfig:
         raise SystemExit(2) from None
 
 
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flightsw", description="CubeSat flight software framework")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -79,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"flightsw: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    except StartupError as exc:
+    except (StartupError, PortError) as exc:
         print(f"flightsw: cannot start: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -47,8 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _log_packets(sat: Satellite) -> None:
+    """One DEBUG line per housekeeping packet (``flightsw -v``): packets are recorded, not logged."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+
     def sink(packet, body: bytes) -> None:  # type: ignore[no-untyped-def]
-        log.info("housekeeping packet %s (%d bytes)", packet.name, len(body))
+        log.debug("housekeeping packet %s (%d bytes)", packet.name, len(body))
 
     sat.telemetry.add_packet_sink(sink)
 

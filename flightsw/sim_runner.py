@@ -58,6 +58,7 @@ from flightsw.components.hardware import HardwareBuilder, HardwareSet
 from flightsw.components.housekeeping import add_hardware, build_hardware
 from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.events import EventRecord, Severity
+from flightsw.core.ports import CAMERA_SCENE, MODES, Ports
 from flightsw.core.supervisor import Service, Supervisor
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
 from flightsw.filetransfer.settings import entity_config_from
@@ -67,6 +68,7 @@ from flightsw.link.auth import KeyRing, build_command
 from flightsw.link.packets import Apid, Packet, split_packets
 from flightsw.link.scheduler import stuffed_bits
 from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
+from flightsw.link.subsystem import SIM_TRANSCEIVER
 from hal import kiss
 from sim.environment.adapters import (
     ContactGate,
@@ -111,7 +113,6 @@ HOST_METRICS = frozenset({"run_wall_s", "run_speedup", "io_hold_expired"})
 # From the watchdog's reset to the flight software running again: Linux boot of a Raspberry Pi
 # Zero 2 W / CM4 class board to the start of the flight service (~20 s measured on such boards).
 DEFAULT_BOOT_DELAY_S = 20.0
-MODES_COMPONENT = "modes"  # the ModeManager's component name; absent: safe_mode_entries not measured
 SAFE_MODE, DETUMBLE_MODE = "SAFE", "DETUMBLE"
 BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change of a boot
 TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
@@ -502,16 +503,17 @@ class SimulationRun:
     def _compose(self) -> Satellite:
         """A new flight software process on the simulated board: same config, same data directory."""
         self.hardware = None
-        subsystems = [self._build_hardware if fn is build_hardware else fn for fn in load_subsystems()]
-        # first of all: the simulated camera sees the World's sub-satellite point and daylight
-        subsystems.insert(0, lambda sat: setattr(sat, "camera_scene", self.environment.camera_scene))
-        sat = Satellite(self.config, utc_source=self.environment.epoch_now, subsystems=subsystems)
-        if getattr(sat, "sim_transceiver", None) is not None:
+        subsystems: list[Callable[[Satellite], None]] = [
+            self._build_hardware if s.build is build_hardware else s for s in load_subsystems()]
+        # the simulated camera sees the World's sub-satellite point and daylight
+        ports = Ports()
+        ports.provide(CAMERA_SCENE, self.environment.camera_scene, by="simulator")
+        sat = Satellite(self.config, utc_source=self.environment.epoch_now, subsystems=subsystems, ports=ports)
+        if sat.ports.get(SIM_TRANSCEIVER) is not None:
             # The radio is another board: it lives through the computer's resets, so the runner
-            # runs the one transceiver of the run; a rebuilt link opens its pty path again.
+            # runs the one transceiver of the run (self.transceiver, from the first boot); a
+            # rebuilt link opens its pty path again.
             sat.supervisor.services.pop(TRANSCEIVER_SERVICE, None)
-            if self.transceiver is not None:
-                sat.sim_transceiver = self.transceiver  # type: ignore[attr-defined]
         self.sat = sat
         return sat
 
@@ -526,7 +528,7 @@ class SimulationRun:
             return self.sat
         self._prepare_config()
         sat = self._compose()
-        self.transceiver = getattr(sat, "sim_transceiver", None)
+        self.transceiver = sat.ports.get(SIM_TRANSCEIVER)
         feeds: dict[str, Callable[[], str]] = {}
         if self.transceiver is not None:
             self.gate = ContactGate(self.environment, self.transceiver.channel).install()
@@ -555,17 +557,11 @@ class SimulationRun:
         self._attach_modes(sat)
 
     def _attach_modes(self, sat: Satellite) -> None:
-        try:
-            manager: Any = sat.component(MODES_COMPONENT)
-        except KeyError:
+        modes = sat.ports.get(MODES)
+        if modes is None:
             return  # no mode manager in this build: safe_mode_entries stays "not measured"
-        add_listener = getattr(manager, "add_listener", None)
-        if not callable(add_listener):
-            log.warning("component %r has no add_listener(fn(old, new, reason)): modes not measured",
-                        MODES_COMPONENT)
-            return
         self.modes_measured = True
-        add_listener(self._on_mode_changed)
+        modes.add_listener(self._on_mode_changed)
 
     def _ground_monitor(self, sat: Satellite) -> GroundMonitor:
         settings = load_link_settings(sat.config)

@@ -442,7 +442,11 @@ class VersionStore:
         self, target: Path, info: PackageInfo, extras: Sequence[str], find_links: Sequence[Path]
     ) -> None:
         # The venv is created at its final path (scripts embed it); completeness is the marker.
-        self._run([self.python, "-m", "venv", "--without-pip", str(target)], "create venv")
+        # It sees the system's site packages: picamera2, libgpiod's bindings and their numpy
+        # exist on Raspberry Pi OS only as Debian packages (docs/imaging.md, docs/deploy.md).
+        # pip still installs into the venv whatever those do not satisfy.
+        self._run([self.python, "-m", "venv", "--without-pip", "--system-site-packages", str(target)],
+                  "create venv")
         spec = str(info.path.resolve())
         if extras:
             spec += "[" + ",".join(extras) + "]"

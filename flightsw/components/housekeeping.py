@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from flightsw.app import Subsystem
 from flightsw.components.hardware import HardwareSet, SensorDevice, build_hardware_set
 from flightsw.core.component import Channel, CommandFailure, Component, Event, Limits, command
 from flightsw.core.events import Severity
+from flightsw.core.ports import OUTPUTS
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from hal.drivers.base import DeviceNotFound
+
+if TYPE_CHECKING:
+    from flightsw.app import Satellite
 
 log = logging.getLogger("flightsw.housekeeping")
 
@@ -73,7 +78,7 @@ class SensorMonitor(Component):
         self.configured_at_cycle = 0  # power cycles of our switch when the part was configured
 
     def setup(self) -> None:
-        self._reading_channels = {name: getattr(self, name) for name in self.device.driver.units}
+        self._reading_channels = {name: self.channel(name) for name in self.device.driver.units}
         group = self.ctx.rate_group(self.device.rate)  # fails here, naming the group, if unknown
         self.ctx.supervisor.add_service(f"{self.name}.poll", lambda: self.poll_loop(group.period),
                                         critical=False)
@@ -227,19 +232,22 @@ class HardwareManager(Component):
         self.ctx.rate_group("background").add(f"{self.name}.log", self.log_readings)
 
     def log_readings(self) -> None:
-        """One console line per sensor, so `flightsw sim` shows live sensor telemetry."""
+        """One DEBUG line per sensor (`flightsw -v sim` shows live sensor telemetry); readings are
+        telemetry, not log lines: at INFO they would flood the journal every 10 s."""
+        if not log.isEnabledFor(logging.DEBUG):
+            return
         for mon in self.monitors:
             reading = mon.last_reading
             if reading is None and not mon.failures:
-                log.info("%-14s %-8s waiting for the first reading", mon.name, mon.device.kind)
+                log.debug("%-14s %-8s waiting for the first reading", mon.name, mon.device.kind)
                 continue
             if mon.failures or reading is None:
-                log.info("%-14s %-8s STALE (%d failed polls)", mon.name, mon.device.kind,
+                log.debug("%-14s %-8s STALE (%d failed polls)", mon.name, mon.device.kind,
                          mon.failures)
                 continue
             units = mon.device.driver.units
             values = " ".join(f"{k}={v:.4g}{units.get(k, '')}" for k, v in reading.values.items())
-            log.info("%-14s %-8s %s%s", mon.name, mon.device.kind, values,
+            log.debug("%-14s %-8s %s%s", mon.name, mon.device.kind, values,
                      "" if reading.valid else f" INVALID ({reading.reason})")
 
     def summarise(self) -> None:
@@ -254,16 +262,22 @@ class HardwareManager(Component):
         await self.hardware.close()
 
 
-def add_hardware(sat: Any, hardware: HardwareSet) -> HardwareManager:
+def add_hardware(sat: Satellite, hardware: HardwareSet) -> HardwareManager:
+    """The sensor monitors and the manager; the GPIO outputs are offered on the OUTPUTS port."""
     monitors: list[SensorMonitor] = []
     for index, device in enumerate(hardware.sensors):
         base_id = device.base_id if device.base_id is not None else HW_BASE_ID + 1 + index
         monitors.append(sat.add(monitor_class(device)(device, hardware, base_id)))
-    return sat.add(HardwareManager(hardware, monitors))  # type: ignore[no-any-return]
+    manager = sat.add(HardwareManager(hardware, monitors))
+    sat.ports.provide(OUTPUTS, hardware.gpio, by=manager.name)
+    return manager
 
 
-def build_hardware(sat: Any) -> None:
-    """Subsystem entry point (flightsw.app.SUBSYSTEMS): sensors and lines from `[[devices]]`."""
+def build_hardware(sat: Satellite) -> None:
+    """Subsystem builder (the ``hardware`` entry point): sensors and lines from `[[devices]]`."""
     hardware = build_hardware_set(sat.config)
     if hardware.sensors or hardware.gpio.outputs or hardware.gpio.inputs:
         add_hardware(sat, hardware)
+
+
+SUBSYSTEM = Subsystem("hardware", build_hardware, order=20)

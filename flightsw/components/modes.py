@@ -1,20 +1,18 @@
 """Mode manager with battery FDIR: SAFE, NOMINAL and DETUMBLE, persisted, with boot-loop protection.
 
-Why it is built this way (lessons from flown missions, see FIELD_NOTES):
+The rules themselves (boot mode, dwell, hysteresis, the auto-recovery latch, the DETUMBLE timeout,
+which commands the battery allows) are plain functions in ``flightsw.components.fdir``, tested
+without an event loop. This component is the thin part around them: it reads the state store and
+the battery telemetry, applies what the rules decide (persist, emit events, switch the SAFE-off
+outputs, tell listeners) and offers the ground's commands.
 
 * The mode lives in the state store (``state["mode"]``), the single source every other part reads
-  (beacon, beacon period, payload gate), and survives reboots.
-* On boot the satellite comes up in SAFE after an unexpected reset (watchdog, power cut, crash)
-  or when boot-loop protection trips; otherwise in the mode it had. The Pi has no real-time clock
-  and ground UTC is only valid for the boot it was set in, so boot-loop protection counts *boots*,
-  not wall-clock times: ``modes.last_good_boot`` is the last boot that ran ``boot_loop_window_s``
-  or was followed by a deliberate stop, and the framework saves the boot count before anything
-  else runs, so even a crash during start-up is counted. ``boot_loop_count`` boots in a row that
-  never proved themselves trip the protection: SAFE, latched until the ground commands a mode.
-* Battery FDIR has separate enter and exit thresholds and a dwell on each side: a safe mode
-  without hysteresis let one satellite reboot up to 150 times an orbit. Only fresh, plausible
-  readings flagged valid by their sensor count; a stale or invalid reading neither starts,
-  advances nor clears anything.
+  (beacon, beacon period), and survives reboots. The payload gate and the mode listeners are
+  offered on typed ports (``PAYLOAD_GATE``, ``MODES``); the SAFE-off outputs come from the
+  hardware subsystem's ``OUTPUTS`` port.
+* Boot-loop protection counts *boots*, not wall-clock times: ``modes.last_good_boot`` is the last
+  boot that ran ``boot_loop_window_s`` or was followed by a deliberate stop, and the framework
+  saves the boot count before anything else runs, so even a crash during start-up is counted.
 * Automatic recovery (``auto_recover``) only leaves a SAFE that the battery FDIR itself entered:
   a SAFE commanded by the ground, caused by an unexpected reset or by a boot loop is the
   operators' to clear.
@@ -23,16 +21,46 @@ Why it is built this way (lessons from flown missions, see FIELD_NOTES):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from msgspec import UNSET
 
+from flightsw.app import Subsystem
+from flightsw.components.fdir import (
+    BOOT,
+    CAUSE_BATTERY,
+    CAUSE_BOOT_LOOP,
+    CAUSE_COMMAND,
+    CAUSE_RESET,
+    DETUMBLE,
+    MODES,
+    NO_BATTERY_CHANNEL,
+    NOMINAL,
+    SAFE,
+    UNCLEAN_RESETS,
+    BatteryFdir,
+    BatteryReading,
+    assess_reading,
+    counts_as_good_stop,
+    decide_boot,
+    detumble_timeout,
+    mode_refusal,
+    payload_refusal,
+)
 from flightsw.config import ConfigError, MissionConfig
-from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, command
-from flightsw.core.enums import OPERATING_MODES, UNCLEAN_RESETS, Mode, ResetReason
+from flightsw.core.component import (
+    Arg,
+    BoundChannel,
+    Channel,
+    CommandFailure,
+    Component,
+    Event,
+    command,
+)
 from flightsw.core.events import Severity
+from flightsw.core.ports import MODES as MODES_PORT
+from flightsw.core.ports import OUTPUTS, PAYLOAD_GATE, ModeListener, OutputBank
 from flightsw.core.types import BOOL, F32, STRING, U16, U32
 
 if TYPE_CHECKING:
@@ -40,21 +68,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flightsw.modes")
 
-SAFE, NOMINAL, DETUMBLE = Mode.SAFE, Mode.NOMINAL, Mode.DETUMBLE
-MODES = OPERATING_MODES
-#: reported to listeners as the "old" mode of the first transition of a boot
-BOOT = Mode.BOOT
-
-# Why SAFE was entered; only a "battery" SAFE may be left automatically.
-CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP = "battery", "command", "reset", "boot_loop"
+__all__ = ["BOOT", "CAUSE_BATTERY", "CAUSE_BOOT_LOOP", "CAUSE_COMMAND", "CAUSE_RESET", "DETUMBLE", "MODES",
+           "NOMINAL", "SAFE", "UNCLEAN_RESETS", "BatteryReading", "ModeManager", "ModeSettings",
+           "build_modes", "parse_settings"]
 
 STATE_MODE = "mode"
 STATE_CAUSE = "modes.safe_cause"
 STATE_PREVIOUS = "modes.previous"  # the mode DETUMBLE returns to when it times out
 STATE_LAST_GOOD_BOOT = "modes.last_good_boot"
 STATE_SAFE_ENTRIES = "modes.safe_entries"
-
-ModeListener = Callable[[str, str, str], None]
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -111,17 +133,7 @@ def parse_settings(config: MissionConfig) -> ModeSettings:
     )
 
 
-# --- the component -----------------------------------------------------------------------------
-
-
-@dataclass
-class BatteryReading:
-    """What FDIR saw this cycle: a usable voltage and its time, or why there is none."""
-
-    volts: float | None
-    at: float  # seconds since boot of the sample
-    problem: str = ""
-
+# --- the component ---------------------------------------------------------------------------
 
 class ModeManager(Component):
     """Operating mode, battery fault detection and recovery, boot-loop protection."""
@@ -150,20 +162,16 @@ class ModeManager(Component):
     def __init__(self, settings: ModeSettings, name: str = "modes") -> None:
         super().__init__(name, settings.base_id)
         self.settings = settings
+        self.fdir = BatteryFdir(settings)
         self._listeners: list[ModeListener] = []
         self._battery_id: int | None = None
         self._battery_status: list[tuple[int, bool]] = []  # (channel id, value meaning "usable")
-        self._gpio: Any = None  # hal.gpio.GpioBank of the hardware manager, if any
+        self._gpio: OutputBank | None = None  # the OUTPUTS port (the hardware's GPIO bank), if any
         self._entered_at = 0.0
-        self._low_since: float | None = None
-        self._recover_since: float | None = None
-        self._last_usable_at: float | None = None
-        self._recoveries: list[float] = []  # times of this boot's automatic recoveries
-        self._recovery_latched = False
         self._boot_pending: tuple[str, str, str, str] | None = None  # old, new, reason, reset
         self._boot_proven = False
         self._dirty = False
-        self._published: dict[str, Any] = {}
+        self._published: dict[int, Any] = {}
         self._last_reason = ""
         self._boot_loop_boots = 0  # > 0 when this boot tripped boot-loop protection
 
@@ -172,14 +180,12 @@ class ModeManager(Component):
         """Call ``listener(old, new, reason)`` on every change (the boot's first one has old "BOOT")."""
         self._listeners.append(listener)
 
+    def use_outputs(self, outputs: OutputBank) -> None:
+        """Consumer of the OUTPUTS port: the lines SAFE switches off."""
+        self._gpio = outputs
+
     def setup(self) -> None:
         self._find_battery()
-        for comp in self.ctx.components():
-            if hasattr(comp, "set_payload_gate"):
-                comp.set_payload_gate(self.payload_refusal)
-            hardware = getattr(comp, "hardware", None)
-            if hardware is not None and hasattr(hardware, "gpio"):
-                self._gpio = hardware.gpio
         missing = [n for n in self.settings.safe_off_outputs if self._gpio is None or n not in self._gpio.outputs]
         if missing:
             raise ConfigError(f"modes.safe_off_outputs: output(s) {missing} not built by the hardware layer")
@@ -187,6 +193,7 @@ class ModeManager(Component):
         self.ctx.rate_group("slow").add(f"{self.name}.fdir", self.cycle)
 
     def _find_battery(self) -> None:
+        """The configured battery channel (by name, from the config) and its sensor's status channels."""
         name = self.settings.battery_channel
         if not name:
             return
@@ -212,47 +219,21 @@ class ModeManager(Component):
         return mode if mode in MODES else SAFE
 
     def payload_refusal(self) -> str | None:
-        """The imaging payload gate: captures run in NOMINAL only."""
-        mode = self.current
-        return None if mode == NOMINAL else f"mode {mode}"
+        """The imaging payload gate (PAYLOAD_GATE port): captures run in NOMINAL only."""
+        return payload_refusal(self.current)
 
     # -- boot ---------------------------------------------------------------------------------
     def _decide_boot_mode(self) -> None:
         state = self.ctx.state
-        boot = state.boot_count
-        reset = str(state.get("reset_reason"))
-        last_good = state.get(STATE_LAST_GOOD_BOOT)
-        if reset not in UNCLEAN_RESETS or not isinstance(last_good, int) or not 0 <= last_good < boot:
-            last_good = boot - 1  # a deliberate stop (or no history): earlier boots do not count
-        state.set(STATE_LAST_GOOD_BOOT, last_good)
-        unproven = boot - last_good
-        stored = str(state.get(STATE_MODE, SAFE)).upper()
-        persisted = Mode.parse(stored) if stored in MODES else SAFE
-        assert persisted is not None
-        cause = state.get(STATE_CAUSE)
-        if unproven >= self.settings.boot_loop_count:
-            mode, cause = SAFE, CAUSE_BOOT_LOOP
-            self._boot_loop_boots = unproven
-            reason = f"boot loop: {unproven} boots without {self.settings.boot_loop_window_s:g} s up"
-        elif reset in UNCLEAN_RESETS:
-            mode = SAFE
-            # a brown-out while in a battery SAFE is still a battery SAFE (it may recover by itself)
-            if not (persisted == SAFE and cause == CAUSE_BATTERY):
-                cause = CAUSE_RESET
-            reason = f"{reset} reset"
-        elif reset == ResetReason.FIRST_BOOT:
-            mode, cause = Mode(self.settings.first_boot_mode), CAUSE_RESET
-            reason = "first boot"
-        else:
-            mode = persisted
-            reason = (f"unknown stored mode {stored!r}" if stored not in MODES else f"restored after {reset}")
-        if mode == SAFE and cause not in (CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP):
-            cause = CAUSE_RESET
-        state.set(STATE_MODE, mode)
-        state.set(STATE_CAUSE, cause)
+        d = decide_boot(state.boot_count, str(state.get("reset_reason")), state.get(STATE_LAST_GOOD_BOOT),
+                        state.get(STATE_MODE, SAFE), state.get(STATE_CAUSE), self.settings)
+        state.set(STATE_LAST_GOOD_BOOT, d.last_good_boot)
+        self._boot_loop_boots = d.boot_loop_boots
+        state.set(STATE_MODE, d.mode)
+        state.set(STATE_CAUSE, d.cause)
         # the time in mode starts on the first cycle, on the running loop's clock (a satellite
         # may be built before its loop runs, or on another thread)
-        self._boot_pending = (stored, mode, reason, reset)
+        self._boot_pending = (d.stored, d.mode, d.reason, str(state.get("reset_reason")))
         self._dirty = True
 
     def _announce_boot(self, old: str, new: str, reason: str, reset: str) -> None:
@@ -272,7 +253,7 @@ class ModeManager(Component):
     async def shutdown(self) -> None:
         """A deliberate stop ends this boot well: it does not count towards a boot loop (a stop
         after a software error does: a crash loop must trip the protection)."""
-        if self.ctx.state.get("shutdown_reason") not in UNCLEAN_RESETS:
+        if counts_as_good_stop(self.ctx.state.get("shutdown_reason")):
             self.ctx.state.set(STATE_LAST_GOOD_BOOT, self.ctx.state.boot_count)
 
     # -- transitions --------------------------------------------------------------------------
@@ -291,10 +272,7 @@ class ModeManager(Component):
         if new == DETUMBLE:
             state.set(STATE_PREVIOUS, old)
         self._entered_at = self.ctx.clock.monotonic()
-        self._low_since = self._recover_since = None
-        if cause == CAUSE_COMMAND:  # the operators took over: automatic recovery starts afresh
-            self._recoveries.clear()
-            self._recovery_latched = False
+        self.fdir.mode_changed(cause)
         self._set_last_reason(reason)
         self.mode_changed.emit(old=old, new=new, reason=reason)
         if old == SAFE:
@@ -337,23 +315,16 @@ class ModeManager(Component):
         """The latest battery voltage if FDIR may act on it, else why not."""
         now = self.ctx.clock.seconds_since_boot()
         if self._battery_id is None:
-            return BatteryReading(None, now, "no battery channel")
+            return BatteryReading(None, now, NO_BATTERY_CHANNEL)
         telemetry = self.ctx.telemetry
         sample = telemetry.latest(self._battery_id)
-        if sample is None:
-            return BatteryReading(None, now, "no reading yet")
-        age = now - sample.stamp.seconds
-        if age > self.settings.max_reading_age_s:
-            return BatteryReading(None, now, f"stale: {age:.0f} s old")
+        vetoed = False
         for channel_id, usable in self._battery_status:
             status = telemetry.latest(channel_id)
             if status is not None and bool(status.value) != usable:
-                return BatteryReading(None, now, "flagged invalid by its sensor")
-        volts = sample.value
-        low, high = self.settings.plausible_v
-        if not isinstance(volts, int | float) or not low <= volts <= high:
-            return BatteryReading(None, now, f"implausible {volts!r} V")
-        return BatteryReading(float(volts), sample.stamp.seconds)
+                vetoed = True
+        return assess_reading(now, None if sample is None else (sample.value, sample.stamp.seconds), vetoed,
+                              self.settings)
 
     async def cycle(self) -> None:
         """Once a second: boot bookkeeping, battery FDIR, DETUMBLE timeout, telemetry, persistence."""
@@ -377,102 +348,54 @@ class ModeManager(Component):
         self._dirty = True
 
     def _battery(self, reading: BatteryReading) -> None:
-        if reading.volts is None:
-            if self._battery_id is None:
-                return
-            if reading.problem != "no reading yet":
-                self.battery_unusable.emit(why=reading.problem)
-            # stale/invalid: neither starts nor ends a dwell (a long gap restarts it, below); but
-            # flying blind on power for long is itself a reason for SAFE
-            blind_for = reading.at - (self._last_usable_at or 0.0)
-            limit = self.settings.safe_without_battery_s
-            if limit and self.current != SAFE and blind_for >= limit:
-                self.enter(SAFE, f"no usable battery reading for {blind_for:.0f} s ({reading.problem})"[:60],
-                           CAUSE_BATTERY)
+        if self._battery_id is None:
             return
-        volts, at, s = reading.volts, reading.at, self.settings
-        if self._last_usable_at is not None and at - self._last_usable_at > s.max_reading_age_s:
-            # the condition was not observed for a while: a dwell must be seen again in full
-            self._low_since = self._recover_since = None
-        self._last_usable_at = at
-        mode = self.current
-        if volts < s.safe_enter_v:
-            self._recover_since = None
-            if self._low_since is None:
-                self._low_since = at
-            if mode != SAFE and at - self._low_since >= s.dwell_s:
-                self.enter(SAFE, f"battery {volts:.2f} V < {s.safe_enter_v:.2f} V for "
-                                 f"{at - self._low_since:.0f} s", CAUSE_BATTERY)
-            return
-        self._low_since = None
-        if volts <= s.safe_exit_v:
-            self._recover_since = None  # the hysteresis band: nothing changes here
-            return
-        if not (mode == SAFE and s.auto_recover and self.ctx.state.get(STATE_CAUSE) == CAUSE_BATTERY):
-            self._recover_since = None
-            return
-        if self._recover_since is None:
-            self._recover_since = at
-        if at - self._recover_since >= s.recover_dwell_s:
-            # a pack that recovers at rest and sags under load would cycle for ever: latch off
-            self._recoveries = [t for t in self._recoveries if at - t < s.recovery_window_s]
-            if len(self._recoveries) >= s.max_auto_recoveries:
-                if not self._recovery_latched:
-                    self._recovery_latched = True
-                    self.auto_recover_latched.emit(recoveries=len(self._recoveries),
-                                                   window_s=s.recovery_window_s)
-                return
-            self._recoveries.append(at)
-            self.enter(NOMINAL, f"battery {volts:.2f} V > {s.safe_exit_v:.2f} V for "
-                                f"{at - self._recover_since:.0f} s", CAUSE_BATTERY)
+        step = self.fdir.step(reading, self.current, self.ctx.state.get(STATE_CAUSE))
+        if step.unusable:
+            self.battery_unusable.emit(why=step.unusable)
+        if step.latched_after:
+            self.auto_recover_latched.emit(recoveries=step.latched_after, window_s=self.settings.recovery_window_s)
+        if step.transition is not None:
+            self.enter(step.transition.mode, step.transition.reason, step.transition.cause)
 
     def _check_detumble_timeout(self) -> None:
-        if self.current != DETUMBLE:
+        mode = self.current
+        if mode != DETUMBLE:
             return
-        elapsed = self.ctx.clock.monotonic() - self._entered_at
-        if elapsed >= self.settings.detumble_timeout_s:
-            back = str(self.ctx.state.get(STATE_PREVIOUS) or SAFE)
-            self.enter(back if back in (SAFE, NOMINAL) else SAFE, f"detumble timeout after {elapsed:.0f} s",
-                       str(self.ctx.state.get(STATE_CAUSE) or CAUSE_COMMAND))
+        change = detumble_timeout(mode, self.ctx.clock.monotonic() - self._entered_at,
+                                  self.ctx.state.get(STATE_PREVIOUS), self.ctx.state.get(STATE_CAUSE),
+                                  self.settings)
+        if change is not None:
+            self.enter(change.mode, change.reason, change.cause)
 
     def _publish(self, reading: BatteryReading) -> None:
         state, now = self.ctx.state, self.ctx.clock.monotonic()
         at = reading.at
-        self._set_if_changed("mode", self.current)
-        self._set_if_changed("safe_cause", str(state.get(STATE_CAUSE) or ""))
-        self._set_if_changed("last_reason", self._last_reason)
-        self._set_if_changed("safe_entries", int(state.get(STATE_SAFE_ENTRIES, 0) or 0))
-        self._set_if_changed("unproven_boots",
+        self._set_if_changed(self.mode, self.current)
+        self._set_if_changed(self.safe_cause, str(state.get(STATE_CAUSE) or ""))
+        self._set_if_changed(self.last_reason, self._last_reason)
+        self._set_if_changed(self.safe_entries, int(state.get(STATE_SAFE_ENTRIES, 0) or 0))
+        self._set_if_changed(self.unproven_boots,
                              0 if self._boot_proven else min(state.boot_count - int(state.get(STATE_LAST_GOOD_BOOT)),
                                                              0xFFFF))
-        self._set_if_changed("auto_recover", self.settings.auto_recover and not self._recovery_latched)
-        self._set_if_changed("battery_usable", reading.volts is not None)
+        self._set_if_changed(self.auto_recover, self.settings.auto_recover and not self.fdir.latched)
+        self._set_if_changed(self.battery_usable, reading.volts is not None)
         if reading.volts is not None:
             self.battery_v.set(reading.volts)
         self.time_in_mode.set(now - self._entered_at)
-        self.low_for_s.set(0.0 if self._low_since is None else max(0.0, at - self._low_since))
-        self.recover_for_s.set(0.0 if self._recover_since is None else max(0.0, at - self._recover_since))
+        self.low_for_s.set(self.fdir.low_for(at))
+        self.recover_for_s.set(self.fdir.recover_for(at))
 
-    def _set_if_changed(self, channel: str, value: Any) -> None:
-        if self._published.get(channel, ...) != value:
-            self._published[channel] = value
-            getattr(self, channel).set(value)
+    def _set_if_changed(self, channel: BoundChannel, value: Any) -> None:
+        if self._published.get(channel.id, ...) != value:
+            self._published[channel.id] = value
+            channel.set(value)
 
     # -- commands -----------------------------------------------------------------------------
     def _refusal(self, target: str) -> str | None:
         """Why the ground may not enter ``target`` now (the battery must allow it), or None."""
-        if target not in MODES:
-            return f"unknown mode {target!r} (modes: {', '.join(MODES)})"
-        if target == SAFE or self._battery_id is None:
-            return None
-        reading = self.read_battery()
-        need = self.settings.safe_exit_v if target == NOMINAL else self.settings.safe_enter_v
-        which = "safe_exit_v" if target == NOMINAL else "safe_enter_v"
-        if reading.volts is None:
-            return f"no usable battery reading ({reading.problem}); FORCE_MODE overrides"
-        if reading.volts < need:
-            return f"battery {reading.volts:.2f} V below {which} {need:.2f} V"
-        return None
+        needs_battery = target in (NOMINAL, DETUMBLE) and self._battery_id is not None
+        return mode_refusal(target, self.read_battery() if needs_battery else None, self.settings)
 
     def check_command(self, name: str, args: list[Any]) -> str | None:
         if name == "SET_MODE":
@@ -509,5 +432,12 @@ class ModeManager(Component):
 
 
 def build_modes(sat: Satellite) -> None:
-    """Subsystem entry point (flightsw.app.SUBSYSTEMS): the mode manager, configured by ``[modes]``."""
-    sat.add(ModeManager(parse_settings(sat.config)))
+    """Subsystem builder (the ``modes`` entry point): the mode manager, configured by ``[modes]``;
+    it offers the MODES and PAYLOAD_GATE ports and uses the hardware's OUTPUTS when there are any."""
+    manager = sat.add(ModeManager(parse_settings(sat.config)))
+    sat.ports.provide(MODES_PORT, manager, by=manager.name)
+    sat.ports.provide(PAYLOAD_GATE, manager.payload_refusal, by=manager.name)
+    sat.ports.connect(OUTPUTS, manager.use_outputs, by=manager.name)
+
+
+SUBSYSTEM = Subsystem("modes", build_modes, order=90)

@@ -21,17 +21,24 @@ def rate_group_monitor(groups: dict[str, RateGroup], name: str = "sched", base_i
         attrs[f"{g}_slips"] = Channel(U32, limits=Limits(yellow_high=0), doc=f"Deadlines of {g} skipped", update="on_change")
         attrs[f"{g}_max_cycle_ms"] = Channel(F32, unit="ms", doc=f"Longest cycle of {g}", update="on_change")
 
-    def publish(self: Component) -> None:
-        for g, group in groups.items():
-            getattr(self, f"{g}_cycles").set(group.stats.cycles & 0xFFFFFFFF)
-            getattr(self, f"{g}_overruns").set(group.stats.overruns & 0xFFFFFFFF)
-            getattr(self, f"{g}_slips").set(group.stats.slips & 0xFFFFFFFF)
-            getattr(self, f"{g}_max_cycle_ms").set(group.stats.max_cycle_time * 1000.0)
+    cls = type("RateGroupMonitor", (RateGroupMonitor,), attrs)
+    return cls(name, base_id, groups)
 
-    def setup(self: Component) -> None:
-        self.ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)  # type: ignore[attr-defined]
 
-    attrs["publish"] = publish
-    attrs["setup"] = setup
-    cls = type("RateGroupMonitor", (Component,), attrs)
-    return cls(name, base_id)
+class RateGroupMonitor(Component):
+    """Publishes each configured group's counters on the channels its per-config subclass declares."""
+
+    def __init__(self, name: str, base_id: int, groups: dict[str, RateGroup]) -> None:
+        super().__init__(name, base_id)
+        self.groups = groups
+
+    def setup(self) -> None:
+        self.ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
+
+    def publish(self) -> None:
+        for g, group in self.groups.items():
+            stats = group.stats
+            self.channel(f"{g}_cycles").set(stats.cycles & 0xFFFFFFFF)
+            self.channel(f"{g}_overruns").set(stats.overruns & 0xFFFFFFFF)
+            self.channel(f"{g}_slips").set(stats.slips & 0xFFFFFFFF)
+            self.channel(f"{g}_max_cycle_ms").set(stats.max_cycle_time * 1000.0)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flightsw import update
+from flightsw.app import Subsystem
 from flightsw.core.component import Arg, Channel, CommandFailure, Component, Event, command
 from flightsw.core.events import Severity
 from flightsw.core.types import BOOL, STRING, U16
@@ -108,9 +109,12 @@ class SoftwareUpdate(Component):
 
 
 def build_update(sat: Satellite) -> None:
-    """Subsystem builder (listed in flightsw.app.SUBSYSTEMS)."""
+    """Subsystem builder (the ``update`` entry point)."""
     section = sat.config.update  # validated with the config
     enabled = is_versioned_install() if section.enabled is None else section.enabled
     confirm_after = section.confirm_after
     if enabled:
         sat.add(SoftwareUpdate("update", sat.config.data_dir, running_version(), float(confirm_after)))
+
+
+SUBSYSTEM = Subsystem("update", build_update, order=30)

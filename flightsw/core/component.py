@@ -431,6 +431,16 @@ class Component:
         self.__dict__[decl.attr] = bound
         return bound
 
+    def channel(self, name: str) -> BoundChannel:
+        """The channel declared as ``name``: for channel sets named at run time (one per
+        configured rate group, one per value a sensor driver reads), where ``self.<name>``
+        cannot be written out."""
+        decl = type(self).declarations.get(name)
+        if not isinstance(decl, Channel):
+            raise KeyError(f"component {self.name} declares no channel {name!r}")
+        bound: BoundChannel = self.__dict__.get(decl.attr) or self._bound(decl)
+        return bound
+
     # -- lifecycle hooks --------------------------------------------------------------------
     def setup(self) -> None:
         """Register rate-group members, services and heartbeats. Called once after attach."""

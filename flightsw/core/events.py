@@ -132,7 +132,11 @@ class EventLog:
         record = EventRecord(event_id, info.name, info.severity, self._clock.now(), args, suppressed)
         self.emitted += 1
         self.recent.append(record)
-        log.log(_LOG_LEVEL[info.severity], "%s %s: %s", record.stamp, info.name, record.text(info.format))
+        # The journal keeps the event's identity as fields (flightsw.logs renders them), so an
+        # operator can filter on FLIGHTSW_EVENT=... instead of parsing the text.
+        log.log(_LOG_LEVEL[info.severity], "%s %s: %s", record.stamp, info.name, record.text(info.format),
+                extra={"FLIGHTSW_EVENT": info.name, "FLIGHTSW_EVENT_ID": f"0x{event_id:08x}",
+                       "FLIGHTSW_SEVERITY": info.severity.name, "FLIGHTSW_BOOT": record.stamp.boot})
         for sink in self._sinks:
             try:
                 sink(record)

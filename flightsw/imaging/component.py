@@ -7,7 +7,7 @@ Why it is built this way:
   encoded in the CPU executor; catalog and files go through the "imaging" worker thread — the
   loop only sequences them;
 * whether the payload may run (mode, power) is not imaging's decision: ``set_payload_gate``
-  installs a predicate (the modes logic drives it) that is checked when a capture command is
+  installs a predicate (the ``PAYLOAD_GATE`` port, the modes logic drives it) that is checked when a capture command is
   submitted (rejected verdict with the reason) and again when a scheduled capture fires;
 * planned captures (and the uplinked TLE) are kept in the state store, so a reboot between the
   command and the overflight does not lose them;
@@ -36,6 +36,7 @@ from flightsw.core.component import (
     command,
 )
 from flightsw.core.events import Severity
+from flightsw.core.ports import PayloadGate
 from flightsw.core.types import BOOL, F32, STRING, U8, U16, U32
 from flightsw.imaging.catalog import ImageCatalog, ImageRecord
 from flightsw.imaging.downlink import (
@@ -59,7 +60,6 @@ CAPTURE_COMMANDS = {"CAPTURE_NOW", "CAPTURE_AT", "CAPTURE_OVER_TARGET"}
 PLAN_KEY = "imaging.plan"
 TLE_KEY = "imaging.tle"
 MAX_PLANNED = 32
-PayloadGate = Callable[[], str | None]
 
 
 def _allow_always() -> str | None:
@@ -173,7 +173,7 @@ class ImagingComponent(Component):
 
     def _open_storage(self) -> tuple[int, int, list[int], list[int]]:
         root = self.storage_dir or (self.ctx.config.data_dir / "images")
-        fsync = bool(getattr(self.ctx.config.storage, "fsync", True))
+        fsync = self.ctx.config.storage.fsync
         self._catalog = ImageCatalog(root / "catalog.sqlite", synchronous=fsync)
         self._store = ImageStore(root / "products", self.quota_bytes, fsync=fsync)
         orphans, dangling = self._store.reconcile(self._catalog)

@@ -16,17 +16,21 @@ the simulator; this module imports ``sim.camera`` only when the camera's backend
     quota_mb = 64             # image products on the SD card
     base_id = 0x0500          # dictionary ids of the component
 
-The simulator can drive the scene by setting ``sat.camera_scene`` (a callable returning lat/lon/
-sun elevation) before the subsystems run; the link wires downlink later with ``set_downlink``
-or by setting ``sat.file_downlink`` beforehand.
+Ports: the simulator drives the scene by providing ``CAMERA_SCENE`` (a callable returning lat/lon/
+sun elevation) before the subsystems are built; imaging uses ``FILE_DOWNLINK`` (the link's CFDP
+entity, when there is one) and ``PAYLOAD_GATE`` (the mode manager's verdict, when there is one).
+
+Imaging needs the ``payload`` extra (numpy, sgp4, pillow): it is imported only when the config
+has a camera, so a flight computer installed without extras starts with the payload disabled.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flightsw.app import StartupError, Subsystem
 from flightsw.config import CAMERA_KIND, DeviceConfig, MissionConfig
-from flightsw.imaging.component import ImagingComponent
+from flightsw.core.ports import CAMERA_SCENE, FILE_DOWNLINK, PAYLOAD_GATE
 from hal.camera import Camera, Picamera2Camera
 
 if TYPE_CHECKING:
@@ -45,7 +49,11 @@ def build_camera(dev: DeviceConfig, scene: Any = None) -> Camera:
     opts = dev.settings()
     if dev.backend == "real":
         return Picamera2Camera(opts.camera_num)
-    from sim.camera import FixedScene, SimCamera
+    try:
+        from sim.camera import FixedScene, SimCamera
+    except ImportError as exc:
+        raise StartupError(f"devices.{dev.name}: the simulated camera needs the sim extra "
+                           f"(pip install 'flightsw[sim]'): {exc}") from None
 
     if scene is None:
         scene = FixedScene(*opts.scene)
@@ -58,7 +66,16 @@ def build_imaging(sat: Satellite) -> None:
     if dev is None:
         return
     section = sat.config.imaging  # validated with the config
-    camera = build_camera(dev, getattr(sat, "camera_scene", None))
-    sat.add(ImagingComponent("imaging", section.base_id, camera,
-                             quota_bytes=int(section.quota_mb * 1024 * 1024),
-                             downlink=getattr(sat, "file_downlink", None)))
+    try:
+        from flightsw.imaging.component import ImagingComponent
+    except ImportError as exc:
+        raise StartupError(f"devices.{dev.name}: imaging needs the payload extra "
+                           f"(pip install 'flightsw[payload]'): {exc}") from None
+    camera = build_camera(dev, sat.ports.get(CAMERA_SCENE))
+    imaging = sat.add(ImagingComponent("imaging", section.base_id, camera,
+                                       quota_bytes=int(section.quota_mb * 1024 * 1024)))
+    sat.ports.connect(FILE_DOWNLINK, imaging.set_downlink, by=imaging.name)
+    sat.ports.connect(PAYLOAD_GATE, imaging.set_payload_gate, by=imaging.name)
+
+
+SUBSYSTEM = Subsystem("imaging", build_imaging, order=40)

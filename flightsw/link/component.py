@@ -33,6 +33,7 @@ from flightsw.core.component import (
 )
 from flightsw.core.enums import CommandStatus, Mode
 from flightsw.core.events import EventRecord, Severity
+from flightsw.core.ports import CommandPort
 from flightsw.core.telemetry import PacketDef
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from flightsw.link import ax25, beacon
@@ -108,11 +109,21 @@ class LinkComponent(Component):
         self._tags: dict[int, bytes] = {}
         self._last_response: CommandResponse | None = None
         self.beacon_sources: dict[str, Callable[[], float | None]] = {}
-        self._commands: Any = None  # the command dispatcher, found at setup
+        self._commands: CommandPort | None = None  # the dispatcher, wired through the COMMANDS port
         # Other uplink APIDs (file PDUs) go to their owner, which authenticates them itself.
         self.packet_handlers: dict[int, Callable[[Any], Awaitable[None]]] = {}
 
     # -- wiring -------------------------------------------------------------------------------
+    def use_commands(self, commands: CommandPort) -> None:
+        """Consumer of the COMMANDS port: uplinked commands go to this dispatcher."""
+        self._commands = commands
+
+    @property
+    def _dispatcher(self) -> CommandPort:
+        if self._commands is None:
+            raise RuntimeError(f"{self.name}: no command dispatcher wired (COMMANDS port)")
+        return self._commands
+
     def setup(self) -> None:
         ctx = self.ctx
         self.scheduler.tx_off = ctx.state.flag(FLAG_TX_OFF)
@@ -126,16 +137,9 @@ class LinkComponent(Component):
         ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
         ctx.telemetry.add_packet_sink(self._on_housekeeping)
         ctx.events.add_sink(self._on_event)
-        self._commands = self._dispatcher()  # found once; used per uplinked command and beacon
-        self._commands.add_listener(self._on_response)
+        self._dispatcher.add_listener(self._on_response)
         for field_name, channel_name in self.settings.beacon_channels.items():
             self.beacon_sources[field_name] = self._channel_reader(channel_name)
-
-    def _dispatcher(self) -> Any:
-        for comp in self.ctx.components():
-            if hasattr(comp, "submit_packed") and hasattr(comp, "add_listener"):
-                return comp
-        raise RuntimeError("no command dispatcher in the satellite")
 
     def _channel_reader(self, name: str) -> Callable[[], float | None]:
         components = {c.name: c for c in self.ctx.components()}
@@ -203,7 +207,7 @@ class LinkComponent(Component):
 
     def beacon_values(self) -> dict[str, float | None]:
         ctx = self.ctx
-        dispatcher = self._commands
+        dispatcher = self._dispatcher
         resp = self._last_response
         status = CommandStatus.NONE
         if resp is not None:
@@ -301,7 +305,7 @@ class LinkComponent(Component):
         while len(self._responses) > DUPLICATE_CACHE:
             old, _ = self._responses.popitem(last=False)
             self._tags.pop(old, None)
-        self._commands.submit_packed(cmd.body, source="uplink", seq=cmd.counter)
+        self._dispatcher.submit_packed(cmd.body, source="uplink", seq=cmd.counter)
 
     def _handle_resend(self, packet: Any) -> None:
         _, counter = struct.unpack(">BI", packet.secondary_header)

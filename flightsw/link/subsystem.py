@@ -1,8 +1,12 @@
-"""Builds the link for a satellite from its config (registered in ``flightsw.app.SUBSYSTEMS``).
+"""Builds the link for a satellite from its config (the ``link`` entry point of ``flightsw.subsystems``).
 
 Why separate from the component: choosing real or simulated hardware is composition, not link
 logic. With ``backend = "sim"`` the simulated transceiver is started on a pseudo-terminal whose
 stable path is the configured device, and the flight side opens it with the real serial driver.
+
+Ports: the link uses ``COMMANDS`` (the dispatcher) and provides ``FILE_DOWNLINK`` when
+``[filetransfer]`` is configured; the simulated transceiver is offered to test and simulation
+harnesses on ``SIM_TRANSCEIVER``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from flightsw.app import Subsystem
 from flightsw.config import ConfigError
+from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, PortKey
 from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.component import LinkComponent
 from flightsw.link.settings import find_radio, load_link_settings
@@ -20,8 +26,12 @@ from hal.serial_port import AsyncSerialPort
 
 if TYPE_CHECKING:
     from flightsw.app import Satellite
+    from sim.transceiver import SimTransceiver
 
 log = logging.getLogger("flightsw.link")
+
+#: the simulated radio board (backend "sim"), for harnesses that drive its channel; not a flight port
+SIM_TRANSCEIVER: PortKey[SimTransceiver] = PortKey("sim_transceiver", "the simulated UHF transceiver")
 
 
 def load_keys(path: object, generate: bool) -> KeyRing:
@@ -56,7 +66,7 @@ def build_link(sat: Satellite) -> None:
                                seed=opts.get("seed"))
         transceiver = SimTransceiver(channel, link_path=radio_dev.device,
                                      port=int(opts.get("kiss_tcp_port", DEFAULT_KISS_PORT)))
-        sat.sim_transceiver = transceiver  # type: ignore[attr-defined]
+        sat.ports.provide(SIM_TRANSCEIVER, transceiver, by="link")
 
         async def run_transceiver() -> None:
             await transceiver.start()
@@ -70,8 +80,8 @@ def build_link(sat: Satellite) -> None:
     radio = KissRadio(port, kiss_port=radio_dev.kiss_port, max_frame=settings.max_frame,
                       parameters=KissParameters(tx_delay=settings.tx_delay, persistence=settings.persistence,
                                                 slot_time=settings.slot_time))
-    link = LinkComponent(settings, radio, keys)
-    sat.add(link)
+    link = sat.add(LinkComponent(settings, radio, keys))
+    sat.ports.connect(COMMANDS, link.use_commands, required=True, by=link.name)
     _add_file_link(sat, link)
 
 
@@ -88,4 +98,7 @@ def _add_file_link(sat: Satellite, link: LinkComponent) -> None:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     sat.add(files)
-    sat.file_downlink = files  # type: ignore[attr-defined]
+    sat.ports.provide(FILE_DOWNLINK, files, by=files.name)
+
+
+SUBSYSTEM = Subsystem("link", build_link, order=10)

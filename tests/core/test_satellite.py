@@ -29,7 +29,7 @@ channels = ["exec.boot_count", "exec.uptime", "sched.fast_overruns"]
 
 def test_six_simulated_hours_on_virtual_time(tmp_path: Path) -> None:
     dog = SimWatchdog()
-    sat = make_satellite(tmp_path, extra_toml=PACKETS, watchdog=dog)
+    sat = make_satellite(tmp_path, extra_toml=PACKETS, watchdog=dog, watchdog_expired=dog.expired)
     packets: list[bytes] = []
     sat.telemetry.add_packet_sink(lambda p, body: packets.append(body))
 
@@ -84,7 +84,8 @@ def private_sim_config(tmp_path: Path) -> Path:
 
 def test_sim_command_runs_and_logs_housekeeping(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "flightsw.cli", "sim", "--config", str(private_sim_config(tmp_path)),
+        # -v: packets are logged at DEBUG only (a line per packet would flood the journal)
+        [sys.executable, "-m", "flightsw.cli", "-v", "sim", "--config", str(private_sim_config(tmp_path)),
          "--duration", "10", "--data-dir", str(tmp_path / "d")],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
@@ -185,7 +186,7 @@ def test_a_hung_rate_group_member_stops_the_watchdog(tmp_path: Path) -> None:
                 await asyncio.Event().wait()
 
     dog = SimWatchdog()
-    sat = make_satellite(tmp_path, [Hangs("hangs", 0x50)], watchdog=dog)
+    sat = make_satellite(tmp_path, [Hangs("hangs", 0x50)], watchdog=dog, watchdog_expired=dog.expired)
     t0 = 0.0
 
     async def main() -> None:
@@ -213,7 +214,7 @@ def test_simulated_watchdog_resets_a_hung_satellite_and_the_next_boot_says_so(tm
                 await asyncio.Event().wait()
 
     dog = SimWatchdog(timeout=15.0)
-    sat = make_satellite(tmp_path, [HangsAt100("hangs", 0x50)], watchdog=dog)
+    sat = make_satellite(tmp_path, [HangsAt100("hangs", 0x50)], watchdog=dog, watchdog_expired=dog.expired)
 
     reason = run_virtual(sat.run(duration=1000))
     assert reason == "WATCHDOG" and dog.bites == 1

@@ -49,7 +49,7 @@ def test_dry_run_prints_every_change_and_changes_nothing(setup) -> None:
     out = result.stdout
     assert tree_digest(root) == before
     for expected in (
-        "would: install Debian packages python3 python3-venv python3-pip i2c-tools python3-picamera2",
+        "would: install Debian packages python3 python3-venv python3-pip i2c-tools python3-libgpiod python3-picamera2",
         "would: create system user flightsw",
         "would: add user flightsw to group i2c",
         "would: add user flightsw to group dialout",

@@ -19,7 +19,7 @@ from flightsw.link import ax25
 from flightsw.link.auth import KeyRing
 from flightsw.link.component import LinkComponent
 from flightsw.link.file_link import FileLink
-from flightsw.link.subsystem import build_link
+from flightsw.link.subsystem import SIM_TRANSCEIVER, build_link
 from flightsw.testing import mission_config
 
 BIT_RATE = 120_000  # fast enough for whole images within a test's budget; same code as 9600
@@ -127,7 +127,7 @@ async def run_pass(data_dir: Path, body: Callable[[Satellite, Ground], Awaitable
     runner = asyncio.create_task(sat.run())
     ground: Ground | None = None
     try:
-        transceiver = sat.sim_transceiver  # type: ignore[attr-defined]
+        transceiver = sat.ports.require(SIM_TRANSCEIVER)
         while transceiver._server is None:
             if runner.done():
                 runner.result()

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from flightsw.core.commands import Completion
+from flightsw.link.subsystem import SIM_TRANSCEIVER
 
 from .harness import Ground, link_of, run_pass
 
@@ -36,10 +37,10 @@ def test_blackout_mid_transfer_resumes_without_resending(tmp_path: Path) -> None
     async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
         await _capture_and_request(ground)
         await _wait_fraction(ground, 0.3)
-        channel = sat.sim_transceiver.downlink.channel
+        channel = sat.ports.require(SIM_TRANSCEIVER).downlink.channel
         channel.contact = lambda: False  # blackout, both directions
         await asyncio.sleep(6.0)  # longer than the ground's inactivity timeout and the sender's ACK limit
-        lost = sat.sim_transceiver.downlink.stats.frames_out_of_contact
+        lost = sat.ports.require(SIM_TRANSCEIVER).downlink.stats.frames_out_of_contact
         assert lost > 0
         channel.contact = lambda: True
         full = await ground.files.wait_download("img000001_full.jpg", 60.0)

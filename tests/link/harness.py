@@ -16,7 +16,7 @@ from flightsw.ground.station import GroundStation, TcpKiss
 from flightsw.link import ax25
 from flightsw.link.auth import KeyRing
 from flightsw.link.component import LinkComponent
-from flightsw.link.subsystem import build_link
+from flightsw.link.subsystem import SIM_TRANSCEIVER, build_link
 from flightsw.testing import mission_config
 
 LINK_TOML = """
@@ -89,7 +89,7 @@ async def run_pass(data_dir: Path, body: Callable[[Satellite, Probe, GroundStati
     station_task = None
     transport = None
     try:
-        transceiver = sat.sim_transceiver  # type: ignore[attr-defined]
+        transceiver = sat.ports.require(SIM_TRANSCEIVER)
         while transceiver._server is None:  # started by its service
             if runner.done():
                 runner.result()

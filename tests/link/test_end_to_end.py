@@ -9,6 +9,7 @@ from pathlib import Path
 from flightsw.core.commands import Completion, Reason
 from flightsw.ground.station import GroundStation
 from flightsw.link.auth import KeyRing
+from flightsw.link.subsystem import SIM_TRANSCEIVER
 from hal.serial_port import AsyncSerialPort
 
 from .harness import Probe, link_of, run_pass
@@ -66,7 +67,7 @@ def test_lossy_channel_beacons_arrive_and_resent_command_runs_once(tmp_path: Pat
         await asyncio.sleep(0.5)
         assert probe.count == 1
         assert link.stats["commands_executed"] == 1
-        transceiver = sat.sim_transceiver
+        transceiver = sat.ports.require(SIM_TRANSCEIVER)
         assert transceiver.downlink.stats.frames_lost + transceiver.uplink.stats.frames_lost > 0
 
     asyncio.run(run_pass(tmp_path, body, loss=0.2))
