@@ -13,7 +13,7 @@ from flightsw.config import ConfigError
 from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import CommandArgumentError, GroundDictionary
 from flightsw.ground.live import parse_assignments, run_live
-from flightsw.ground.station import GroundStation, SerialKiss, TcpKiss
+from flightsw.ground.station import CounterExhausted, GroundStation, SerialKiss, TcpKiss
 from flightsw.link import ax25
 from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.settings import load_link_settings
@@ -127,7 +127,7 @@ async def _send(args: argparse.Namespace) -> int:
     receiver = asyncio.create_task(station.run())
     try:
         response = await station.command(args.name, assignments, timeout=args.timeout, retries=args.retries)
-    except CommandArgumentError as exc:
+    except (CommandArgumentError, CounterExhausted) as exc:
         print(f"flightsw ground send: {exc}", file=sys.stderr)
         return 2
     finally:

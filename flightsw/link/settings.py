@@ -41,6 +41,10 @@ class LinkSettings:
     key_file: Path = Path("uplink.keys")
     generate_key: bool = False
     beacon_channels: dict[str, str] = field(default_factory=dict)
+    resend_interval: float = 10.0  # s between two re-sends of one command's cached responses
+    response_share: float = 0.5  # most of the downlink airtime verdicts take while others wait
+    counter_window: int = 100_000  # largest accepted jump of the uplink counter
+    check_source: bool = True  # uplink frames must come from ground_callsign (callsign and SSID)
 
     @property
     def max_info(self) -> int:
@@ -48,9 +52,10 @@ class LinkSettings:
 
 
 _LINK_KEYS = {"callsign", "ground_callsign", "bit_rate", "max_frame", "tx_delay", "persistence",
-              "slot_time", "key_file", "generate_key", "beacon_channels"}
+              "slot_time", "key_file", "generate_key", "beacon_channels", "resend_interval",
+              "response_share", "counter_window", "check_source"}
 _RADIO_KEYS = {"device", "baud", "kiss_port", "kiss_tcp_port", "frame_loss", "bit_error_rate",
-               "propagation_delay", "seed"}
+               "propagation_delay", "seed", "queue_frames"}
 
 
 def _number(raw: dict[str, Any], key: str, default: float, lo: float, hi: float, where: str) -> float:
@@ -82,6 +87,9 @@ def load_link_settings(config: MissionConfig) -> LinkSettings:
     generate = raw.get("generate_key", False)
     if not isinstance(generate, bool):
         raise ConfigError("link.generate_key: expected true or false")
+    check_source = raw.get("check_source", True)
+    if not isinstance(check_source, bool):
+        raise ConfigError("link.check_source: expected true or false")
     return LinkSettings(
         callsign=callsign,
         ground=ground,
@@ -93,6 +101,10 @@ def load_link_settings(config: MissionConfig) -> LinkSettings:
         key_file=key_path,
         generate_key=generate,
         beacon_channels=dict(channels),
+        resend_interval=_number(raw, "resend_interval", 10.0, 0, 3600, "link"),
+        response_share=_number(raw, "response_share", 0.5, 0.05, 1, "link"),
+        counter_window=int(section_number(raw, "counter_window", 100_000, 1, 2**31, "link", integer=True)),
+        check_source=check_source,
     )
 
 
@@ -112,6 +124,6 @@ def find_radio(config: MissionConfig) -> RadioDevice | None:
         baud = int(_number(dev.options, "baud", 115200, 1200, 4_000_000, where))
         kiss_port = int(_number(dev.options, "kiss_port", 0, 0, 15, where))
         sim: dict[str, Any] = {k: dev.options[k] for k in ("kiss_tcp_port", "frame_loss", "bit_error_rate",
-                                            "propagation_delay", "seed") if k in dev.options}
+                                            "propagation_delay", "seed", "queue_frames") if k in dev.options}
         return RadioDevice(dev.name, dev.backend, device, baud, kiss_port, sim)
     return None
