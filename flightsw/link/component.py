@@ -19,8 +19,8 @@ import asyncio
 import logging
 import struct
 from collections import OrderedDict
-from enum import Enum
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any
 
 import msgpack

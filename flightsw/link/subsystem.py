@@ -46,7 +46,12 @@ def build_link(sat: Satellite) -> None:
     # A satellite built only to export its dictionary needs no real key (none is sent or logged).
     keys = load_keys(settings.key_file, settings.generate_key or sat.offline)
     if radio_dev.backend == "sim":
-        from sim.transceiver import DEFAULT_KISS_PORT, DEFAULT_QUEUE_FRAMES, ChannelModel, SimTransceiver
+        from sim.transceiver import (
+            DEFAULT_KISS_PORT,
+            DEFAULT_QUEUE_FRAMES,
+            ChannelModel,
+            SimTransceiver,
+        )
 
         opts = radio_dev.sim
         channel = ChannelModel(bit_rate=settings.bit_rate,
