@@ -12,6 +12,7 @@ import msgpack
 import pytest
 
 from flightsw.app import Satellite
+from flightsw.core.commands import Completion
 from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
 from flightsw.ground.station import CounterExhausted, GroundStation
@@ -19,9 +20,10 @@ from flightsw.link import ax25
 from flightsw.link.auth import COUNTER_RESERVE, MAX_COUNTER, build_command
 from flightsw.link.component import STATE_COUNTER, STATE_KEY_COUNTERS
 from flightsw.link.packets import Apid, split_packets
+from hal import kiss
 from sim.virtual_time import run_virtual
 
-from .harness import build_satellite, link_of
+from .harness import build_satellite, link_of, run_pass
 
 
 def _frame(sat: Satellite, info: bytes) -> bytes:
@@ -131,6 +133,30 @@ def test_no_single_bit_flip_of_a_command_frame_is_delivered(tmp_path: Path) -> N
         assert link.frames_wrong_pid.value == 8
 
     asyncio.run(_running(sat, body))
+
+
+# -- D: a KISS flood through the simulated radio -----------------------------------------------------
+
+def test_after_a_kiss_flood_the_ground_commands_the_satellite_again(tmp_path: Path) -> None:
+    """Another KISS client floods the simulated radio with 1500 frames (two minutes of airtime at
+    9600 bit/s) in one burst; the operator's command, with the ground station's usual retries,
+    still executes within seconds instead of after the flood has been transmitted."""
+    async def body(sat: Any, probe: Any, station: GroundStation) -> None:
+        xcvr = sat.sim_transceiver
+        noise = ax25.UiFrame(ax25.Address("N0BODY"), ax25.Address("FLOOD"), bytes(100)).encode()
+        _, writer = await asyncio.open_connection("127.0.0.1", xcvr.bound_port)
+        try:
+            writer.write(kiss.encode(noise) * 1500)
+            await writer.drain()
+            response = await station.command("probe.SET_TARGET", {"value": "42"}, timeout=3.0, retries=3)
+            assert response is not None and response.completion == Completion.SUCCESS
+            assert probe.count == 1
+            assert xcvr.uplink.stats.frames_dropped_busy > 1000
+            assert xcvr.uplink.queued_airtime() <= xcvr.channel.queue_frames * 0.1
+        finally:
+            writer.close()
+
+    asyncio.run(run_pass(tmp_path, body))
 
 
 # -- C: counter window, per-key counters, recovery ---------------------------------------------------

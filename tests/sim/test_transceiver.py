@@ -83,3 +83,4 @@ def test_ground_side_takes_kiss_data_on_port_0_only() -> None:
             await xcvr.stop()
 
     asyncio.run(main())
+
