@@ -132,6 +132,14 @@ class LinkSection(Section):
     slot_time: Annotated[float, _range(0, 2.55)] = 0.1
     key_file: str = "uplink.keys"
     generate_key: bool = False
+    #: a cached verdict/completion is re-sent at most once per counter in this many seconds
+    resend_interval: Annotated[float, _range(0, 3600)] = 10.0
+    #: largest share of the airtime verdicts may take while other traffic waits
+    response_share: Annotated[float, _range(0.05, 1)] = 0.5
+    #: largest accepted jump of the uplink counter above the last accepted one
+    counter_window: Annotated[int, _range(1, 2**31)] = 100_000
+    #: compare the AX.25 source address with ground_callsign
+    check_source: bool = True
     #: beacon field = "component.channel"
     beacon_channels: dict[str, str] = {}
 
@@ -290,6 +298,7 @@ class RadioOptions(Section):
     bit_error_rate: Annotated[float, _range(0.0, 1.0)] = 0.0
     propagation_delay: Annotated[float, _range(0.0, 10.0)] = 0.005
     seed: int | None = None
+    queue_frames: Annotated[int, _range(1, 10_000)] = 8  # simulated radio's queue per direction
 
 
 class RealCameraOptions(Section):

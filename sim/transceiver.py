@@ -7,6 +7,12 @@ In between sits a channel model: bit rate (frames are serialised one after anoth
 direction), propagation delay, frame loss, bit errors (a receiving TNC drops frames whose FCS
 fails, so corrupted frames are dropped unless ``pass_corrupted`` asks to deliver them), and a
 contact gate (always on for now; the orbit simulator will drive it).
+
+Each direction holds at most ``queue_frames`` frames waiting for or on the air (a half-duplex
+radio's transmit buffer); a frame offered beyond that is dropped and counted
+(``frames_dropped_busy``), so a flood in simulation costs what it costs in orbit (lost frames)
+instead of minutes of queued airtime ahead of everyone else. The ground side is a one-port TNC:
+KISS data frames for any port but 0 are dropped and counted (``frames_wrong_port``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import random
 import struct
 import termios
 import tty
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +39,8 @@ from hal import kiss
 log = logging.getLogger(__name__)
 
 DEFAULT_KISS_PORT = 8001
+DEFAULT_QUEUE_FRAMES = 8  # frames one direction holds waiting for/on the air
+TNC_PORT = 0  # the one radio port of the simulated TNC
 MAX_PTY_BACKLOG = 256 * 1024  # bytes waiting for the flight side; beyond that frames are dropped
 MAX_CLIENT_BACKLOG = 1024 * 1024
 # A pty's input buffer in raw mode (Linux n_tty: 4096 - 1): once that much is readable, the rest
@@ -91,8 +100,11 @@ class ChannelModel:
     pass_corrupted: bool = False
     contact: Callable[[], bool] = field(default=lambda: True)
     seed: int | None = None
+    queue_frames: int = DEFAULT_QUEUE_FRAMES
 
     def __post_init__(self) -> None:
+        if not 1 <= self.queue_frames <= 10_000:
+            raise ValueError(f"queue_frames must be within 1..10000, got {self.queue_frames}")
         if self.bit_rate <= 0:
             raise ValueError(f"bit rate must be positive, got {self.bit_rate}")
         for name in ("frame_loss", "bit_error_rate"):
@@ -111,6 +123,8 @@ class DirectionStats:
     frames_corrupted: int = 0
     frames_out_of_contact: int = 0
     frames_dropped_backlog: int = 0
+    frames_dropped_busy: int = 0  # offered while the transmit queue was full
+    frames_wrong_port: int = 0  # KISS data for a TNC port other than 0 (ground side)
 
 
 class _Direction:
@@ -123,6 +137,7 @@ class _Direction:
         self.deliver = deliver
         self.tx_delay = tx_delay
         self.busy_until = 0.0
+        self._ends: deque[float] = deque()  # end of airtime of each frame waiting or on the air
         self.stats = DirectionStats()
         # every frame offered to the channel, with its (virtual) time: two runs that agree on this
         # agree frame by frame, not only in counts
@@ -136,11 +151,21 @@ class _Direction:
             self.stats.frames_out_of_contact += 1
             return
         now = loop.time()
+        while self._ends and self._ends[0] <= now:
+            self._ends.popleft()
+        if len(self._ends) >= self.channel.queue_frames:
+            self.stats.frames_dropped_busy += 1
+            return
         airtime = self.tx_delay() + (len(frame) + 4) * 8 / self.channel.bit_rate
         start = max(now, self.busy_until)
         self.busy_until = start + airtime
+        self._ends.append(self.busy_until)
         arrival = self.busy_until + self.channel.propagation_delay
         loop.call_at(arrival, self._arrive, frame)
+
+    def queued_airtime(self) -> float:
+        """Seconds of airtime queued ahead of a frame offered now."""
+        return max(0.0, self.busy_until - asyncio.get_running_loop().time())
 
     def _corrupt(self, frame: bytes) -> tuple[bytes, int]:
         ber = self.channel.bit_error_rate
@@ -370,8 +395,12 @@ class SimTransceiver:
             while chunk := await reader.read(4096):
                 self.ground_bytes_read += len(chunk)
                 for frame in decoder.feed(chunk):
-                    if frame.command == kiss.KissCommand.DATA:
-                        self.uplink.submit(frame.payload)
+                    if frame.command != kiss.KissCommand.DATA:
+                        continue
+                    if frame.port != TNC_PORT:
+                        self.uplink.stats.frames_wrong_port += 1
+                        continue
+                    self.uplink.submit(frame.payload)
         except ConnectionError:
             pass
         finally:

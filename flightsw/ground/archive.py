@@ -106,19 +106,32 @@ class Archive:
             self.db.execute("DELETE FROM frames WHERE id <= ?", (cutoff,))
             self.db.commit()
 
-    def next_counter(self, at_least: int = 0) -> int:
-        """Reserve the next uplink counter (persisted before the command is sent)."""
-        row = self.db.execute("SELECT value FROM uplink WHERE key='counter'").fetchone()
-        counter = max(int(row[0]) if row else 0, at_least) + 1
-        self.db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES ('counter', ?)", (counter,))
+    def _counter_row(self, key_id: int) -> str:
+        """Each key has its own counter (as on board). Key 0 keeps the row of the single counter
+        older archives had, so an existing station continues where it was."""
+        return "counter" if key_id == 0 else f"counter.{key_id}"
+
+    def last_counter(self, key_id: int = 0) -> int:
+        row = self.db.execute("SELECT value FROM uplink WHERE key=?", (self._counter_row(key_id),)).fetchone()
+        return int(row[0]) if row else 0
+
+    def next_counter(self, at_least: int = 0, key_id: int = 0, limit: int | None = None) -> int:
+        """Reserve the next uplink counter of a key (persisted before the command is sent).
+
+        Above ``limit`` nothing is reserved and ValueError says so (the caller explains what to do)."""
+        counter = max(self.last_counter(key_id), at_least) + 1
+        if limit is not None and counter > limit:
+            raise ValueError(f"counter {counter} of key {key_id} is above {limit}")
+        self.db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES (?, ?)",
+                        (self._counter_row(key_id), counter))
         self.db.commit()
         return counter
 
-    def raise_counter(self, floor: int) -> None:
+    def raise_counter(self, floor: int, key_id: int = 0) -> None:
         """Never go below a counter the satellite reports as used (e.g. after a lost database)."""
-        row = self.db.execute("SELECT value FROM uplink WHERE key='counter'").fetchone()
-        if not row or int(row[0]) < floor:
-            self.db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES ('counter', ?)", (floor,))
+        if self.last_counter(key_id) < floor:
+            self.db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES (?, ?)",
+                            (self._counter_row(key_id), floor))
             self.db.commit()
 
     # -- queries -------------------------------------------------------------------------------

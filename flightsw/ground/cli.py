@@ -14,6 +14,7 @@ from flightsw.ground.dictionary import CommandArgumentError
 from flightsw.ground.files_cli import optional_files
 from flightsw.ground.files_cli import register as register_files
 from flightsw.ground.live import parse_assignments, run_live
+from flightsw.ground.station import CounterExhausted
 
 DEFAULT_DB = "ground.sqlite3"
 
@@ -89,7 +90,7 @@ async def _send(args: argparse.Namespace) -> int:
     receiver = asyncio.create_task(station.run())
     try:
         response = await station.command(args.name, assignments, timeout=args.timeout, retries=args.retries)
-    except CommandArgumentError as exc:
+    except (CommandArgumentError, CounterExhausted) as exc:
         print(f"flightsw ground send: {exc}", file=sys.stderr)
         return 2
     finally:

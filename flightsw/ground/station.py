@@ -21,7 +21,7 @@ from flightsw.core.events import Severity
 from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
 from flightsw.link import ax25, beacon
-from flightsw.link.auth import KeyRing, build_command
+from flightsw.link.auth import COUNTER_RESERVE, MAX_COUNTER, KeyRing, build_command
 from flightsw.link.packets import Apid, Packet, split_packets
 from hal import kiss
 from hal.serial_port import AsyncSerialPort
@@ -33,6 +33,10 @@ class KissTransport(Protocol):
     async def read(self) -> bytes: ...
     async def write(self, data: bytes) -> None: ...
     async def close(self) -> None: ...
+
+
+class CounterExhausted(RuntimeError):
+    """The key's uplink counter is at the end of its space; the message says how to recover."""
 
 
 class TcpKiss:
@@ -286,7 +290,17 @@ class GroundStation:
         """Validate against the dictionary, sign with the next counter, transmit. Returns the counter."""
         opcode, args = self.dictionary.encode_command(name, assignments)
         body = msgpack.packb([opcode, args], use_bin_type=True)
-        counter = await self.archive.call(self.archive.next_counter, self._counter_floor)
+        # The last counters of a key are kept for SELECT_KEY: a key near the end of its space can
+        # always hand over to a fresh key (whose counter space starts again at 1 on board).
+        limit = MAX_COUNTER if name == "link.SELECT_KEY" else MAX_COUNTER - COUNTER_RESERVE
+        try:
+            counter = await self.archive.call(self.archive.next_counter, self._counter_floor, self.key_id, limit)
+        except ValueError:
+            raise CounterExhausted(
+                f"uplink counter of key {self.key_id} is within {COUNTER_RESERVE} of the end of its space "
+                f"(2^32-1); not signed. Switch to a fresh key: send link.SELECT_KEY key_id=<another key> "
+                f"with this key, then command with --key-id <that key> (each key has its own counter)"
+            ) from None
         packet = build_command(self.keys.key(self.key_id), self.key_id, counter, body, seq_count=counter)
         frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()
         self._last_sent = frame

@@ -34,6 +34,7 @@ from flightsw.link.packets import (
 TAG_LEN = 16  # 128-bit truncated HMAC-SHA256
 MIN_KEY_LEN = 16
 MAX_COUNTER = 0xFFFFFFFF
+COUNTER_RESERVE = 1024  # the last counters of a key: link.SELECT_KEY only (see reserved_counter)
 
 
 class KeyFileError(ValueError):
@@ -71,6 +72,18 @@ class WrongKey(AuthError):
 
 class BadMac(AuthError):
     reason = "bad_mac"
+
+
+class CounterJump(AuthError):
+    """A MAC-valid counter that jumps beyond the configured window above the last accepted one."""
+
+    reason = "counter_jump"
+
+
+class CounterReserved(AuthError):
+    """A counter in the key's last reserve, which only link.SELECT_KEY may use."""
+
+    reason = "counter_reserved"
 
 
 class Replay(AuthError):
@@ -175,7 +188,7 @@ class VerifiedCommand:
 
 
 def verify_command(packet: Packet, keys: KeyRing, active_key_id: int, last_counter: int,
-                   apid: int = Apid.COMMAND) -> VerifiedCommand:
+                   apid: int = Apid.COMMAND, window: int | None = None) -> VerifiedCommand:
     """Flight side: check a decoded TC packet. Raises AuthError; never returns an unchecked body.
 
     The MAC is checked before the counter so that an attacker cannot learn the counter state, and
@@ -196,11 +209,21 @@ def verify_command(packet: Packet, keys: KeyRing, active_key_id: int, last_count
         raise BadMac("MAC does not match")
     if counter <= last_counter:
         raise Replay(f"counter {counter} is not above {last_counter}")
+    if window is not None and counter - last_counter > window:
+        raise CounterJump(f"counter {counter} jumps more than {window} above {last_counter}")
     return VerifiedCommand(key_id, counter, body, tag)
+
+
+def reserved_counter(counter: int) -> bool:
+    """Counters at the end of a key's space are kept for ``link.SELECT_KEY`` alone, so a key whose
+    counter ran far is never left without a way to switch to a fresh key (and a fresh counter)."""
+    return counter > MAX_COUNTER - COUNTER_RESERVE
 
 
 __all__ = [
     "AuthError",
+    "COUNTER_RESERVE",
+    "reserved_counter",
     "KeyFileError",
     "KeyRing",
     "PacketError",

@@ -77,6 +77,12 @@ class UiFrame:
         )
 
 
+def header(destination: Address, source: Address) -> bytes:
+    """The exact 16 header bytes of a UI frame from ``source`` to ``destination`` (no digipeaters,
+    AX.25 v2 command, P/F clear, PID 0xF0): what a receiver that checks every header bit expects."""
+    return UiFrame(destination, source, b"").encode()
+
+
 def _decode_address(raw: bytes) -> Address:
     chars = []
     for b in raw[:6]:

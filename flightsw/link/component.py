@@ -5,7 +5,12 @@ Received frames are decoded (AX.25, space packets with CRC), authenticated (key,
 the counter persisted *before* execution (a power cut can never re-open a used counter), then the
 command body goes to the dispatcher. Verdicts, completions, events, housekeeping and the beacon go
 down through the priority scheduler. A re-sent packet (same counter, valid MAC) is never executed
-again; its cached verdict is sent again so the operator learns it went through.
+again; its cached verdict is sent again so the operator learns it went through, but at most once
+per counter per ``link.resend_interval``: a replayed recording cannot turn the downlink into an
+echo of itself. Every AX.25 header byte of an uplink frame is checked against the one expected
+header (destination and source address with SSIDs, UI control, PID) and each mismatch is counted
+by field. Each key has its own counter space: selecting a key starts (or resumes) that key's
+counter, so a counter run far on one key is recovered by switching keys, never by lowering it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import struct
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any
 
 import msgpack
@@ -37,7 +43,16 @@ from flightsw.core.ports import CommandPort
 from flightsw.core.telemetry import PacketDef
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from flightsw.link import ax25, beacon
-from flightsw.link.auth import AuthError, KeyRing, NotACommand, Replay, verify_command
+from flightsw.link.auth import (
+    AuthError,
+    CounterJump,
+    CounterReserved,
+    KeyRing,
+    NotACommand,
+    Replay,
+    reserved_counter,
+    verify_command,
+)
 from flightsw.link.packets import (
     Apid,
     CrcMismatch,
@@ -55,9 +70,19 @@ log = logging.getLogger("flightsw.link")
 
 STATE_COUNTER = "link.uplink_counter"
 STATE_KEY_ID = "link.key_id"
+STATE_KEY_COUNTERS = "link.key_counters"  # {key id: last accepted counter} of the inactive keys
 FLAG_TX_OFF = "tx_off"
 DUPLICATE_CACHE = 32
 
+
+
+class HeaderCheck(Enum):
+    """The AX.25 header field an uplink frame failed (counted per field)."""
+
+    DESTINATION = "frames_foreign"
+    SOURCE = "frames_wrong_source"
+    CONTROL = "frames_wrong_control"
+    PID = "frames_wrong_pid"
 
 
 class LinkComponent(Component):
@@ -67,7 +92,13 @@ class LinkComponent(Component):
     bytes_received = Counter("Uplink bytes received", unit="B")
     frames_sent = Channel(U32, doc="Downlink frames handed to the radio", update="on_change")
     bytes_sent = Channel(U32, unit="B", doc="Downlink bytes handed to the radio", update="on_change")
-    frames_foreign = Counter("Frames addressed to another station (ignored)")
+    frames_foreign = Counter("Frames addressed to another station or SSID (ignored)")
+    frames_wrong_source = Counter("Uplink frames not from the ground callsign/SSID")
+    frames_wrong_control = Counter("Uplink frames whose control byte is not UI 0x03")
+    frames_wrong_pid = Counter("Uplink frames whose PID is not 0xF0")
+    kiss_wrong_port = Channel(U32, doc="KISS frames from the radio on another port or not data", update="on_change")
+    counter_refusals = Counter("MAC-valid commands refused for their counter (jump, reserved)")
+    resends_suppressed = Counter("Re-sent commands not answered again (within resend_interval)")
     malformed = Counter("Frames or packets that could not be decoded")
     crc_failures = Counter("Packets dropped for a CRC mismatch")
     auth_failures = Counter("Telecommands dropped: bad MAC, wrong/unknown key, truncated")
@@ -79,7 +110,8 @@ class LinkComponent(Component):
     tx_off = Channel(BOOL, doc="Transmitter commanded off (persisted)", update="on_change")
     tx_inhibited = Channel(BOOL, doc="Transmission inhibited (silence, FDIR, contact gate)", update="on_change")
     tx_errors = Counter("Frames the radio could not take (device absent)")
-    queue_verdicts = Channel(U16, doc="Queued verdict/beacon packets", update="on_change")
+    queue_beacon = Channel(U16, doc="Queued beacon packets", update="on_change")
+    queue_verdicts = Channel(U16, doc="Queued verdict packets", update="on_change")
     queue_housekeeping = Channel(U16, doc="Queued real-time housekeeping packets", update="on_change")
     queue_events = Channel(U16, doc="Queued event packets", update="on_change")
     queue_stored = Channel(U16, doc="Queued stored-telemetry packets", update="on_change")
@@ -88,6 +120,8 @@ class LinkComponent(Component):
 
     uplink_rejected = Event(Severity.WARNING, "Uplink packet dropped: {reason} ({detail})", throttle=(5, 60.0))
     uplink_duplicate = Event(Severity.INFO, "Re-sent command {counter} not executed again", throttle=(5, 60.0))
+    counter_refused = Event(Severity.WARNING, "Command counter {counter} of key {key_id} refused: {detail}",
+                            throttle=(10, 60.0))
     transmitter = Event(Severity.WARNING, "Transmitter {state}", throttle=None)
     key_selected = Event(Severity.WARNING, "Uplink key {key_id} now active", throttle=None)
     packet_refused = Event(Severity.WARNING, "Downlink packet refused: {detail}", throttle=(3, 60.0))
@@ -103,8 +137,11 @@ class LinkComponent(Component):
         self.keys = keys
         self.builder = PacketBuilder(settings.max_info)
         self.scheduler = DownlinkScheduler(self._transmit, self._wrap, max_info=settings.max_info,
-                                           bit_rate=settings.bit_rate, tx_delay=settings.tx_delay)
+                                           bit_rate=settings.bit_rate, tx_delay=settings.tx_delay,
+                                           response_share=settings.response_share)
+        self._header = ax25.header(settings.callsign, settings.ground)
         self.stats = CounterSet(self)
+        self._resent_at: dict[int, float] = {}  # counter -> loop time its responses were last re-sent
         self._responses: OrderedDict[int, list[bytes]] = OrderedDict()  # counter -> sent responses
         self._tags: dict[int, bytes] = {}
         self._last_response: CommandResponse | None = None
@@ -237,7 +274,7 @@ class LinkComponent(Component):
 
     def send_beacon(self) -> bool:
         payload = beacon.encode_payload(self.settings.callsign.callsign, self.beacon_values())
-        return self.downlink(Priority.VERDICT, Apid.BEACON, payload, alone=True)
+        return self.downlink(Priority.BEACON, Apid.BEACON, payload, alone=True)
 
     async def _beacon_loop(self) -> None:
         while True:
@@ -263,15 +300,17 @@ class LinkComponent(Component):
         """Decode, authenticate and execute the commands of one received frame."""
         self.stats.inc("frames_received")
         self.stats.inc("bytes_received", len(frame))
-        try:
-            ui = ax25.decode(frame)
-        except ax25.Ax25Error as exc:
-            self._reject("malformed", "malformed", str(exc))
+        frame = bytes(frame)
+        if len(frame) < ax25.HEADER_LEN:
+            self._reject("malformed", "malformed", f"frame of {len(frame)} bytes has no AX.25 header")
             return
-        if ui.destination.callsign != self.settings.callsign.callsign:
-            self.stats.inc("frames_foreign")
+        failed = self._check_header(frame[: ax25.HEADER_LEN])
+        if failed is not None:
+            self.stats.inc(failed.value)
+            if failed != HeaderCheck.DESTINATION:  # others' traffic is normal, not an incident
+                self.uplink_rejected.emit(reason=failed.name.lower(), detail=frame[:ax25.HEADER_LEN].hex())
             return
-        packets, errors = split_packets(ui.info)
+        packets, errors = split_packets(frame[ax25.HEADER_LEN :])
         for error in errors:
             if isinstance(error, CrcMismatch):
                 self._reject("crc_failures", "crc", str(error))
@@ -280,15 +319,51 @@ class LinkComponent(Component):
         for packet in packets:
             await self._handle_packet(packet)
 
+    def _check_header(self, header: bytes) -> HeaderCheck | None:
+        """The first header field that differs from the one expected uplink header, if any.
+
+        Exact bytes: callsign, SSID, command/response and reserved bits and the end-of-address
+        bit (no digipeaters) of both addresses, control 0x03 with P/F clear, PID 0xF0. With
+        ``check_source = false`` the source callsign and SSID may be any well-formed address.
+        """
+        expected = self._header
+        if header[0:7] != expected[0:7]:
+            return HeaderCheck.DESTINATION
+        if header[7:14] != expected[7:14]:
+            if self.settings.check_source:
+                return HeaderCheck.SOURCE
+            source_ok = (header[13] & 0xE1) == (expected[13] & 0xE1)  # C bit, reserved, last address
+            if source_ok:
+                try:
+                    ax25.decode(header)  # a well-formed callsign
+                except ax25.Ax25Error:
+                    source_ok = False
+            if not source_ok:
+                return HeaderCheck.SOURCE
+        if header[14] != expected[14]:
+            return HeaderCheck.CONTROL
+        if header[15] != expected[15]:
+            return HeaderCheck.PID
+        return None
+
     async def _handle_packet(self, packet: Any) -> None:
         if packet.apid in self.packet_handlers:
             await self.packet_handlers[packet.apid](packet)
             return
         last = int(self.ctx.state.get(STATE_COUNTER, 0))
         try:
-            cmd = verify_command(packet, self.keys, self._active_key, last)
+            cmd = verify_command(packet, self.keys, self._active_key, last,
+                                 window=self.settings.counter_window)
+            if reserved_counter(cmd.counter) and self._opcode(cmd.body) != self._select_key_opcode:
+                raise CounterReserved(f"counter {cmd.counter} is reserved for link.SELECT_KEY")
         except Replay:
             self._handle_resend(packet)
+            return
+        except (CounterJump, CounterReserved) as exc:
+            # MAC-valid, so from the key holder: tell the ground (not throttled with forgeries).
+            self.stats.inc("counter_refusals")
+            self.counter_refused.emit(counter=struct.unpack(">BI", packet.secondary_header)[1],
+                                      key_id=self._active_key, detail=exc.detail[:80])
             return
         except NotACommand as exc:
             self._reject("malformed", exc.reason, exc.detail)
@@ -305,13 +380,32 @@ class LinkComponent(Component):
         while len(self._responses) > DUPLICATE_CACHE:
             old, _ = self._responses.popitem(last=False)
             self._tags.pop(old, None)
+            self._resent_at.pop(old, None)
         self._dispatcher.submit_packed(cmd.body, source="uplink", seq=cmd.counter)
+
+    @property
+    def _select_key_opcode(self) -> int:
+        return self.item_id(type(self).declarations["select_key"])
+
+    @staticmethod
+    def _opcode(body: bytes) -> int | None:
+        try:
+            decoded = msgpack.unpackb(body, raw=False)
+        except (ValueError, msgpack.UnpackException):
+            return None
+        return decoded[0] if isinstance(decoded, list) and decoded and isinstance(decoded[0], int) else None
 
     def _handle_resend(self, packet: Any) -> None:
         _, counter = struct.unpack(">BI", packet.secondary_header)
         tag = packet.user_data[-16:]
         if self._tags.get(counter) == tag:
             self.stats.inc("duplicates")
+            now = asyncio.get_running_loop().time()
+            last = self._resent_at.get(counter)
+            if last is not None and now - last < self.settings.resend_interval:
+                self.stats.inc("resends_suppressed")  # answered recently: a replay storm gets nothing
+                return
+            self._resent_at[counter] = now
             self.uplink_duplicate.emit(counter=counter)
             for body in self._responses.get(counter, []):
                 self.scheduler.enqueue(Priority.VERDICT,
@@ -322,6 +416,7 @@ class LinkComponent(Component):
     # -- telemetry ----------------------------------------------------------------------------
     def publish(self) -> None:
         self.stats.publish()
+        self.kiss_wrong_port.set(self.radio.frames_ignored & 0xFFFFFFFF)
         sched = self.scheduler
         self.frames_sent.set(sched.frames_sent & 0xFFFFFFFF)
         self.bytes_sent.set(sched.bytes_sent & 0xFFFFFFFF)
@@ -329,6 +424,7 @@ class LinkComponent(Component):
         self.key_id.set(self._active_key)
         self.tx_off.set(sched.tx_off)
         self.tx_inhibited.set(bool(sched.inhibits))
+        self.queue_beacon.set(min(sched.depth(Priority.BEACON), 0xFFFF))
         self.queue_verdicts.set(min(sched.depth(Priority.VERDICT), 0xFFFF))
         self.queue_housekeeping.set(min(sched.depth(Priority.HOUSEKEEPING), 0xFFFF))
         self.queue_events.set(min(sched.depth(Priority.EVENT), 0xFFFF))
@@ -352,10 +448,16 @@ class LinkComponent(Component):
         self.transmitter.emit(state="ON (commanded)")
 
     @command(args=[Arg("key_id", U8, doc="id of a key in the on-board key file")],
-             doc="Make another key of the ring the uplink key; takes effect after this command.")
+             doc="Make another key of the ring the uplink key (with its own counter); takes effect after this command.")
     async def select_key(self, key_id: int) -> None:
         if key_id not in self.keys:
             raise CommandFailure(f"key id {key_id} is not in the key file")
+        # Each key has its own counter space: park this key's counter, take up the new key's.
+        state = self.ctx.state
+        counters = {str(k): int(v) for k, v in dict(state.get(STATE_KEY_COUNTERS, {})).items()}
+        counters[str(self._active_key)] = int(state.get(STATE_COUNTER, 0))
+        state.set(STATE_KEY_COUNTERS, counters)
+        state.set(STATE_COUNTER, counters.get(str(key_id), 0))
         self.ctx.state.set(STATE_KEY_ID, key_id)
         await self.ctx.state.save()
         self._active_key = key_id

@@ -168,7 +168,8 @@ class FileLink(Component):
         try:
             if packet.packet_type != PacketType.TC:
                 raise NotACommand("file PDUs are uplinked as TC packets")
-            verified = verify_command(packet, self.link.keys, self.link._active_key, last, apid=Apid.FILE)
+            verified = verify_command(packet, self.link.keys, self.link._active_key, last, apid=Apid.FILE,
+                                      window=self.link.settings.counter_window)
         except AuthError as exc:
             self.stats.inc("pdus_rejected")
             self.pdu_rejected.emit(reason=exc.reason, detail=exc.detail[:80])

@@ -1,8 +1,10 @@
 """Downlink scheduler: shares the radio by priority within the link's bit rate.
 
 Why: a 9600 bit/s pass of ten minutes carries well under a megabyte, so what goes first matters.
-Command verdicts and the beacon go first, then real-time housekeeping, events, stored telemetry
-and files. Real-time housekeeping is replaced when a newer sample of the same packet arrives (an
+The beacon goes first (a queue of its own that nothing else can fill or evict), then command
+verdicts, real-time housekeeping, events, stored telemetry and files. Verdicts may use at most
+``response_share`` of the airtime while lower queues have something to send (an airtime token
+bucket): a flood of responses, e.g. provoked by a replayed command, cannot silence housekeeping. Real-time housekeeping is replaced when a newer sample of the same packet arrives (an
 old sample is worth nothing once a newer one exists); other queues are bounded and drop their
 oldest entry, counted, when full. Frames are paced by their on-air time, computed from the frame
 bytes including FCS, HDLC flags, bit stuffing and the transmitter key-up delay, so the queues sit
@@ -27,14 +29,19 @@ HDLC_FLAG_BITS = 8
 class Priority(IntEnum):
     """Downlink queues, most urgent first."""
 
-    VERDICT = 0  # command verdicts and the beacon
-    HOUSEKEEPING = 1
-    EVENT = 2
-    STORED = 3
-    FILE = 4
+    BEACON = 0  # the beacon only: never waits behind, nor is evicted by, anything else
+    VERDICT = 1  # command verdicts and completions (airtime share bounded)
+    HOUSEKEEPING = 2
+    EVENT = 3
+    STORED = 4
+    FILE = 5
 
+
+DEFAULT_RESPONSE_SHARE = 0.5
+RESPONSE_BURST = 2.0  # s of airtime verdicts may use at once after an idle spell
 
 DEFAULT_QUEUE_LIMITS: dict[Priority, int] = {
+    Priority.BEACON: 16,
     Priority.VERDICT: 64,
     Priority.HOUSEKEEPING: 64,
     Priority.EVENT: 256,
@@ -97,11 +104,14 @@ class DownlinkScheduler:
         bit_rate: float,
         tx_delay: float = 0.0,
         queue_limits: dict[Priority, int] | None = None,
+        response_share: float = DEFAULT_RESPONSE_SHARE,
     ) -> None:
         if bit_rate <= 0:
             raise ValueError(f"link bit rate must be positive, got {bit_rate}")
         if max_info < 32:
             raise ValueError(f"frame information field of {max_info} bytes is too small")
+        if not 0.0 < response_share <= 1.0:
+            raise ValueError(f"response share must be within (0, 1], got {response_share}")
         self._send_frame = send_frame
         self._wrap = wrap
         self.max_info = max_info
@@ -124,6 +134,11 @@ class DownlinkScheduler:
         self.packets_dropped = 0
         self.packets_replaced = 0
         self.airtime_total = 0.0
+        self.response_share = float(response_share)
+        self._credit = RESPONSE_BURST  # airtime (s) verdicts may still use while others wait
+        self._credit_time: float | None = None
+        self._verdict_bytes = 0  # verdict bytes in the frame last taken
+        self.verdicts_deferred = 0  # frames in which waiting verdicts gave way to other queues
 
     # -- queueing ---------------------------------------------------------------------------
     def enqueue(self, priority: Priority, packet: bytes, *, replace_key: Hashable | None = None,
@@ -165,21 +180,49 @@ class DownlinkScheduler:
             return self._latest.popitem(last=False)[1]
         return self._queues[priority].popleft()
 
-    def next_frame_info(self) -> bytes | None:
-        """Take packets for the next frame: highest priority first, filled up to the frame size."""
+    def _refill(self, now: float | None) -> None:
+        if now is None:
+            return
+        if self._credit_time is not None:
+            gained = (now - self._credit_time) * self.response_share
+            self._credit = min(RESPONSE_BURST, self._credit + max(0.0, gained))
+        self._credit_time = now
+
+    def _verdicts_may_go(self) -> bool:
+        """Verdicts go while they have airtime credit, or when nothing below them waits."""
+        if self._credit > 0:
+            return True
+        others = any(self.depth(p) for p in Priority if p > Priority.VERDICT)
+        if others and self.depth(Priority.VERDICT):
+            self.verdicts_deferred += 1
+        return not others
+
+    def next_frame_info(self, now: float | None = None) -> bytes | None:
+        """Take packets for the next frame: highest priority first, filled up to the frame size.
+
+        ``now`` (loop time) refills the verdicts' airtime credit; without it the share is not applied.
+        """
+        self._refill(now)
+        self._verdict_bytes = 0
         chosen = bytearray()
         for priority in Priority:
+            if priority == Priority.VERDICT and now is not None and not self._verdicts_may_go():
+                continue
             while (entry := self._head(priority)) is not None:
                 if entry.alone:
                     if chosen:
                         break  # an alone packet waits for the next frame
                     self._pop(priority)
                     self.packets_sent += 1
+                    if priority == Priority.VERDICT:
+                        self._verdict_bytes = len(entry.packet)
                     return entry.packet
                 if len(chosen) + len(entry.packet) > self.max_info:
                     return bytes(chosen)
                 chosen += self._pop(priority).packet
                 self.packets_sent += 1
+                if priority == Priority.VERDICT:
+                    self._verdict_bytes += len(entry.packet)
         return bytes(chosen) if chosen else None
 
     # -- transmit permission ------------------------------------------------------------------
@@ -222,7 +265,8 @@ class DownlinkScheduler:
     async def run(self) -> None:
         """Service coroutine: send frames while allowed, sleeping each frame's on-air time."""
         while True:
-            info = self.next_frame_info() if self.transmit_allowed else None
+            loop = asyncio.get_running_loop()
+            info = self.next_frame_info(loop.time()) if self.transmit_allowed else None
             if info is None:
                 self._wake.clear()
                 await self._wake.wait()
@@ -234,4 +278,6 @@ class DownlinkScheduler:
             self._progress.set()
             duration = self.airtime(frame)
             self.airtime_total += duration
+            if self._verdict_bytes:  # verdicts pay for their part of the frame
+                self._credit -= duration * self._verdict_bytes / len(info)
             await asyncio.sleep(duration)

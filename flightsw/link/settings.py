@@ -40,6 +40,10 @@ class LinkSettings:
     key_file: Path = Path("uplink.keys")
     generate_key: bool = False
     beacon_channels: dict[str, str] = field(default_factory=dict)
+    resend_interval: float = 10.0  # s between two re-sends of one command's cached responses
+    response_share: float = 0.5  # most of the downlink airtime verdicts take while others wait
+    counter_window: int = 100_000  # largest accepted jump of the uplink counter
+    check_source: bool = True  # uplink frames must come from ground_callsign (callsign and SSID)
 
     @property
     def max_info(self) -> int:
@@ -68,6 +72,10 @@ def load_link_settings(config: MissionConfig) -> LinkSettings:
         key_file=key_path,
         generate_key=raw.generate_key,
         beacon_channels=dict(raw.beacon_channels),
+        resend_interval=raw.resend_interval,
+        response_share=raw.response_share,
+        counter_window=raw.counter_window,
+        check_source=raw.check_source,
     )
 
 
@@ -79,6 +87,6 @@ def find_radio(config: MissionConfig) -> RadioDevice | None:
         if dev.backend == "sim" and not Path(device).is_absolute():
             device = str(config.data_dir / device)
         sim: dict[str, Any] = {k: dev.options[k] for k in ("kiss_tcp_port", "frame_loss", "bit_error_rate",
-                                            "propagation_delay", "seed") if k in dev.options}
+                                            "propagation_delay", "seed", "queue_frames") if k in dev.options}
         return RadioDevice(dev.name, dev.backend, device, opts.baud, opts.kiss_port, sim)
     return None

@@ -56,14 +56,20 @@ def build_link(sat: Satellite) -> None:
     # A satellite built only to export its dictionary needs no real key (none is sent or logged).
     keys = load_keys(settings.key_file, settings.generate_key or sat.offline)
     if radio_dev.backend == "sim":
-        from sim.transceiver import DEFAULT_KISS_PORT, ChannelModel, SimTransceiver
+        from sim.transceiver import (
+            DEFAULT_KISS_PORT,
+            DEFAULT_QUEUE_FRAMES,
+            ChannelModel,
+            SimTransceiver,
+        )
 
         opts = radio_dev.sim
         channel = ChannelModel(bit_rate=settings.bit_rate,
                                propagation_delay=float(opts.get("propagation_delay", 0.005)),
                                frame_loss=float(opts.get("frame_loss", 0.0)),
                                bit_error_rate=float(opts.get("bit_error_rate", 0.0)),
-                               seed=opts.get("seed"))
+                               seed=opts.get("seed"),
+                               queue_frames=int(opts.get("queue_frames", DEFAULT_QUEUE_FRAMES)))
         transceiver = SimTransceiver(channel, link_path=radio_dev.device,
                                      port=int(opts.get("kiss_tcp_port", DEFAULT_KISS_PORT)))
         sat.ports.provide(SIM_TRANSCEIVER, transceiver, by="link")
