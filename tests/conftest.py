@@ -1,5 +1,12 @@
-"""Suite-wide checks: every event loop runs in asyncio debug mode, and a test fails if any callback
-held its loop longer than 50 ms (the flight loop must never be blocked).
+"""Suite-wide checks and fixtures.
+
+Every event loop is checked: a test fails if any callback held its loop longer than 50 ms (the
+flight loop must never be blocked). Loops run in asyncio debug mode, except the virtual-time loop.
+
+Async tests are plain ``async def`` functions run by pytest-asyncio (``asyncio_mode = auto``), each
+on a fresh stock loop; ``@pytest.mark.virtual_time`` runs a test on the virtual clock
+(sim/virtual_time.py) instead. ``new_satellite`` and ``sat_runner`` give
+satellites that are always torn down, whether the test passed, failed or timed out.
 
 asyncio's own slow-callback report measures wall time, so on a machine shared with other jobs it
 also fires when the OS simply did not schedule the loop's thread. This check measures each callback
@@ -16,9 +23,19 @@ import gc
 import os
 import resource
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from flightsw.app import Satellite
+from flightsw.core.component import Component
+from flightsw.testing import SatelliteRunner, make_satellite
+from sim.virtual_time import VirtualTimeLoop
+
+pytest_plugins = ["pytester"]  # tests/core/test_loop_guard.py runs a test session of its own
 
 BLOCK_LIMIT = float(os.environ.get("FLIGHTSW_LOOP_BLOCK_MS", "50")) / 1000.0
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
@@ -91,3 +108,71 @@ def no_blocked_loop(request: pytest.FixtureRequest):  # type: ignore[no-untyped-
     if found.blocked and not request.node.get_closest_marker("allow_slow_callbacks"):
         slow = "\n".join(found.blocked)
         pytest.fail(f"event loop blocked > {BLOCK_LIMIT * 1000:.0f} ms:\n{slow}")
+
+
+# --- Event loops for async tests (pytest-asyncio) -------------------------------------------------
+
+class _TestVirtualTimeLoop(VirtualTimeLoop):
+    """The virtual-time loop as tests get it: asyncio debug mode stays off, as in ``run_virtual``.
+
+    pytest-asyncio turns debug on for every loop it creates (``asyncio_debug = true``); on a
+    simulated day that would record a stack for each of millions of callbacks. The loop-block
+    guard above does not depend on debug mode.
+    """
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(False)
+
+
+LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "virtual": _TestVirtualTimeLoop,
+}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests run on a stock asyncio loop; ``@pytest.mark.virtual_time`` (short for
+    ``@pytest.mark.asyncio(loop_factories=["virtual"])``) runs one, with its async fixtures, on the
+    virtual clock of sim/virtual_time.py instead: hours of flight time in seconds.
+
+    Only the factories a test names are offered to it: pytest-asyncio would otherwise run every
+    unmarked async test once per factory.
+    """
+    marker = item.get_closest_marker("asyncio")
+    wanted = marker.kwargs.get("loop_factories") if marker is not None else None
+    if wanted:
+        return {name: LOOP_FACTORIES[name] for name in wanted if name in LOOP_FACTORIES}
+    if item.get_closest_marker("virtual_time") is not None:
+        return {"virtual": LOOP_FACTORIES["virtual"]}
+    return {"asyncio": LOOP_FACTORIES["asyncio"]}
+
+
+# --- Satellites with guaranteed teardown ----------------------------------------------------------
+
+@pytest.fixture
+def new_satellite(tmp_path: Path) -> Iterator[Callable[..., Satellite]]:
+    """Build satellites (``flightsw.testing.make_satellite``; data directory ``tmp_path`` unless
+    given). Their worker threads are shut down when the test ends, whether it passed or not."""
+    built: list[Satellite] = []
+
+    def build(components: Sequence[Component] = (), extra_toml: str = "", data_dir: Path | None = None,
+              **kwargs: Any) -> Satellite:
+        sat = make_satellite(tmp_path if data_dir is None else data_dir, components, extra_toml, **kwargs)
+        built.append(sat)
+        return sat
+
+    yield build
+    for sat in built:
+        sat.workers.shutdown()
+
+
+@pytest.fixture
+async def sat_runner() -> AsyncIterator[SatelliteRunner]:
+    """Run satellites on the test's loop: ``sat = await sat_runner.start(new_satellite(...))``
+    returns once the satellite runs; ``await sat_runner.stop(sat)`` stops one mid-test. Every one
+    still running is stopped cleanly when the test ends, whether it passed, failed or timed out."""
+    runner = SatelliteRunner()
+    try:
+        yield runner
+    finally:
+        await runner.close()
