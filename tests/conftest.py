@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.events
+import functools
 import gc
 import os
 import resource
@@ -113,15 +114,20 @@ def no_blocked_loop(request: pytest.FixtureRequest):  # type: ignore[no-untyped-
 # --- Event loops for async tests (pytest-asyncio) -------------------------------------------------
 
 class _TestVirtualTimeLoop(VirtualTimeLoop):
-    """The virtual-time loop as tests get it: asyncio debug mode stays off, as in ``run_virtual``.
+    """The virtual-time loop as tests get it: asyncio debug mode off unless the test asks for it,
+    as with ``run_virtual``.
 
     pytest-asyncio turns debug on for every loop it creates (``asyncio_debug = true``); on a
     simulated day that would record a stack for each of millions of callbacks. The loop-block
     guard above does not depend on debug mode.
     """
 
+    def __init__(self, start: float = 0.0, speed: float | None = None, debug: bool = False) -> None:
+        self._debug_wanted = debug
+        super().__init__(start, speed)
+
     def set_debug(self, enabled: bool) -> None:
-        super().set_debug(False)
+        super().set_debug(getattr(self, "_debug_wanted", False))
 
 
 LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
@@ -131,9 +137,10 @@ LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Async tests run on a stock asyncio loop; ``@pytest.mark.virtual_time`` (short for
-    ``@pytest.mark.asyncio(loop_factories=["virtual"])``) runs one, with its async fixtures, on the
-    virtual clock of sim/virtual_time.py instead: hours of flight time in seconds.
+    """Async tests run on a stock asyncio loop; ``@pytest.mark.virtual_time`` (like
+    ``@pytest.mark.asyncio(loop_factories=["virtual"])``, plus optional ``start``, ``speed`` and
+    ``debug`` as for ``run_virtual``) runs one, with its async fixtures, on the virtual clock of
+    sim/virtual_time.py instead: hours of flight time in seconds.
 
     Only the factories a test names are offered to it: pytest-asyncio would otherwise run every
     unmarked async test once per factory.
@@ -142,8 +149,9 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     wanted = marker.kwargs.get("loop_factories") if marker is not None else None
     if wanted:
         return {name: LOOP_FACTORIES[name] for name in wanted if name in LOOP_FACTORIES}
-    if item.get_closest_marker("virtual_time") is not None:
-        return {"virtual": LOOP_FACTORIES["virtual"]}
+    virtual = item.get_closest_marker("virtual_time")
+    if virtual is not None:  # virtual_time(start=..., speed=..., debug=...) as for run_virtual
+        return {"virtual": functools.partial(_TestVirtualTimeLoop, **virtual.kwargs)}
     return {"asyncio": LOOP_FACTORIES["asyncio"]}
 
 
