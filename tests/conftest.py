@@ -24,7 +24,7 @@ import gc
 import os
 import resource
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from flightsw.app import Satellite
+from flightsw.config import MissionConfig
 from flightsw.core.component import Component
 from flightsw.testing import SatelliteRunner, make_satellite
 from sim.virtual_time import VirtualTimeLoop
@@ -159,13 +160,19 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 @pytest.fixture
 def new_satellite(tmp_path: Path) -> Iterator[Callable[..., Satellite]]:
-    """Build satellites (``flightsw.testing.make_satellite``; data directory ``tmp_path`` unless
-    given). Their worker threads are shut down when the test ends, whether it passed or not."""
+    """Build satellites: ``new_satellite(components, extra_toml)`` is ``flightsw.testing.make_satellite``
+    on ``tmp_path`` (or ``data_dir=``); ``new_satellite(config=...)`` builds a whole mission config
+    with its subsystems. Their worker threads are shut down when the test ends, pass or fail."""
     built: list[Satellite] = []
 
     def build(components: Sequence[Component] = (), extra_toml: str = "", data_dir: Path | None = None,
-              **kwargs: Any) -> Satellite:
-        sat = make_satellite(tmp_path if data_dir is None else data_dir, components, extra_toml, **kwargs)
+              config: MissionConfig | None = None, **kwargs: Any) -> Satellite:
+        if config is not None:
+            sat = Satellite(config, **kwargs)
+            for comp in components:
+                sat.add(comp)
+        else:
+            sat = make_satellite(tmp_path if data_dir is None else data_dir, components, extra_toml, **kwargs)
         built.append(sat)
         return sat
 
