@@ -113,6 +113,14 @@ class SatelliteRunner:
             raise errors[0]
 
 
+async def wait_until(predicate: Callable[[], object], limit: float = 10.0, poll: float = 0.01) -> None:
+    """Wait for ``predicate()`` to hold, checking every ``poll`` s of loop time (TimeoutError after
+    ``limit``): for outcomes that have no event of their own to await."""
+    async with asyncio.timeout(limit):
+        while not predicate():
+            await asyncio.sleep(poll)
+
+
 async def with_running(sat: Satellite, body: Callable[[Satellite], Awaitable[T]]) -> T:
     """Run the satellite, run ``body`` against it, then stop it cleanly."""
     runner = asyncio.create_task(sat.run())
