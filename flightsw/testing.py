@@ -117,7 +117,7 @@ async def wait_until(predicate: Callable[[], object], limit: float = 10.0, poll:
     """Wait for ``predicate()`` to hold, checking every ``poll`` s of loop time (TimeoutError after
     ``limit``): for outcomes that have no event of their own to await."""
     async with asyncio.timeout(limit):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polling a condition is the point
             await asyncio.sleep(poll)
 
 
