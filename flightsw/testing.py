@@ -1,11 +1,13 @@
 """Helpers for testing components: a satellite on a scratch directory, driven on any loop.
 
-Typical use in a component test::
+Typical use in a pytest-asyncio test (the suite's ``new_satellite`` and ``sat_runner`` fixtures
+wrap ``make_satellite`` and ``SatelliteRunner`` and always tear down)::
 
-    async def scenario(sat):
-        sat.commands.submit(opcode, [args])
-        await settle()
-    run_with_satellite(tmp_path, scenario, components=[MyComponent("mine", 0x100)])
+    async def test_capture(new_satellite, sat_runner):
+        sat = await sat_runner.start(new_satellite([MyComponent("mine", 0x100)]))
+        log = ResponseLog(sat)
+        sat.commands.submit(sat.dictionary.command("mine.CAPTURE").id, [], seq=1)
+        assert (await log.wait_completion(1)).completion is Completion.SUCCESS
 """
 
 from __future__ import annotations
@@ -68,6 +70,55 @@ class ResponseLog:
                 self._arrived.clear()
                 await self._arrived.wait()
             return self._done[seq]
+
+
+class SatelliteRunner:
+    """Satellites running as tasks on the current loop, stopped cleanly on request or at ``close``."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, tuple[Satellite, asyncio.Task[str]]] = {}
+
+    async def start(self, sat: Satellite) -> Satellite:
+        """Run ``sat`` until stopped; returns once it has started (raises if it stopped first)."""
+        task = asyncio.create_task(sat.run(), name="satellite")
+        self._tasks[id(sat)] = (sat, task)
+        started = asyncio.create_task(sat.started.wait())
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if not started.done():
+            started.cancel()
+            raise RuntimeError(f"the satellite stopped before it started: {task.result()}")
+        await asyncio.sleep(0)  # let the supervisor start its services
+        return sat
+
+    async def stop(self, sat: Satellite) -> str:
+        """Stop ``sat`` cleanly; returns its stop reason (re-raises a framework error)."""
+        _, task = self._tasks.pop(id(sat))
+        sat.stop_event.set()
+        try:
+            return await task
+        finally:
+            sat.workers.shutdown()
+
+    async def close(self) -> None:
+        """Stop every satellite still running (all are stopped even if one raises)."""
+        errors: list[BaseException] = []
+        for sat, _ in list(self._tasks.values()):
+            sat.stop_event.set()
+        for sat, _ in list(self._tasks.values()):
+            try:
+                await self.stop(sat)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+async def wait_until(predicate: Callable[[], object], limit: float = 10.0, poll: float = 0.01) -> None:
+    """Wait for ``predicate()`` to hold, checking every ``poll`` s of loop time (TimeoutError after
+    ``limit``): for outcomes that have no event of their own to await."""
+    async with asyncio.timeout(limit):
+        while not predicate():  # noqa: ASYNC110 - polling a condition is the point
+            await asyncio.sleep(poll)
 
 
 async def with_running(sat: Satellite, body: Callable[[Satellite], Awaitable[T]]) -> T:

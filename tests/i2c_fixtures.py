@@ -1,10 +1,10 @@
 """Fixtures shared by the hardware-layer and simulated-part tests: the flight I2CBus running on a
-SimI2CBus. (The suite-wide conftest already fails any test whose loop is blocked > 50 ms.)"""
+SimI2CBus. Tests that drive them are async def (pytest-asyncio); the suite-wide conftest already
+fails any test whose loop is blocked > 50 ms."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,11 +12,6 @@ import pytest
 from hal.i2c import I2CBus
 from sim.i2c_bus import SimI2CBus
 from sim.parts.environment import ConstantEnvironment
-
-
-@pytest.fixture
-def run() -> Callable[[Coroutine[Any, Any, Any]], Any]:
-    return asyncio.run
 
 
 @pytest.fixture

@@ -19,9 +19,10 @@ from flightsw.core.commands import Completion, Reason
 from flightsw.imaging.subsystem import build_imaging
 from flightsw.testing import ResponseLog
 from sim.parts import ConstantEnvironment
-from sim.virtual_time import run_virtual
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.virtual_time  # async tests: minutes of battery behaviour in milliseconds
 
 CONFIG = """
 [storage]
@@ -87,25 +88,24 @@ class Rig:
         subsystems = [hardware, *([build_imaging] if self.imaging else []), build_modes]
         return Satellite(config, subsystems=subsystems)
 
-    def run(self, script: Script, hard_reset: bool = False,
-            prepare: Callable[[Satellite], None] | None = None) -> tuple[Satellite, Any]:
-        """Boot, run ``script`` on virtual time, then stop cleanly or reset like a watchdog bite."""
-        sat = self.boot()
+    async def run(self, script: Script, hard_reset: bool = False,
+                  prepare: Callable[[Satellite], None] | None = None,
+                  sat: Satellite | None = None) -> tuple[Satellite, Any]:
+        """Boot (or run the given satellite), run ``script`` on the test's loop (virtual time), then
+        stop cleanly or reset like a watchdog bite; the satellite is stopped even if ``script`` fails."""
+        if sat is None:
+            sat = self.boot()
         if prepare is not None:
             prepare(sat)
-
-        async def main() -> Any:
-            runner = asyncio.create_task(sat.run())
-            await sat.started.wait()
-            await asyncio.sleep(0)
-            try:
-                return await script(sat)
-            finally:
-                sat.watchdog_reset = hard_reset
-                sat.stop_event.set()
-                await runner
-
-        return sat, run_virtual(main())
+        runner = asyncio.create_task(sat.run())
+        await sat.started.wait()
+        await asyncio.sleep(0)
+        try:
+            return sat, await script(sat)
+        finally:
+            sat.watchdog_reset = hard_reset
+            sat.stop_event.set()
+            await runner
 
 
 def modes_of(sat: Satellite) -> ModeManager:
@@ -156,9 +156,9 @@ async def to_nominal(sat: Satellite) -> None:
     assert sat.state.get("mode") == "NOMINAL"
 
 
-def test_mode_persists_across_restart_and_an_unexpected_reset_boots_safe(tmp_path: Path) -> None:
+async def test_mode_persists_across_restart_and_an_unexpected_reset_boots_safe(tmp_path: Path) -> None:
     rig = Rig(tmp_path, modes="auto_recover = true")
-    sat, _ = rig.run(to_nominal)
+    sat, _ = await rig.run(to_nominal)
     assert changes(sat) == [("SAFE", "NOMINAL", "commanded")]
 
     async def nominal_after_restart(sat: Satellite) -> None:
@@ -166,14 +166,14 @@ def test_mode_persists_across_restart_and_an_unexpected_reset_boots_safe(tmp_pat
         assert sat.state.get("mode") == "NOMINAL"
         assert value(sat, "modes.mode") == "NOMINAL"
 
-    sat, _ = rig.run(nominal_after_restart, hard_reset=True)  # the watchdog bites: no clean stop
+    sat, _ = await rig.run(nominal_after_restart, hard_reset=True)  # the watchdog bites: no clean stop
     assert changes(sat) == []
     assert [e.args["reason"] for e in sat.events.recent if e.name == "modes.boot_mode"] == ["restored after COMMANDED"]
 
     async def after_crash(sat: Satellite) -> None:
         await asyncio.sleep(200.0)  # well above recover_dwell_s with a full battery
 
-    sat, _ = rig.run(after_crash)
+    sat, _ = await rig.run(after_crash)
     assert sat.state.get("reset_reason") == "UNEXPECTED"
     assert changes(sat) == [("NOMINAL", "SAFE", "UNEXPECTED reset")]
     # auto_recover is on, but a reset SAFE is the operators' to clear
@@ -181,18 +181,18 @@ def test_mode_persists_across_restart_and_an_unexpected_reset_boots_safe(tmp_pat
     assert value(sat, "modes.safe_entries") == 1
 
 
-def test_first_boot_mode_from_config_then_detumble_times_out_to_safe(tmp_path: Path) -> None:
+async def test_first_boot_mode_from_config_then_detumble_times_out_to_safe(tmp_path: Path) -> None:
     rig = Rig(tmp_path, modes='first_boot_mode = "DETUMBLE"')
-    sat, _ = rig.run(lambda sat: asyncio.sleep(5.0))
+    sat, _ = await rig.run(lambda sat: asyncio.sleep(5.0))
     assert changes(sat) == [("SAFE", "DETUMBLE", "first boot")]
-    sat, _ = rig.run(lambda sat: asyncio.sleep(130.0))  # restored, with a fresh timeout
+    sat, _ = await rig.run(lambda sat: asyncio.sleep(130.0))  # restored, with a fresh timeout
     assert changes(sat)[0][:2] == ("DETUMBLE", "SAFE")  # no earlier mode: SAFE after deployment
     assert changes(sat)[0][2].startswith("detumble timeout after 12")
 
 
-def test_boot_loop_trips_safe_latched_until_commanded(tmp_path: Path) -> None:
+async def test_boot_loop_trips_safe_latched_until_commanded(tmp_path: Path) -> None:
     rig = Rig(tmp_path, modes="auto_recover = true")
-    rig.run(to_nominal)
+    await rig.run(to_nominal)
     for _ in range(3):
         rig.boot()  # each process dies during start-up: the boot is counted, nothing else happens
 
@@ -207,7 +207,7 @@ def test_boot_loop_trips_safe_latched_until_commanded(tmp_path: Path) -> None:
         verdict, done = await command(sat, "modes.SET_MODE", "NOMINAL")
         assert done.completion == Completion.SUCCESS
 
-    sat, _ = rig.run(looped)
+    sat, _ = await rig.run(looped)
     assert [e.args["boots"] for e in sat.events.recent if e.name == "modes.boot_loop"] == [4]
     assert changes(sat)[0] == ("NOMINAL", "SAFE", "boot loop: 4 boots without 60 s up")
     assert changes(sat)[-1] == ("SAFE", "NOMINAL", "commanded")
@@ -215,12 +215,12 @@ def test_boot_loop_trips_safe_latched_until_commanded(tmp_path: Path) -> None:
 
     # fewer unexpected boots than the threshold: SAFE for the reset, not a boot loop
     rig.boot()
-    sat, _ = rig.run(lambda sat: asyncio.sleep(3.0))
+    sat, _ = await rig.run(lambda sat: asyncio.sleep(3.0))
     assert sat.state.get("modes.safe_cause") == "reset"
     assert not [e for e in sat.events.recent if e.name == "modes.boot_loop"]
 
 
-def test_sag_shorter_than_dwell_changes_nothing_longer_enters_safe_once(tmp_path: Path) -> None:
+async def test_sag_shorter_than_dwell_changes_nothing_longer_enters_safe_once(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
 
     async def script(sat: Satellite) -> None:
@@ -237,7 +237,7 @@ def test_sag_shorter_than_dwell_changes_nothing_longer_enters_safe_once(tmp_path
         assert sat.state.get("mode") == "SAFE"
         await asyncio.sleep(100.0)  # staying low: no repeated entries
 
-    sat, _ = rig.run(script)
+    sat, _ = await rig.run(script)
     safe = [c for c in changes(sat) if c[1] == "SAFE"]
     assert len(safe) == 1 and safe[0][0] == "NOMINAL"
     assert safe[0][2].startswith("battery 7.00 V < 7.20 V for 3")
@@ -247,7 +247,7 @@ def test_sag_shorter_than_dwell_changes_nothing_longer_enters_safe_once(tmp_path
     assert not hardware(sat).gpio.output("payload_power").is_on  # non-essential load off
 
 
-def test_voltage_oscillating_between_thresholds_never_flaps(tmp_path: Path) -> None:
+async def test_voltage_oscillating_between_thresholds_never_flaps(tmp_path: Path) -> None:
     rig = Rig(tmp_path, modes="auto_recover = true")
 
     async def script(sat: Satellite) -> None:
@@ -270,12 +270,12 @@ def test_voltage_oscillating_between_thresholds_never_flaps(tmp_path: Path) -> N
             await asyncio.sleep(5.0)
         assert sat.state.get("mode") == "SAFE"
 
-    sat, _ = rig.run(script)
+    sat, _ = await rig.run(script)
     assert [c[:2] for c in changes(sat)] == [("SAFE", "NOMINAL"), ("NOMINAL", "SAFE")]
 
 
 @pytest.mark.parametrize("auto_recover", [True, False])
-def test_auto_recover_only_when_enabled(tmp_path: Path, auto_recover: bool) -> None:
+async def test_auto_recover_only_when_enabled(tmp_path: Path, auto_recover: bool) -> None:
     rig = Rig(tmp_path, modes=f"auto_recover = {str(auto_recover).lower()}")
 
     async def script(sat: Satellite) -> None:
@@ -286,7 +286,7 @@ def test_auto_recover_only_when_enabled(tmp_path: Path, auto_recover: bool) -> N
         rig.volts(7.8)
         await asyncio.sleep(90.0)
 
-    sat, _ = rig.run(script)
+    sat, _ = await rig.run(script)
     if auto_recover:
         assert changes(sat)[-1][:2] == ("SAFE", "NOMINAL")
         assert changes(sat)[-1][2].startswith("battery 7.80 V > 7.60 V for 6")
@@ -296,7 +296,7 @@ def test_auto_recover_only_when_enabled(tmp_path: Path, auto_recover: bool) -> N
         assert value(sat, "modes.auto_recover") is False
 
 
-def test_set_mode_refusals_name_the_reason_and_stale_readings_change_nothing(tmp_path: Path) -> None:
+async def test_set_mode_refusals_name_the_reason_and_stale_readings_change_nothing(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     heard: list[tuple[str, str, str]] = []
 
@@ -336,7 +336,7 @@ def test_set_mode_refusals_name_the_reason_and_stale_readings_change_nothing(tmp
     def listen(sat: Satellite) -> None:  # as the simulator does, before the satellite runs
         modes_of(sat).add_listener(lambda old, new, why: heard.append((old, new, why)))
 
-    sat, _ = rig.run(script, prepare=listen)
+    sat, _ = await rig.run(script, prepare=listen)
     assert heard[0] == ("BOOT", "SAFE", "first boot")
     assert heard[1:3] == [("SAFE", "DETUMBLE", "commanded"), ("DETUMBLE", "SAFE", heard[2][2])]
     assert heard[2][2].startswith("detumble timeout after 12")
@@ -345,7 +345,7 @@ def test_set_mode_refusals_name_the_reason_and_stale_readings_change_nothing(tmp
     assert [e for e in sat.events.recent if e.name == "modes.battery_unusable"]
 
 
-def test_imaging_capture_refused_in_safe_allowed_in_nominal(tmp_path: Path) -> None:
+async def test_imaging_capture_refused_in_safe_allowed_in_nominal(tmp_path: Path) -> None:
     rig = Rig(tmp_path, imaging=True)
 
     async def script(sat: Satellite) -> None:
@@ -357,7 +357,7 @@ def test_imaging_capture_refused_in_safe_allowed_in_nominal(tmp_path: Path) -> N
         verdict, done = await command(sat, "imaging.CAPTURE_NOW")
         assert verdict.accepted and done.completion == Completion.SUCCESS, done
 
-    sat, _ = rig.run(script)
+    sat, _ = await rig.run(script)
     assert value(sat, "imaging.captures") == 1
 
 
@@ -403,21 +403,30 @@ def test_deploy_configs_have_valid_modes_sections(name: str) -> None:
     assert settings.battery_channel == "eps_battery.bus_voltage"
 
 
-def test_time_in_mode_counts_on_the_loop_clock_for_a_satellite_built_before_its_loop(tmp_path: Path) -> None:
+@pytest.fixture
+def built_before_the_loop(tmp_path: Path) -> tuple[Rig, Satellite]:
+    """A satellite built and set up before the test's loop exists, as the scenario runner does."""
     rig = Rig(tmp_path)
+    sat = rig.boot()
+    sat.finalize()
+    return rig, sat
+
+
+async def test_time_in_mode_counts_on_the_loop_clock_for_a_satellite_built_before_its_loop(
+        built_before_the_loop: tuple[Rig, Satellite]) -> None:
+    rig, sat = built_before_the_loop
 
     async def script(sat: Satellite) -> float:
         await asyncio.sleep(20.5)
         return float(value(sat, "modes.time_in_mode"))
 
-    # built and set up before the virtual loop exists, as the scenario runner does
-    _, seconds = rig.run(script, prepare=lambda sat: sat.finalize())
+    _, seconds = await rig.run(script, sat=sat)
     assert 19.0 <= seconds <= 20.5
 
 
-def test_a_software_error_stop_boots_safe_and_is_not_a_good_boot(tmp_path: Path) -> None:
+async def test_a_software_error_stop_boots_safe_and_is_not_a_good_boot(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    rig.run(to_nominal)
+    await rig.run(to_nominal)
 
     def crash_after_a_while(sat: Satellite) -> None:
         async def broken() -> None:
@@ -427,18 +436,18 @@ def test_a_software_error_stop_boots_safe_and_is_not_a_good_boot(tmp_path: Path)
         sat.supervisor.run = broken  # type: ignore[method-assign]
 
     with pytest.raises(RuntimeError, match="framework bug"):
-        rig.run(lambda sat: asyncio.sleep(10.0), prepare=crash_after_a_while)
+        await rig.run(lambda sat: asyncio.sleep(10.0), prepare=crash_after_a_while)
     async def last_good_boot(sat: Satellite) -> Any:
         await asyncio.sleep(2.0)
         return sat.state.get("modes.last_good_boot")
 
-    sat, good = rig.run(last_good_boot)
+    sat, good = await rig.run(last_good_boot)
     assert sat.state.get("reset_reason") == "SOFTWARE_ERROR"
     assert changes(sat) == [("NOMINAL", "SAFE", "SOFTWARE_ERROR reset")]
     assert good == 1  # the crashed boot 2 did not count as good: only boot 1's commanded stop did
 
 
-def test_a_pack_that_sags_under_load_latches_automatic_recovery_off(tmp_path: Path) -> None:
+async def test_a_pack_that_sags_under_load_latches_automatic_recovery_off(tmp_path: Path) -> None:
     """Recovers at rest, sags in NOMINAL: after max_auto_recoveries it stays SAFE until commanded."""
     rig = Rig(tmp_path, modes="auto_recover = true\nmax_auto_recoveries = 2\nrecovery_window_s = 3600")
 
@@ -451,14 +460,14 @@ def test_a_pack_that_sags_under_load_latches_automatic_recovery_off(tmp_path: Pa
             await asyncio.sleep(90.0)
         return [new for _, new, _ in changes(sat)]
 
-    sat, modes = rig.run(script)
+    sat, modes = await rig.run(script)
     assert modes == ["NOMINAL", "SAFE", "NOMINAL", "SAFE", "NOMINAL", "SAFE"]  # third recovery refused
     assert sat.state.get("mode") == "SAFE"
     assert [e.args["recoveries"] for e in sat.events.recent if e.name == "modes.auto_recover_latched"] == [2]
     assert value(sat, "modes.auto_recover") is False
 
 
-def test_flying_blind_on_power_is_itself_a_reason_for_safe(tmp_path: Path) -> None:
+async def test_flying_blind_on_power_is_itself_a_reason_for_safe(tmp_path: Path) -> None:
     rig = Rig(tmp_path, modes="safe_without_battery_s = 120")
 
     async def script(sat: Satellite) -> tuple[str, float]:
@@ -469,7 +478,7 @@ def test_flying_blind_on_power_is_itself_a_reason_for_safe(tmp_path: Path) -> No
         await asyncio.sleep(40.0)
         return mode_at_100, 0.0
 
-    sat, (mode_at_100, _) = rig.run(script)
+    sat, (mode_at_100, _) = await rig.run(script)
     assert mode_at_100 == "NOMINAL"
     (change,) = [c for c in changes(sat) if c[1] == "SAFE"]
     assert change[2].startswith("no usable battery reading for 12")

@@ -26,6 +26,7 @@ def completed(lines: list[str], tag: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(180)  # 200 real processes
 def test_stores_survive_200_kills(tmp_path: Path) -> None:
     rng = random.Random(20261121)
     env = dict(os.environ, PYTHONPATH=str(ROOT))

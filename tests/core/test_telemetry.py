@@ -8,8 +8,6 @@ import pytest
 from flightsw.core.component import Channel, Component
 from flightsw.core.telemetry import decode_packet
 from flightsw.core.types import F32, U8
-from flightsw.testing import make_satellite
-from sim.virtual_time import run_virtual
 
 
 class Probe(Component):
@@ -18,50 +16,44 @@ class Probe(Component):
     count = Channel(U8, update="on_change")
 
 
-def test_stamp_is_the_write_time_not_the_read_time(tmp_path) -> None:
+@pytest.mark.virtual_time
+async def test_stamp_is_the_write_time_not_the_read_time(new_satellite) -> None:
     probe = Probe("probe", 0x30)
-    sat = make_satellite(tmp_path, [probe], utc_source=lambda: 1_800_000_000.0 + asyncio.get_running_loop().time())
+    sat = new_satellite([probe], utc_source=lambda: 1_800_000_000.0 + asyncio.get_running_loop().time())
     sat.finalize()
+    await asyncio.sleep(1000.0)  # the loop's clock is not the time since boot
 
-    async def main() -> tuple:
-        sat.clock.restart_epoch()
-        await asyncio.sleep(5.0)
-        probe.a.set(3.3)
-        await asyncio.sleep(60.0)
-        sample = sat.telemetry.latest(probe.a.id)
-        return sample, sat.clock.seconds_since_boot()
-
-    sample, now = run_virtual(main(), start=1000.0)
+    sat.clock.restart_epoch()
+    await asyncio.sleep(5.0)
+    probe.a.set(3.3)
+    await asyncio.sleep(60.0)
+    sample, now = sat.telemetry.latest(probe.a.id), sat.clock.seconds_since_boot()
     assert sample.value == 3.3 and now == 65.0
     assert sample.stamp.seconds == 5.0 and sample.stamp.boot == 1
     assert sample.stamp.utc == 1_800_000_000.0 + 1005.0
-    sat.workers.shutdown()
 
 
-def test_on_change_channel_keeps_the_time_its_value_last_changed(tmp_path) -> None:
+@pytest.mark.virtual_time
+async def test_on_change_channel_keeps_the_time_its_value_last_changed(new_satellite) -> None:
     probe = Probe("probe", 0x30)
-    sat = make_satellite(tmp_path, [probe])
+    sat = new_satellite([probe])
     sat.finalize()
 
-    async def main() -> tuple:
-        sat.clock.restart_epoch()
-        probe.count.set(1)
-        probe.a.set(1.0)
-        await asyncio.sleep(10.0)
-        probe.count.set(1)  # unchanged: dropped, stamp stays at 0 s
-        probe.a.set(1.0)  # an "always" channel is re-stamped
-        first = sat.telemetry.latest(probe.count.id), sat.telemetry.latest(probe.a.id)
-        await asyncio.sleep(10.0)
-        probe.count.set(2)
-        return first, sat.telemetry.latest(probe.count.id)
-
-    (unchanged, always), changed = run_virtual(main())
+    sat.clock.restart_epoch()
+    probe.count.set(1)
+    probe.a.set(1.0)
+    await asyncio.sleep(10.0)
+    probe.count.set(1)  # unchanged: dropped, stamp stays at 0 s
+    probe.a.set(1.0)  # an "always" channel is re-stamped
+    unchanged, always = sat.telemetry.latest(probe.count.id), sat.telemetry.latest(probe.a.id)
+    await asyncio.sleep(10.0)
+    probe.count.set(2)
+    changed = sat.telemetry.latest(probe.count.id)
     assert unchanged.value == 1 and unchanged.stamp.seconds == 0.0
     assert always.stamp.seconds == 10.0
     assert changed.value == 2 and changed.stamp.seconds == 20.0
     exported = {c["name"]: c for c in json.loads(sat.dictionary.to_json())["channels"]}
     assert exported["probe.count"]["update"] == "on_change" and exported["probe.a"]["update"] == "always"
-    sat.workers.shutdown()
 
 
 def test_channel_update_policy_is_checked() -> None:
@@ -69,9 +61,9 @@ def test_channel_update_policy_is_checked() -> None:
         Channel(U8, update="sometimes")
 
 
-def test_packet_values_follow_the_declared_order(tmp_path) -> None:
+def test_packet_values_follow_the_declared_order(new_satellite) -> None:
     probe = Probe("probe", 0x30)
-    sat = make_satellite(tmp_path, [probe], extra_toml="""
+    sat = new_satellite([probe], extra_toml="""
 [[telemetry.packets]]
 name = "hk_probe"
 rate_hz = 1.0
@@ -84,19 +76,16 @@ channels = ["probe.b", "probe.a"]
     probe.a.set(1.5)
     probe.b.set(7)
     assert decode_packet(sat.telemetry.build_packet(pdef), sat.packets)[2] == {"probe.b": 7, "probe.a": 1.5}
-    sat.workers.shutdown()
 
 
-def test_a_kept_channel_handle_follows_its_component_to_a_new_satellite(tmp_path) -> None:
+def test_a_kept_channel_handle_follows_its_component_to_a_new_satellite(tmp_path, new_satellite) -> None:
     probe = Probe("probe", 0x30)
-    first = make_satellite(tmp_path / "one", [probe])
+    first = new_satellite([probe], data_dir=tmp_path / "one")
     first.finalize()
     kept = probe.b  # e.g. held in a table by another object
     kept.set(1)
-    second = make_satellite(tmp_path / "two", [probe])  # the same component, attached again
+    second = new_satellite([probe], data_dir=tmp_path / "two")  # the same component, attached again
     second.finalize()
     kept.set(2)
     assert first.telemetry.latest(kept.id).value == 1
     assert second.telemetry.latest(kept.id).value == 2
-    first.workers.shutdown()
-    second.workers.shutdown()

@@ -3,7 +3,6 @@ commands become requests for the root helper."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -24,20 +23,27 @@ def sim_config(data_dir: Path, update_section: str):  # type: ignore[no-untyped-
     return loads(text + "\n" + update_section, source="test")
 
 
-def test_satellite_reports_its_version_healthy_after_an_unbroken_stretch(tmp_path: Path) -> None:
-    config = sim_config(tmp_path, "[update]\nenabled = true\nconfirm_after = 1.0\n")
-    sat = Satellite(config)
+@pytest.fixture
+def update_enabled(tmp_path: Path, new_satellite) -> Satellite:  # type: ignore[no-untyped-def]
+    """The simulated satellite with updates enabled, built before the test's loop runs (the first
+    build imports every subsystem: that is start-up work, not something for the loop to wait on)."""
+    return new_satellite(config=sim_config(tmp_path, "[update]\nenabled = true\nconfirm_after = 1.0\n"))
+
+
+@pytest.mark.virtual_time
+async def test_satellite_reports_its_version_healthy_after_an_unbroken_stretch(tmp_path: Path,
+                                                                              update_enabled: Satellite) -> None:
+    sat = update_enabled
     component = next(c for c in sat.components if isinstance(c, SoftwareUpdate))
     assert not update.health_marker(tmp_path, running_version()).exists()
-    asyncio.run(sat.run(duration=4.0))
+    await sat.run(duration=4.0)  # simulated seconds
     assert update.health_marker(tmp_path, running_version()).is_file()
     assert component._done
 
 
-def test_not_enabled_outside_a_versioned_install(tmp_path: Path) -> None:
-    sat = Satellite(sim_config(tmp_path, ""))  # the source tree's venv is not versions/<v>
+def test_not_enabled_outside_a_versioned_install(tmp_path: Path, new_satellite) -> None:
+    sat = new_satellite(config=sim_config(tmp_path, ""))  # the source tree's venv is not versions/<v>
     assert not any(isinstance(c, SoftwareUpdate) for c in sat.components)
-    sat.workers.shutdown()
 
 
 def test_bad_update_section_is_named(tmp_path: Path) -> None:

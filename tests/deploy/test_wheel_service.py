@@ -54,6 +54,7 @@ def sim_config_as_the_unit_uses_it(data_dir: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.timeout(240)  # builds and installs wheels with pip: minutes on a busy machine
 def test_wheel_installs_offline_and_runs_under_a_notify_socket(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path / "dist", tmp_path)
     wheelhouse = tmp_path / "wheelhouse"

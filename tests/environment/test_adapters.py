@@ -19,7 +19,6 @@ from sim.environment.contacts import ALMATY
 from sim.i2c_bus import SimI2CBus
 from sim.parts import SimINA219, SimLIS2MDL
 from sim.transceiver import ChannelModel, SimTransceiver
-from sim.virtual_time import run_virtual
 
 
 class ManualClock:
@@ -30,7 +29,7 @@ class ManualClock:
         return self.now
 
 
-def test_flight_drivers_read_the_world_through_simulated_parts() -> None:
+async def test_flight_drivers_read_the_world_through_simulated_parts() -> None:
     world = World(WorldConfig(tick_s=1.0), seed=12)
     clock = ManualClock()
     env = WorldEnvironment(world, clock)
@@ -38,27 +37,24 @@ def test_flight_drivers_read_the_world_through_simulated_parts() -> None:
     sim_bus.attach(SimINA219(0x40, env, rail="vbat", shunt_ohms=0.1))
     sim_bus.attach(SimLIS2MDL(0x1E, env))
 
-    async def main() -> tuple[float, float, tuple[float, float, float]]:
-        bus = I2CBus("sim-1", lambda: sim_bus, recovery_hook=sim_bus.pulse_scl, backoff=0.0005)
-        power = INA219(bus, 0x40, shunt_ohms=0.1, max_current_a=3.2)
-        mag = LIS2MDL(bus, 0x1E)
-        try:
-            await power.configure()
-            await mag.configure()
-            clock.now += 30.0
-            await asyncio.sleep(0.003)
-            rx = (await power.read()).values["current"]
-            env.set_load_state("radio", "tx")
-            clock.now += 2.0
-            await asyncio.sleep(0.003)
-            tx = (await power.read()).values["current"]
-            await asyncio.sleep(0.12)
-            field = (await mag.read()).values
-            return rx, tx, (field["mag_x"], field["mag_y"], field["mag_z"])
-        finally:
-            await bus.close()
-
-    rx, tx, field = asyncio.run(main())
+    bus = I2CBus("sim-1", lambda: sim_bus, recovery_hook=sim_bus.pulse_scl, backoff=0.0005)
+    power = INA219(bus, 0x40, shunt_ohms=0.1, max_current_a=3.2)
+    mag = LIS2MDL(bus, 0x1E)
+    try:
+        await power.configure()
+        await mag.configure()
+        clock.now += 30.0
+        await asyncio.sleep(0.003)
+        rx = (await power.read()).values["current"]
+        env.set_load_state("radio", "tx")
+        clock.now += 2.0
+        await asyncio.sleep(0.003)
+        tx = (await power.read()).values["current"]
+        await asyncio.sleep(0.12)
+        field = (await mag.read()).values
+    finally:
+        await bus.close()
+    field = (field["mag_x"], field["mag_y"], field["mag_z"])
     state = env.sync()
     assert rx == pytest.approx(0.25 / state.power.battery_voltage, abs=0.002)
     assert tx == pytest.approx(3.2 / state.power.battery_voltage, abs=0.002)
@@ -87,31 +83,29 @@ def test_environment_names_and_camera_scene() -> None:
     assert env.sync().t == world.time
 
 
-def test_transceiver_passes_frames_only_during_contacts_with_pass_dependent_errors() -> None:
+@pytest.mark.virtual_time
+async def test_transceiver_passes_frames_only_during_contacts_with_pass_dependent_errors() -> None:
     world = World(WorldConfig(tick_s=1.0, record_every_s=600.0), seed=3)
     hours = 7.0
     windows = contact_windows(world.config.orbit, ALMATY, world.start, world.start + hours * 3600.0)
     assert len(windows) >= 2
     submitted: list[tuple[float, bool]] = []
 
-    async def main() -> tuple[object, int]:
-        loop = asyncio.get_running_loop()
-        env = WorldEnvironment(world, loop.time)
-        channel = ChannelModel(seed=5)
-        xcvr = SimTransceiver(channel)
-        gate = ContactGate(env, channel).install()
-        ticker = asyncio.create_task(
-            run_world_ticker(env, 5.0, {"radio": radio_state_from_transceiver(xcvr, loop.time)})
-        )
-        frame = bytes(range(200))
-        for _ in range(int(hours * 3600 / 20)):
-            xcvr.downlink.submit(frame)
-            submitted.append((env.epoch_now(), gate.last_station is not None))
-            await asyncio.sleep(20.0)
-        ticker.cancel()
-        return xcvr.downlink.stats, sum(ok for _, ok in submitted)
-
-    stats, gated_in = run_virtual(main(), start=0.0)
+    loop = asyncio.get_running_loop()
+    env = WorldEnvironment(world, loop.time)
+    channel = ChannelModel(seed=5)
+    xcvr = SimTransceiver(channel)
+    gate = ContactGate(env, channel).install()
+    ticker = asyncio.create_task(
+        run_world_ticker(env, 5.0, {"radio": radio_state_from_transceiver(xcvr, loop.time)})
+    )
+    frame = bytes(range(200))
+    for _ in range(int(hours * 3600 / 20)):
+        xcvr.downlink.submit(frame)
+        submitted.append((env.epoch_now(), gate.last_station is not None))
+        await asyncio.sleep(20.0)
+    ticker.cancel()
+    stats, gated_in = xcvr.downlink.stats, sum(ok for _, ok in submitted)
     assert stats.frames_out_of_contact > 0 and stats.frames_delivered > 0
     # each frame the gate let through was submitted inside a computed window (1 s tick tolerance)
     for t, passed in submitted:

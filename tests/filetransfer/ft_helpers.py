@@ -1,10 +1,11 @@
-"""Helpers for file-transfer tests: a debug-mode loop runner and a flight/ground pair on a link."""
+"""Helpers for file-transfer tests: a flight/ground pair of entities on a link.
+
+The tests are async def (pytest-asyncio); the suite's conftest fails any whose loop is blocked."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,35 +15,6 @@ from flightsw.filetransfer.memory_link import MemoryLink
 
 FLIGHT_ID = 2
 GROUND_ID = 1
-
-
-class _SlowCallbacks(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if "took" in message and "Executing" in message:
-            self.messages.append(message)
-
-
-def run_async(main: Callable[[], Awaitable[Any]], timeout: float = 40.0) -> Any:
-    """Run ``main`` in a debug-mode loop; fail if any callback held the loop more than 50 ms."""
-    watcher = _SlowCallbacks()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(watcher)
-
-    async def wrapper() -> Any:
-        asyncio.get_running_loop().slow_callback_duration = 0.05
-        return await asyncio.wait_for(main(), timeout)
-
-    try:
-        result = asyncio.run(wrapper(), debug=True)
-    finally:
-        logger.removeHandler(watcher)
-    assert not watcher.messages, f"event loop blocked: {watcher.messages}"
-    return result
 
 
 def fast_config(local: int, remote: int, work_dir: Path, **overrides: Any) -> EntityConfig:

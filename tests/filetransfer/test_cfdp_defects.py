@@ -29,7 +29,6 @@ from .ft_helpers import (
     FLIGHT_ID,
     GROUND_ID,
     fast_config,
-    run_async,
     start_pair,
     start_station,
     wait_for,
@@ -47,28 +46,25 @@ def _is(directive: DirectiveType, acked: DirectiveType | None = None):
 
 
 @pytest.mark.parametrize("also_lose_first_finished", [False, True])
-def test_lost_eof_ack_does_not_stall_the_transfer(
+async def test_lost_eof_ack_does_not_stall_the_transfer(
     tmp_path: Path, payload_file, also_lose_first_finished: bool
 ) -> None:
     source = payload_file(40_000)
 
-    async def main() -> None:
-        pair = await start_pair(tmp_path)
-        pair.link.b.drop_once(_is(DirectiveType.ACK_PDU, DirectiveType.EOF_PDU))
-        if also_lose_first_finished:
-            pair.link.b.drop_once(_is(DirectiveType.FINISHED_PDU))
-        await pair.flight.entity.put(source, "image.bin")
-        await wait_for(lambda: pair.flight.outcomes and pair.ground.received, limit_s=20)
-        assert pair.flight.outcomes[0].success
-        assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
-        assert pair.link.b.counters.lost >= 1
-        synthesised = (pair.flight.entity.stats.eof_acks_synthesised
-                       + pair.ground.entity.stats.eof_acks_synthesised)
-        assert synthesised >= 1
-        await pair.flight.stop()
-        await pair.ground.stop()
-
-    run_async(main)
+    pair = await start_pair(tmp_path)
+    pair.link.b.drop_once(_is(DirectiveType.ACK_PDU, DirectiveType.EOF_PDU))
+    if also_lose_first_finished:
+        pair.link.b.drop_once(_is(DirectiveType.FINISHED_PDU))
+    await pair.flight.entity.put(source, "image.bin")
+    await wait_for(lambda: pair.flight.outcomes and pair.ground.received, limit_s=20)
+    assert pair.flight.outcomes[0].success
+    assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
+    assert pair.link.b.counters.lost >= 1
+    synthesised = (pair.flight.entity.stats.eof_acks_synthesised
+                   + pair.ground.entity.stats.eof_acks_synthesised)
+    assert synthesised >= 1
+    await pair.flight.stop()
+    await pair.ground.stop()
 
 
 def test_timers_ignore_wall_clock_steps_and_follow_the_given_clock(monkeypatch) -> None:
@@ -83,7 +79,8 @@ def test_timers_ignore_wall_clock_steps_and_follow_the_given_clock(monkeypatch) 
         assert timer.timed_out()
 
 
-def test_entity_ack_timer_runs_on_virtual_time_not_wall_clock(tmp_path: Path, payload_file,
+@pytest.mark.virtual_time
+async def test_entity_ack_timer_runs_on_virtual_time_not_wall_clock(tmp_path: Path, payload_file,
                                                              monkeypatch) -> None:
     """No ACK ever comes back: the EOF is repeated only when the entity's own clock advances."""
     source = payload_file(3_000)
@@ -91,23 +88,20 @@ def test_entity_ack_timer_runs_on_virtual_time_not_wall_clock(tmp_path: Path, pa
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 86400.0)
 
-    async def main() -> None:
-        link = MemoryLink()
-        flight = start_station(
-            fast_config(FLIGHT_ID, GROUND_ID, tmp_path / "flight", ack_interval_s=30.0,
-                        inactivity_s=1e6),
-            link.a, clock=lambda: virtual[0])
-        eofs: list[bytes] = []
-        link.attach(None, lambda raw: eofs.append(raw) if _is(DirectiveType.EOF_PDU)(raw) else None)
-        await flight.entity.put(source, "x.bin")
-        await wait_for(lambda: len(eofs) == 1)
-        await asyncio.sleep(0.5)  # many ticks, wall clock a day off, virtual clock frozen
-        assert len(eofs) == 1
-        virtual[0] += 31.0
-        await wait_for(lambda: len(eofs) == 2)
-        await flight.stop()
-
-    run_async(main)
+    link = MemoryLink()
+    flight = start_station(
+        fast_config(FLIGHT_ID, GROUND_ID, tmp_path / "flight", ack_interval_s=30.0,
+                    inactivity_s=1e6),
+        link.a, clock=lambda: virtual[0])
+    eofs: list[bytes] = []
+    link.attach(None, lambda raw: eofs.append(raw) if _is(DirectiveType.EOF_PDU)(raw) else None)
+    await flight.entity.put(source, "x.bin")
+    await wait_for(lambda: len(eofs) == 1)
+    await asyncio.sleep(0.5)  # many ticks (no real wait: virtual loop), wall clock a day off, entity clock frozen
+    assert len(eofs) == 1
+    virtual[0] += 31.0
+    await wait_for(lambda: len(eofs) == 2)
+    await flight.stop()
 
 
 def test_eof_condition_code_nibble_is_decoded(tmp_path: Path) -> None:
@@ -139,41 +133,38 @@ def _conf(seq: int) -> PduConfig:
     )
 
 
-def test_unexpected_pdus_are_counted_and_never_crash_the_service(tmp_path: Path, payload_file) -> None:
+async def test_unexpected_pdus_are_counted_and_never_crash_the_service(tmp_path: Path, payload_file) -> None:
     source = payload_file(200_000)
 
-    async def main() -> None:
-        pair = await start_pair(tmp_path)
-        pair.link.per_pdu_delay_s = 0.0005
-        transfer = await pair.flight.entity.put(source, "image.bin")
-        await wait_for(lambda: pair.link.a.counters.delivered > 20)
-        conf = _conf(transfer)
-        hostile = [
-            b"\x00\x01",  # too short
-            b"\x20\x00\xff\x11" + b"\xee" * 40,  # garbage
-            NakPdu(conf, 0, 10**9, [(900_000_000, 900_000_100)]).pack(),  # beyond progress
-            AckPdu(conf, DirectiveType.EOF_PDU, ConditionCode.NO_ERROR,
-                   TransactionStatus.ACTIVE).pack(),  # ACK while still sending data
-            FinishedPdu(_conf(777), FinishedParams.success_params()).pack(),  # unknown
-        ]
-        for raw in hostile:
-            pair.flight.entity.receive_pdu(bytes(raw))
-        await wait_for(lambda: pair.flight.outcomes and pair.ground.received)
-        assert pair.flight.outcomes[0].success
-        assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
-        kinds = pair.flight.entity.stats.errors.by_kind
-        assert kinds["PduDecodeError"] == 2
-        assert kinds["InvalidNakPdu"] == 1
-        assert pair.flight.entity.stats.errors.total >= 3
-        assert not pair.flight.task.done()
-        await pair.flight.stop()
-        await pair.ground.stop()
-
-    run_async(main)
+    pair = await start_pair(tmp_path)
+    pair.link.per_pdu_delay_s = 0.0005
+    transfer = await pair.flight.entity.put(source, "image.bin")
+    await wait_for(lambda: pair.link.a.counters.delivered > 20)
+    conf = _conf(transfer)
+    hostile = [
+        b"\x00\x01",  # too short
+        b"\x20\x00\xff\x11" + b"\xee" * 40,  # garbage
+        NakPdu(conf, 0, 10**9, [(900_000_000, 900_000_100)]).pack(),  # beyond progress
+        AckPdu(conf, DirectiveType.EOF_PDU, ConditionCode.NO_ERROR,
+               TransactionStatus.ACTIVE).pack(),  # ACK while still sending data
+        FinishedPdu(_conf(777), FinishedParams.success_params()).pack(),  # unknown
+    ]
+    for raw in hostile:
+        pair.flight.entity.receive_pdu(bytes(raw))
+    await wait_for(lambda: pair.flight.outcomes and pair.ground.received)
+    assert pair.flight.outcomes[0].success
+    assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
+    kinds = pair.flight.entity.stats.errors.by_kind
+    assert kinds["PduDecodeError"] == 2
+    assert kinds["InvalidNakPdu"] == 1
+    assert pair.flight.entity.stats.errors.total >= 3
+    assert not pair.flight.task.done()
+    await pair.flight.stop()
+    await pair.ground.stop()
 
 
-def test_file_checksums_are_computed_off_the_event_loop(tmp_path: Path, payload_file,
-                                                        monkeypatch) -> None:
+async def test_file_checksums_are_computed_off_the_event_loop(tmp_path: Path, payload_file,
+                                                              monkeypatch) -> None:
     source = payload_file(300_000)
     threads: list[int] = []
     original = NativeFilestore.calculate_checksum
@@ -184,16 +175,12 @@ def test_file_checksums_are_computed_off_the_event_loop(tmp_path: Path, payload_
 
     monkeypatch.setattr(NativeFilestore, "calculate_checksum", spy)
 
-    async def main() -> None:
-        loop_thread = threading.get_ident()
-        pair = await start_pair(tmp_path)
-        await pair.flight.entity.put(source, "image.bin")
-        await wait_for(lambda: pair.flight.outcomes and pair.ground.received)
-        await pair.flight.stop()
-        await pair.ground.stop()
-        return loop_thread
-
-    loop_thread = run_async(main)
+    loop_thread = threading.get_ident()
+    pair = await start_pair(tmp_path)
+    await pair.flight.entity.put(source, "image.bin")
+    await wait_for(lambda: pair.flight.outcomes and pair.ground.received)
+    await pair.flight.stop()
+    await pair.ground.stop()
     assert len(threads) >= 2  # sender's EOF checksum and receiver's verification
     assert loop_thread not in threads
 
@@ -206,28 +193,25 @@ def _flip_bit(path: Path, offset: int) -> None:
         part.write(bytes([byte[0] ^ 0x01]))
 
 
-def test_class2_receiver_verifies_the_crc_itself_and_the_sender_retries(
+async def test_class2_receiver_verifies_the_crc_itself_and_the_sender_retries(
     tmp_path: Path, payload_file
 ) -> None:
     """cfdp-py 0.7 never checks the CRC in class 2 when no segment was lost: the entity does."""
     source = payload_file(200_000)
 
-    async def main() -> None:
-        pair = await start_pair(tmp_path)
-        pair.link.per_pdu_delay_s = 0.0005
-        await pair.flight.entity.put(source, "image.bin")
-        staging = tmp_path / "ground" / "staging" / f"{FLIGHT_ID}-1.part"
-        await wait_for(lambda: staging.exists() and staging.stat().st_size > 50_000)
-        _flip_bit(staging, 10)  # a bit flip on the SD card
-        pair.link.per_pdu_delay_s = 0.0
-        await wait_for(lambda: pair.ground.received and len(pair.flight.outcomes) >= 2, limit_s=20)
-        first = pair.flight.outcomes[0]
-        assert not first.success and first.condition == "FILE_CHECKSUM_FAILURE"
-        assert pair.flight.outcomes[-1].success
-        assert pair.ground.entity.stats.errors.by_kind["FileChecksumFailure"] == 1
-        assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
-        assert len(list((tmp_path / "ground" / "quarantine").glob("image*.bin"))) == 1
-        await pair.flight.stop()
-        await pair.ground.stop()
-
-    run_async(main)
+    pair = await start_pair(tmp_path)
+    pair.link.per_pdu_delay_s = 0.0005
+    await pair.flight.entity.put(source, "image.bin")
+    staging = tmp_path / "ground" / "staging" / f"{FLIGHT_ID}-1.part"
+    await wait_for(lambda: staging.exists() and staging.stat().st_size > 50_000)
+    _flip_bit(staging, 10)  # a bit flip on the SD card
+    pair.link.per_pdu_delay_s = 0.0
+    await wait_for(lambda: pair.ground.received and len(pair.flight.outcomes) >= 2, limit_s=20)
+    first = pair.flight.outcomes[0]
+    assert not first.success and first.condition == "FILE_CHECKSUM_FAILURE"
+    assert pair.flight.outcomes[-1].success
+    assert pair.ground.entity.stats.errors.by_kind["FileChecksumFailure"] == 1
+    assert pair.ground.received[0].path.read_bytes() == source.read_bytes()
+    assert len(list((tmp_path / "ground" / "quarantine").glob("image*.bin"))) == 1
+    await pair.flight.stop()
+    await pair.ground.stop()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import os
 import socket
 import subprocess
 import sys
-import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FLIGHTSW = [sys.executable, "-m", "flightsw.cli"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _free_port() -> int:
@@ -31,44 +35,70 @@ def _config(tmp_path: Path, port: int) -> Path:
     return path
 
 
-def wait_for_port(sat: subprocess.Popen[bytes], port: int, limit: float = 20.0) -> None:
-    """Wait for the simulated transceiver's KISS port (the simulator process must stay alive)."""
-    deadline = time.monotonic() + limit
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            assert sat.poll() is None, sat.stderr.read().decode() if sat.stderr else "sim died"
-            assert time.monotonic() < deadline, "sim transceiver never listened"
-            time.sleep(0.2)
+@contextlib.asynccontextmanager
+async def running_sim(tmp_path: Path, config: Path, port: int, duration: float) -> AsyncIterator[None]:
+    """`flightsw sim` in its own process, once its simulated transceiver's KISS port listens;
+    terminated on the way out (its log is in sim.log)."""
+    log_path = tmp_path / "sim.log"
+    with open(log_path, "wb") as log:
+        sat = await asyncio.create_subprocess_exec(
+            *FLIGHTSW, "sim", "--config", str(config), "--duration", str(duration),
+            cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    assert sat.returncode is None, f"sim died: {log_path.read_text()[-2000:]}"
+                    await asyncio.sleep(0.1)
+                    continue
+                writer.close()
+                await writer.wait_closed()
+                break
+        yield
+    finally:
+        if sat.returncode is None:
+            sat.terminate()
+        async with asyncio.timeout(20):
+            await sat.wait()
 
 
-def test_send_by_name_and_export_csv(tmp_path: Path) -> None:
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(*args: str, cwd: Path, limit: float = 60.0) -> Result:
+    proc = await asyncio.create_subprocess_exec(*FLIGHTSW, *args, cwd=cwd, env=ENV,
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        async with asyncio.timeout(limit):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def test_send_by_name_and_export_csv(tmp_path: Path) -> None:
     port = _free_port()
     config = _config(tmp_path, port)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    sat = subprocess.Popen([*FLIGHTSW, "sim", "--config", str(config), "--duration", "40"],
-                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(sat, port)
+    async with running_sim(tmp_path, config, port, duration=40):
         common = ["ground", "--config", str(config), "--kiss", f"127.0.0.1:{port}", "--db", str(tmp_path / "g.sqlite3")]
-        bad = subprocess.run([*FLIGHTSW, *common, "send", "link.SET_BEACON_PERIOD", "value=2"],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        bad = await run_cli(*common, "send", "link.SET_BEACON_PERIOD", "value=2", cwd=tmp_path)
         assert bad.returncode == 2 and "outside" in bad.stderr
-        ok = subprocess.run([*FLIGHTSW, *common, "send", "link.SET_BEACON_PERIOD", "value=45", "--timeout", "5"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        ok = await run_cli(*common, "send", "link.SET_BEACON_PERIOD", "value=45", "--timeout", "5", cwd=tmp_path)
         assert ok.returncode == 0, ok.stderr
         assert "link.SET_BEACON_PERIOD #1: SUCCESS" in ok.stdout
         # The beacon queued by this command goes down before the command's completion.
-        beacon = subprocess.run([*FLIGHTSW, *common, "send", "link.SEND_BEACON_NOW", "--timeout", "5"],
-                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        beacon = await run_cli(*common, "send", "link.SEND_BEACON_NOW", "--timeout", "5", cwd=tmp_path)
         assert beacon.returncode == 0 and "#2: SUCCESS" in beacon.stdout, beacon.stderr
-        export = subprocess.run([*FLIGHTSW, *common, "export", "--since", "600", "--csv"],
-                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        export = await run_cli(*common, "export", "--since", "600", "--csv", cwd=tmp_path)
         assert export.returncode == 0, export.stderr
         rows = list(csv.DictReader(io.StringIO(export.stdout)))
         assert any(r["name"] == "beacon.callsign" and r["value"] == "UN0SAT" for r in rows)
-    finally:
-        sat.terminate()
-        sat.wait(timeout=20)

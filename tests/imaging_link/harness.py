@@ -4,7 +4,8 @@ connected through the simulated transceiver (real pty on the flight side, real T
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,10 @@ class Ground:
         await asyncio.to_thread(self.archive.close)
 
 
-async def run_pass(data_dir: Path, body: Callable[[Satellite, Ground], Awaitable[Any]],
-                   loss: float = 0.0) -> Any:
+@contextlib.asynccontextmanager
+async def ground_pass(data_dir: Path, loss: float = 0.0) -> AsyncIterator[tuple[Satellite, Ground]]:
+    """A running satellite and a ground station with its file entity, connected through the
+    simulated transceiver; both are stopped on the way out, whether the body passed or failed."""
     # Building a satellite does start-up file I/O (boot count, keys): off the loop, as in flight.
     sat = await asyncio.to_thread(build_satellite, data_dir / "sat", loss)
     runner = asyncio.create_task(sat.run())
@@ -135,9 +138,16 @@ async def run_pass(data_dir: Path, body: Callable[[Satellite, Ground], Awaitable
         ground = Ground(sat, data_dir / "ground", transceiver.bound_port)
         (data_dir / "ground").mkdir(parents=True, exist_ok=True)
         await ground.start()
-        return await body(sat, ground)
+        yield sat, ground
     finally:
         if ground is not None:
             await ground.stop()
         sat.stop_event.set()
         await runner
+
+
+async def run_pass(data_dir: Path, body: Callable[[Satellite, Ground], Awaitable[Any]],
+                   loss: float = 0.0) -> Any:
+    """``body(sat, ground)`` during a ``ground_pass``."""
+    async with ground_pass(data_dir, loss) as (sat, ground):
+        return await body(sat, ground)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from pathlib import Path
 
 from flightsw.core.commands import Completion
+from flightsw.testing import wait_until
 
-from .harness import Ground, files_of, run_pass
+from .harness import files_of, ground_pass
 
 
-def test_thumbnail_arrives_automatically_and_full_image_on_request(tmp_path: Path) -> None:
-    async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
+async def test_thumbnail_arrives_automatically_and_full_image_on_request(tmp_path: Path) -> None:
+    async with ground_pass(tmp_path) as (sat, ground):
         response = await ground.station.command("imaging.CAPTURE_NOW", {}, timeout=20.0, retries=1)
         assert response is not None and response.completion == Completion.SUCCESS, response
         thumb = await ground.files.wait_download("img000001_thumbnail.jpg", 30.0)
@@ -33,15 +33,13 @@ def test_thumbnail_arrives_automatically_and_full_image_on_request(tmp_path: Pat
         progress = [p for p in ground.files.incoming.values() if p.name.endswith("_full.jpg")]
         assert progress and progress[0].done and progress[0].received == len(onboard)
 
-    asyncio.run(run_pass(tmp_path, body))
 
-
-def test_upload_lands_in_quarantine_verified_and_never_over_a_live_file(tmp_path: Path) -> None:
+async def test_upload_lands_in_quarantine_verified_and_never_over_a_live_file(tmp_path: Path) -> None:
     payload = bytes(range(256)) * 40 + b"tail"
     source = tmp_path / "new.cfg"
     source.write_bytes(payload)
 
-    async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
+    async with ground_pass(tmp_path) as (sat, ground):
         files = files_of(sat)
         quarantine = files.entity_config.quarantine_dir
         quarantine.mkdir(parents=True, exist_ok=True)
@@ -58,10 +56,8 @@ def test_upload_lands_in_quarantine_verified_and_never_over_a_live_file(tmp_path
         assert got.sha256 == hashlib.sha256(payload).hexdigest()
         assert files.stats["pdus_up"] > 0 and files.stats["pdus_rejected"] == 0
 
-    asyncio.run(run_pass(tmp_path, body))
 
-
-def test_unauthenticated_or_replayed_file_pdus_never_create_a_file(tmp_path: Path) -> None:
+async def test_unauthenticated_or_replayed_file_pdus_never_create_a_file(tmp_path: Path) -> None:
     from flightsw.link import ax25
     from flightsw.link.auth import build_command
     from flightsw.link.packets import Apid
@@ -70,7 +66,7 @@ def test_unauthenticated_or_replayed_file_pdus_never_create_a_file(tmp_path: Pat
     source = tmp_path / "seq.txt"
     source.write_bytes(payload)
 
-    async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
+    async with ground_pass(tmp_path) as (sat, ground):
         files = files_of(sat)
         station = ground.files.station
         captured: list[bytes] = []
@@ -95,9 +91,8 @@ def test_unauthenticated_or_replayed_file_pdus_never_create_a_file(tmp_path: Pat
         # 2. The genuine frames replayed: old counters, all dropped.
         for frame in captured:
             await link.handle_frame(frame)
-        await asyncio.sleep(1.0)
+        # each is refused at the link, before the file entity could see it
+        await wait_until(lambda: files.stats["pdus_rejected"] >= 2 * len(captured))
         assert files.stats["pdus_rejected"] == 2 * len(captured)
         assert len(files.received) == received_before
         assert [p.name for p in files.entity_config.quarantine_dir.glob("seq*.txt")] == ["seq.txt"]
-
-    asyncio.run(run_pass(tmp_path, body))

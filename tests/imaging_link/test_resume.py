@@ -9,7 +9,7 @@ from pathlib import Path
 from flightsw.core.commands import Completion
 from flightsw.link.subsystem import SIM_TRANSCEIVER
 
-from .harness import Ground, link_of, run_pass
+from .harness import Ground, ground_pass, link_of
 
 
 async def _capture_and_request(ground: Ground) -> None:
@@ -33,13 +33,13 @@ async def _wait_fraction(ground: Ground, fraction: float) -> None:
     assert await ground.files.wait_for(reached, 30.0), "full image transfer did not start"
 
 
-def test_blackout_mid_transfer_resumes_without_resending(tmp_path: Path) -> None:
-    async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
+async def test_blackout_mid_transfer_resumes_without_resending(tmp_path: Path) -> None:
+    async with ground_pass(tmp_path) as (sat, ground):
         await _capture_and_request(ground)
         await _wait_fraction(ground, 0.3)
         channel = sat.ports.require(SIM_TRANSCEIVER).downlink.channel
         channel.contact = lambda: False  # blackout, both directions
-        await asyncio.sleep(6.0)  # longer than the ground's inactivity timeout and the sender's ACK limit
+        await asyncio.sleep(6.0)  # the outage lasts longer than the ground's inactivity timeout and the sender's ACK limit
         lost = sat.ports.require(SIM_TRANSCEIVER).downlink.stats.frames_out_of_contact
         assert lost > 0
         channel.contact = lambda: True
@@ -53,11 +53,9 @@ def test_blackout_mid_transfer_resumes_without_resending(tmp_path: Path) -> None
         assert repeated <= 0.2 * len(onboard), f"{repeated} of {len(onboard)} bytes arrived twice"
         assert not link_of(sat).scheduler.inhibits
 
-    asyncio.run(run_pass(tmp_path, body))
 
-
-def test_ground_restart_mid_transfer_resumes_without_resending(tmp_path: Path) -> None:
-    async def body(sat, ground: Ground) -> None:  # type: ignore[no-untyped-def]
+async def test_ground_restart_mid_transfer_resumes_without_resending(tmp_path: Path) -> None:
+    async with ground_pass(tmp_path) as (sat, ground):
         await _capture_and_request(ground)
         await _wait_fraction(ground, 0.4)
         first = _full(ground)
@@ -77,5 +75,3 @@ def test_ground_restart_mid_transfer_resumes_without_resending(tmp_path: Path) -
             assert resent <= len(onboard) - arrived_first + 0.2 * len(onboard)
         finally:
             await second.stop()
-
-    asyncio.run(run_pass(tmp_path, body))

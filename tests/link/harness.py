@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,10 @@ def link_of(sat: Satellite) -> LinkComponent:
     return comp
 
 
-async def run_pass(data_dir: Path, body: Callable[[Satellite, Probe, GroundStation], Awaitable[Any]],
-                   loss: float = 0.0) -> Any:
-    """Run a satellite with its simulated radio and a ground station connected over TCP."""
+@contextlib.asynccontextmanager
+async def ground_pass(data_dir: Path, loss: float = 0.0) -> AsyncIterator[tuple[Satellite, Probe, GroundStation]]:
+    """A running satellite with its simulated radio and a ground station connected over TCP;
+    everything is stopped on the way out, whether the test body passed or failed."""
     # Building a satellite does start-up file I/O (boot count, keys): off the loop, as in flight.
     sat, probe = await asyncio.to_thread(build_satellite, data_dir, loss)
     runner = asyncio.create_task(sat.run())
@@ -105,7 +107,7 @@ async def run_pass(data_dir: Path, body: Callable[[Satellite, Probe, GroundStati
                                 ground=ax25.Address.parse("UN0GND"), satellite=settings.callsign,
                                 archive=archive, transport=transport)
         station_task = asyncio.create_task(station.run())
-        return await body(sat, probe, station)
+        yield sat, probe, station
     finally:
         if station_task is not None:
             station_task.cancel()
@@ -115,3 +117,10 @@ async def run_pass(data_dir: Path, body: Callable[[Satellite, Probe, GroundStati
         await runner
         if archive is not None:
             await asyncio.to_thread(archive.close)
+
+
+async def run_pass(data_dir: Path, body: Callable[[Satellite, Probe, GroundStation], Awaitable[Any]],
+                   loss: float = 0.0) -> Any:
+    """``body(sat, probe, station)`` during a ``ground_pass``."""
+    async with ground_pass(data_dir, loss) as (sat, probe, station):
+        return await body(sat, probe, station)

@@ -98,88 +98,81 @@ def test_stuffed_bits_matches_a_bit_string_reference(frame: bytes) -> None:
     assert stuffed_bits(frame) == _reference_on_air_bits(frame)
 
 
-def test_scheduler_priorities_packing_replacement_and_inhibit() -> None:
+@pytest.mark.virtual_time  # the waits below cost no real time
+async def test_scheduler_priorities_packing_replacement_and_inhibit() -> None:
     sent: list[bytes] = []
 
     async def send(frame: bytes) -> None:
         sent.append(frame)
 
-    async def scenario() -> None:
-        sched = DownlinkScheduler(send, lambda info: info, max_info=100, bit_rate=1_000_000)
-        sched.set_inhibit("silence", True)
-        sched.enqueue(Priority.EVENT, b"E" * 30)
-        sched.enqueue(Priority.HOUSEKEEPING, b"h1" * 10, replace_key=1)
-        sched.enqueue(Priority.HOUSEKEEPING, b"H1" * 10, replace_key=1)  # replaces the stale sample
-        sched.enqueue(Priority.VERDICT, b"V" * 30)
-        sched.enqueue(Priority.VERDICT, b"B" * 60, alone=True)
-        task = asyncio.create_task(sched.run())
-        await asyncio.sleep(0.05)
-        assert sent == [], "transmitted while inhibited"
-        sched.set_inhibit("silence", False)
-        while sched.frames_sent < 2:
-            await asyncio.sleep(0.01)
-        sched.tx_off = True
-        sched.enqueue(Priority.EVENT, b"late")
-        await asyncio.sleep(0.05)
-        task.cancel()
-        assert sent[0] == b"V" * 30 + b"H1" * 10 + b"E" * 30  # priority order, packed to the size
-        assert sent[1] == b"B" * 60  # the beacon alone in its frame
-        assert len(sent) == 2 and sched.packets_replaced == 1
-
-    asyncio.run(scenario())
+    sched = DownlinkScheduler(send, lambda info: info, max_info=100, bit_rate=1_000_000)
+    sched.set_inhibit("silence", True)
+    sched.enqueue(Priority.EVENT, b"E" * 30)
+    sched.enqueue(Priority.HOUSEKEEPING, b"h1" * 10, replace_key=1)
+    sched.enqueue(Priority.HOUSEKEEPING, b"H1" * 10, replace_key=1)  # replaces the stale sample
+    sched.enqueue(Priority.VERDICT, b"V" * 30)
+    sched.enqueue(Priority.VERDICT, b"B" * 60, alone=True)
+    task = asyncio.create_task(sched.run())
+    await asyncio.sleep(0.05)
+    assert sent == [], "transmitted while inhibited"
+    sched.set_inhibit("silence", False)
+    while sched.frames_sent < 2:
+        await asyncio.sleep(0.01)
+    sched.tx_off = True
+    sched.enqueue(Priority.EVENT, b"late")
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert sent[0] == b"V" * 30 + b"H1" * 10 + b"E" * 30  # priority order, packed to the size
+    assert sent[1] == b"B" * 60  # the beacon alone in its frame
+    assert len(sent) == 2 and sched.packets_replaced == 1
 
 
-def test_scheduler_paces_to_the_bit_rate() -> None:
-    async def scenario() -> float:
-        loop = asyncio.get_running_loop()
-        async def send(frame: bytes) -> None:
-            pass
-        sched = DownlinkScheduler(send, lambda info: info, max_info=100, bit_rate=9600)
-        for _ in range(5):
-            sched.enqueue(Priority.EVENT, bytes(100))
-        task = asyncio.create_task(sched.run())
-        start = loop.time()
-        while sched.frames_sent < 5 or sched.airtime_total > loop.time() - start + 0.2:
-            await asyncio.sleep(0.01)
-        elapsed = loop.time() - start
-        task.cancel()
-        return elapsed - sched.airtime_total * 4 / 5
-
+@pytest.mark.virtual_time
+async def test_scheduler_paces_to_the_bit_rate() -> None:
+    loop = asyncio.get_running_loop()
+    async def send(frame: bytes) -> None:
+        pass
+    sched = DownlinkScheduler(send, lambda info: info, max_info=100, bit_rate=9600)
+    for _ in range(5):
+        sched.enqueue(Priority.EVENT, bytes(100))
+    task = asyncio.create_task(sched.run())
+    start = loop.time()
+    while sched.frames_sent < 5 or sched.airtime_total > loop.time() - start + 0.2:
+        await asyncio.sleep(0.01)
+    elapsed = loop.time() - start
+    task.cancel()
     # The 5th frame starts only after 4 frames' air time: at 9600 bit/s >= 4 * ~0.09 s.
-    assert asyncio.run(scenario()) >= -0.001
+    assert elapsed - sched.airtime_total * 4 / 5 >= -0.001
 
 
-def test_radio_refuses_long_frames_and_survives_device_loss(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        sim = SimTransceiver(ChannelModel(bit_rate=100_000, propagation_delay=0.0),
-                             link_path=tmp_path / "radio.tty", port=0)
-        await sim.start()
-        radio = KissRadio(AsyncSerialPort(sim.device, 115200, reopen_interval=0.05), max_frame=64)
-        await radio.open()
-        with pytest.raises(FrameTooLong):
-            await radio.send(bytes(65))
-        reader, writer = await asyncio.open_connection("127.0.0.1", sim.bound_port)
-        frames = radio.frames()
-        await sim.unplug()
-        sim.tnc_parameters.clear()  # so only settings sent after the replug count below
-        nxt = asyncio.ensure_future(frames.__anext__())
-        while radio.serial.losses < 1:
+async def test_radio_refuses_long_frames_and_survives_device_loss(tmp_path: Path) -> None:
+    sim = SimTransceiver(ChannelModel(bit_rate=100_000, propagation_delay=0.0),
+                         link_path=tmp_path / "radio.tty", port=0)
+    await sim.start()
+    radio = KissRadio(AsyncSerialPort(sim.device, 115200, reopen_interval=0.05), max_frame=64)
+    await radio.open()
+    with pytest.raises(FrameTooLong):
+        await radio.send(bytes(65))
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.bound_port)
+    frames = radio.frames()
+    await sim.unplug()
+    sim.tnc_parameters.clear()  # so only settings sent after the replug count below
+    nxt = asyncio.ensure_future(frames.__anext__())
+    while radio.serial.losses < 1:
+        await asyncio.sleep(0.01)
+    await sim.replug()
+    while radio.serial.opens < 2:
+        await asyncio.sleep(0.01)
+    writer.write(kiss.encode(b"after replug"))
+    await writer.drain()
+    assert await asyncio.wait_for(nxt, 10) == b"after replug"
+    async with asyncio.timeout(10):  # the settings cross the pty on their own schedule
+        while "TX_DELAY" not in sim.tnc_parameters:
             await asyncio.sleep(0.01)
-        await sim.replug()
-        while radio.serial.opens < 2:
-            await asyncio.sleep(0.01)
-        writer.write(kiss.encode(b"after replug"))
-        await writer.drain()
-        assert await asyncio.wait_for(nxt, 10) == b"after replug"
-        async with asyncio.timeout(10):  # the settings cross the pty on their own schedule
-            while "TX_DELAY" not in sim.tnc_parameters:
-                await asyncio.sleep(0.01)
-        assert sim.tnc_parameters["TX_DELAY"] == 5  # parameters re-sent to the reconnected device
-        await radio.send(b"down")
-        data = await asyncio.wait_for(reader.read(100), 10)
-        assert kiss.KissDecoder().feed(data)[0].payload == b"down"
-        writer.close()
-        await radio.close()
-        await sim.stop()
-
-    asyncio.run(scenario())
+    assert sim.tnc_parameters["TX_DELAY"] == 5  # parameters re-sent to the reconnected device
+    await radio.send(b"down")
+    data = await asyncio.wait_for(reader.read(100), 10)
+    assert kiss.KissDecoder().feed(data)[0].payload == b"down"
+    writer.close()
+    await radio.close()
+    await sim.stop()

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
 from flightsw.core.commands import Completion, Reason
-from flightsw.ground.station import GroundStation
 from flightsw.link.auth import KeyRing
 from flightsw.link.subsystem import SIM_TRANSCEIVER
 from hal.serial_port import AsyncSerialPort
 
-from .harness import Probe, link_of, run_pass
+from .harness import ground_pass, link_of
 
 
-def test_command_executes_and_verdict_and_telemetry_come_back(tmp_path: Path) -> None:
-    async def body(sat, probe: Probe, station: GroundStation) -> None:  # type: ignore[no-untyped-def]
+async def test_command_executes_and_verdict_and_telemetry_come_back(tmp_path: Path) -> None:
+    async with ground_pass(tmp_path) as (sat, probe, station):
         # The flight side really uses the serial driver on the pseudo-terminal.
         assert isinstance(link_of(sat).radio.serial, AsyncSerialPort)
         response = await station.command("probe.SET_TARGET", {"value": "321"}, timeout=5.0, retries=0)
@@ -42,8 +40,6 @@ def test_command_executes_and_verdict_and_telemetry_come_back(tmp_path: Path) ->
             assert "outside" in str(exc)
         else:
             raise AssertionError("out-of-range argument was sent")
-
-    asyncio.run(run_pass(tmp_path, body))
     # Everything is archived with ground receive time.
     db = sqlite3.connect(tmp_path / "ground.sqlite3")
     assert db.execute("SELECT COUNT(*) FROM frames WHERE direction='down'").fetchone()[0] >= 3
@@ -52,8 +48,8 @@ def test_command_executes_and_verdict_and_telemetry_come_back(tmp_path: Path) ->
     assert db.execute("SELECT completion FROM responses WHERE seq=1 AND completion != ''").fetchone()[0] == "SUCCESS"
 
 
-def test_lossy_channel_beacons_arrive_and_resent_command_runs_once(tmp_path: Path) -> None:
-    async def body(sat, probe: Probe, station: GroundStation) -> None:  # type: ignore[no-untyped-def]
+async def test_lossy_channel_beacons_arrive_and_resent_command_runs_once(tmp_path: Path) -> None:
+    async with ground_pass(tmp_path, loss=0.2) as (sat, probe, station):
         link = link_of(sat)
         for _ in range(12):
             link.send_beacon()
@@ -61,28 +57,28 @@ def test_lossy_channel_beacons_arrive_and_resent_command_runs_once(tmp_path: Pat
         response = await station.command("probe.SET_TARGET", {"value": "42"}, timeout=1.5, retries=12)
         assert response is not None and response.completion == Completion.SUCCESS
         # The operator re-sends the very same packet a few more times: never executed again.
+        transceiver = sat.ports.require(SIM_TRANSCEIVER)
+        settled = link.stats["duplicates"] + transceiver.uplink.stats.frames_lost
         for _ in range(4):
             await station.resend()
-        assert await station.wait_until(lambda: link.stats["duplicates"] >= 1, 10.0)
-        await asyncio.sleep(0.5)
+        # each re-sent frame is either lost on the way up or recognised as a duplicate
+        assert await station.wait_until(lambda: link.stats["duplicates"] >= 1 and (
+            link.stats["duplicates"] + transceiver.uplink.stats.frames_lost >= settled + 4), 10.0)
         assert probe.count == 1
         assert link.stats["commands_executed"] == 1
-        transceiver = sat.ports.require(SIM_TRANSCEIVER)
         assert transceiver.downlink.stats.frames_lost + transceiver.uplink.stats.frames_lost > 0
 
-    asyncio.run(run_pass(tmp_path, body, loss=0.2))
 
-
-def test_uplink_counter_survives_restart_and_replay_after_reboot_fails(tmp_path: Path) -> None:
+async def test_uplink_counter_survives_restart_and_replay_after_reboot_fails(tmp_path: Path) -> None:
     captured: list[bytes] = []
 
-    async def first(sat, probe: Probe, station: GroundStation) -> None:  # type: ignore[no-untyped-def]
+    async with ground_pass(tmp_path) as (sat, probe, station):
         response = await station.command("probe.SET_TARGET", {"value": "7"}, timeout=5.0, retries=0)
         assert response is not None and response.completion == Completion.SUCCESS
         assert station._last_sent is not None
         captured.append(station._last_sent)
 
-    async def second(sat, probe: Probe, station: GroundStation) -> None:  # type: ignore[no-untyped-def]
+    async with ground_pass(tmp_path) as (sat, probe, station):  # after a reboot
         link = link_of(sat)
         await link.handle_frame(captured[0])
         assert probe.count == 0
@@ -91,6 +87,3 @@ def test_uplink_counter_survives_restart_and_replay_after_reboot_fails(tmp_path:
         assert response is not None and response.completion == Completion.SUCCESS
         assert response.seq == 2  # the ground's counter is persisted in its archive too
         assert KeyRing.load(link.settings.key_file).ids == [0, 1, 2, 3]
-
-    asyncio.run(run_pass(tmp_path, first))
-    asyncio.run(run_pass(tmp_path, second))

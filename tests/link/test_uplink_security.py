@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from flightsw.link import ax25
 from flightsw.link.auth import AuthError, KeyRing, build_command, verify_command
 from flightsw.link.packets import PacketBuilder, TimeStamp, crc16, split_packets
+from flightsw.testing import wait_until
 
 from .harness import build_satellite, link_of
 
@@ -32,74 +33,67 @@ def _command(sat, counter: int, key_id: int = 0, key: bytes | None = None, value
     return build_command(key or link.keys.key(key_id), key_id, counter, body)
 
 
-def test_attacks_are_dropped_counted_and_never_executed(tmp_path: Path) -> None:
-    sat, probe = build_satellite(tmp_path)
+async def test_attacks_are_dropped_counted_and_never_executed(tmp_path: Path, sat_runner) -> None:
+    sat, probe = await asyncio.to_thread(build_satellite, tmp_path)  # start-up file I/O: off the loop
+    await sat_runner.start(sat)
+    await wait_until(lambda: "link.rx" in sat.supervisor.services)
+    link = link_of(sat)
+    good = _command(sat, 10)
+    await link.handle_frame(_frame(sat, good))
+    await wait_until(lambda: probe.count == 1)
 
-    async def scenario() -> None:
-        runner = asyncio.create_task(sat.run())
-        try:
-            while "link.rx" not in sat.supervisor.services:
-                await asyncio.sleep(0.01)
-            link = link_of(sat)
-            good = _command(sat, 10)
-            await link.handle_frame(_frame(sat, good))
-            await asyncio.sleep(0.1)
-            assert probe.count == 1
+    # replay of the same packet (counter reused, different MAC cache entry is impossible)
+    forged_counter = bytearray(_command(sat, 5))
+    await link.handle_frame(_frame(sat, bytes(forged_counter)))  # reordered-old
+    # forgery: body changed after signing, CRC recomputed by the attacker
+    tampered = bytearray(_command(sat, 11))
+    tampered[12] ^= 0x01
+    tampered[-2:] = struct.pack(">H", crc16(bytes(tampered[:-2])))
+    await link.handle_frame(_frame(sat, bytes(tampered)))
+    # wrong key (valid id, attacker's key material)
+    await link.handle_frame(_frame(sat, _command(sat, 12, key=b"k" * 32)))
+    # non-active key of the ring
+    await link.handle_frame(_frame(sat, _command(sat, 13, key_id=1)))
+    # unknown key id
+    await link.handle_frame(_frame(sat, _command(sat, 14, key_id=9, key=b"z" * 32)))
+    # truncated packet (cut inside the MAC)
+    await link.handle_frame(_frame(sat, _command(sat, 15)[:-6]))
+    # random bytes, in a frame and as a bare frame
+    await link.handle_frame(_frame(sat, bytes(range(40))))
+    await link.handle_frame(b"\x00\x01garbage")
 
-            # replay of the same packet (counter reused, different MAC cache entry is impossible)
-            forged_counter = bytearray(_command(sat, 5))
-            await link.handle_frame(_frame(sat, bytes(forged_counter)))  # reordered-old
-            # forgery: body changed after signing, CRC recomputed by the attacker
-            tampered = bytearray(_command(sat, 11))
-            tampered[12] ^= 0x01
-            tampered[-2:] = struct.pack(">H", crc16(bytes(tampered[:-2])))
-            await link.handle_frame(_frame(sat, bytes(tampered)))
-            # wrong key (valid id, attacker's key material)
-            await link.handle_frame(_frame(sat, _command(sat, 12, key=b"k" * 32)))
-            # non-active key of the ring
-            await link.handle_frame(_frame(sat, _command(sat, 13, key_id=1)))
-            # unknown key id
-            await link.handle_frame(_frame(sat, _command(sat, 14, key_id=9, key=b"z" * 32)))
-            # truncated packet (cut inside the MAC)
-            await link.handle_frame(_frame(sat, _command(sat, 15)[:-6]))
-            # random bytes, in a frame and as a bare frame
-            await link.handle_frame(_frame(sat, bytes(range(40))))
-            await link.handle_frame(b"\x00\x01garbage")
-            await asyncio.sleep(0.1)
-
-            assert probe.count == 1, "an attack executed a command"
-            s = link.stats
-            assert s["replays"] == 1
-            assert s["auth_failures"] == 4  # tampered MAC, wrong key, inactive key, unknown key
-            assert s["crc_failures"] + s["malformed"] == 3
-            assert s["commands_executed"] == 1
-            link.publish()
-            assert link.auth_failures.value == 4
-            # after rotation to key 1 the old key stops working and key 1 works
-            assert sat.dictionary is not None
-            await link.select_key(1)
-            await link.handle_frame(_frame(sat, _command(sat, 20, key_id=0)))
-            await link.handle_frame(_frame(sat, _command(sat, 21, key_id=1)))
-            await asyncio.sleep(0.1)
-            assert probe.count == 2
-            assert s["auth_failures"] == 5
-        finally:
-            sat.stop_event.set()
-            await runner
-
-    asyncio.run(scenario())
+    # none of them reached the command dispatcher (nothing can be queued to run later)
+    assert sat.commands.stats["received"] == 1
+    assert probe.count == 1, "an attack executed a command"
+    s = link.stats
+    assert s["replays"] == 1
+    assert s["auth_failures"] == 4  # tampered MAC, wrong key, inactive key, unknown key
+    assert s["crc_failures"] + s["malformed"] == 3
+    assert s["commands_executed"] == 1
+    link.publish()
+    assert link.auth_failures.value == 4
+    # after rotation to key 1 the old key stops working and key 1 works
+    assert sat.dictionary is not None
+    await link.select_key(1)
+    await link.handle_frame(_frame(sat, _command(sat, 20, key_id=0)))
+    await link.handle_frame(_frame(sat, _command(sat, 21, key_id=1)))
+    await wait_until(lambda: probe.count == 2)
+    assert sat.commands.stats["received"] == 2
+    assert s["auth_failures"] == 5
 
 
-def test_rotation_is_a_dictionary_command_and_refuses_unknown_keys(tmp_path: Path) -> None:
-    sat, _ = build_satellite(tmp_path)
+async def test_rotation_is_a_dictionary_command_and_refuses_unknown_keys(tmp_path: Path) -> None:
+    sat, _ = await asyncio.to_thread(build_satellite, tmp_path)
     d = sat.finalize()
     assert "link.SELECT_KEY" in {i.name for i in d.commands.values()}
     link = link_of(sat)
     from flightsw.core.component import CommandFailure
 
-    with pytest.raises(CommandFailure, match="not in the key file"):
-        asyncio.run(link.select_key(77))
-    sat.workers.shutdown()
+    try:
+        with pytest.raises(CommandFailure, match="not in the key file"):
+            await link.select_key(77)
+    finally:
+        sat.workers.shutdown()
 
 
 def test_key_file_errors_do_not_leak_key_material(tmp_path: Path) -> None:

@@ -83,49 +83,46 @@ async def wait_until(predicate, limit: float = 20.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_sensors_publish_and_a_hung_part_is_power_cycled(run, tmp_path) -> None:
+@pytest.mark.virtual_time
+async def test_sensors_publish_and_a_hung_part_is_power_cycled(tmp_path) -> None:
     sat = make_satellite(tmp_path)
 
-    async def main() -> None:
-        runner = asyncio.create_task(sat.run())
-        await wait_until(lambda: sat.dictionary is not None
-                         and value(sat, "eps_battery.bus_voltage") is not None
-                         and value(sat, "mag.mag_z") is not None
-                         and value(sat, "temp_radio.temperature") is not None)
-        assert value(sat, "eps_battery.bus_voltage") == pytest.approx(7.6, abs=0.05)
-        assert value(sat, "temp_radio.temperature") == pytest.approx(28.0, abs=0.6)
-        assert value(sat, "mag.mag_z") == pytest.approx(35e-6, abs=2e-6)
-        # the absent part: reported exactly once, stale, while the others keep updating
-        await wait_until(lambda: (value(sat, "ghost.consecutive_failures") or 0) >= 5)
-        assert value(sat, "ghost.stale") is True
-        assert len(events_named(sat, "ghost.failed")) == 1
+    runner = asyncio.create_task(sat.run())
+    await wait_until(lambda: sat.dictionary is not None
+                     and value(sat, "eps_battery.bus_voltage") is not None
+                     and value(sat, "mag.mag_z") is not None
+                     and value(sat, "temp_radio.temperature") is not None)
+    assert value(sat, "eps_battery.bus_voltage") == pytest.approx(7.6, abs=0.05)
+    assert value(sat, "temp_radio.temperature") == pytest.approx(28.0, abs=0.6)
+    assert value(sat, "mag.mag_z") == pytest.approx(35e-6, abs=2e-6)
+    # the absent part: reported exactly once, stale, while the others keep updating
+    await wait_until(lambda: (value(sat, "ghost.consecutive_failures") or 0) >= 5)
+    assert value(sat, "ghost.stale") is True
+    assert len(events_named(sat, "ghost.failed")) == 1
 
-        # the magnetometer latches up: NACKs everything until its supply is cycled
-        hw = sat.component("hw")
-        part = next(s.sim_part for s in hw.hardware.sensors if s.name == "mag")
-        part.faults.hung = True
-        await wait_until(lambda: value(sat, "mag.stale") is True)
-        await wait_until(lambda: value(sat, "mag.power_cycles") == 1)
-        await wait_until(lambda: value(sat, "mag.stale") is False)
-        assert part.power_cycles == 1 and not part.faults.hung
-        assert len(events_named(sat, "mag.failed")) == 1
-        assert len(events_named(sat, "mag.power_cycled")) == 1
-        assert len(events_named(sat, "mag.recovered")) == 1
-        battery_before = sat.telemetry.latest(sat.dictionary.by_name["eps_battery.bus_voltage"].id)
-        await wait_until(lambda: sat.telemetry.latest(
-            sat.dictionary.by_name["eps_battery.bus_voltage"].id).stamp != battery_before.stamp)
-        assert (value(sat, "mag.i2c_errors") or 0) > 0
-        await wait_until(lambda: value(sat, "hw.sensors_failed") == 1)  # only the ghost
-        sat.stop_event.set()
-        await runner
-
-    run(main())
+    # the magnetometer latches up: NACKs everything until its supply is cycled
+    hw = sat.component("hw")
+    part = next(s.sim_part for s in hw.hardware.sensors if s.name == "mag")
+    part.faults.hung = True
+    await wait_until(lambda: value(sat, "mag.stale") is True)
+    await wait_until(lambda: value(sat, "mag.power_cycles") == 1)
+    await wait_until(lambda: value(sat, "mag.stale") is False)
+    assert part.power_cycles == 1 and not part.faults.hung
+    assert len(events_named(sat, "mag.failed")) == 1
+    assert len(events_named(sat, "mag.power_cycled")) == 1
+    assert len(events_named(sat, "mag.recovered")) == 1
+    battery_before = sat.telemetry.latest(sat.dictionary.by_name["eps_battery.bus_voltage"].id)
+    await wait_until(lambda: sat.telemetry.latest(
+        sat.dictionary.by_name["eps_battery.bus_voltage"].id).stamp != battery_before.stamp)
+    assert (value(sat, "mag.i2c_errors") or 0) > 0
+    await wait_until(lambda: value(sat, "hw.sensors_failed") == 1)  # only the ghost
+    sat.stop_event.set()
+    await runner
 
 
-def test_dictionary_has_units_and_limits(tmp_path) -> None:
-    sat = make_satellite(tmp_path)
+def test_dictionary_has_units_and_limits(tmp_path, new_satellite) -> None:
+    sat = new_satellite(config=loads(CONFIG.format(data=tmp_path / "data")), subsystems=[build_hardware])
     d = sat.finalize()
-    sat.workers.shutdown()
     item = d.by_name["eps_battery.bus_voltage"]
     assert item.decl.unit == "V"
     assert item.decl.limits.red_low == 6.0 and item.decl.limits.red_high == 8.45

@@ -28,6 +28,7 @@ def scenario_start(result: SimResult) -> float:
     return result.scenario.start_epoch
 
 
+@pytest.mark.timeout(180)  # its session fixture flies the pass twice
 def test_a_pass_brings_beacons_down_and_carries_a_command_up(one_pass_runs: tuple[SimResult, SimResult, Path]) -> None:
     result, _, _ = one_pass_runs
     m = result.metrics

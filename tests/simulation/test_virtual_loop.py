@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import tty
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,78 +23,84 @@ def _raw_pty() -> tuple[int, int]:
     return master, slave
 
 
-def test_bytes_in_flight_through_a_pty_hold_the_clock_until_they_arrive() -> None:
-    master, slave = _raw_pty()
+@pytest.fixture
+def raw_pty() -> Iterator[Callable[[], tuple[int, int]]]:
+    """Raw pseudo-terminals (master non-blocking), all closed when the test ends."""
+    opened: list[int] = []
+
+    def make() -> tuple[int, int]:
+        master, slave = _raw_pty()
+        opened.extend((master, slave))
+        return master, slave
+
+    yield make
+    for fd in opened:
+        os.close(fd)
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    yield pool
+    pool.shutdown()
+
+
+pytestmark = pytest.mark.virtual_time  # the async tests below run on the loop under test
+
+
+async def test_bytes_in_flight_through_a_pty_hold_the_clock_until_they_arrive(raw_pty) -> None:
+    master, slave = raw_pty()
     counters = {"written": 0, "read": 0}
     arrivals: list[tuple[float, bytes]] = []
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, VirtualTimeLoop)
-        loop.add_io_pending_check(lambda: (counters["written"], counters["read"])
-                                  if counters["written"] > counters["read"] else None)
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    loop.add_io_pending_check(lambda: (counters["written"], counters["read"])
+                              if counters["written"] > counters["read"] else None)
 
-        def readable() -> None:
-            data = os.read(master, 4096)
-            counters["read"] += len(data)
-            arrivals.append((loop.time(), data))
+    def readable() -> None:
+        data = os.read(master, 4096)
+        counters["read"] += len(data)
+        arrivals.append((loop.time(), data))
 
-        loop.add_reader(master, readable)
-        for i in range(20):  # each write is followed by a long idle stretch the clock would skip
-            frame = bytes([0xC0, i]) * 50
-            counters["written"] += os.write(slave, frame)
-            await asyncio.sleep(600.0)
-        loop.remove_reader(master)
+    loop.add_reader(master, readable)
+    for i in range(20):  # each write is followed by a long idle stretch the clock would skip
+        frame = bytes([0xC0, i]) * 50
+        counters["written"] += os.write(slave, frame)
+        await asyncio.sleep(600.0)
+    loop.remove_reader(master)
 
-    try:
-        run_virtual(main())
-    finally:
-        os.close(master)
-        os.close(slave)
     assert counters["read"] == counters["written"] == 2000
     # every frame was seen at the virtual instant it was written, never after a jump
     assert sorted({round(t) for t, _ in arrivals}) == [600 * i for i in range(20)]
 
 
-def test_a_stalled_token_stops_holding_the_clock_and_is_counted() -> None:
-    async def main() -> tuple[float, int]:
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, VirtualTimeLoop)
-        loop.add_io_pending_check(lambda: "bytes that never arrive")
-        await asyncio.sleep(3600.0)
-        return loop.time(), loop.io_hold_expired
-
-    now, expired = run_virtual(main())
-    assert now == pytest.approx(3600.0) and expired == 1
+async def test_a_stalled_token_stops_holding_the_clock_and_is_counted() -> None:
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    loop.add_io_pending_check(lambda: "bytes that never arrive")
+    await asyncio.sleep(3600.0)
+    assert loop.time() == pytest.approx(3600.0) and loop.io_hold_expired == 1
 
 
-def test_inline_executor_runs_on_the_loop_thread_and_delivers_errors() -> None:
-    executor = ThreadPoolExecutor(max_workers=1)
-
+async def test_inline_executor_runs_on_the_loop_thread_and_delivers_errors(executor) -> None:
     def fail() -> None:
         raise OSError(121, "Remote I/O error")
 
-    async def main() -> tuple[int, int, int, int]:
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, VirtualTimeLoop)
-        threaded = await loop.run_in_executor(executor, threading.get_ident)
-        loop.run_inline(executor)
-        inline = await loop.run_in_executor(executor, threading.get_ident)
-        with pytest.raises(OSError, match="Remote I/O"):
-            await loop.run_in_executor(executor, fail)
-        return threaded, inline, threading.get_ident(), loop.inline_calls
-
-    try:
-        threaded, inline, loop_thread, calls = run_virtual(main())
-    finally:
-        executor.shutdown()
-    assert threaded != loop_thread and inline == loop_thread and calls == 2
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    threaded = await loop.run_in_executor(executor, threading.get_ident)
+    loop.run_inline(executor)
+    inline = await loop.run_in_executor(executor, threading.get_ident)
+    with pytest.raises(OSError, match="Remote I/O"):
+        await loop.run_in_executor(executor, fail)
+    loop_thread = threading.get_ident()
+    assert threaded != loop_thread and inline == loop_thread and loop.inline_calls == 2
 
 
-def test_executor_work_holds_the_clock_and_completes_before_the_next_batch() -> None:
+async def test_executor_work_holds_the_clock_and_completes_before_the_next_batch(executor) -> None:
     """A completion lands at a fixed point among the other ready callbacks, whatever the real
     duration of the work: that is what makes equal-time timers queue identically run to run."""
-    executor = ThreadPoolExecutor(max_workers=1)
     steps = 0
 
     def slow() -> str:
@@ -106,109 +113,90 @@ def test_executor_work_holds_the_clock_and_completes_before_the_next_batch() -> 
             steps += 1
             await asyncio.sleep(0)
 
-    async def main() -> tuple[float, int]:
-        loop = asyncio.get_running_loop()
-        task = asyncio.create_task(busy())
-        await loop.run_in_executor(executor, slow)
-        seen = steps
-        task.cancel()
-        return loop.time(), seen
-
-    try:
-        now, seen = run_virtual(main())
-    finally:
-        executor.shutdown()
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(busy())
+    await loop.run_in_executor(executor, slow)
+    seen = steps
+    task.cancel()
+    now = loop.time()
     assert now == 0.0  # real work takes no virtual time
     assert seen == 2  # busy() ran exactly two steps before the completion, not "as many as fit in 50 ms"
 
 
-def test_bytes_written_into_a_pty_are_read_in_the_next_iteration_every_time() -> None:
+async def test_bytes_written_into_a_pty_are_read_in_the_next_iteration_every_time(raw_pty) -> None:
     """Within one virtual instant, where a reader's callback lands among the others must not
     depend on when the kernel's pty worker moves the bytes (it often has not, right after the
     write): with an arrival check, bytes written in one iteration are read in the next."""
-    master, slave = _raw_pty()
+    master, slave = raw_pty()
     counters = {"written": 0, "read": 0}
     positions: list[int] = []
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, VirtualTimeLoop)
-        loop.add_io_arrival_check(lambda: counters["written"] - counters["read"] - readable_bytes(master))
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    loop.add_io_arrival_check(lambda: counters["written"] - counters["read"] - readable_bytes(master))
+    ticks = 0
+
+    def readable() -> None:
+        counters["read"] += len(os.read(master, 4096))
+        positions.append(ticks)
+
+    loop.add_reader(master, readable)
+    await asyncio.sleep(60.0)  # every round starts the same way: woken by a timer
+    for round_ in range(40):
         ticks = 0
+        counters["written"] += os.write(slave, bytes([0xC0, round_]) * 100)
+        for _ in range(30):  # the same instant stays busy: a poll follows every few callbacks
+            ticks += 1
+            await asyncio.sleep(0)
+        await asyncio.sleep(60.0)
+    loop.remove_reader(master)
 
-        def readable() -> None:
-            counters["read"] += len(os.read(master, 4096))
-            positions.append(ticks)
-
-        loop.add_reader(master, readable)
-        await asyncio.sleep(60.0)  # every round starts the same way: woken by a timer
-        for round_ in range(40):
-            ticks = 0
-            counters["written"] += os.write(slave, bytes([0xC0, round_]) * 100)
-            for _ in range(30):  # the same instant stays busy: a poll follows every few callbacks
-                ticks += 1
-                await asyncio.sleep(0)
-            await asyncio.sleep(60.0)
-        loop.remove_reader(master)
-
-    try:
-        run_virtual(main())
-    finally:
-        os.close(master)
-        os.close(slave)
     assert counters["read"] == counters["written"] == 8000
     assert len(positions) == 40 and len(set(positions)) == 1, f"reader ran after {positions} steps"
 
 
-def test_descriptors_ready_together_are_handled_in_descriptor_order() -> None:
+async def test_descriptors_ready_together_are_handled_in_descriptor_order(raw_pty) -> None:
     """epoll lists descriptors in the order they became ready; the loop must not pass that real
     timing on to the order of the reader callbacks."""
-    first, first_slave = _raw_pty()
-    second, second_slave = _raw_pty()
+    first, first_slave = raw_pty()
+    second, second_slave = raw_pty()
     low, high = sorted((first, second))
     order: list[int] = []
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, VirtualTimeLoop)
-        written = {first: 0, second: 0}
-        read = {first: 0, second: 0}
-        loop.add_io_arrival_check(lambda: sum(written[fd] - read[fd] - readable_bytes(fd) for fd in written))
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    written = {first: 0, second: 0}
+    read = {first: 0, second: 0}
+    loop.add_io_arrival_check(lambda: sum(written[fd] - read[fd] - readable_bytes(fd) for fd in written))
 
-        def reader(fd: int) -> None:
-            read[fd] += len(os.read(fd, 4096))
-            order.append(fd)
+    def reader(fd: int) -> None:
+        read[fd] += len(os.read(fd, 4096))
+        order.append(fd)
 
-        for fd in written:
-            loop.add_reader(fd, reader, fd)
-        slaves = {first: first_slave, second: second_slave}
+    for fd in written:
+        loop.add_reader(fd, reader, fd)
+    slaves = {first: first_slave, second: second_slave}
 
-        def write_high_then_low() -> None:
-            """The higher descriptor's bytes become readable first, in real time."""
-            written[high] += os.write(slaves[high], b"\xc0high\xc0")
-            deadline = time.monotonic() + 1.0
-            while readable_bytes(high) == 0 and time.monotonic() < deadline:
-                time.sleep(0.0001)
-            written[low] += os.write(slaves[low], b"\xc0low\xc0")
+    def write_high_then_low() -> None:
+        """The higher descriptor's bytes become readable first, in real time."""
+        written[high] += os.write(slaves[high], b"\xc0high\xc0")
+        deadline = time.monotonic() + 1.0
+        while readable_bytes(high) == 0 and time.monotonic() < deadline:
+            time.sleep(0.0001)
+        written[low] += os.write(slaves[low], b"\xc0low\xc0")
 
-        for _ in range(10):
-            write_high_then_low()
-            await asyncio.sleep(1.0)
-        for fd in written:
-            loop.remove_reader(fd)
+    for _ in range(10):
+        write_high_then_low()
+        await asyncio.sleep(1.0)
+    for fd in written:
+        loop.remove_reader(fd)
 
-    try:
-        run_virtual(main())
-    finally:
-        for fd in (first, first_slave, second, second_slave):
-            os.close(fd)
     assert order == [low, high] * 10
 
 
-def test_thread_work_starts_only_after_the_batch_of_callbacks_that_asked_for_it() -> None:
+async def test_thread_work_starts_only_after_the_batch_of_callbacks_that_asked_for_it(executor) -> None:
     """Callbacks of the same batch never run while a worker thread does (on a stock loop they
     race it: the record log was rotated by a callback while a worker flushed it, now and then)."""
-    executor = ThreadPoolExecutor(max_workers=1)
     started = threading.Event()
     seen_running: list[bool] = []
 
@@ -216,29 +204,24 @@ def test_thread_work_starts_only_after_the_batch_of_callbacks_that_asked_for_it(
         started.set()
         return "synced"
 
-    async def main() -> str:
-        loop = asyncio.get_running_loop()
-        results: list[asyncio.Future[str]] = []
+    loop = asyncio.get_running_loop()
+    results: list[asyncio.Future[str]] = []
 
-        def ask() -> None:
-            results.append(loop.run_in_executor(executor, work))
+    def ask() -> None:
+        results.append(loop.run_in_executor(executor, work))
 
-        def same_batch() -> None:
-            seen_running.append(started.wait(0.03))  # a thread started at once would be seen
+    def same_batch() -> None:
+        seen_running.append(started.wait(0.03))  # a thread started at once would be seen
 
-        loop.call_soon(ask)
-        loop.call_soon(same_batch)
-        await asyncio.sleep(1.0)
-        return await results[0]
-
-    try:
-        assert run_virtual(main()) == "synced"
-    finally:
-        executor.shutdown()
+    loop.call_soon(ask)
+    loop.call_soon(same_batch)
+    await asyncio.sleep(1.0)
+    assert await results[0] == "synced"
     assert seen_running == [False]
 
 
 def test_thread_work_asked_for_together_completes_in_the_order_asked_whatever_finishes_first() -> None:
+    """Three runs, each on a fresh loop (``run_virtual``), must agree."""
     async def main() -> list[str]:
         loop = asyncio.get_running_loop()
         order: list[str] = []
