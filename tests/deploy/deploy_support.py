@@ -178,3 +178,53 @@ def staged_root(base: Path) -> Path:
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+
+
+def run_service_until_ready(command: list[str], *, cwd: Path, env: dict[str, str], scratch: Path,
+                            pets: int = 1) -> tuple[list[str], str]:
+    """Start ``flightsw run`` as systemd starts flightsw.service (Type=notify): wait for READY=1 and
+    ``pets`` WATCHDOG=1 on a notify socket the test owns, stop it with SIGTERM, and return every
+    notify message and the service's log. Fails the test on no READY=1, a non-zero exit or a traceback.
+    """
+    import contextlib
+    import socket
+
+    notify_path = scratch / f"notify-{time.monotonic_ns()}.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.settimeout(0.5)
+    env = {**env, "NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "4000000", "PYTHONUNBUFFERED": "1"}
+    log_path = scratch / f"service-{time.monotonic_ns()}.log"
+    with open(log_path, "w") as log:
+        service = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    messages: list[str] = []
+
+    def petted() -> int:
+        return messages[messages.index("READY=1"):].count("WATCHDOG=1") if "READY=1" in messages else 0
+
+    try:
+        deadline = time.monotonic() + 60  # generous: only a broken install takes this long
+        while time.monotonic() < deadline and service.poll() is None:
+            try:
+                messages.extend(notify.recv(4096).decode().splitlines())
+            except TimeoutError:
+                continue
+            if petted() >= pets:
+                break
+        assert "READY=1" in messages, f"no READY=1; got {messages}; log:\n{log_path.read_text()[-3000:]}"
+        assert petted() >= pets, messages
+        service.send_signal(signal.SIGTERM)
+        code = service.wait(timeout=60)
+        notify.setblocking(False)  # the process has exited: whatever it sent is queued
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                messages.extend(notify.recv(4096).decode().splitlines())
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+        notify.close()
+    log_text = log_path.read_text()
+    assert code == 0, log_text[-3000:]
+    assert "Traceback" not in log_text, log_text[-3000:]
+    return messages, log_text

@@ -13,20 +13,16 @@ and about a minute. pip runs with no configuration file, as on a freshly install
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from deploy_support import REPO, run, staged_root
+from deploy_support import REPO, run, run_service_until_ready, staged_root
 
 INSTALL = REPO / "deploy" / "install.sh"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -86,42 +82,10 @@ def installed_version(root: Path) -> str:
 def start_until_ready(root: Path, scratch: Path) -> list[str]:
     """Start the installed service as flightsw.service does; return the notify messages."""
     data_dir = root / "var/lib/flightsw"
-    notify_path = scratch / f"notify-{time.monotonic_ns()}.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    notify.settimeout(0.5)
-    env = pip_env(NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="4000000", PYTHONUNBUFFERED="1",
-                  FLIGHTSW_DATA_DIR=str(data_dir))
-    log_path = scratch / "service.log"
+    env = pip_env(FLIGHTSW_DATA_DIR=str(data_dir))
     command = [str(root / "opt/flightsw/current/bin/flightsw"), "run", "--config",
                str(root / "etc/flightsw/mission.toml")]
-    with open(log_path, "w") as log:
-        service = subprocess.Popen(command, cwd=data_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    messages: list[str] = []
-    try:
-        deadline = time.monotonic() + 60  # generous: only a broken install takes this long
-        while time.monotonic() < deadline and service.poll() is None:
-            try:
-                messages.extend(notify.recv(4096).decode().splitlines())
-            except TimeoutError:
-                continue
-            if "READY=1" in messages and "WATCHDOG=1" in messages[messages.index("READY=1"):]:
-                break
-        assert "READY=1" in messages, f"no READY=1; got {messages}; log:\n{log_path.read_text()[-3000:]}"
-        service.send_signal(signal.SIGTERM)
-        code = service.wait(timeout=60)
-        notify.setblocking(False)  # the process has exited: whatever it sent is queued
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                messages.extend(notify.recv(4096).decode().splitlines())
-    finally:
-        if service.poll() is None:
-            service.kill()
-            service.wait()
-        notify.close()
-    log_text = log_path.read_text()
-    assert code == 0, log_text[-3000:]
-    assert "Traceback" not in log_text, log_text[-3000:]
+    messages, _log = run_service_until_ready(command, cwd=data_dir, env=env, scratch=scratch)
     return messages
 
 

@@ -15,15 +15,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from deploy_support import REPO, run
+from deploy_support import REPO, run, run_service_until_ready
 
 from flightsw.link.auth import KeyRing
 
@@ -71,36 +67,7 @@ def test_a_venv_without_extras_starts_the_flight_config_to_ready(tmp_path: Path)
     config = tmp_path / "mission.toml"
     config.write_text(flight_config_on_simulated_devices(data_dir, tmp_path))
 
-    notify_path = tmp_path / "notify.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    notify.settimeout(0.5)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="4000000", PYTHONUNBUFFERED="1")
-    log_path = tmp_path / "service.log"
-    with open(log_path, "w") as log:
-        service = subprocess.Popen([str(venv / "bin" / "flightsw"), "run", "--config", str(config)], cwd=data_dir,
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-    messages: list[str] = []
-    try:
-        deadline = time.monotonic() + 60  # generous: only a broken install takes this long
-        while time.monotonic() < deadline and service.poll() is None:
-            try:
-                messages.extend(notify.recv(4096).decode().splitlines())
-            except TimeoutError:
-                continue
-            if "READY=1" in messages and messages[messages.index("READY=1"):].count("WATCHDOG=1") >= 2:
-                break
-        assert "READY=1" in messages, f"no READY=1; got {messages}; log:\n{log_path.read_text()[-3000:]}"
-        assert messages[messages.index("READY=1"):].count("WATCHDOG=1") >= 2, messages
-        service.send_signal(signal.SIGTERM)
-        code = service.wait(timeout=60)
-    finally:
-        if service.poll() is None:
-            service.kill()
-            service.wait()
-        notify.close()
-    log_text = log_path.read_text()
-    assert code == 0, log_text[-3000:]
-    assert "Traceback" not in log_text, log_text[-3000:]
+    _messages, log_text = run_service_until_ready([str(venv / "bin" / "flightsw"), "run", "--config", str(config)],
+                                                  cwd=data_dir, env=env, scratch=tmp_path, pets=2)
     assert "stopped: SIGTERM" in log_text, log_text[-3000:]

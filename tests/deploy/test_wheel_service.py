@@ -14,15 +14,11 @@ import hashlib
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from deploy_support import REPO, run
+from deploy_support import REPO, run, run_service_until_ready
 
 from flightsw.update import VersionStore
 
@@ -73,45 +69,11 @@ def test_wheel_installs_offline_and_runs_under_a_notify_socket(tmp_path: Path) -
     assert executable.exists()
 
     config = sim_config_as_the_unit_uses_it(data_dir, tmp_path / "mission.toml")
-    notify_path = tmp_path / "notify.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    notify.settimeout(0.5)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="4000000", PYTHONUNBUFFERED="1",
-               FLIGHTSW_DATA_DIR=str(data_dir))
-    log_path = tmp_path / "service.log"
-    with open(log_path, "w") as log:
-        service = subprocess.Popen([str(executable), "run", "--config", str(config)], cwd=data_dir, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    messages: list[str] = []
-    try:
-        deadline = time.monotonic() + 60  # generous: only a broken build takes this long
-        while time.monotonic() < deadline and service.poll() is None:
-            try:
-                messages.extend(notify.recv(4096).decode().splitlines())
-            except TimeoutError:
-                continue
-            if "READY=1" in messages and messages[messages.index("READY=1"):].count("WATCHDOG=1") >= 3:
-                break
-        assert "READY=1" in messages, f"no READY=1; got {messages}; log:\n{log_path.read_text()[-3000:]}"
-        assert messages[messages.index("READY=1"):].count("WATCHDOG=1") >= 3, messages
-        service.send_signal(signal.SIGTERM)
-        code = service.wait(timeout=60)
-    finally:
-        if service.poll() is None:
-            service.kill()
-            service.wait()
-    try:
-        while True:
-            messages.extend(notify.recv(4096).decode().splitlines())
-    except TimeoutError:
-        pass
-    notify.close()
-    log_text = log_path.read_text()
-    assert code == 0, log_text[-3000:]
+    env.update(FLIGHTSW_DATA_DIR=str(data_dir))
+    messages, log_text = run_service_until_ready([str(executable), "run", "--config", str(config)],
+                                                 cwd=data_dir, env=env, scratch=tmp_path, pets=3)
     assert "STOPPING=1" in messages
-    assert "Traceback" not in log_text, log_text[-3000:]
     # The process ran the installed copy, not the source tree.
     probe = run([str(store.current_link / "bin" / "python"), "-c", "import flightsw; print(flightsw.__file__)"],
                 cwd=tmp_path)
