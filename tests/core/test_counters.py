@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
 
-from flightsw.app import Satellite
 from flightsw.core.component import Channel, Component, Counter, CounterSet
 from flightsw.core.types import U8
-from flightsw.testing import make_satellite, with_running
 
 
 class Radio(Component):
@@ -23,20 +18,15 @@ class Radio(Component):
         self.stats = CounterSet(self)
 
 
-def test_a_set_counts_its_declared_counters_and_publishes_them_wrapped(tmp_path: Path) -> None:
+async def test_a_set_counts_its_declared_counters_and_publishes_them_wrapped(new_satellite, sat_runner) -> None:
     radio = Radio()
-    sat = make_satellite(tmp_path, [radio])
-
-    async def body(sat: Satellite) -> tuple[int, int, int]:
-        radio.stats.inc("frames")
-        radio.stats.inc("bytes_in", 2**32 + 5)  # the channel is 32 bits: it wraps
-        radio.stats.publish()
-        published = (radio.frames.value, radio.bytes_in.value, radio.stats["bytes_in"])
-        radio.stats.reset()
-        assert radio.frames.value == 0 and radio.stats.as_dict() == {"frames": 0, "bytes_in": 0}
-        return published
-
-    assert asyncio.run(with_running(sat, body)) == (1, 5, 2**32 + 5)
+    await sat_runner.start(new_satellite([radio]))
+    radio.stats.inc("frames")
+    radio.stats.inc("bytes_in", 2**32 + 5)  # the channel is 32 bits: it wraps
+    radio.stats.publish()
+    assert (radio.frames.value, radio.bytes_in.value, radio.stats["bytes_in"]) == (1, 5, 2**32 + 5)
+    radio.stats.reset()
+    assert radio.frames.value == 0 and radio.stats.as_dict() == {"frames": 0, "bytes_in": 0}
     assert set(radio.stats.as_dict()) == {"frames", "bytes_in"}
     assert set(radio.counters.as_dict()) == {"cmds_accepted", "cmds_rejected", "cmd_errors"}
 
