@@ -26,7 +26,7 @@ from flightsw.config import MissionConfig, load
 from flightsw.sim_runner import SimOptions, first_difference, run_scenario
 from sim.scenario import Scenario, builtin_scenario, load_scenario
 
-TARGET_S = 180.0
+TARGET_S = 120.0  # a 24 h day at >= 720x real time
 
 
 def main(argv: list[str] | None = None) -> int:
