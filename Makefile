@@ -50,6 +50,7 @@ install-test: $(STAMP) system-python
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flightsw hal sim tests
 	$(VENV)/bin/mypy flightsw hal sim
+	$(VENV)/bin/mypy --strict flightsw/core
 
 # Speed figures, each as a ratio to a baseline measured in the same run (core costs, then a simulated day).
 bench: $(STAMP)

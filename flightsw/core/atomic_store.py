@@ -12,7 +12,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -34,7 +34,8 @@ class LoadResult:
 
 
 def encode(value: Any, version: int, sequence: int) -> bytes:
-    payload = msgpack.packb(value, use_bin_type=True)
+    # msgpack ships no type hints; packb always returns bytes.
+    payload = cast(bytes, msgpack.packb(value, use_bin_type=True))
     return HEADER.pack(MAGIC, version, sequence, len(payload), zlib.crc32(payload)) + payload
 
 

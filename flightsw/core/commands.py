@@ -211,7 +211,7 @@ class CommandDispatcher(Component):
     def _validate(self, item: DeclaredItem | None, args: list[Any]) -> tuple[Verdict, list[Any]]:
         if item is None:
             return Verdict(False, Reason.UNKNOWN_OPCODE, "unknown opcode"), []
-        decl: CommandDecl = item.decl  # type: ignore[assignment]
+        decl = item.decl_as(CommandDecl)
         if not isinstance(args, list) or len(args) != len(decl.args):
             got = len(args) if isinstance(args, list) else "?"
             return Verdict(False, Reason.BAD_ARG_COUNT, f"{got} args, expected {len(decl.args)}"), []
@@ -234,7 +234,7 @@ class CommandDispatcher(Component):
                 group.create_task(self._execute(pending))
 
     async def _execute(self, p: _Pending) -> None:
-        decl: CommandDecl = p.item.decl  # type: ignore[assignment]
+        decl = p.item.decl_as(CommandDecl)
         comp = p.item.component
         lock = self._locks.setdefault(comp.name, asyncio.Lock())
         completion, detail = Completion.SUCCESS, ""

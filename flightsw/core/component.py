@@ -14,7 +14,7 @@ import string
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from flightsw.core.types import U32, DataType, OutOfRange
 
@@ -465,6 +465,9 @@ class Component:
         self.counters.reset()
 
 
+_D = TypeVar("_D", bound=_Declaration)
+
+
 @dataclass
 class DeclaredItem:
     """One dictionary entry: a declaration bound to a component instance and its numeric id."""
@@ -476,3 +479,10 @@ class DeclaredItem:
 
     def __post_init__(self) -> None:
         self.name = f"{self.component.name}.{self.decl.item_name}"
+
+    def decl_as(self, cls: type[_D]) -> _D:
+        """The declaration as the kind its dictionary table holds (Dictionary files items by kind)."""
+        decl = self.decl
+        if not isinstance(decl, cls):
+            raise TypeError(f"{self.name} is declared as a {decl.kind}, not a {cls.kind}")
+        return decl

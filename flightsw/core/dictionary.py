@@ -91,23 +91,23 @@ class Dictionary:
     # -- export -----------------------------------------------------------------------------
     def content(self) -> dict[str, Any]:
         def cmd(item: DeclaredItem) -> dict[str, Any]:
-            decl: CommandDecl = item.decl  # type: ignore[assignment]
+            decl = item.decl_as(CommandDecl)
             return {"name": item.name, "opcode": item.id, "args": [a.to_json() for a in decl.args],
                     "timeout": decl.timeout, "doc": decl.doc}
 
         def chan(item: DeclaredItem) -> dict[str, Any]:
-            decl: Channel = item.decl  # type: ignore[assignment]
+            decl = item.decl_as(Channel)
             return {"name": item.name, "id": item.id, "type": decl.type.name, "unit": decl.unit,
                     "limits": decl.limits.to_json(), "update": decl.update, "doc": decl.doc}
 
         def evt(item: DeclaredItem) -> dict[str, Any]:
-            decl: Event = item.decl  # type: ignore[assignment]
+            decl = item.decl_as(Event)
             return {"name": item.name, "id": item.id, "severity": decl.severity.name, "format": decl.format,
                     "args": list(decl.arg_names), "throttle": list(decl.throttle) if decl.throttle else None,
                     "doc": decl.doc}
 
         def prm(item: DeclaredItem) -> dict[str, Any]:
-            decl: Parameter = item.decl  # type: ignore[assignment]
+            decl = item.decl_as(Parameter)
             return {"name": item.name, "id": item.id, "type": decl.type.name, "default": decl.default,
                     "range": list(decl.range) if decl.range else None, "doc": decl.doc}
 

@@ -34,7 +34,7 @@ class ParameterStore:
 
     def declare(self, items: dict[int, DeclaredItem]) -> None:
         self._items = dict(items)
-        self._values = {pid: item.decl.default for pid, item in items.items()}  # type: ignore[attr-defined]
+        self._values = {pid: item.decl_as(Parameter).default for pid, item in items.items()}
 
     def load(self) -> list[str]:
         """Load stored values over the defaults; returns (and keeps) the problems found."""
@@ -47,7 +47,7 @@ class ParameterStore:
             if pid is None:
                 problems.append(f"{name}: no longer declared; dropped")
                 continue
-            decl: Parameter = self._items[pid].decl  # type: ignore[assignment]
+            decl = self._items[pid].decl_as(Parameter)
             try:
                 self._values[pid] = decl.arg().validate(value)
             except ValueError as exc:
@@ -63,7 +63,7 @@ class ParameterStore:
                 item.component.on_parameter(item.decl.attr, self._values[pid])
             except ValueError as exc:
                 problems.append(f"{item.name}: {exc}; default used")
-                self._values[pid] = item.decl.default  # type: ignore[attr-defined]
+                self._values[pid] = item.decl_as(Parameter).default
                 item.component.on_parameter(item.decl.attr, self._values[pid])
         return problems
 
@@ -87,7 +87,7 @@ class ParameterStore:
         item = self._items.get(pid)
         if item is None:
             raise ParameterError(f"unknown parameter 0x{pid:08x}")
-        decl: Parameter = item.decl  # type: ignore[assignment]
+        decl = item.decl_as(Parameter)
         try:
             value = decl.arg().validate(value)
             item.component.on_parameter(decl.attr, value)

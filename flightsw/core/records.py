@@ -132,7 +132,9 @@ class RecordLog:
                 os.close(oldest)
         self._rotated_fds.append(os.dup(self._fh.fileno()))
         self._fh.close()
-        number = int(SEGMENT_RE.match(self._current.name).group(1)) + 1  # type: ignore[union-attr]
+        match = SEGMENT_RE.match(self._current.name)
+        assert match is not None  # the current segment is always a name this log made
+        number = int(match.group(1)) + 1
         self._current = self._segment_path(number)
         self._current_size = 0
         self._fh = open(self._current, "ab")

@@ -12,7 +12,7 @@ import logging
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -83,7 +83,8 @@ class TelemetryDB:
         stamp = self._clock.now()
         latest = self._latest
         values = [None if (e := latest.get(cid)) is None else e[0] for cid in packet.channel_ids]
-        body = msgpack.packb([packet.id, *stamp.to_wire(), values], use_bin_type=True)
+        # msgpack ships no type hints; packb always returns bytes.
+        body = cast(bytes, msgpack.packb([packet.id, *stamp.to_wire(), values], use_bin_type=True))
         self.packets_built += 1
         return body
 

@@ -57,6 +57,14 @@ def test_ids_do_not_depend_on_declaration_order() -> None:
     assert all(v >> 16 == 0x10 for v in a.values())
 
 
+def test_items_give_their_declaration_as_the_kind_their_table_holds() -> None:
+    d = Dictionary.build([Heater("heater", 0x10)])
+    setpoint = d.by_name["heater.setpoint"]
+    assert setpoint.decl_as(Parameter).default == 5.0
+    with pytest.raises(TypeError, match="heater.setpoint is declared as a parameter, not a channel"):
+        setpoint.decl_as(Channel)
+
+
 def test_hash_changes_with_content() -> None:
     h1 = Dictionary.build([Heater("heater", 0x10)]).content_hash()
     h2 = Dictionary.build([Heater("heater", 0x10)]).content_hash()
