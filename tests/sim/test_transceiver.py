@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pytest
+
 from hal import kiss
 from sim.transceiver import ChannelModel, SimTransceiver
-from sim.virtual_time import run_virtual
 
 FRAME = bytes(range(100))
 
 
-def test_flood_leaves_queued_airtime_bounded_and_a_later_command_gets_through() -> None:
+@pytest.mark.virtual_time(start=100.0)
+async def test_flood_leaves_queued_airtime_bounded_and_a_later_command_gets_through() -> None:
     """A KISS client floods the uplink at 100 frames/s (9x what 9600 bit/s carries) for 60 s:
     the queue ahead of a frame never exceeds the configured frames' airtime, the excess is
     dropped and counted, and a command offered a second after the flood goes straight on the air
@@ -21,23 +23,20 @@ def test_flood_leaves_queued_airtime_bounded_and_a_later_command_gets_through() 
     arrivals: list[tuple[float, bytes]] = []
     per_frame = (len(FRAME) + 4) * 8 / 9600
 
-    async def main() -> tuple[float, float, float]:
-        loop = asyncio.get_running_loop()
-        xcvr.uplink.deliver = lambda frame: arrivals.append((loop.time(), frame))
-        worst = 0.0
-        start = loop.time()
-        while loop.time() - start < 60.0:
-            xcvr.uplink.submit(FRAME)
-            worst = max(worst, xcvr.uplink.busy_until - loop.time())
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(1.0)  # the ground station's retry after the flood: the queue has drained
-        sent_at = loop.time()
-        xcvr.uplink.submit(b"command")
-        await asyncio.sleep(5.0)
-        arrived = next((t for t, frame in arrivals if frame == b"command"), float("inf"))
-        return worst, sent_at, arrived
+    loop = asyncio.get_running_loop()
+    xcvr.uplink.deliver = lambda frame: arrivals.append((loop.time(), frame))
+    worst = 0.0
+    start = loop.time()
+    while loop.time() - start < 60.0:
+        xcvr.uplink.submit(FRAME)
+        worst = max(worst, xcvr.uplink.busy_until - loop.time())
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(1.0)  # the ground station's retry after the flood: the queue has drained
+    sent_at = loop.time()
+    xcvr.uplink.submit(b"command")
+    await asyncio.sleep(5.0)
+    arrived = next((t for t, frame in arrivals if frame == b"command"), float("inf"))
 
-    worst, sent_at, arrived = run_virtual(main(), start=100.0)
     limit = xcvr.channel.queue_frames * per_frame
     assert worst <= limit + 1e-9, f"{worst:.1f} s of airtime queued"
     assert arrived - sent_at <= 0.1, f"command arrived {arrived - sent_at:.1f} s after it was sent"
@@ -46,41 +45,37 @@ def test_flood_leaves_queued_airtime_bounded_and_a_later_command_gets_through() 
     assert stats.frames_delivered + stats.frames_dropped_busy == stats.frames_in
 
 
-def test_ground_side_takes_kiss_data_on_port_0_only() -> None:
+async def test_ground_side_takes_kiss_data_on_port_0_only() -> None:
     """Every single-bit flip of the KISS type byte: port flips are dropped and counted, command
     flips are not data; the unflipped frame behind them reaches the flight side unchanged."""
 
-    async def main() -> None:
-        xcvr = SimTransceiver(ChannelModel(bit_rate=1_000_000, propagation_delay=0.0), port=0)
-        await xcvr.start()
-        loop = asyncio.get_running_loop()
-        assert xcvr._slave is not None
-        slave = xcvr._slave
-        os.set_blocking(slave, False)
-        decoder = kiss.KissDecoder()
-        received: asyncio.Queue[kiss.KissFrame] = asyncio.Queue()
+    xcvr = SimTransceiver(ChannelModel(bit_rate=1_000_000, propagation_delay=0.0), port=0)
+    await xcvr.start()
+    loop = asyncio.get_running_loop()
+    assert xcvr._slave is not None
+    slave = xcvr._slave
+    os.set_blocking(slave, False)
+    decoder = kiss.KissDecoder()
+    received: asyncio.Queue[kiss.KissFrame] = asyncio.Queue()
 
-        def readable() -> None:
-            for frame in decoder.feed(os.read(slave, 4096)):
-                received.put_nowait(frame)
+    def readable() -> None:
+        for frame in decoder.feed(os.read(slave, 4096)):
+            received.put_nowait(frame)
 
-        loop.add_reader(slave, readable)
-        reader, writer = await asyncio.open_connection("127.0.0.1", xcvr.bound_port)
-        try:
-            for bit in range(8):
-                type_byte = 0x00 ^ (1 << bit)
-                writer.write(bytes([kiss.FEND]) + kiss.escape(bytes([type_byte]) + FRAME) + bytes([kiss.FEND]))
-            writer.write(kiss.encode(FRAME, port=0))
-            await writer.drain()
-            frame = await asyncio.wait_for(received.get(), 5.0)
-            assert frame.port == 0 and frame.payload == FRAME
-            assert received.empty()
-            assert xcvr.uplink.stats.frames_wrong_port == 4
-            assert xcvr.uplink.stats.frames_in == 1
-        finally:
-            loop.remove_reader(slave)
-            writer.close()
-            await xcvr.stop()
-
-    asyncio.run(main())
-
+    loop.add_reader(slave, readable)
+    reader, writer = await asyncio.open_connection("127.0.0.1", xcvr.bound_port)
+    try:
+        for bit in range(8):
+            type_byte = 0x00 ^ (1 << bit)
+            writer.write(bytes([kiss.FEND]) + kiss.escape(bytes([type_byte]) + FRAME) + bytes([kiss.FEND]))
+        writer.write(kiss.encode(FRAME, port=0))
+        await writer.drain()
+        frame = await asyncio.wait_for(received.get(), 5.0)
+        assert frame.port == 0 and frame.payload == FRAME
+        assert received.empty()
+        assert xcvr.uplink.stats.frames_wrong_port == 4
+        assert xcvr.uplink.stats.frames_in == 1
+    finally:
+        loop.remove_reader(slave)
+        writer.close()
+        await xcvr.stop()
