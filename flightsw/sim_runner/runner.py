@@ -1,35 +1,6 @@
-"""A flight Satellite flying through the simulated world: one scenario run, measured and reported.
-
-Why one composition module: `flightsw sim --scenario` must exercise the code that flies (the real
-components, drivers, serial link and ground protocol) while the orbit, power, thermal and contact
-models of `sim.environment` decide what the sensors read and when the radio gets through. This
-module is the only place that knows both sides:
-
-- the World is built from the scenario (start, orbit, stations, battery, seed) and served to the
-  simulated I2C parts through `WorldEnvironment` (given to the hardware builder as its
-  environment source), so the INA219s, thermometers, magnetometer, gyro and sun sensors read it;
-- the simulated transceiver's channel gets a `ContactGate` (frames pass only during passes, with
-  the pass's bit error rate), and its radio power state feeds the World's power model;
-- a world ticker, the scenario's fault timeline, a ground-side KISS client (counting beacons and
-  data per contact, sending one no-op command per pass) and a metrics sampler run as supervised
-  services of the satellite;
-- spacecraft UTC comes from the World, so every stamp is the simulated epoch.
-
-Reboots: the simulated watchdog bites when the health monitor stops petting (a hung rate group,
-see the scenario's `hang` fault). The board resets: the runner powers the old flight software
-off (its tasks are gone, its serial port and buses closed, nothing flushed), waits the boot
-time and builds a new Satellite on the same data directory, which boots with reset reason
-UNEXPECTED. The World, the transceiver, the ground client, the fault timeline and the sampler are
-the runner's own supervised services and live through the reset, as the orbit, the radio and
-the ground station do.
-
-Time: the run uses a `VirtualTimeLoop` (``speed=None`` as fast as possible, ``N`` at most N times
-real time). Bytes crossing the pseudo-terminal and the TCP socket arrive asynchronously in the
-kernel, so the runner tells the loop how many bytes were written but are not readable at the far
-end yet, and the loop waits for them before every poll: bytes written in one loop iteration are
-read in the next, whatever the kernel's timing. This is what makes a run with a given seed
-repeat exactly.
-"""
+"""The composition of one scenario run: the satellite on the simulated world, its reboots, the
+I/O accounting of the virtual-time loop, the measurements and the report (see the package's
+docstring for the design)."""
 
 from __future__ import annotations
 
@@ -41,13 +12,12 @@ import copy
 import gc
 import hashlib
 import logging
-import re
 import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +30,13 @@ from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.events import EventRecord, Severity
 from flightsw.core.ports import CAMERA_SCENE, MODES, Ports
 from flightsw.core.supervisor import Service, Supervisor
-from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
 from flightsw.filetransfer.settings import entity_config_from
-from flightsw.ground.files import ground_entity_config
-from flightsw.link import ax25
 from flightsw.link.auth import KeyRing, build_command
-from flightsw.link.packets import Apid, Packet, split_packets
-from flightsw.link.scheduler import stuffed_bits
 from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
 from flightsw.link.subsystem import SIM_TRANSCEIVER
-from hal import kiss
+from flightsw.sim_runner.ground import NOOP_COMMAND, GroundFileReceiver, GroundMonitor
+from flightsw.sim_runner.options import SimOptions, SimulationError
+from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult, contact_windows
 from sim.environment.adapters import (
     ContactGate,
     WorldEnvironment,
@@ -77,328 +44,33 @@ from sim.environment.adapters import (
     run_world_ticker,
 )
 from sim.environment.contacts import StationGeometry
-from sim.environment.world import World, WorldEvent
+from sim.environment.world import World
 from sim.parts import NoisyEnvironment
 from sim.report import ReportData, build_report
 from sim.scenario import (
     SOFTWARE_TARGET_PREFIX,
-    ExpectationResult,
     FaultApplier,
     RateGroupHangs,
     Scenario,
 )
 from sim.transceiver import (
     PTY_INPUT_CAPACITY,
-    CountingStreamReader,
-    bytes_sent_to_kernel,
-    readable_bytes,
-    socket_fd,
 )
 from sim.virtual_time import VirtualTimeLoop
 
 log = logging.getLogger("flightsw.sim")
 
-DEFAULT_TICKER_S = 10.0  # World step period (1 s ticks inside); 5-10 s keeps a day in minutes
 SAMPLE_EVERY_S = 60.0  # data volume and mode sampling period for the report
 MAX_EVENTS_KEPT = 20_000  # flight events kept for the report (counts cover all of them)
-COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many seconds (one per pass)...
-COMMAND_RETRY_S = 60.0  # ... unless no verdict came back: then it tries again after this long, as operators do
-NOOP_COMMAND = "exec.NO_OP"
-# A pass must peak at least this high to count as usable: near the horizon the link budget gives
-# a bit error rate of ~3e-3, so a 150-byte frame survives with ~3 % probability and a short
-# grazing pass may bring nothing down. Both counts are reported.
-USABLE_ELEVATION_DEG = 5.0
-# Report metrics that measure the host, not the simulation (excluded from determinism checks).
-HOST_METRICS = frozenset({"run_wall_s", "run_speedup", "io_hold_expired"})
-# From the watchdog's reset to the flight software running again: Linux boot of a Raspberry Pi
-# Zero 2 W / CM4 class board to the start of the flight service (~20 s measured on such boards).
-DEFAULT_BOOT_DELAY_S = 20.0
 SAFE_MODE, DETUMBLE_MODE = "SAFE", "DETUMBLE"
 BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change of a boot
 TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
-IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
 RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
 SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
 
 
 # The boot (index into SimulationRun.boots) whose satellite is running in this context.
 _CURRENT_BOOT: contextvars.ContextVar[int] = contextvars.ContextVar("flightsw_sim_boot")
-
-
-class SimulationError(RuntimeError):
-    """The simulation could not be composed or run (bad config for a simulation, no sim radio)."""
-
-
-@dataclass(frozen=True)
-class SimOptions:
-    """How to run a scenario; everything else comes from the scenario and the mission config."""
-
-    speed: float | None = None  # None: as fast as possible; N: at most N x real time
-    seed: int | None = None  # overrides the scenario's seed
-    duration_s: float | None = None  # overrides the scenario's duration
-    data_dir: Path | None = None  # flight storage; default a fresh temporary directory
-    report_dir: Path | None = None  # write the report here
-    ticker_period_s: float = DEFAULT_TICKER_S
-    ground_commands: bool = True  # the ground sends one no-op per pass (exercises the uplink)
-    fsync: bool = False  # flight stores fsync; off by default, a simulated power cut is not real
-    threaded_buses: bool = False  # True: simulated I2C calls keep their worker thread (~4x slower)
-    boot_delay_s: float = DEFAULT_BOOT_DELAY_S  # watchdog reset to flight software running again
-
-    def __post_init__(self) -> None:
-        if self.speed is not None and not self.speed > 0:
-            raise ValueError(f"speed must be positive (or None for as fast as possible), got {self.speed}")
-        if self.seed is not None and self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise ValueError(f"duration must be positive, got {self.duration_s}")
-        if not 0.1 <= self.ticker_period_s <= 60.0:
-            raise ValueError(f"ticker period {self.ticker_period_s} s must be within [0.1, 60] s")
-        if not 0.0 <= self.boot_delay_s <= 600.0:
-            raise ValueError(f"boot delay {self.boot_delay_s} s must be within [0, 600] s")
-
-
-@dataclass
-class ContactTally:
-    """One pass over a station, with what the ground received during it."""
-
-    station: str
-    aos: float  # POSIX seconds
-    los: float
-    beacons: int = 0
-    frames: int = 0
-    max_elevation_deg: float = 0.0
-
-    @property
-    def usable(self) -> bool:
-        return self.max_elevation_deg >= USABLE_ELEVATION_DEG
-
-
-@dataclass(frozen=True)
-class BootRecord:
-    """One boot of the flight software during a run."""
-
-    epoch: float  # simulated UTC (POSIX seconds) when the satellite was built
-    boot_count: int  # the persistent boot counter the flight software read
-    reset_reason: str  # why the previous run ended, as the flight software saw it
-
-
-@dataclass
-class SimResult:
-    scenario: Scenario
-    metrics: dict[str, float]
-    expectations: list[ExpectationResult]
-    contacts: list[ContactTally]
-    events: list[tuple[float, str, str]]
-    report_index: Path | None
-    wall_s: float
-    boots: list[BootRecord] = field(default_factory=list)
-    modes: list[tuple[float, str]] = field(default_factory=list)
-    world_series: Mapping[str, Sequence[float]] = field(default_factory=dict)  # the World's recording
-    frames_digest: str = ""  # SHA-256 of every frame offered to the radio channel, with its time
-
-    @property
-    def passed(self) -> bool:
-        return all(r.passed for r in self.expectations)
-
-
-class GroundFileReceiver:
-    """The ground's CFDP entity: receives the files the satellite downlinks, and notes them.
-
-    Why a real entity: class 2 transfers end only when the receiver acknowledges them, so a
-    file counts as downlinked exactly when it arrived whole and checked at the ground. Received
-    files are not kept (the run only needs their names and sizes), so a long run stays bounded
-    on disk.
-    """
-
-    def __init__(self, flight_config: EntityConfig, work_dir: Path, send: Callable[[bytes], Awaitable[None]],
-                 epoch_now: Callable[[], float]) -> None:
-        self.entity = CfdpEntity(ground_entity_config(flight_config, work_dir), self,
-                                 on_file_received=self._on_file_received)
-        self._send = send
-        self.epoch_now = epoch_now
-        self.files: list[tuple[float, str, int]] = []  # (simulated UTC, name, size)
-        self.pdus_received = 0
-        self._discard: asyncio.Queue[Path] = asyncio.Queue()
-
-    @property
-    def images(self) -> set[int]:
-        """Ids of the images whose thumbnail or full file reached the ground."""
-        return {int(m.group(1)) for _, name, _ in self.files if (m := IMAGE_FILE.fullmatch(name))}
-
-    async def send_pdu(self, pdu: bytes) -> None:
-        await self._send(pdu)
-
-    def on_packet(self, packet: Packet) -> None:
-        self.pdus_received += 1
-        self.entity.receive_pdu(packet.user_data)
-
-    def _on_file_received(self, received: ReceivedFile) -> None:
-        self.files.append((self.epoch_now(), received.name, received.size))
-        self._discard.put_nowait(received.path)
-
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._discard_loop())
-            await self.entity.run()
-
-    async def _discard_loop(self) -> None:
-        while True:
-            path = await self._discard.get()
-            await asyncio.to_thread(path.unlink, missing_ok=True)
-
-
-class GroundMonitor:
-    """The ground side of the run: a KISS TCP client of the simulated transceiver.
-
-    Counts what actually reaches the ground (frames, bytes, beacons with their simulated arrival
-    time, verdicts, files), sends the scenario's timed commands in the first contact after their
-    time and, once per pass after the first beacon, an authenticated no-op (again a minute later
-    while no verdict has come back: near the horizon a frame is often lost), so the uplink is
-    exercised through the same channel.
-    """
-
-    def __init__(self, transceiver: Any, satellite: ax25.Address, ground: ax25.Address,
-                 epoch_now: Callable[[], float], sign: Callable[[int, bytes, int], bytes] | None,
-                 noop: bytes | None = None, scheduled: Sequence[tuple[float, str, bytes]] = (),
-                 bit_rate: float = 9600.0) -> None:
-        self.transceiver = transceiver
-        self.satellite = satellite
-        self.ground = ground
-        self.epoch_now = epoch_now
-        self.sign = sign  # (counter, body, apid) -> complete telecommand packet
-        self.noop = noop  # body of the per-pass no-op
-        self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
-        self.bit_rate = bit_rate
-        self.files: GroundFileReceiver | None = None
-        self.frames = 0
-        self.frames_foreign = 0
-        self.frames_bad = 0
-        self.bytes_down = 0
-        self.beacon_times: list[float] = []
-        self.frame_times: list[float] = []
-        self.verdicts = 0
-        self.commands_sent = 0
-        self.commands_log: list[tuple[float, str]] = []  # (simulated UTC, command) sent
-        self.bytes_read = 0  # raw KISS bytes from the socket
-        self.bytes_written = 0
-        self._counter = 0
-        self._file_counter = 0
-        self._last_command = -float("inf")
-        self._verdicts_at_command = 0
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader: CountingStreamReader | None = None
-        self._tx_lock = asyncio.Lock()
-        # byte counts of connections that ended (for bytes_sent_to_kernel / bytes_arrived)
-        self._written_before = 0
-        self._kernel_sent_before = 0
-        self._arrived_before = 0
-
-    def bytes_sent_to_kernel(self) -> int:
-        """Bytes sent towards the transceiver that left this side's buffers (all connections)."""
-        writer = self._writer
-        live = bytes_sent_to_kernel(writer, self.bytes_written - self._written_before) if writer is not None else 0
-        return self._kernel_sent_before + live
-
-    def bytes_arrived(self) -> int:
-        """Bytes from the transceiver taken out of the kernel or readable there now (all connections)."""
-        reader, writer = self._reader, self._writer
-        live = reader.bytes_received + readable_bytes(socket_fd(writer)) if reader is not None and writer is not None else 0
-        return self._arrived_before + live
-
-    async def run(self) -> None:
-        """Service: connect once the transceiver listens, then receive forever."""
-        while not self.transceiver.listening:  # noqa: ASYNC110 (the transceiver has no ready event; virtual time makes the wait free)
-            await asyncio.sleep(0.1)
-        loop = asyncio.get_running_loop()
-        reader = CountingStreamReader()
-        protocol = asyncio.StreamReaderProtocol(reader)
-        transport, _ = await loop.create_connection(lambda: protocol, "127.0.0.1", self.transceiver.bound_port)
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        self._reader, self._writer = reader, writer
-        try:
-            async with asyncio.TaskGroup() as group:
-                if self.files is not None:
-                    group.create_task(self.files.run())
-                await self._receive(reader)
-                raise ConnectionError("the simulated transceiver closed the ground connection")
-        finally:
-            self._kernel_sent_before += bytes_sent_to_kernel(writer, self.bytes_written - self._written_before)
-            self._written_before = self.bytes_written
-            self._arrived_before += reader.bytes_received
-            self._reader = self._writer = None
-            writer.close()
-
-    async def _receive(self, reader: asyncio.StreamReader) -> None:
-        decoder = kiss.KissDecoder(max_frame=4096)
-        while chunk := await reader.read(65536):
-            self.bytes_read += len(chunk)
-            for frame in decoder.feed(chunk):
-                if frame.command == kiss.KissCommand.DATA:
-                    await self.handle_frame(frame.payload)
-
-    async def handle_frame(self, raw: bytes) -> None:
-        now = self.epoch_now()
-        try:
-            ui = ax25.decode(raw)
-        except ax25.Ax25Error:
-            self.frames_bad += 1
-            return
-        if ui.source.callsign != self.satellite.callsign:
-            self.frames_foreign += 1
-            return
-        self.frames += 1
-        self.bytes_down += len(raw)
-        self.frame_times.append(now)
-        packets, _errors = split_packets(ui.info)
-        for packet in packets:
-            if packet.apid == Apid.BEACON:
-                self.beacon_times.append(now)
-                await self._maybe_command(now)
-            elif packet.apid == Apid.VERDICT:
-                self.verdicts += 1
-            elif packet.apid == Apid.FILE and self.files is not None:
-                self.files.on_packet(packet)
-
-    async def _maybe_command(self, now: float) -> None:
-        """On a beacon (the satellite is in contact): a due scenario command, else the pass's no-op."""
-        if self.sign is None or self._writer is None:
-            return
-        since = now - self._last_command
-        unanswered = self.verdicts == self._verdicts_at_command
-        if self.scheduled and self.scheduled[0][0] <= now:
-            _, name, body = self.scheduled.popleft()
-        elif self.noop is not None and (since >= COMMAND_GAP_S or (unanswered and since >= COMMAND_RETRY_S)):
-            name, body = NOOP_COMMAND, self.noop
-        else:
-            return
-        self._verdicts_at_command = self.verdicts
-        self._last_command = now
-        self._counter += 1
-        await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
-        self.commands_sent += 1
-        self.commands_log.append((now, name))
-
-    async def send_file_pdu(self, pdu: bytes) -> None:
-        """The ground entity's PDUs: signed like telecommands with their own counter, paced to the
-        uplink's bit rate (the ground radio sends one frame at a time)."""
-        if self.sign is None:
-            raise RuntimeError("the ground cannot send file PDUs without the uplink key")
-        self._file_counter += 1
-        await self._transmit(self.sign(self._file_counter, pdu, Apid.FILE), pace=True)
-
-    async def _transmit(self, packet: bytes, pace: bool = False) -> None:
-        frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()
-        async with self._tx_lock:
-            writer = self._writer
-            if writer is None:
-                return  # not connected: the frame is lost, as on air (CFDP repeats what matters)
-            data = kiss.encode(frame)
-            writer.write(data)
-            self.bytes_written += len(data)
-            await writer.drain()
-            if pace:
-                await asyncio.sleep(stuffed_bits(frame) / self.bit_rate)
-
 
 class SimulationRun:
     """Builds the satellite on the simulated world for one scenario, runs it, measures it."""
@@ -849,7 +521,7 @@ class SimulationRun:
     # -- measuring ----------------------------------------------------------------------------
     def contacts(self) -> list[ContactTally]:
         """Passes from the World's AOS/LOS events, with the beacons received in each."""
-        tallies = list(_contact_windows(self.world))
+        tallies = list(contact_windows(self.world))
         geometry = {s.name: StationGeometry(s) for s in self.world.config.stations}
         orbit = self.world.config.orbit
         for tally in tallies:
@@ -940,58 +612,6 @@ def _coroutine_name(task: asyncio.Task[Any]) -> str:
     coro = task.get_coro()
     return str(getattr(coro, "__qualname__", type(coro).__name__))
 
-
-def _contact_windows(world: World) -> Iterator[ContactTally]:
-    """(station, AOS, LOS) from the World's events; a pass open at the start or end is cut there."""
-    open_at: dict[str, float] = {}
-    initial = world.recording.columns
-    for station in (s.name for s in world.config.stations):
-        elevations = initial.get(f"elevation_{station}", [])
-        min_el = next(s.min_elevation_deg for s in world.config.stations if s.name == station)
-        if elevations and elevations[0] >= min_el:
-            open_at[station] = world.start
-    events: list[WorldEvent] = [e for e in world.events if e.kind in ("aos", "los")]
-    for event in events:
-        if event.kind == "aos":
-            open_at[event.detail] = event.t
-        elif event.detail in open_at:
-            yield ContactTally(event.detail, open_at.pop(event.detail), event.t)
-    for station, aos in open_at.items():
-        yield ContactTally(station, aos, world.time)
-
-
-def first_difference(a: SimResult, b: SimResult) -> str | None:
-    """The first way two runs differ (metrics except host figures, contacts, boots, modes,
-    events, every World series sample, every radio frame), or None when they are identical."""
-    metrics_a = {k: v for k, v in a.metrics.items() if k not in HOST_METRICS}
-    metrics_b = {k: v for k, v in b.metrics.items() if k not in HOST_METRICS}
-    for key in sorted(metrics_a.keys() | metrics_b.keys()):
-        if metrics_a.get(key) != metrics_b.get(key):
-            return f"metric {key}: {metrics_a.get(key)!r} != {metrics_b.get(key)!r}"
-    lists: tuple[tuple[str, Sequence[Any], Sequence[Any]], ...] = (
-        ("contact", a.contacts, b.contacts), ("boot", a.boots, b.boots), ("mode change", a.modes, b.modes),
-        ("event", a.events, b.events))
-    for what, items_a, items_b in lists:
-        for i, (x, y) in enumerate(zip(items_a, items_b, strict=False)):
-            if x != y:
-                return f"{what} {i}: {x!r} != {y!r}"
-        if len(items_a) != len(items_b):
-            return f"{what}s: {len(items_a)} != {len(items_b)}"
-    for column in sorted(a.world_series.keys() | b.world_series.keys()):
-        xs, ys = a.world_series.get(column, []), b.world_series.get(column, [])
-        times = a.world_series.get("t", [])
-        for i, (x, y) in enumerate(zip(xs, ys, strict=False)):
-            if x != y:
-                at = f" at t+{times[i] - times[0]:.0f} s" if i < len(times) else ""
-                return f"world series {column}[{i}]{at}: {x!r} != {y!r}"
-        if len(xs) != len(ys):
-            return f"world series {column}: {len(xs)} != {len(ys)} samples"
-    if a.frames_digest != b.frames_digest:
-        return (f"radio frames (content or time, same counts): digest {a.frames_digest[:12]} != "
-                f"{b.frames_digest[:12]}")
-    return None
-
-
 def run_scenario(config: MissionConfig, scenario: Scenario, options: SimOptions | None = None) -> SimResult:
     """Compose, run, measure and (with options.report_dir) report one scenario."""
     try:
@@ -1003,27 +623,3 @@ def run_scenario(config: MissionConfig, scenario: Scenario, options: SimOptions 
             log.debug("simulation failed", exc_info=True)
         raise SimulationError(str(exc)) from exc
 
-
-def as_seconds(value: str) -> float:
-    """Parse a --duration value ("86400", "24h", "1h30m") for the command line."""
-    from sim.scenario import ScenarioError, parse_duration
-
-    try:
-        seconds = parse_duration(float(value) if _is_number(value) else value, "--duration")
-    except ScenarioError as exc:
-        raise ValueError(str(exc)) from None
-    if seconds <= 0:
-        raise ValueError(f"--duration must be positive, got {value!r}")
-    return seconds
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-__all__ = ["first_difference", "BootRecord", "GroundFileReceiver", "GroundMonitor", "SimOptions", "SimResult", "SimulationError",
-           "SimulationRun", "run_scenario", "ContactTally", "HOST_METRICS"]
