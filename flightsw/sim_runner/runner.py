@@ -35,6 +35,7 @@ from flightsw.link.auth import KeyRing, build_command
 from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
 from flightsw.link.subsystem import SIM_TRANSCEIVER
 from flightsw.sim_runner.ground import NOOP_COMMAND, GroundFileReceiver, GroundMonitor
+from flightsw.sim_runner.io_accounting import bytes_not_yet_readable, inline_buses
 from flightsw.sim_runner.options import SimOptions, SimulationError
 from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult, contact_windows
 from sim.environment.adapters import (
@@ -52,9 +53,6 @@ from sim.scenario import (
     FaultApplier,
     RateGroupHangs,
     Scenario,
-)
-from sim.transceiver import (
-    PTY_INPUT_CAPACITY,
 )
 from sim.virtual_time import VirtualTimeLoop
 
@@ -354,42 +352,13 @@ class SimulationRun:
         log.warning("simulation service %s crashed: %s", svc.name, svc.last_error)
 
     def _bytes_not_yet_readable(self) -> int:
-        """Bytes written into the pty or the TCP connection that the far end cannot read yet.
-
-        Each direction: bytes into the kernel - bytes the reader took out - bytes readable now
-        (FIONREAD). The kernel calls are made only when the counters differ. A pty whose input
-        buffer is full counts as arrived: the rest cannot move before its reader runs."""
+        """The loop's I/O arrival check (see io_accounting); 0 without a radio."""
         port, xcvr, ground = self._port, self.transceiver, self.ground
         if xcvr is None or ground is None:
             return 0
         flight_written = self._port_written_before + (port.bytes_written if port is not None else 0)
         flight_read = self._port_read_before + (port.bytes_read if port is not None else 0)
-        missing = 0
-        if flight_written > xcvr.pty_bytes_read:
-            readable = xcvr.from_flight_readable()
-            if readable < PTY_INPUT_CAPACITY:
-                missing += max(0, flight_written - xcvr.pty_bytes_read - readable)
-        if xcvr.pty_bytes_written > flight_read:
-            readable = xcvr.to_flight_readable()
-            if readable < PTY_INPUT_CAPACITY:
-                missing += max(0, xcvr.pty_bytes_written - flight_read - readable)
-        if xcvr.ground_bytes_written > ground.bytes_read:
-            missing += max(0, xcvr.to_ground_sent() - ground.bytes_arrived())
-        if ground.bytes_written > xcvr.ground_bytes_read:
-            missing += max(0, ground.bytes_sent_to_kernel() - xcvr.from_ground_arrived())
-        return missing
-
-    def _inline_buses(self) -> list[Any]:
-        """Simulated buses whose calls can run on the loop thread: none can sleep (no latency fault)."""
-        if self.options.threaded_buses or self.hardware is None:
-            return []
-        configured = [s.sim_part.faults.latency_s for s in self.hardware.sensors if s.sim_part is not None]
-        configured += [b.faults.latency_s for b in self.hardware.sim_buses.values()]
-        scheduled = [f for f in self.scenario.faults if f.fault == "latency_s" and f.value]
-        if any(configured) or scheduled:
-            log.info("latency faults present: simulated buses keep their worker threads")
-            return []
-        return [bus for name, bus in self.hardware.buses.items() if name.startswith("sim-")]
+        return bytes_not_yet_readable(flight_written, flight_read, xcvr, ground)
 
     # -- running ------------------------------------------------------------------------------
     async def _main(self) -> str:
@@ -468,7 +437,7 @@ class SimulationRun:
     def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
         link = self._link()
         self._port = link.radio.serial if link is not None else None
-        for bus in self._inline_buses():
+        for bus in inline_buses(self.hardware, self.scenario, self.options.threaded_buses):
             loop.run_inline(bus.executor)
 
     async def _power_off(self, sat: Satellite, reason: str) -> None:
