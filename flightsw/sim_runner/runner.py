@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import copy
-import gc
 import hashlib
 import logging
 import shutil
 import tempfile
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +34,7 @@ from flightsw.link.subsystem import SIM_TRANSCEIVER
 from flightsw.sim_runner.ground import NOOP_COMMAND, GroundFileReceiver, GroundMonitor
 from flightsw.sim_runner.io_accounting import bytes_not_yet_readable, inline_buses
 from flightsw.sim_runner.options import SimOptions, SimulationError
+from flightsw.sim_runner.reboots import BootTasks, collect_frozen_garbage, coroutine_name
 from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult, contact_windows
 from sim.environment.adapters import (
     ContactGate,
@@ -67,8 +65,6 @@ RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the even
 SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
 
 
-# The boot (index into SimulationRun.boots) whose satellite is running in this context.
-_CURRENT_BOOT: contextvars.ContextVar[int] = contextvars.ContextVar("flightsw_sim_boot")
 
 class SimulationRun:
     """Builds the satellite on the simulated world for one scenario, runs it, measures it."""
@@ -112,7 +108,7 @@ class SimulationRun:
         self._port: Any = None  # the flight side's serial port (AsyncSerialPort) of the radio
         self._port_written_before = 0  # bytes the radio ports of boots that ended wrote / read
         self._port_read_before = 0
-        self._task_boot: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
+        self._boot_tasks = BootTasks()
 
     # -- composition --------------------------------------------------------------------------
     def _prepare_config(self) -> None:
@@ -380,21 +376,11 @@ class SimulationRun:
             loop.remove_io_arrival_check(self._bytes_not_yet_readable)
             self.environment.sync()
 
-    def _task_factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        """Every task notes the boot that created it (inherited through the creating context), so
-        a task a reset satellite left behind is found, whoever created it."""
-        context = kwargs.get("context")
-        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
-        boot = context.get(_CURRENT_BOOT) if context is not None else _CURRENT_BOOT.get(None)
-        if boot is not None:
-            self._task_boot[task] = boot
-        return task
-
     async def _fly(self, end: float) -> str:
         """Boot, run until the end; after a watchdog reset boot again on the same data directory."""
         loop = asyncio.get_running_loop()
         assert isinstance(loop, VirtualTimeLoop)
-        loop.set_task_factory(self._task_factory)
+        loop.set_task_factory(self._boot_tasks.task_factory)
         try:
             return await self._boots(end, loop)
         finally:
@@ -406,11 +392,8 @@ class SimulationRun:
         while True:
             self._boot_started(sat, loop)
             boot = len(self.boots)
-            token = _CURRENT_BOOT.set(boot)
-            try:
+            with self._boot_tasks.running(boot):
                 reason = await sat.run(duration=end - loop.time())
-            finally:
-                _CURRENT_BOOT.reset(token)
             await self._power_off(sat, reason)
             await self._check_nothing_left(boot)
             if reason != "WATCHDOG":
@@ -432,7 +415,7 @@ class SimulationRun:
             # The reset satellite is unreferenced now, but each boot froze its heap out of the
             # cyclic collector: thaw, collect and freeze again (on a worker: the loop waits, in
             # no callback), or every reset would keep a whole satellite and its open files alive.
-            await loop.run_in_executor(None, _collect_frozen_garbage)
+            await loop.run_in_executor(None, collect_frozen_garbage)
 
     def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
         link = self._link()
@@ -460,9 +443,9 @@ class SimulationRun:
     async def _check_nothing_left(self, boot: int) -> None:
         """Structured concurrency across a reset: no task of the stopped satellite may survive it.
         A survivor is a bug: it is named, counted and cancelled."""
-        left = [t for t in asyncio.all_tasks() if not t.done() and self._task_boot.get(t) == boot]
+        left = self._boot_tasks.left_behind(boot)
         for task in left:
-            name = f"{task.get_name()} ({_coroutine_name(task)})"
+            name = f"{task.get_name()} ({coroutine_name(task)})"
             log.error("task %s outlived the satellite that started it", name)
             self.leaked_tasks.append(name)
             task.cancel()
@@ -570,16 +553,6 @@ def _mode_name(mode: Any) -> str:
     """A mode as its upper-case name, whether the manager hands an enum member or a string."""
     return str(getattr(mode, "name", mode)).upper()
 
-
-def _collect_frozen_garbage() -> None:
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-
-
-def _coroutine_name(task: asyncio.Task[Any]) -> str:
-    coro = task.get_coro()
-    return str(getattr(coro, "__qualname__", type(coro).__name__))
 
 def run_scenario(config: MissionConfig, scenario: Scenario, options: SimOptions | None = None) -> SimResult:
     """Compose, run, measure and (with options.report_dir) report one scenario."""
