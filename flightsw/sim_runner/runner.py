@@ -33,16 +33,16 @@ from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
 from flightsw.link.subsystem import SIM_TRANSCEIVER
 from flightsw.sim_runner.ground import NOOP_COMMAND, GroundFileReceiver, GroundMonitor
 from flightsw.sim_runner.io_accounting import bytes_not_yet_readable, inline_buses
+from flightsw.sim_runner.metrics import link_metrics, measure_contacts
 from flightsw.sim_runner.options import SimOptions, SimulationError
 from flightsw.sim_runner.reboots import BootTasks, collect_frozen_garbage, coroutine_name
-from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult, contact_windows
+from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult
 from sim.environment.adapters import (
     ContactGate,
     WorldEnvironment,
     radio_state_from_transceiver,
     run_world_ticker,
 )
-from sim.environment.contacts import StationGeometry
 from sim.environment.world import World
 from sim.parts import NoisyEnvironment
 from sim.report import ReportData, build_report
@@ -473,22 +473,7 @@ class SimulationRun:
     # -- measuring ----------------------------------------------------------------------------
     def contacts(self) -> list[ContactTally]:
         """Passes from the World's AOS/LOS events, with the beacons received in each."""
-        tallies = list(contact_windows(self.world))
-        geometry = {s.name: StationGeometry(s) for s in self.world.config.stations}
-        orbit = self.world.config.orbit
-        for tally in tallies:
-            samples = max(2, int((tally.los - tally.aos) / 10.0) + 1)
-            step = (tally.los - tally.aos) / (samples - 1)
-            tally.max_elevation_deg = max(
-                geometry[tally.station].view(orbit.state(tally.aos + i * step).r_ecef_km).elevation_deg
-                for i in range(samples))
-        if self.ground is not None:
-            for tally in tallies:
-                # a beacon stamped by the ground a fraction of a tick after LOS still belongs to the pass
-                end = tally.los + self.world.config.tick_s
-                tally.beacons = sum(1 for t in self.ground.beacon_times if tally.aos <= t <= end)
-                tally.frames = sum(1 for t in self.ground.frame_times if tally.aos <= t <= end)
-        return tallies
+        return measure_contacts(self.world, self.ground)
 
     def metrics(self, contacts: list[ContactTally]) -> dict[str, float]:
         assert self.sat is not None
@@ -500,30 +485,7 @@ class SimulationRun:
         if self.modes_measured:
             m["safe_mode_entries"] = float(self.safe_mode_entries)
         if self.transceiver is not None and self.ground is not None:
-            down, up = self.transceiver.downlink.stats, self.transceiver.uplink.stats
-            # lost: dropped by the channel's loss process (the `frame_loss` fault); corrupted: hit
-            # by bit errors and dropped by the receiving TNC's FCS check (range and elevation)
-            lost = down.frames_lost + up.frames_lost
-            corrupted = down.frames_corrupted + up.frames_corrupted
-            in_contact = (down.frames_in - down.frames_out_of_contact) + (up.frames_in - up.frames_out_of_contact)
-            m["beacons_received"] = float(len(self.ground.beacon_times))
-            m["contacts_without_beacon"] = float(sum(1 for c in contacts if c.beacons == 0))
-            m["usable_contacts"] = float(sum(1 for c in contacts if c.usable))
-            m["usable_contacts_without_beacon"] = float(sum(1 for c in contacts if c.usable and c.beacons == 0))
-            m["frames_down"] = float(self.ground.frames)
-            m["frames_up"] = float(up.frames_delivered)
-            m["frames_lost"] = float(lost)
-            m["frame_loss_ratio"] = lost / in_contact if in_contact else 0.0
-            m["bytes_down"] = float(self.ground.bytes_down)
-            m["bytes_up"] = float(self._bytes_up())
-            m["frames_out_of_contact"] = float(down.frames_out_of_contact + up.frames_out_of_contact)
-            m["frames_corrupted"] = float(corrupted)
-            m["frame_error_ratio"] = (lost + corrupted) / in_contact if in_contact else 0.0
-            m["ground_commands_sent"] = float(self.ground.commands_sent)
-            m["ground_verdicts_received"] = float(self.ground.verdicts)
-            if self.ground.files is not None:
-                m["files_downlinked"] = float(len(self.ground.files.files))
-                m["images_downlinked"] = float(len(self.ground.files.images))
+            m.update(link_metrics(self.transceiver, self.ground, contacts, self._bytes_up()))
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
         return m
