@@ -1,9 +1,9 @@
 """A flight Satellite flying through the simulated world: one scenario run, measured and reported.
 
-Why one composition module: `flightsw sim --scenario` must exercise the code that flies (the real
+Why one composition package: `flightsw sim --scenario` must exercise the code that flies (the real
 components, drivers, serial link and ground protocol) while the orbit, power, thermal and contact
 models of `sim.environment` decide what the sensors read and when the radio gets through. This
-module is the only place that knows both sides:
+package is the only place that knows both sides:
 
 - the World is built from the scenario (start, orbit, stations, battery, seed) and served to the
   simulated I2C parts through `WorldEnvironment` (given to the hardware builder as its
@@ -29,6 +29,11 @@ kernel, so the runner tells the loop how many bytes were written but are not rea
 end yet, and the loop waits for them before every poll: bytes written in one loop iteration are
 read in the next, whatever the kernel's timing. This is what makes a run with a given seed
 repeat exactly.
+
+Modules: `options` (what is asked for), `runner` (`SimulationRun`: composition, the reset
+sequence, metrics, report), `reboots` (which boot created each task), `io_accounting` (bytes the
+virtual-time loop waits for), `ground` (the ground-side KISS client and CFDP receiver), `metrics`
+(passes and radio figures), `results` (`SimResult` and the comparison of two runs).
 """
 
 from flightsw.sim_runner.ground import GroundFileReceiver, GroundMonitor
