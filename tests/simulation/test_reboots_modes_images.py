@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import flightsw.app
-import flightsw.sim_runner
+import flightsw.sim_runner.runner
 from flightsw.config import MissionConfig
 from flightsw.sim_runner import SimOptions, SimulationError, SimulationRun
 from sim.environment import World
@@ -150,7 +150,7 @@ max = 1
 def test_without_a_mode_manager_safe_mode_entries_is_not_measured(sim_config: MissionConfig,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     registered = flightsw.app.load_subsystems()
-    monkeypatch.setattr(flightsw.sim_runner, "load_subsystems", lambda: [s for s in registered if s.name != "modes"])
+    monkeypatch.setattr(flightsw.sim_runner.runner, "load_subsystems", lambda: [s for s in registered if s.name != "modes"])
     scenario = pass_scenario(duration="1m", extra='[[expect]]\nmetric = "safe_mode_entries"\nmax = 0\n')
     result = SimulationRun(sim_config, scenario).run()
     assert "safe_mode_entries" not in result.metrics

@@ -1,0 +1,232 @@
+"""The ground side of a scenario run: a KISS TCP client of the simulated transceiver and the
+ground's CFDP entity.
+
+Why apart: it is the ground station's half of the link, and knows nothing of reboots, the
+World or the report; the runner only reads its counters."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
+from flightsw.ground.files import ground_entity_config
+from flightsw.link import ax25
+from flightsw.link.packets import Apid, Packet, split_packets
+from flightsw.link.scheduler import stuffed_bits
+from hal import kiss
+from sim.transceiver import (
+    CountingStreamReader,
+    bytes_sent_to_kernel,
+    readable_bytes,
+    socket_fd,
+)
+
+COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many seconds (one per pass)...
+COMMAND_RETRY_S = 60.0  # ... unless no verdict came back: then it tries again after this long, as operators do
+NOOP_COMMAND = "exec.NO_OP"
+IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
+
+
+class GroundFileReceiver:
+    """The ground's CFDP entity: receives the files the satellite downlinks, and notes them.
+
+    Why a real entity: class 2 transfers end only when the receiver acknowledges them, so a
+    file counts as downlinked exactly when it arrived whole and checked at the ground. Received
+    files are not kept (the run only needs their names and sizes), so a long run stays bounded
+    on disk.
+    """
+
+    def __init__(self, flight_config: EntityConfig, work_dir: Path, send: Callable[[bytes], Awaitable[None]],
+                 epoch_now: Callable[[], float]) -> None:
+        self.entity = CfdpEntity(ground_entity_config(flight_config, work_dir), self,
+                                 on_file_received=self._on_file_received)
+        self._send = send
+        self.epoch_now = epoch_now
+        self.files: list[tuple[float, str, int]] = []  # (simulated UTC, name, size)
+        self.pdus_received = 0
+        self._discard: asyncio.Queue[Path] = asyncio.Queue()
+
+    @property
+    def images(self) -> set[int]:
+        """Ids of the images whose thumbnail or full file reached the ground."""
+        return {int(m.group(1)) for _, name, _ in self.files if (m := IMAGE_FILE.fullmatch(name))}
+
+    async def send_pdu(self, pdu: bytes) -> None:
+        await self._send(pdu)
+
+    def on_packet(self, packet: Packet) -> None:
+        self.pdus_received += 1
+        self.entity.receive_pdu(packet.user_data)
+
+    def _on_file_received(self, received: ReceivedFile) -> None:
+        self.files.append((self.epoch_now(), received.name, received.size))
+        self._discard.put_nowait(received.path)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._discard_loop())
+            await self.entity.run()
+
+    async def _discard_loop(self) -> None:
+        while True:
+            path = await self._discard.get()
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
+
+class GroundMonitor:
+    """The ground side of the run: a KISS TCP client of the simulated transceiver.
+
+    Counts what actually reaches the ground (frames, bytes, beacons with their simulated arrival
+    time, verdicts, files), sends the scenario's timed commands in the first contact after their
+    time and, once per pass after the first beacon, an authenticated no-op (again a minute later
+    while no verdict has come back: near the horizon a frame is often lost), so the uplink is
+    exercised through the same channel.
+    """
+
+    def __init__(self, transceiver: Any, satellite: ax25.Address, ground: ax25.Address,
+                 epoch_now: Callable[[], float], sign: Callable[[int, bytes, int], bytes] | None,
+                 noop: bytes | None = None, scheduled: Sequence[tuple[float, str, bytes]] = (),
+                 bit_rate: float = 9600.0) -> None:
+        self.transceiver = transceiver
+        self.satellite = satellite
+        self.ground = ground
+        self.epoch_now = epoch_now
+        self.sign = sign  # (counter, body, apid) -> complete telecommand packet
+        self.noop = noop  # body of the per-pass no-op
+        self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
+        self.bit_rate = bit_rate
+        self.files: GroundFileReceiver | None = None
+        self.frames = 0
+        self.frames_foreign = 0
+        self.frames_bad = 0
+        self.bytes_down = 0
+        self.beacon_times: list[float] = []
+        self.frame_times: list[float] = []
+        self.verdicts = 0
+        self.commands_sent = 0
+        self.commands_log: list[tuple[float, str]] = []  # (simulated UTC, command) sent
+        self.bytes_read = 0  # raw KISS bytes from the socket
+        self.bytes_written = 0
+        self._counter = 0
+        self._file_counter = 0
+        self._last_command = -float("inf")
+        self._verdicts_at_command = 0
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: CountingStreamReader | None = None
+        self._tx_lock = asyncio.Lock()
+        # byte counts of connections that ended (for bytes_sent_to_kernel / bytes_arrived)
+        self._written_before = 0
+        self._kernel_sent_before = 0
+        self._arrived_before = 0
+
+    def bytes_sent_to_kernel(self) -> int:
+        """Bytes sent towards the transceiver that left this side's buffers (all connections)."""
+        writer = self._writer
+        live = bytes_sent_to_kernel(writer, self.bytes_written - self._written_before) if writer is not None else 0
+        return self._kernel_sent_before + live
+
+    def bytes_arrived(self) -> int:
+        """Bytes from the transceiver taken out of the kernel or readable there now (all connections)."""
+        reader, writer = self._reader, self._writer
+        live = reader.bytes_received + readable_bytes(socket_fd(writer)) if reader is not None and writer is not None else 0
+        return self._arrived_before + live
+
+    async def run(self) -> None:
+        """Service: connect once the transceiver listens, then receive forever."""
+        while not self.transceiver.listening:  # noqa: ASYNC110 (the transceiver has no ready event; virtual time makes the wait free)
+            await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        reader = CountingStreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await loop.create_connection(lambda: protocol, "127.0.0.1", self.transceiver.bound_port)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        self._reader, self._writer = reader, writer
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self.files is not None:
+                    group.create_task(self.files.run())
+                await self._receive(reader)
+                raise ConnectionError("the simulated transceiver closed the ground connection")
+        finally:
+            self._kernel_sent_before += bytes_sent_to_kernel(writer, self.bytes_written - self._written_before)
+            self._written_before = self.bytes_written
+            self._arrived_before += reader.bytes_received
+            self._reader = self._writer = None
+            writer.close()
+
+    async def _receive(self, reader: asyncio.StreamReader) -> None:
+        decoder = kiss.KissDecoder(max_frame=4096)
+        while chunk := await reader.read(65536):
+            self.bytes_read += len(chunk)
+            for frame in decoder.feed(chunk):
+                if frame.command == kiss.KissCommand.DATA:
+                    await self.handle_frame(frame.payload)
+
+    async def handle_frame(self, raw: bytes) -> None:
+        now = self.epoch_now()
+        try:
+            ui = ax25.decode(raw)
+        except ax25.Ax25Error:
+            self.frames_bad += 1
+            return
+        if ui.source.callsign != self.satellite.callsign:
+            self.frames_foreign += 1
+            return
+        self.frames += 1
+        self.bytes_down += len(raw)
+        self.frame_times.append(now)
+        packets, _errors = split_packets(ui.info)
+        for packet in packets:
+            if packet.apid == Apid.BEACON:
+                self.beacon_times.append(now)
+                await self._maybe_command(now)
+            elif packet.apid == Apid.VERDICT:
+                self.verdicts += 1
+            elif packet.apid == Apid.FILE and self.files is not None:
+                self.files.on_packet(packet)
+
+    async def _maybe_command(self, now: float) -> None:
+        """On a beacon (the satellite is in contact): a due scenario command, else the pass's no-op."""
+        if self.sign is None or self._writer is None:
+            return
+        since = now - self._last_command
+        unanswered = self.verdicts == self._verdicts_at_command
+        if self.scheduled and self.scheduled[0][0] <= now:
+            _, name, body = self.scheduled.popleft()
+        elif self.noop is not None and (since >= COMMAND_GAP_S or (unanswered and since >= COMMAND_RETRY_S)):
+            name, body = NOOP_COMMAND, self.noop
+        else:
+            return
+        self._verdicts_at_command = self.verdicts
+        self._last_command = now
+        self._counter += 1
+        await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
+        self.commands_sent += 1
+        self.commands_log.append((now, name))
+
+    async def send_file_pdu(self, pdu: bytes) -> None:
+        """The ground entity's PDUs: signed like telecommands with their own counter, paced to the
+        uplink's bit rate (the ground radio sends one frame at a time)."""
+        if self.sign is None:
+            raise RuntimeError("the ground cannot send file PDUs without the uplink key")
+        self._file_counter += 1
+        await self._transmit(self.sign(self._file_counter, pdu, Apid.FILE), pace=True)
+
+    async def _transmit(self, packet: bytes, pace: bool = False) -> None:
+        frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()
+        async with self._tx_lock:
+            writer = self._writer
+            if writer is None:
+                return  # not connected: the frame is lost, as on air (CFDP repeats what matters)
+            data = kiss.encode(frame)
+            writer.write(data)
+            self.bytes_written += len(data)
+            await writer.drain()
+            if pace:
+                await asyncio.sleep(stuffed_bits(frame) / self.bit_rate)
+

@@ -1,0 +1,529 @@
+"""The composition of one scenario run: the satellite on the simulated world, its reboots, the
+I/O accounting of the virtual-time loop, the measurements and the report (see the package's
+docstring for the design)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import copy
+import hashlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from flightsw.app import Satellite, load_subsystems
+from flightsw.components.hardware import HardwareBuilder, HardwareSet
+from flightsw.components.housekeeping import add_hardware, build_hardware
+from flightsw.config import ConfigError, MissionConfig
+from flightsw.core.events import EventRecord, Severity
+from flightsw.core.ports import CAMERA_SCENE, MODES, Ports
+from flightsw.core.supervisor import Service, Supervisor
+from flightsw.filetransfer.settings import entity_config_from
+from flightsw.link.auth import KeyRing, build_command
+from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
+from flightsw.link.subsystem import SIM_TRANSCEIVER
+from flightsw.sim_runner.ground import NOOP_COMMAND, GroundFileReceiver, GroundMonitor
+from flightsw.sim_runner.io_accounting import bytes_not_yet_readable, inline_buses
+from flightsw.sim_runner.metrics import link_metrics, measure_contacts
+from flightsw.sim_runner.options import SimOptions, SimulationError
+from flightsw.sim_runner.reboots import BootTasks, collect_frozen_garbage, coroutine_name
+from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult
+from sim.environment.adapters import (
+    ContactGate,
+    WorldEnvironment,
+    radio_state_from_transceiver,
+    run_world_ticker,
+)
+from sim.environment.world import World
+from sim.parts import NoisyEnvironment
+from sim.report import ReportData, build_report
+from sim.scenario import (
+    SOFTWARE_TARGET_PREFIX,
+    FaultApplier,
+    RateGroupHangs,
+    Scenario,
+)
+from sim.virtual_time import VirtualTimeLoop
+
+log = logging.getLogger("flightsw.sim")
+
+SAMPLE_EVERY_S = 60.0  # data volume and mode sampling period for the report
+MAX_EVENTS_KEPT = 20_000  # flight events kept for the report (counts cover all of them)
+SAFE_MODE, DETUMBLE_MODE = "SAFE", "DETUMBLE"
+BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change of a boot
+TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
+RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
+SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
+
+
+
+class SimulationRun:
+    """Builds the satellite on the simulated world for one scenario, runs it, measures it."""
+
+    def __init__(self, config: MissionConfig, scenario: Scenario, options: SimOptions | None = None) -> None:
+        self.options = options or SimOptions()
+        opts = self.options
+        if opts.seed is not None:
+            scenario = replace(scenario, seed=opts.seed)
+        if opts.duration_s is not None:
+            scenario = replace(scenario, duration_s=opts.duration_s)
+        self.scenario = scenario
+        self.config = copy.deepcopy(config)  # the run adjusts storage and radio; the caller's stays
+        self._scratch: str | None = None
+        self._ground_scratch: str | None = None
+        self.world: World = scenario.build_world()
+        self.environment = WorldEnvironment(self.world)
+        self.hardware: HardwareSet | None = None
+        self.sat: Satellite | None = None  # the satellite of the current (or last) boot
+        self.transceiver: Any = None
+        self.gate: ContactGate | None = None
+        self.ground: GroundMonitor | None = None
+        self.applier: FaultApplier | None = None
+        self.loop: VirtualTimeLoop | None = None
+        # The runner's own services: they outlive every boot of the flight software.
+        self.services = Supervisor(on_crash=self._on_service_crash, on_failed=self._on_service_crash)
+        self.events: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=MAX_EVENTS_KEPT)
+        self.event_counts: collections.Counter[str] = collections.Counter()
+        self.data_volume: list[tuple[float, float, float]] = []
+        self.modes: list[tuple[float, str]] = []
+        self.boots: list[BootRecord] = []
+        self.resets: list[float] = []  # simulated UTC of each watchdog reset
+        self.leaked_tasks: list[str] = []  # tasks of a reset satellite still alive afterwards (a bug)
+        self.modes_measured = False  # a ModeManager was found in (at least one) boot
+        self.safe_mode_entries = 0
+        self._detumbling = False
+        self._hang_groups = sorted({f.target.removeprefix(SOFTWARE_TARGET_PREFIX)
+                                    for f in scenario.faults if f.software})
+        self._finished = collections.Counter[str]()  # counters of boots that ended
+        self._t0 = 0.0
+        self._port: Any = None  # the flight side's serial port (AsyncSerialPort) of the radio
+        self._port_written_before = 0  # bytes the radio ports of boots that ended wrote / read
+        self._port_read_before = 0
+        self._boot_tasks = BootTasks()
+
+    # -- composition --------------------------------------------------------------------------
+    def _prepare_config(self) -> None:
+        cfg = self.config
+        if self.options.data_dir is not None:
+            data_dir = Path(self.options.data_dir)
+            if data_dir.exists() and any(data_dir.iterdir()):
+                raise SimulationError(f"data directory {data_dir} is not empty; a scenario starts from a fresh "
+                                      "satellite (first boot), so give an empty or new directory")
+        else:
+            self._scratch = tempfile.mkdtemp(prefix=f"flightsw-sim-{self.scenario.name}-")
+            data_dir = Path(self._scratch)
+        cfg.storage.data_dir = str(data_dir)
+        cfg.storage.fsync = self.options.fsync
+        for dev in cfg.devices:
+            if dev.kind == RADIO_KIND:
+                if dev.backend != "sim":
+                    raise SimulationError(f"devices.{dev.name}: a simulation needs backend = \"sim\" for the radio")
+                dev.options["seed"] = self.scenario.seed  # channel losses repeat with the scenario
+                dev.options["kiss_tcp_port"] = 0  # any free port: runs never collide
+            elif dev.backend != "sim":
+                raise SimulationError(f"devices.{dev.name}: backend {dev.backend!r}; a scenario runs every "
+                                      "device simulated (backend = \"sim\")")
+        self._seed_uplink_keys()
+        groups = set(cfg.scheduler.rate_groups)
+        for i, fault in enumerate(self.scenario.faults):
+            group = fault.target.removeprefix(SOFTWARE_TARGET_PREFIX)
+            if fault.software and group not in groups:
+                raise SimulationError(f"{self.scenario.source}: faults[{i}].target: no rate group {group!r} in "
+                                      f"the mission config; rate groups: {sorted(groups)}")
+
+    def _seed_uplink_keys(self) -> None:
+        """Where the link would generate a random uplink key file, write one derived from the seed.
+
+        Why: the key is in every command frame's HMAC, and a frame's airtime (bit stuffing) and so
+        the ground's pacing of file PDUs depend on its bytes; a random key made runs with the same
+        seed drift apart. A simulation key, in the run's fresh data directory: never a flight key.
+        """
+        if find_radio(self.config) is None:
+            return
+        settings = load_link_settings(self.config)
+        path = settings.key_file
+        if not settings.generate_key or path.exists():
+            return
+        keys = []
+        for key_id in range(SIM_KEY_COUNT):
+            digest = hashlib.sha256(f"flightsw simulation uplink key {self.scenario.seed}/{key_id}".encode())
+            keys.append(f"{key_id} {digest.hexdigest()[:SIM_KEY_LEN * 2]}")
+        KeyRing.write(path, "Simulation keys derived from the scenario seed.", keys, fsync=False)
+
+    def _build_hardware(self, sat: Satellite) -> None:
+        noisy = NoisyEnvironment(self.environment, seed=self.scenario.seed)
+        self.hardware = HardwareBuilder(sat.config, environment=noisy, seed=self.scenario.seed).build()
+        hw = self.hardware
+        if hw.sensors or hw.gpio.outputs or hw.gpio.inputs:
+            add_hardware(sat, hw)
+
+    def _compose(self) -> Satellite:
+        """A new flight software process on the simulated board: same config, same data directory."""
+        self.hardware = None
+        subsystems: list[Callable[[Satellite], None]] = [
+            self._build_hardware if s.build is build_hardware else s for s in load_subsystems()]
+        # the simulated camera sees the World's sub-satellite point and daylight
+        ports = Ports()
+        ports.provide(CAMERA_SCENE, self.environment.camera_scene, by="simulator")
+        sat = Satellite(self.config, utc_source=self.environment.epoch_now, subsystems=subsystems, ports=ports)
+        if sat.ports.get(SIM_TRANSCEIVER) is not None:
+            # The radio is another board: it lives through the computer's resets, so the runner
+            # runs the one transceiver of the run (self.transceiver, from the first boot); a
+            # rebuilt link opens its pty path again.
+            sat.supervisor.services.pop(TRANSCEIVER_SERVICE, None)
+        self.sat = sat
+        return sat
+
+    def _compose_finalized(self) -> Satellite:
+        sat = self._compose()
+        sat.finalize()
+        return sat
+
+    def build(self) -> Satellite:
+        """Compose the first boot's satellite and the runner's services (no loop needed yet); idempotent."""
+        if self.sat is not None:
+            return self.sat
+        self._prepare_config()
+        sat = self._compose()
+        self.transceiver = sat.ports.get(SIM_TRANSCEIVER)
+        feeds: dict[str, Callable[[], str]] = {}
+        if self.transceiver is not None:
+            self.gate = ContactGate(self.environment, self.transceiver.channel).install()
+            feeds["radio"] = radio_state_from_transceiver(self.transceiver, self._loop_time)
+            self.ground = self._ground_monitor(sat)
+            self.services.add_service(TRANSCEIVER_SERVICE, self._run_transceiver, critical=False)
+            self.services.add_service("sim.ground", self.ground.run, critical=False)
+        self.applier = FaultApplier(channel=self.transceiver.channel if self.transceiver else None, gate=self.gate)
+        period = self.options.ticker_period_s
+        self.services.add_service("sim.world", lambda: run_world_ticker(self.environment, period, feeds))
+        self.services.add_service("sim.faults", self._fault_timeline)
+        self.services.add_service("sim.sampler", self._sampler, critical=False)
+        self._attach(sat)
+        return sat
+
+    def _attach(self, sat: Satellite) -> None:
+        """Connect one boot's satellite to the run: faults, events, modes; note the boot."""
+        self.boots.append(BootRecord(self.environment.epoch_now(), sat.state.boot_count,
+                                     str(sat.state.get("reset_reason"))))
+        parts = {s.name: s.sim_part for s in (self.hardware.sensors if self.hardware else []) if s.sim_part is not None}
+        buses = list(self.hardware.sim_buses.values()) if self.hardware else []
+        hangs = RateGroupHangs({g: sat.rate_groups[g] for g in self._hang_groups}) if self._hang_groups else None
+        assert self.applier is not None
+        self.applier.rebind(parts, buses, hangs)
+        sat.events.add_sink(self._on_event)
+        self._attach_modes(sat)
+
+    def _attach_modes(self, sat: Satellite) -> None:
+        modes = sat.ports.get(MODES)
+        if modes is None:
+            return  # no mode manager in this build: safe_mode_entries stays "not measured"
+        self.modes_measured = True
+        modes.add_listener(self._on_mode_changed)
+
+    def _ground_monitor(self, sat: Satellite) -> GroundMonitor:
+        settings = load_link_settings(sat.config)
+        sign: Callable[[int, bytes, int], bytes] | None = None
+        noop: bytes | None = None
+        scheduled: list[tuple[float, str, bytes]] = []
+        if self.options.ground_commands or self.scenario.commands:
+            dictionary = sat.finalize()
+            ring = KeyRing.load(settings.key_file)  # written by the link subsystem at build time
+            key_id = ring.ids[0]
+
+            def sign(counter: int, body: bytes, apid: int) -> bytes:
+                return build_command(ring.key(key_id), key_id, counter, body, seq_count=counter, apid=apid)
+
+            if self.options.ground_commands:
+                noop = msgpack.packb([dictionary.command(NOOP_COMMAND).id, []], use_bin_type=True)
+            for i, cmd in enumerate(self.scenario.commands):
+                try:
+                    opcode = dictionary.command(cmd.command).id
+                except KeyError:
+                    raise SimulationError(f"{self.scenario.source}: commands[{i}].command: no command "
+                                          f"{cmd.command!r} in this satellite's dictionary") from None
+                body = msgpack.packb([opcode, list(cmd.args)], use_bin_type=True)
+                scheduled.append((self.scenario.start_epoch + cmd.at, cmd.command, body))
+        ground = GroundMonitor(self.transceiver, settings.callsign, settings.ground, self.environment.epoch_now,
+                               sign, noop, scheduled, settings.bit_rate)
+        flight_files = entity_config_from(sat.config)
+        if flight_files is not None and sign is not None:
+            self._ground_scratch = tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
+            ground.files = GroundFileReceiver(flight_files, Path(self._ground_scratch), ground.send_file_pdu,
+                                              self.environment.epoch_now)
+        return ground
+
+    def _loop_time(self) -> float:
+        return self.loop.time() if self.loop is not None else 0.0
+
+    # -- services -----------------------------------------------------------------------------
+    async def _run_transceiver(self) -> None:
+        await self.transceiver.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.transceiver.stop()
+
+    async def _fault_timeline(self) -> None:
+        assert self.applier is not None
+        for at, injection, value in self.scenario.timeline():
+            delay = self._t0 + at - self._loop_time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.applier.apply(at, injection, value)
+            log.info("t+%.0fs fault %s.%s = %r", at, injection.target, injection.fault, value)
+        await asyncio.Event().wait()
+
+    async def _sampler(self) -> None:
+        while True:
+            self._sample()
+            await asyncio.sleep(SAMPLE_EVERY_S)
+
+    def _sample(self) -> None:
+        now = self.environment.epoch_now()
+        down = float(self.ground.bytes_down) if self.ground else 0.0
+        up = float(self._bytes_up())
+        self.data_volume.append((now, down, up))
+        if not self.modes_measured and self.sat is not None and self._port is not None:
+            # no mode manager: the persisted mode, as the beacon reports it, while software runs
+            mode = self.sat.state.get("mode")
+            if mode is not None:
+                self._record_mode(now, _mode_name(mode))
+
+    def _record_mode(self, epoch: float, mode: str) -> None:
+        if not self.modes or self.modes[-1][1] != mode:
+            self.modes.append((epoch, mode))
+
+    def _on_mode_changed(self, old: Any, new: Any, reason: Any) -> None:
+        """ModeManager listener: the exact time of the change, SAFE entries, detumbling in the World.
+
+        A boot's first call has old = "BOOT": the mode before it is the one the last boot ended
+        in (none on the first boot, which starts from the stored default, SAFE)."""
+        mode, before = _mode_name(new), _mode_name(old)
+        if before == BOOT_MODE:
+            before = self.modes[-1][1] if self.modes else mode
+        if mode == SAFE_MODE and before != SAFE_MODE:
+            self.safe_mode_entries += 1
+        self._record_mode(self.environment.epoch_now(), mode)
+        log.info("mode %s -> %s (%s)", _mode_name(old), mode, reason)
+        self._set_detumbling(mode == DETUMBLE_MODE)
+
+    def _set_detumbling(self, active: bool) -> None:
+        if active == self._detumbling:
+            return
+        self._detumbling = active
+        self.environment.sync()  # the command applies from now on, not from the last world tick
+        self.environment.set_detumbling(active)
+        self.environment.set_load_state("adcs", "detumble" if active else "idle")
+
+    def _bytes_up(self) -> int:
+        link = self._link()
+        live = link.stats["bytes_received"] if link is not None and self._port is not None else 0
+        return self._finished["bytes_up"] + int(live)
+
+    def _link(self) -> Any:
+        if self.sat is None:
+            return None
+        try:
+            return self.sat.component("link")
+        except KeyError:
+            return None
+
+    def _on_event(self, record: EventRecord) -> None:
+        assert self.sat is not None
+        self.event_counts[record.severity.name] += 1
+        if record.severity >= Severity.WARNING:
+            text = record.text(self.sat.events.info(record.id).format)
+            self.events.append((self.environment.epoch_now(), record.severity.name, f"{record.name}: {text}"))
+
+    def _on_service_crash(self, svc: Service, exc: BaseException) -> None:
+        log.warning("simulation service %s crashed: %s", svc.name, svc.last_error)
+
+    def _bytes_not_yet_readable(self) -> int:
+        """The loop's I/O arrival check (see io_accounting); 0 without a radio."""
+        port, xcvr, ground = self._port, self.transceiver, self.ground
+        if xcvr is None or ground is None:
+            return 0
+        flight_written = self._port_written_before + (port.bytes_written if port is not None else 0)
+        flight_read = self._port_read_before + (port.bytes_read if port is not None else 0)
+        return bytes_not_yet_readable(flight_written, flight_read, xcvr, ground)
+
+    # -- running ------------------------------------------------------------------------------
+    async def _main(self) -> str:
+        self.build()  # held as self.sat only: a reset satellite must become garbage
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        self.loop = loop
+        self._t0 = loop.time()
+        self.environment.bind_clock(loop.time, self._t0)
+        loop.add_io_arrival_check(self._bytes_not_yet_readable)
+        try:
+            async with asyncio.TaskGroup() as group:
+                services = group.create_task(self.services.run(), name="sim.runner")
+                try:
+                    return await self._fly(self._t0 + self.scenario.duration_s)
+                finally:
+                    services.cancel()
+        finally:
+            loop.remove_io_arrival_check(self._bytes_not_yet_readable)
+            self.environment.sync()
+
+    async def _fly(self, end: float) -> str:
+        """Boot, run until the end; after a watchdog reset boot again on the same data directory."""
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        loop.set_task_factory(self._boot_tasks.task_factory)
+        try:
+            return await self._boots(end, loop)
+        finally:
+            loop.set_task_factory(None)
+
+    async def _boots(self, end: float, loop: VirtualTimeLoop) -> str:
+        assert self.sat is not None
+        sat = self.sat
+        while True:
+            self._boot_started(sat, loop)
+            boot = len(self.boots)
+            with self._boot_tasks.running(boot):
+                reason = await sat.run(duration=end - loop.time())
+            await self._power_off(sat, reason)
+            await self._check_nothing_left(boot)
+            if reason != "WATCHDOG":
+                return reason
+            now = self.environment.epoch_now()
+            self.resets.append(now)
+            self.events.append((now, RESET_SEVERITY, f"watchdog reset: boot {sat.state.boot_count} ended, "
+                                "the board restarts"))
+            log.warning("simulated watchdog reset at t+%.0f s; booting again", loop.time() - self._t0)
+            delay = min(self.options.boot_delay_s, end - loop.time())
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if loop.time() >= end:
+                return reason
+            # Building a satellite reads its stores and sets every component up (~150 ms): on
+            # a worker thread, as a real boot happens before the flight loop exists.
+            sat = await loop.run_in_executor(None, self._compose_finalized)
+            self._attach(sat)
+            # The reset satellite is unreferenced now, but each boot froze its heap out of the
+            # cyclic collector: thaw, collect and freeze again (on a worker: the loop waits, in
+            # no callback), or every reset would keep a whole satellite and its open files alive.
+            await loop.run_in_executor(None, collect_frozen_garbage)
+
+    def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
+        link = self._link()
+        self._port = link.radio.serial if link is not None else None
+        for bus in inline_buses(self.hardware, self.scenario, self.options.threaded_buses):
+            loop.run_inline(bus.executor)
+
+    async def _power_off(self, sat: Satellite, reason: str) -> None:
+        """The boot ended: keep its counters; after a reset also what the board's reset takes away
+        and `Satellite._hard_reset` leaves to the operating system (open device files, buses)."""
+        link = self._link()
+        self._finished["commands_rejected"] += int(sat.commands.stats["rejected_total"])
+        self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
+        port, self._port = self._port, None
+        if port is not None:
+            self._port_written_before += port.bytes_written
+            self._port_read_before += port.bytes_read
+        if reason == "WATCHDOG":
+            self._set_detumbling(False)  # the computer commanding B-dot is down
+            if port is not None:
+                await port.close()
+            if self.hardware is not None:
+                await self.hardware.close()
+
+    async def _check_nothing_left(self, boot: int) -> None:
+        """Structured concurrency across a reset: no task of the stopped satellite may survive it.
+        A survivor is a bug: it is named, counted and cancelled."""
+        left = self._boot_tasks.left_behind(boot)
+        for task in left:
+            name = f"{task.get_name()} ({coroutine_name(task)})"
+            log.error("task %s outlived the satellite that started it", name)
+            self.leaked_tasks.append(name)
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=1.0)
+
+    def run(self) -> SimResult:
+        """Run the scenario to its end on a virtual-time loop, then measure and report."""
+        wall = time.monotonic()
+        speed = self.options.speed
+        try:
+            # The first boot's satellite is built before the loop runs, as a process starts
+            # before its loop: reading stores and setting components up never holds the loop.
+            self.build().finalize()
+            with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(0.0, speed)) as runner:
+                reason = runner.run(self._main())
+            log.info("simulation stopped (%s) at %s", reason, self.world.state.utc.isoformat())
+            wall_s = time.monotonic() - wall
+            return self._result(wall_s)
+        finally:
+            for scratch in (self._scratch, self._ground_scratch):
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
+
+    # -- measuring ----------------------------------------------------------------------------
+    def contacts(self) -> list[ContactTally]:
+        """Passes from the World's AOS/LOS events, with the beacons received in each."""
+        return measure_contacts(self.world, self.ground)
+
+    def metrics(self, contacts: list[ContactTally]) -> dict[str, float]:
+        assert self.sat is not None
+        m: dict[str, float] = dict(self.world.metrics())
+        m["events_warning"] = float(self.event_counts["WARNING"])
+        m["events_error"] = float(sum(self.event_counts[s] for s in ("ERROR", "CRITICAL", "FATAL")))
+        m["commands_rejected"] = float(self._finished["commands_rejected"])
+        m["reboots"] = float(len(self.resets))
+        if self.modes_measured:
+            m["safe_mode_entries"] = float(self.safe_mode_entries)
+        if self.transceiver is not None and self.ground is not None:
+            m.update(link_metrics(self.transceiver, self.ground, contacts, self._bytes_up()))
+        if self.loop is not None:
+            m["io_hold_expired"] = float(self.loop.io_hold_expired)
+        return m
+
+    def _result(self, wall_s: float) -> SimResult:
+        contacts = self.contacts()
+        metrics = self.metrics(contacts)
+        metrics["run_wall_s"] = round(wall_s, 3)
+        simulated = self.world.time - self.world.start
+        metrics["run_speedup"] = round(simulated / wall_s, 1) if wall_s > 0 else 0.0
+        expectations = self.scenario.evaluate(metrics)
+        index = None
+        if self.options.report_dir is not None:
+            self._sample()
+            data = ReportData.from_world(
+                f"{self.scenario.name} (seed {self.scenario.seed})", self.world, modes=self.modes,
+                data_volume=self.data_volume, events=list(self.events), expectations=expectations,
+                metrics=metrics, resets=list(self.resets))
+            index = build_report(self.options.report_dir, data)
+        return SimResult(self.scenario, metrics, expectations, contacts, list(self.events), index, wall_s,
+                         boots=list(self.boots), modes=list(self.modes),
+                         world_series={k: list(v) for k, v in self.world.recording.columns.items()},
+                         frames_digest=self.transceiver.frames_digest() if self.transceiver is not None else "")
+
+
+def _mode_name(mode: Any) -> str:
+    """A mode as its upper-case name, whether the manager hands an enum member or a string."""
+    return str(getattr(mode, "name", mode)).upper()
+
+
+def run_scenario(config: MissionConfig, scenario: Scenario, options: SimOptions | None = None) -> SimResult:
+    """Compose, run, measure and (with options.report_dir) report one scenario."""
+    try:
+        return SimulationRun(config, scenario, options).run()
+    except ConfigError:
+        raise
+    except (OSError, ValueError) as exc:
+        with contextlib.suppress(Exception):
+            log.debug("simulation failed", exc_info=True)
+        raise SimulationError(str(exc)) from exc
+
