@@ -9,6 +9,7 @@ the valid slot with the highest sequence number wins, and a corrupt slot is repo
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ class AtomicStore:
         self.sequence = 0
         self._newest_slot = 1  # so the first write goes to slot a
         self.writes = 0
+        # One write at a time: a shutdown's blocking save on the loop thread can meet a save still
+        # running on the storage worker; both would pick the same slot and its temporary file.
+        self._write_lock = threading.Lock()
 
     def load(self) -> LoadResult:
         best: tuple[int, int, Any] | None = None
@@ -101,8 +105,9 @@ class AtomicStore:
 
     def write_blob(self, prepared: tuple[int, bytes]) -> None:
         _, blob = prepared
-        target_index = 1 - self._newest_slot
-        target = self.slots[target_index]
-        atomic_write(target, blob, fsync=self.fsync)
-        self._newest_slot = target_index
-        self.writes += 1
+        with self._write_lock:
+            target_index = 1 - self._newest_slot
+            target = self.slots[target_index]
+            atomic_write(target, blob, fsync=self.fsync)
+            self._newest_slot = target_index
+            self.writes += 1

@@ -180,3 +180,32 @@ def test_record_log_without_syncs_keeps_few_descriptors_and_closes_them_all(tmp_
     log.close()
     assert len(os.listdir("/proc/self/fd")) == fds_before
     assert sum(1 for _ in log.read_all()) == 2000
+
+
+def test_saves_from_two_threads_at_once_never_fail_and_the_newest_value_loads(tmp_path: Path) -> None:
+    """A shutdown's blocking save on the loop thread can meet a save still running on the storage
+    worker (seen once as a FileNotFoundError from the rename at shutdown): writes to one store are
+    serialised, every save succeeds, and loading gives the value with the highest sequence."""
+    import threading
+
+    store = AtomicStore(tmp_path / "s", fsync=False)
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def writer(tag: int) -> None:
+        start.wait()
+        try:
+            for i in range(300):
+                store.save({"writer": tag, "i": i})
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(tag,)) for tag in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    loaded = AtomicStore(tmp_path / "s").load()
+    assert loaded.sequence == 600 and loaded.value["i"] == 299
+    assert not list(tmp_path.glob("*.tmp"))
