@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -186,9 +188,6 @@ def run_service_until_ready(command: list[str], *, cwd: Path, env: dict[str, str
     ``pets`` WATCHDOG=1 on a notify socket the test owns, stop it with SIGTERM, and return every
     notify message and the service's log. Fails the test on no READY=1, a non-zero exit or a traceback.
     """
-    import contextlib
-    import socket
-
     notify_path = scratch / f"notify-{time.monotonic_ns()}.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(notify_path))
