@@ -21,6 +21,8 @@ from flightsw.app import Satellite
 from flightsw.config import MissionConfig, loads
 from flightsw.core.commands import CommandResponse
 from flightsw.core.component import Component
+from flightsw.ground.decoder import GroundDecoder
+from flightsw.ground.dictionary import GroundDictionary
 
 T = TypeVar("T")
 
@@ -44,6 +46,13 @@ def make_satellite(data_dir: Path, components: Sequence[Component] = (), extra_t
     for comp in components:
         sat.add(comp)
     return sat
+
+
+def ground_decoder(sat: Satellite) -> GroundDecoder:
+    """The ground's decoder for a finalized satellite, built from its exported dictionary as the
+    ground station loads it (frames from any source)."""
+    assert sat.dictionary is not None, "finalize the satellite first"
+    return GroundDecoder(GroundDictionary.from_json(sat.dictionary.to_json()))
 
 
 class ResponseLog:

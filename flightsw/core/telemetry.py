@@ -3,14 +3,14 @@
 Channels hold their latest value and the spacecraft time it was written. A housekeeping packet is a
 named, ordered set of channels sampled at a rate; its body is msgpack
 ``[packet_id, boot, seconds, utc, [values...]]`` in the order the dictionary publishes, so the ground
-decodes by position without per-value ids. Packets go to every sink (record log, downlink).
+decodes by position without per-value ids (flightsw.ground.decoder). Packets go to every sink (record log, downlink).
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -96,19 +96,3 @@ class TelemetryDB:
             except Exception:  # one failing sink must not starve the others
                 log.exception("packet sink %r failed", sink)
         return body
-
-
-def decode_packet(body: bytes, packets: Sequence[PacketDef]) -> tuple[PacketDef, Stamp, dict[str, Any]]:
-    """Ground-side decoding of a housekeeping packet body; ValueError on anything malformed."""
-    try:
-        raw = msgpack.unpackb(body, raw=False)
-        pid, boot, sec, utc, values = raw
-    except Exception as exc:
-        raise ValueError(f"malformed housekeeping packet: {exc}") from exc
-    by_id = {p.id: p for p in packets}
-    if pid not in by_id:
-        raise ValueError(f"unknown housekeeping packet id {pid}")
-    pdef = by_id[pid]
-    if not isinstance(values, list) or len(values) != len(pdef.channel_names):
-        raise ValueError(f"packet {pdef.name}: {len(values) if isinstance(values, list) else '?'} values, expected {len(pdef.channel_names)}")
-    return pdef, Stamp(boot, sec, utc), dict(zip(pdef.channel_names, values, strict=True))

@@ -191,7 +191,7 @@ class GroundFiles:
         self._changed = asyncio.Event()
         self._deliveries: asyncio.Queue[ReceivedFile] = asyncio.Queue()
         self._tx_lock = asyncio.Lock()
-        station.packet_handlers[Apid.FILE] = self.on_packet
+        station.file_receiver = self.on_packet
         station.files = self  # type: ignore[attr-defined]  # the live view shows transfers
 
     # -- receiving ----------------------------------------------------------------------------

@@ -16,17 +16,29 @@ from typing import Any, Protocol
 
 import msgpack
 
+from flightsw.core.clock import Stamp
 from flightsw.core.commands import Completion, Reason
-from flightsw.core.events import Severity
 from flightsw.ground.archive import Archive
+from flightsw.ground.decoder import (
+    Beacon,
+    CommandResult,
+    DecodeError,
+    EventItem,
+    FilePdu,
+    ForeignFrame,
+    GroundDecoder,
+    Item,
+    Telemetry,
+)
 from flightsw.ground.dictionary import GroundDictionary
 from flightsw.link import ax25, beacon
 from flightsw.link.auth import COUNTER_RESERVE, MAX_COUNTER, KeyRing, build_command
-from flightsw.link.packets import Apid, Packet, split_packets
+from flightsw.link.packets import Packet
 from hal import kiss
 from hal.serial_port import AsyncSerialPort
 
 log = logging.getLogger("flightsw.ground")
+BEACON_UNITS = {f.name: f.unit for f in beacon.FIELDS}
 
 
 class KissTransport(Protocol):
@@ -165,21 +177,23 @@ class GroundStation:
         self._last_sent: bytes | None = None
         self._last_counter = 0
         self._changed = asyncio.Event()
-        self._decoder = kiss.KissDecoder(max_frame=4096)
+        self._kiss = kiss.KissDecoder(max_frame=4096)
+        self.decoder = GroundDecoder(dictionary, satellite)
         self._channel_info = {c.name: c for c in dictionary.channels.values()}
-        # Downlink APIDs decoded elsewhere (file PDUs): called with the packet on the loop.
-        self.packet_handlers: dict[int, Callable[[Packet], None]] = {}
+        # The file-transfer side (flightsw.ground.files): takes every file PDU's packet, on the loop.
+        self.file_receiver: Callable[[Packet], None] | None = None
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Receive forever (until the transport fails)."""
         while True:
             chunk = await self.transport.read()
-            for frame in self._decoder.feed(chunk):
+            for frame in self._kiss.feed(chunk):
                 if frame.command == kiss.KissCommand.DATA and frame.port == self.kiss_port:
                     await self.handle_frame(frame.payload)
 
     async def handle_frame(self, raw: bytes) -> None:
+        """Decode one frame (flightsw.ground.decoder), update the station's view, archive it."""
         rx_time = self.wall_clock()
         self.stats.frames_received += 1
         values: list[tuple[str, str, Any, str, int | None, float | None]] = []
@@ -187,24 +201,22 @@ class GroundStation:
         responses: list[tuple[int, int, str, str, str, str]] = []
         note = ""
         try:
-            ui = ax25.decode(raw)
-            if ui.source.callsign != self.satellite.callsign:
-                self.stats.frames_foreign += 1
-                note = f"foreign {ui.source}"
-            else:
-                packets, errors = split_packets(ui.info)
-                self.stats.packets_bad += len(errors)
-                note = "; ".join(map(str, errors))[:200]
-                for packet in packets:
-                    self._track_sequence(packet)
-                    try:
-                        self._decode_packet(packet, rx_time, values, events, responses)
-                    except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
-                        self.stats.packets_bad += 1
-                        note = f"APID 0x{packet.apid:03x}: {exc}"[:200]
-        except ax25.Ax25Error as exc:
+            frame = self.decoder.decode_frame(raw)
+        except ForeignFrame as exc:
+            self.stats.frames_foreign += 1
+            note = str(exc)[:200]
+        except DecodeError as exc:
             self.stats.frames_bad += 1
             note = str(exc)[:200]
+        else:
+            self.stats.packets_bad += len(frame.broken)
+            note = "; ".join(map(str, frame.broken))[:200]
+            for decoded in frame.packets:
+                self._track_sequence(decoded.packet)
+                problem = decoded.error or self._apply(decoded.item, rx_time, values, events, responses)
+                if problem is not None:
+                    self.stats.packets_bad += 1
+                    note = str(problem)[:200]
         await self.archive.call(self.archive.store_frame, rx_time, "down", raw, note, values, events, responses)
         self._changed.set()
 
@@ -216,72 +228,54 @@ class GroundStation:
                 self.stats.seq_gaps[packet.apid] = self.stats.seq_gaps.get(packet.apid, 0) + gap
         self._last_seq[packet.apid] = packet.seq_count
 
-    def _set(self, source: str, name: str, value: Any, rx_time: float, stamp: tuple[int, float],
+    def _set(self, source: str, name: str, value: Any, rx_time: float, stamp: Stamp,
              values: list[tuple[str, str, Any, str, int | None, float | None]], unit: str = "") -> None:
         info = self._channel_info.get(name)
         unit = info.unit if info is not None else unit
         state = info.limits.state(value) if info is not None else "ok"
         self.latest[name] = ChannelValue(value, unit, state, rx_time, source)
-        values.append((source, name, value, unit, stamp[0], stamp[1]))
+        values.append((source, name, value, unit, stamp.boot, stamp.seconds))
 
-    def _decode_packet(self, packet: Packet, rx_time: float, values: list[Any], events: list[Any],
-                       responses: list[Any]) -> None:
-        if packet.apid == Apid.BEACON:
-            decoded = beacon.decode_payload(packet.user_data)
-            opcode = decoded.get("last_command_opcode")
-            # the full opcode goes down, so the dictionary names the command
-            decoded["last_command_name"] = (self.dictionary.opcode_names.get(int(opcode))
-                                            if isinstance(opcode, int | float) else None)
-            stamp = packet.stamp
-            self.beacon = decoded
-            self.beacon_time = rx_time
-            self.stats.beacons += 1
-            units = {f.name: f.unit for f in beacon.FIELDS}
-            for name, value in decoded.items():
-                self._set("beacon", f"beacon.{name}", value, rx_time, (stamp.boot, stamp.seconds),
-                          values, units.get(name, ""))
-            counter = decoded.get("uplink_counter")
-            if isinstance(counter, int | float):
-                # The satellite's used counter: never sign below it (e.g. after losing the database).
-                self._counter_floor = max(self._counter_floor, int(counter))
-        elif packet.apid == Apid.HOUSEKEEPING:
-            pid, boot, sec, _utc, body = msgpack.unpackb(packet.user_data, raw=False)
-            entry = self.dictionary.packets.get(pid)
-            if entry is None or len(entry[1]) != len(body):
-                raise ValueError(f"housekeeping packet id {pid} does not match the dictionary")
-            name, channels = entry
-            self.stats.housekeeping += 1
-            for cname, value in zip(channels, body, strict=True):
-                self._set(name, cname, value, rx_time, (boot, sec), values)
-        elif packet.apid == Apid.EVENT:
-            eid, sev, boot, sec, _utc, suppressed, args = msgpack.unpackb(packet.user_data, raw=False)
-            info = self.dictionary.events.get(eid)
-            name = info.name if info else f"0x{eid:08x}"
-            try:
-                text = info.format.format(**args) if info else str(args)
-            except (KeyError, ValueError, IndexError):
-                text = f"{info.format if info else ''} {args}"
-            if suppressed:
-                text += f" [{suppressed} suppressed]"
-            severity = Severity(sev).name
-            self.stats.events += 1
-            self.recent_events.append((rx_time, severity, name, text))
-            events.append((boot, sec, name, severity, text))
-        elif packet.apid == Apid.VERDICT:
-            seq, opcode, reason, completion, detail, *_ = msgpack.unpackb(packet.user_data, raw=False)
-            name = self.dictionary.opcode_names.get(opcode, f"0x{opcode:08x}")
-            resp = Response(seq, opcode, name, Reason(reason),
-                            None if completion is None else Completion(completion), detail)
-            self.stats.responses += 1
-            bucket = self.responses.setdefault(seq, [])
-            if resp not in bucket:
-                bucket.append(resp)
-            responses.append((seq, opcode, name, resp.reason.name,
-                              resp.completion.name if resp.completion is not None else "", detail))
-        elif packet.apid in self.packet_handlers:
-            self.packet_handlers[packet.apid](packet)
-        else:
-            raise ValueError(f"unexpected APID 0x{packet.apid:03x}")
+    def _apply(self, item: Item | None, rx_time: float, values: list[Any], events: list[Any],
+               responses: list[Any]) -> str | None:
+        """Take one decoded item into the station's state and the archive rows; the problem, if
+        the station could not use it (a file PDU the file receiver refuses, or no file receiver)."""
+        match item:
+            case Beacon(stamp=stamp, values=decoded):
+                self.beacon = decoded
+                self.beacon_time = rx_time
+                self.stats.beacons += 1
+                for name, value in decoded.items():
+                    self._set("beacon", f"beacon.{name}", value, rx_time, stamp, values, BEACON_UNITS.get(name, ""))
+                counter = decoded.get("uplink_counter")
+                if isinstance(counter, int | float):
+                    # The satellite's used counter: never sign below it (e.g. after losing the database).
+                    self._counter_floor = max(self._counter_floor, int(counter))
+            case Telemetry():
+                self.stats.housekeeping += 1
+                for cname, value in item.values.items():
+                    self._set(item.packet, cname, value, rx_time, item.stamp, values)
+            case EventItem():
+                severity = item.severity.name
+                self.stats.events += 1
+                self.recent_events.append((rx_time, severity, item.name, item.text))
+                events.append((item.stamp.boot, item.stamp.seconds, item.name, severity, item.text))
+            case CommandResult():
+                resp = Response(item.seq, item.opcode, item.name, item.reason, item.completion, item.detail)
+                self.stats.responses += 1
+                bucket = self.responses.setdefault(item.seq, [])
+                if resp not in bucket:
+                    bucket.append(resp)
+                responses.append((item.seq, item.opcode, item.name, item.reason.name,
+                                  item.completion.name if item.completion is not None else "", item.detail))
+            case FilePdu(packet=packet):
+                if self.file_receiver is None:
+                    return f"APID 0x{packet.apid:03x}: no file receiver on this station"
+                try:
+                    self.file_receiver(packet)
+                except ValueError as exc:  # the receiver's refusal of a malformed PDU
+                    return f"APID 0x{packet.apid:03x}: {exc}"
+        return None
 
     _counter_floor = 0
 

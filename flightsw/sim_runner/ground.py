@@ -14,9 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
+from flightsw.ground.decoder import (
+    Beacon,
+    CommandResult,
+    DecodeError,
+    FilePdu,
+    ForeignFrame,
+    GroundDecoder,
+)
+from flightsw.ground.dictionary import GroundDictionary
 from flightsw.ground.files import ground_entity_config
 from flightsw.link import ax25
-from flightsw.link.packets import Apid, Packet, split_packets
+from flightsw.link.packets import Apid, Packet
 from flightsw.link.scheduler import stuffed_bits
 from hal import kiss
 from sim.transceiver import (
@@ -88,12 +97,13 @@ class GroundMonitor:
     exercised through the same channel.
     """
 
-    def __init__(self, transceiver: Any, satellite: ax25.Address, ground: ax25.Address,
+    def __init__(self, transceiver: Any, satellite: ax25.Address, dictionary: GroundDictionary, ground: ax25.Address,
                  epoch_now: Callable[[], float], sign: Callable[[int, bytes, int], bytes] | None,
                  noop: bytes | None = None, scheduled: Sequence[tuple[float, str, bytes]] = (),
                  bit_rate: float = 9600.0) -> None:
         self.transceiver = transceiver
         self.satellite = satellite
+        self.decoder = GroundDecoder(dictionary, satellite)  # the ground station's decoder
         self.ground = ground
         self.epoch_now = epoch_now
         self.sign = sign  # (counter, body, apid) -> complete telecommand packet
@@ -170,25 +180,25 @@ class GroundMonitor:
     async def handle_frame(self, raw: bytes) -> None:
         now = self.epoch_now()
         try:
-            ui = ax25.decode(raw)
-        except ax25.Ax25Error:
-            self.frames_bad += 1
-            return
-        if ui.source.callsign != self.satellite.callsign:
+            frame = self.decoder.decode_frame(raw)
+        except ForeignFrame:
             self.frames_foreign += 1
+            return
+        except DecodeError:
+            self.frames_bad += 1
             return
         self.frames += 1
         self.bytes_down += len(raw)
         self.frame_times.append(now)
-        packets, _errors = split_packets(ui.info)
-        for packet in packets:
-            if packet.apid == Apid.BEACON:
-                self.beacon_times.append(now)
-                await self._maybe_command(now)
-            elif packet.apid == Apid.VERDICT:
-                self.verdicts += 1
-            elif packet.apid == Apid.FILE and self.files is not None:
-                self.files.on_packet(packet)
+        for decoded in frame.packets:
+            match decoded.item:
+                case Beacon():
+                    self.beacon_times.append(now)
+                    await self._maybe_command(now)
+                case CommandResult():
+                    self.verdicts += 1
+                case FilePdu(packet=packet) if self.files is not None:
+                    self.files.on_packet(packet)
 
     async def _maybe_command(self, now: float) -> None:
         """On a beacon (the satellite is in contact): a due scenario command, else the pass's no-op."""

@@ -28,6 +28,7 @@ from flightsw.core.events import EventRecord, Severity
 from flightsw.core.ports import CAMERA_SCENE, MODES, Ports
 from flightsw.core.supervisor import Service, Supervisor
 from flightsw.filetransfer.settings import entity_config_from
+from flightsw.ground.dictionary import GroundDictionary
 from flightsw.link.auth import KeyRing, build_command
 from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
 from flightsw.link.subsystem import SIM_TRANSCEIVER
@@ -234,8 +235,10 @@ class SimulationRun:
         sign: Callable[[int, bytes, int], bytes] | None = None
         noop: bytes | None = None
         scheduled: list[tuple[float, str, bytes]] = []
+        dictionary = sat.finalize()
+        # the ground decodes with the dictionary it would load: the flight side's export
+        ground_dictionary = GroundDictionary.from_json(dictionary.to_json(indent=None))
         if self.options.ground_commands or self.scenario.commands:
-            dictionary = sat.finalize()
             ring = KeyRing.load(settings.key_file)  # written by the link subsystem at build time
             key_id = ring.ids[0]
 
@@ -252,7 +255,7 @@ class SimulationRun:
                                           f"{cmd.command!r} in this satellite's dictionary") from None
                 body = msgpack.packb([opcode, list(cmd.args)], use_bin_type=True)
                 scheduled.append((self.scenario.start_epoch + cmd.at, cmd.command, body))
-        ground = GroundMonitor(self.transceiver, settings.callsign, settings.ground, self.environment.epoch_now,
+        ground = GroundMonitor(self.transceiver, settings.callsign, ground_dictionary, settings.ground, self.environment.epoch_now,
                                sign, noop, scheduled, settings.bit_rate)
         flight_files = entity_config_from(sat.config)
         if flight_files is not None and sign is not None:

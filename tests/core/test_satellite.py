@@ -14,8 +14,7 @@ import pytest
 
 from flightsw.core.commands import Completion
 from flightsw.core.records import RecordLog
-from flightsw.core.telemetry import decode_packet
-from flightsw.testing import ResponseLog
+from flightsw.testing import ResponseLog, ground_decoder
 from sim.watchdog import SimWatchdog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,9 +37,9 @@ async def test_six_simulated_hours_on_virtual_time(tmp_path: Path, new_satellite
     reason = await sat.run(duration=6 * 3600)
     assert reason == "DURATION"
     assert 2160 <= len(packets) <= 2161  # 0.1 Hz for 6 h
-    pdef, stamp, values = decode_packet(packets[-1], sat.packets)
-    assert values["exec.boot_count"] == 1 and stamp.boot == 1
-    assert abs(values["exec.uptime"] - 6 * 3600) < 11
+    hk = ground_decoder(sat).housekeeping(packets[-1])
+    assert hk.packet == "hk_exec" and hk.values["exec.boot_count"] == 1 and hk.stamp.boot == 1
+    assert abs(hk.values["exec.uptime"] - 6 * 3600) < 11
     groups = sat.rate_groups
     assert groups["fast"].stats.cycles >= 6 * 3600 * 10 and groups["fast"].stats.overruns == 0
     assert dog.pet_count >= 6 * 3600 and dog.is_ready and dog.stopped

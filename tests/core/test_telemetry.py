@@ -6,8 +6,8 @@ import json
 import pytest
 
 from flightsw.core.component import Channel, Component
-from flightsw.core.telemetry import decode_packet
 from flightsw.core.types import F32, U8
+from flightsw.testing import ground_decoder
 
 
 class Probe(Component):
@@ -71,11 +71,12 @@ channels = ["probe.b", "probe.a"]
 """)
     sat.finalize()
     pdef = sat.packets[0]
-    empty = decode_packet(sat.telemetry.build_packet(pdef), sat.packets)[2]
+    ground = ground_decoder(sat)
+    empty = ground.housekeeping(sat.telemetry.build_packet(pdef)).values
     assert empty == {"probe.b": None, "probe.a": None}  # never written: sent as nil, not 0
     probe.a.set(1.5)
     probe.b.set(7)
-    assert decode_packet(sat.telemetry.build_packet(pdef), sat.packets)[2] == {"probe.b": 7, "probe.a": 1.5}
+    assert ground.housekeeping(sat.telemetry.build_packet(pdef)).values == {"probe.b": 7, "probe.a": 1.5}
 
 
 def test_a_kept_channel_handle_follows_its_component_to_a_new_satellite(tmp_path, new_satellite) -> None:
