@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from flightsw.core.ports import COMMANDS, PAYLOAD_GATE, PortError, PortKey, Ports
-from flightsw.testing import make_satellite
 
 NUMBER: PortKey[int] = PortKey("number")
 
@@ -49,13 +46,10 @@ def test_two_keys_with_one_name_are_refused() -> None:
         ports.connect(PortKey[str]("number"), print)
 
 
-def test_the_satellite_provides_its_dispatcher_and_wires_at_finalize(tmp_path: Path) -> None:
-    sat = make_satellite(tmp_path)
-    try:
-        assert sat.ports.require(COMMANDS) is sat.commands
-        seen: list[object] = []
-        sat.ports.connect(COMMANDS, seen.append, by="test")
-        sat.finalize()
-        assert seen == [sat.commands]
-    finally:
-        sat.workers.shutdown()
+def test_the_satellite_provides_its_dispatcher_and_wires_at_finalize(new_satellite) -> None:
+    sat = new_satellite()
+    assert sat.ports.require(COMMANDS) is sat.commands
+    seen: list[object] = []
+    sat.ports.connect(COMMANDS, seen.append, by="test")
+    sat.finalize()
+    assert seen == [sat.commands]

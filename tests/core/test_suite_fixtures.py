@@ -35,10 +35,8 @@ async def test_fails_on_virtual_time(new_satellite, sat_runner):
 '''
 
 
-def test_satellites_are_stopped_cleanly_when_a_test_fails_or_times_out(pytester: pytest.Pytester,
-                                                                        tmp_path: Path) -> None:
-    from flightsw.testing import make_satellite
-
+def test_satellites_are_stopped_cleanly_when_a_test_fails_or_times_out(pytester: pytest.Pytester, tmp_path: Path,
+                                                                        new_satellite) -> None:
     data = tmp_path / "data"
     shutil.copy(ROOT / "tests" / "conftest.py", pytester.path / "conftest.py")
     shutil.copy(ROOT / "pyproject.toml", pytester.path / "pyproject.toml")
@@ -48,8 +46,5 @@ def test_satellites_are_stopped_cleanly_when_a_test_fails_or_times_out(pytester:
     result.assert_outcomes(failed=3)
     assert "Timeout (>2.0s)" in result.stdout.str()
     for name in ("failed", "hung", "virtual"):
-        sat = make_satellite(data / name)  # the next boot
-        try:
-            assert sat.state.get("reset_reason") == "COMMANDED", name
-        finally:
-            sat.workers.shutdown()
+        sat = new_satellite(data_dir=data / name)  # the next boot
+        assert sat.state.get("reset_reason") == "COMMANDED", name

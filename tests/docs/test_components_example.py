@@ -13,15 +13,14 @@ import importlib
 import re
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from flightsw.app import Satellite, load_subsystems
 from flightsw.core.ports import PortError
-from flightsw.testing import ResponseLog, mission_config, with_running
-from sim.virtual_time import run_virtual
+from flightsw.testing import ResponseLog, SatelliteRunner, mission_config
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "components.md"
 SECTION = "## Adding your own subsystem: the whole path"
@@ -57,32 +56,32 @@ def mission_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     sys.modules.pop("mission_ext", None)
 
 
-def test_the_example_subsystem_is_found_and_hears_every_mode_change(mission_package: Path,
-                                                                    tmp_path: Path) -> None:
+@pytest.fixture
+def example_satellite(mission_package: Path, new_satellite: Callable[..., Satellite], tmp_path: Path) -> Satellite:
+    """The mission with the example's subsystem, found through its entry point (built off the loop)."""
     subsystems = load_subsystems()
     names = [s.name for s in subsystems]
     assert names[-2:] == ["modes", "mode_log"], names  # built after the mode manager it listens to
-    sat = Satellite(mission_config(tmp_path / "data"), subsystems=list(subsystems))
+    return new_satellite(config=mission_config(tmp_path / "data"), subsystems=list(subsystems))
 
-    async def body(sat: Satellite) -> tuple[object, object]:
-        log = ResponseLog(sat)
-        await asyncio.sleep(2.0)  # the mode manager announces the boot's mode on its first cycle
-        opcode = sat.dictionary.command("modes.FORCE_MODE").id if sat.dictionary else 0
-        sat.commands.submit(opcode, ["NOMINAL"], seq=1)
-        assert (await log.wait_completion(1)).completion is not None
-        mode_log = sat.component("mode_log")
-        return mode_log.changes.value, mode_log.last_change.value  # type: ignore[attr-defined]
 
-    changes, last = run_virtual(with_running(sat, body))
+@pytest.mark.virtual_time
+async def test_the_example_subsystem_is_found_and_hears_every_mode_change(example_satellite: Satellite,
+                                                                          sat_runner: SatelliteRunner) -> None:
+    sat = await sat_runner.start(example_satellite)
+    log = ResponseLog(sat)
+    await asyncio.sleep(2.0)  # the mode manager announces the boot's mode on its first cycle
+    assert sat.dictionary is not None
+    sat.commands.submit(sat.dictionary.command("modes.FORCE_MODE").id, ["NOMINAL"], seq=1)
+    assert (await log.wait_completion(1)).completion is not None
+    mode_log = sat.component("mode_log")
+    changes, last = mode_log.changes.value, mode_log.last_change.value  # type: ignore[attr-defined]
     assert (changes, last) == (2, "SAFE -> NOMINAL")  # BOOT -> SAFE (first boot), then the command
 
 
-def test_without_a_mode_manager_the_example_names_the_missing_port(mission_package: Path,
-                                                                   tmp_path: Path) -> None:
+def test_without_a_mode_manager_the_example_names_the_missing_port(mission_package: Path, tmp_path: Path,
+                                                                   new_satellite: Callable[..., Satellite]) -> None:
     example = [s for s in load_subsystems() if s.name == "mode_log"]
-    sat = Satellite(mission_config(tmp_path / "data"), subsystems=example)
-    try:
-        with pytest.raises(PortError, match=r"unwired port\(s\): modes \(needed by mode_log\)"):
-            sat.finalize()
-    finally:
-        sat.workers.shutdown()
+    sat = new_satellite(config=mission_config(tmp_path / "data"), subsystems=example)
+    with pytest.raises(PortError, match=r"unwired port\(s\): modes \(needed by mode_log\)"):
+        sat.finalize()

@@ -61,28 +61,31 @@ def test_the_dictionary_export_carries_the_enums() -> None:
     assert exported["CommandCompletion"] == {c.name: int(c) for c in Completion}
 
 
-def test_every_opcode_has_a_distinct_beacon_value_the_ground_names(tmp_path: Path) -> None:
+@pytest.fixture
+def reference_dictionary() -> tuple[dict[int, str], GroundDictionary]:
+    """The reference mission's opcodes and its ground dictionary (built before the test's loop runs)."""
     with offline_dictionary(load(ROOT / "deploy" / "sim.toml")) as d:
-        names = {opcode: item.name for opcode, item in d.commands.items()}
-        ground = GroundDictionary.from_json(d.to_json())
+        return {opcode: item.name for opcode, item in d.commands.items()}, GroundDictionary.from_json(d.to_json())
+
+
+async def test_every_opcode_has_a_distinct_beacon_value_the_ground_names(
+        reference_dictionary: tuple[dict[int, str], GroundDictionary], tmp_path: Path) -> None:
+    names, ground = reference_dictionary
     assert len(names) > 80
+    archive = await asyncio.to_thread(Archive, tmp_path / "archive.db")
     station = GroundStation(ground, keys=None, key_id=0, ground=ax25.Address("UN0GND"),  # type: ignore[arg-type]
-                            satellite=ax25.Address("UN0SAT", 1), archive=Archive(tmp_path / "archive.db"),
+                            satellite=ax25.Address("UN0SAT", 1), archive=archive,
                             transport=None)  # type: ignore[arg-type]
     builder = PacketBuilder(240)
     on_air: dict[int, int] = {}
-
-    async def receive_all() -> None:
+    try:
         for opcode, name in names.items():
             packet = beacon.build_packet(builder, "UN0SAT", TimeStamp(1, 2.0), {"last_command_opcode": opcode})
             await station.handle_frame(ax25.UiFrame(ax25.Address("UN0GND"), ax25.Address("UN0SAT", 1),
                                                     packet).encode())
             assert station.beacon["last_command_name"] == name
             on_air[opcode] = int(station.beacon["last_command_opcode"])
-
-    try:
-        asyncio.run(receive_all())
     finally:
-        station.archive.close()
+        archive.close()
     assert len(set(on_air.values())) == len(names)  # no two commands share a beacon value
     assert all(on_air[op] == op for op in names)

@@ -82,18 +82,15 @@ async def test_attacks_are_dropped_counted_and_never_executed(tmp_path: Path, sa
     assert s["auth_failures"] == 5
 
 
-async def test_rotation_is_a_dictionary_command_and_refuses_unknown_keys(tmp_path: Path) -> None:
-    sat, _ = await asyncio.to_thread(build_satellite, tmp_path)
-    d = sat.finalize()
+async def test_rotation_is_a_dictionary_command_and_refuses_unknown_keys(link_sat) -> None:  # type: ignore[no-untyped-def]
+    sat, _ = link_sat
+    d = await asyncio.to_thread(sat.finalize)  # parameters and state load: off the loop
     assert "link.SELECT_KEY" in {i.name for i in d.commands.values()}
     link = link_of(sat)
     from flightsw.core.component import CommandFailure
 
-    try:
-        with pytest.raises(CommandFailure, match="not in the key file"):
-            await link.select_key(77)
-    finally:
-        sat.workers.shutdown()
+    with pytest.raises(CommandFailure, match="not in the key file"):
+        await link.select_key(77)
 
 
 def test_key_file_errors_do_not_leak_key_material(tmp_path: Path) -> None:

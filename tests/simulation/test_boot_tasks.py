@@ -13,12 +13,11 @@ async def _forever(spawn: bool) -> None:
     await asyncio.Event().wait()
 
 
-def test_tasks_created_during_a_boot_are_found_after_it() -> None:
+async def test_tasks_created_during_a_boot_are_found_after_it() -> None:
     tracker = BootTasks()
-
-    async def main() -> tuple[list[str], list[str], list[str]]:
-        loop = asyncio.get_running_loop()
-        loop.set_task_factory(tracker.task_factory)
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(tracker.task_factory)
+    try:
         with tracker.running(1):
             loop.create_task(_forever(True), name="child")
         outside = loop.create_task(_forever(False), name="outside")
@@ -30,9 +29,8 @@ def test_tasks_created_during_a_boot_are_found_after_it() -> None:
         for task in [*left, outside]:
             task.cancel()
         await asyncio.wait([*left, outside])
-        return names, coros, other
-
-    names, coros, other = asyncio.run(main())
+    finally:
+        loop.set_task_factory(None)
     assert names == ["child", "grandchild"]  # not "outside": created outside the boot
     assert coros == ["_forever", "_forever"]
     assert other == []
