@@ -204,6 +204,9 @@ class UpdateSection(Section):
 MODE_NAMES = tuple(m.value for m in OPERATING_MODES)
 
 
+DEFAULT_BATTERY_CHANNEL = "eps_battery.bus_voltage"
+
+
 class ModesSection(Section):
     """Modes and battery FDIR (flightsw.components.modes); defaults suit the reference 2S pack."""
 
@@ -225,6 +228,16 @@ class ModesSection(Section):
     safe_without_battery_s: Annotated[float, _range(0.0, 86400.0)] = 600.0
     max_auto_recoveries: Annotated[int, _range(1, 100)] = 3
     recovery_window_s: Annotated[float, _range(600.0, 7 * 86400.0)] = 21600.0
+
+    @property
+    def battery_channel_name(self) -> str:
+        """The channel battery FDIR reads: the configured one, the default when unset, "" for none."""
+        return DEFAULT_BATTERY_CHANNEL if isinstance(self.battery_channel, UnsetType) else self.battery_channel
+
+    @property
+    def battery_channel_required(self) -> bool:
+        """Named in the config, so its absence is a config error (the default channel may be absent)."""
+        return not isinstance(self.battery_channel, UnsetType) and self.battery_channel != ""
 
     def __post_init__(self) -> None:
         if isinstance(self.battery_channel, str) and self.battery_channel and self.battery_channel.count(".") != 1:

@@ -21,10 +21,7 @@ outputs, tell listeners) and offers the ground's commands.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from msgspec import UNSET
 
 from flightsw.app import Subsystem
 from flightsw.components.fdir import (
@@ -48,7 +45,7 @@ from flightsw.components.fdir import (
     mode_refusal,
     payload_refusal,
 )
-from flightsw.config import ConfigError, MissionConfig
+from flightsw.config import ConfigError, MissionConfig, ModesSection
 from flightsw.core.component import (
     Arg,
     BoundChannel,
@@ -82,55 +79,14 @@ STATE_SAFE_ENTRIES = "modes.safe_entries"
 # --- configuration -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModeSettings:
-    """The ``[modes]`` section, validated. Defaults suit the reference 2S Li-ion pack (docs/modes.md)."""
-
-    base_id: int = 0x0020
-    battery_channel: str = "eps_battery.bus_voltage"
-    battery_channel_required: bool = False  # set when the config names the channel explicitly
-    safe_enter_v: float = 7.2   # 3.60 V/cell, ~20 % SoC on the pack's OCV curve
-    safe_exit_v: float = 7.6    # 3.80 V/cell, ~45 % SoC while charging, ~55 % at rest
-    dwell_s: float = 30.0
-    recover_dwell_s: float = 600.0
-    auto_recover: bool = False
-    max_reading_age_s: float = 10.0
-    plausible_v: tuple[float, float] = (5.0, 9.0)
-    detumble_timeout_s: float = 5400.0
-    boot_loop_count: int = 4
-    boot_loop_window_s: float = 600.0
-    safe_off_outputs: tuple[str, ...] = ()
-    first_boot_mode: str = SAFE  # a laptop simulation's first boot is not a deployment
-    safe_without_battery_s: float = 600.0  # outside SAFE, no usable reading this long -> SAFE (0: off)
-    max_auto_recoveries: int = 3  # automatic recoveries within recovery_window_s before latching off
-    recovery_window_s: float = 21600.0
+#: The ``[modes]`` section of the config schema is the component's settings: declared, defaulted
+#: and validated once (ranges, hysteresis, outputs) in flightsw/config.py.
+ModeSettings = ModesSection
 
 
 def parse_settings(config: MissionConfig) -> ModeSettings:
     """``[modes]`` as settings; the table (ranges, hysteresis, outputs) is validated with the config."""
-    section = config.modes
-    d = ModeSettings()
-    channel = d.battery_channel if section.battery_channel is UNSET else str(section.battery_channel)
-    return ModeSettings(
-        first_boot_mode=section.first_boot_mode,
-        base_id=section.base_id,
-        battery_channel=channel,
-        battery_channel_required=section.battery_channel is not UNSET and channel != "",
-        safe_enter_v=section.safe_enter_v,
-        safe_exit_v=section.safe_exit_v,
-        dwell_s=section.dwell_s,
-        recover_dwell_s=section.recover_dwell_s,
-        auto_recover=section.auto_recover,
-        max_reading_age_s=section.max_reading_age_s,
-        plausible_v=section.plausible_v,
-        detumble_timeout_s=section.detumble_timeout_s,
-        boot_loop_count=section.boot_loop_count,
-        boot_loop_window_s=section.boot_loop_window_s,
-        safe_off_outputs=tuple(section.safe_off_outputs),
-        safe_without_battery_s=section.safe_without_battery_s,
-        max_auto_recoveries=section.max_auto_recoveries,
-        recovery_window_s=section.recovery_window_s,
-    )
+    return config.modes
 
 
 # --- the component ---------------------------------------------------------------------------
@@ -194,7 +150,7 @@ class ModeManager(Component):
 
     def _find_battery(self) -> None:
         """The configured battery channel (by name, from the config) and its sensor's status channels."""
-        name = self.settings.battery_channel
+        name = self.settings.battery_channel_name
         if not name:
             return
         owner, _, channel = name.partition(".")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from flightsw.config import RADIO_KIND, ConfigError, MissionConfig
+from flightsw.config import RADIO_KIND, ConfigError, MissionConfig, RadioOptions
 from flightsw.link import ax25
 
 __all__ = ["RADIO_KIND", "LinkSettings", "RadioDevice", "find_radio", "load_link_settings"]
@@ -25,7 +24,7 @@ class RadioDevice:
     device: str
     baud: int
     kiss_port: int
-    sim: dict[str, Any] = field(default_factory=dict)
+    options: RadioOptions  # the entry's options from the schema, defaults filled in (the sim channel's too)
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,9 @@ def find_radio(config: MissionConfig) -> RadioDevice | None:
     """The first ``uhf_radio`` device (its options validated with the config), or None."""
     for dev in config.devices_of(RADIO_KIND):
         opts = dev.settings()
+        assert isinstance(opts, RadioOptions)
         device = opts.device if isinstance(opts.device, str) else "radio.tty"
         if dev.backend == "sim" and not Path(device).is_absolute():
             device = str(config.data_dir / device)
-        sim: dict[str, Any] = {k: dev.options[k] for k in ("kiss_tcp_port", "frame_loss", "bit_error_rate",
-                                            "propagation_delay", "seed", "queue_frames") if k in dev.options}
-        return RadioDevice(dev.name, dev.backend, device, opts.baud, opts.kiss_port, sim)
+        return RadioDevice(dev.name, dev.backend, device, opts.baud, opts.kiss_port, opts)
     return None

@@ -15,6 +15,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from msgspec import UnsetType
+
 from flightsw.app import Subsystem
 from flightsw.config import ConfigError
 from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, PortKey
@@ -58,20 +60,17 @@ def build_link(sat: Satellite) -> None:
     if radio_dev.backend == "sim":
         from sim.transceiver import (
             DEFAULT_KISS_PORT,
-            DEFAULT_QUEUE_FRAMES,
             ChannelModel,
             SimTransceiver,
         )
 
-        opts = radio_dev.sim
-        channel = ChannelModel(bit_rate=settings.bit_rate,
-                               propagation_delay=float(opts.get("propagation_delay", 0.005)),
-                               frame_loss=float(opts.get("frame_loss", 0.0)),
-                               bit_error_rate=float(opts.get("bit_error_rate", 0.0)),
-                               seed=opts.get("seed"),
-                               queue_frames=int(opts.get("queue_frames", DEFAULT_QUEUE_FRAMES)))
+        opts = radio_dev.options  # the schema's RadioOptions: its defaults are the channel's
+        channel = ChannelModel(bit_rate=settings.bit_rate, propagation_delay=opts.propagation_delay,
+                               frame_loss=opts.frame_loss, bit_error_rate=opts.bit_error_rate,
+                               seed=opts.seed, queue_frames=opts.queue_frames)
         transceiver = SimTransceiver(channel, link_path=radio_dev.device,
-                                     port=int(opts.get("kiss_tcp_port", DEFAULT_KISS_PORT)))
+                                     port=DEFAULT_KISS_PORT if isinstance(opts.kiss_tcp_port, UnsetType)
+                                     else opts.kiss_tcp_port)
         sat.ports.provide(SIM_TRANSCEIVER, transceiver, by="link")
 
         async def run_transceiver() -> None:

@@ -7,9 +7,8 @@ arithmetic) that a scenario only passes through.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+from msgspec.structs import replace
 
 from flightsw.components.fdir import (
     CAUSE_BATTERY,

@@ -400,7 +400,7 @@ def test_deploy_configs_have_valid_modes_sections(name: str) -> None:
     assert config.modes.safe_off_outputs == ["payload_power"]
     settings = parse_settings(config)
     assert settings.safe_enter_v < settings.safe_exit_v
-    assert settings.battery_channel == "eps_battery.bus_voltage"
+    assert settings.battery_channel_name == "eps_battery.bus_voltage"
 
 
 @pytest.fixture
