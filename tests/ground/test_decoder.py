@@ -3,6 +3,7 @@ give nothing but its own one-line DecodeError."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from flightsw.config_check import offline_dictionary
 from flightsw.core.clock import Stamp
 from flightsw.core.commands import CommandResponse, Completion, Reason
 from flightsw.core.events import EventRecord, Severity
+from flightsw.ground.archive import Archive
 from flightsw.ground.decoder import (
     Beacon,
     CommandResult,
@@ -31,8 +33,9 @@ from flightsw.ground.decoder import (
     Telemetry,
 )
 from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.station import GroundStation
 from flightsw.link import ax25, beacon
-from flightsw.link.packets import Apid, PacketBuilder, TimeStamp, build
+from flightsw.link.packets import Apid, Packet, PacketBuilder, TimeStamp, build
 
 ROOT = Path(__file__).resolve().parents[2]
 SAT = ax25.Address("UN0SAT", 1)
@@ -173,3 +176,34 @@ def test_well_framed_payloads_with_wrong_contents_give_only_decode_errors(
     decoder = GroundDecoder(dictionary, SAT)
     _check(decoder, _frame(_tm(Apid.HOUSEKEEPING, msgpack.packb([pid, 1, 2.0, None, values]))))
     _check(decoder, _frame(_tm(Apid.EVENT, msgpack.packb([eid, 1, 1, 2.0, None, 0, args]))))
+
+
+async def test_the_station_archives_what_the_decoder_names_and_keeps_going(dictionary: GroundDictionary,
+                                                                           tmp_path: Path) -> None:
+    """The station counts and archives each problem with its one-line note; a packet the file
+    receiver refuses does not stop the packets after it."""
+    archive = await asyncio.to_thread(Archive, tmp_path / "ground.sqlite3")
+    station = GroundStation(dictionary, keys=None, key_id=0, ground=GND, satellite=SAT,  # type: ignore[arg-type]
+                            archive=archive, transport=None)  # type: ignore[arg-type]
+    noop = next(c for c in dictionary.commands.values() if c.name == "exec.NO_OP")
+    verdict = _tm(Apid.VERDICT, msgpack.packb([5, noop.opcode, 0, None, ""]))
+    try:
+        await station.handle_frame(_frame(_tm(Apid.FILE, b"pdu"), verdict))  # no file receiver yet
+        refused: list[bytes] = []
+
+        def receiver(packet: Packet) -> None:
+            refused.append(packet.user_data)
+            raise ValueError("not a CFDP PDU")
+
+        station.file_receiver = receiver
+        await station.handle_frame(_frame(_tm(Apid.FILE, b"bad"), verdict))
+        await station.handle_frame(_frame(source=ax25.Address("N0CALL")))
+        await station.handle_frame(b"\x00garbage")
+        notes = await archive.call(lambda: [r[0] for r in archive.db.execute("SELECT note FROM frames ORDER BY id")])
+    finally:
+        archive.close()
+    assert notes == ["APID 0x016: no file receiver on this station", "APID 0x016: not a CFDP PDU",
+                     "foreign N0CALL", "frame of 8 bytes is shorter than an AX.25 header"]
+    assert refused == [b"bad"] and [r.name for r in station.responses[5]] == ["exec.NO_OP"]
+    s = station.stats
+    assert (s.frames_received, s.packets_bad, s.frames_foreign, s.frames_bad, s.responses) == (4, 2, 1, 1, 2)
