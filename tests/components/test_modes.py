@@ -4,7 +4,7 @@ the real driver and housekeeping monitor; the voltage is scripted through the pa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -345,8 +345,18 @@ async def test_set_mode_refusals_name_the_reason_and_stale_readings_change_nothi
     assert [e for e in sat.events.recent if e.name == "modes.battery_unusable"]
 
 
-async def test_imaging_capture_refused_in_safe_allowed_in_nominal(tmp_path: Path) -> None:
+@pytest.fixture
+def imaging_rig(tmp_path: Path) -> Iterator[tuple[Rig, Satellite]]:
+    """The rig with the imaging payload, booted before the loop runs (the payload's imports and
+    start-up would hold the loop); its workers end with the test."""
     rig = Rig(tmp_path, imaging=True)
+    sat = rig.boot()
+    yield rig, sat
+    sat.workers.shutdown()
+
+
+async def test_imaging_capture_refused_in_safe_allowed_in_nominal(imaging_rig: tuple[Rig, Satellite]) -> None:
+    rig, booted = imaging_rig
 
     async def script(sat: Satellite) -> None:
         await until_battery_seen(sat)
@@ -357,7 +367,7 @@ async def test_imaging_capture_refused_in_safe_allowed_in_nominal(tmp_path: Path
         verdict, done = await command(sat, "imaging.CAPTURE_NOW")
         assert verdict.accepted and done.completion == Completion.SUCCESS, done
 
-    sat, _ = await rig.run(script)
+    sat, _ = await rig.run(script, sat=booted)
     assert value(sat, "imaging.captures") == 1
 
 
