@@ -191,8 +191,7 @@ class GroundFiles:
         self._changed = asyncio.Event()
         self._deliveries: asyncio.Queue[ReceivedFile] = asyncio.Queue()
         self._tx_lock = asyncio.Lock()
-        station.file_receiver = self.on_packet
-        station.files = self  # type: ignore[attr-defined]  # the live view shows transfers
+        station.files = self  # gets the file PDUs; the live view shows the transfers
 
     # -- receiving ----------------------------------------------------------------------------
     def on_packet(self, packet: Packet) -> None:

@@ -49,7 +49,7 @@ def render(station: GroundStation, status: str, max_channels: int = 40) -> str:
     for rx_time, severity, name, text in list(station.recent_events)[-8:]:
         colour = SEVERITY_COLOURS.get(severity, "")
         lines.append(f"  {time.strftime('%H:%M:%S', time.gmtime(rx_time))} {colour}{severity:8}{RESET} {name}: {text[:80]}")
-    files = getattr(station, "files", None)
+    files = station.files
     if files is not None:
         lines.append("")
         lines.extend(files.render_lines())

@@ -47,6 +47,16 @@ class KissTransport(Protocol):
     async def close(self) -> None: ...
 
 
+class FileSide(Protocol):
+    """The station's file-transfer side (flightsw.ground.files.GroundFiles), attached by itself."""
+
+    def on_packet(self, packet: Packet) -> None:
+        """Take one downlinked file PDU's packet (on the loop, cheap); ValueError if malformed."""
+
+    def render_lines(self, colour: bool = True, max_transfers: int = 6) -> list[str]:
+        """Transfer progress for the live view."""
+
+
 class CounterExhausted(RuntimeError):
     """The key's uplink counter is at the end of its space; the message says how to recover."""
 
@@ -180,8 +190,8 @@ class GroundStation:
         self._kiss = kiss.KissDecoder(max_frame=4096)
         self.decoder = GroundDecoder(dictionary, satellite)
         self._channel_info = {c.name: c for c in dictionary.channels.values()}
-        # The file-transfer side (flightsw.ground.files): takes every file PDU's packet, on the loop.
-        self.file_receiver: Callable[[Packet], None] | None = None
+        # The file-transfer side, if one is attached: gets every file PDU, shows in the live view.
+        self.files: FileSide | None = None
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -239,7 +249,7 @@ class GroundStation:
     def _apply(self, item: Item | None, rx_time: float, values: list[Any], events: list[Any],
                responses: list[Any]) -> str | None:
         """Take one decoded item into the station's state and the archive rows; the problem, if
-        the station could not use it (a file PDU the file receiver refuses, or no file receiver)."""
+        the station could not use it (a file PDU the file side refuses, or no file side)."""
         match item:
             case Beacon(stamp=stamp, values=decoded):
                 self.beacon = decoded
@@ -269,10 +279,10 @@ class GroundStation:
                 responses.append((item.seq, item.opcode, item.name, item.reason.name,
                                   item.completion.name if item.completion is not None else "", item.detail))
             case FilePdu(packet=packet):
-                if self.file_receiver is None:
+                if self.files is None:
                     return f"APID 0x{packet.apid:03x}: no file receiver on this station"
                 try:
-                    self.file_receiver(packet)
+                    self.files.on_packet(packet)
                 except ValueError as exc:  # the receiver's refusal of a malformed PDU
                     return f"APID 0x{packet.apid:03x}: {exc}"
         return None

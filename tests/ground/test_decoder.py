@@ -191,11 +191,15 @@ async def test_the_station_archives_what_the_decoder_names_and_keeps_going(dicti
         await station.handle_frame(_frame(_tm(Apid.FILE, b"pdu"), verdict))  # no file receiver yet
         refused: list[bytes] = []
 
-        def receiver(packet: Packet) -> None:
-            refused.append(packet.user_data)
-            raise ValueError("not a CFDP PDU")
+        class Refusing:
+            def on_packet(self, packet: Packet) -> None:
+                refused.append(packet.user_data)
+                raise ValueError("not a CFDP PDU")
 
-        station.file_receiver = receiver
+            def render_lines(self, colour: bool = True, max_transfers: int = 6) -> list[str]:
+                return []
+
+        station.files = Refusing()
         await station.handle_frame(_frame(_tm(Apid.FILE, b"bad"), verdict))
         await station.handle_frame(_frame(source=ax25.Address("N0CALL")))
         await station.handle_frame(b"\x00garbage")
