@@ -182,7 +182,7 @@ class FileTransferSection(Section):
                 if f not in ("local_id", "remote_id", "work_dir") and getattr(self, f) is not UNSET}
 
     def __post_init__(self) -> None:
-        from flightsw.filetransfer.entity import EntityConfig
+        from flightsw.filetransfer.entity_config import EntityConfig
 
         try:  # the protocol's own consistency rules, checked with the file
             EntityConfig(local_id=self.local_id, remote_id=self.remote_id, work_dir=Path(self.work_dir),

@@ -1,0 +1,284 @@
+"""The cfdp-py 0.7 compatibility layer: adapters and work-arounds between cfdp-py and the entity.
+
+Why one module: every place where the entity bends cfdp-py to its needs, or corrects a known
+defect of it, is here, each with its reason (and each covered by a test in
+tests/filetransfer/test_cfdp_defects.py). The timer defect is corrected in ``clock`` and the EOF
+nibble defect in ``pdu``; the source and destination sides use only what this module offers.
+
+* cfdp-py's handlers are configured through a MIB of local/remote entity configs: ``CfdpMib``
+  builds them once for the one remote entity we talk to;
+* its sequence-number provider is a counter: ``FixedSeqCount`` hands it the journal's id, so a
+  resumed transfer keeps its transaction id;
+* it sends the path it reads as the Metadata's source name: ``NamedSourceFilestore`` reads the
+  real path under the destination name;
+* its user and fault-handler callbacks run inside ``state_machine()``: ``Recorder`` only records;
+* a lost EOF-ACK stalls class 2: ``synthetic_eof_ack`` and ``eof_ack_for`` build the ACKs the
+  entity sends or feeds in its place;
+* draining a handler can produce thousands of PDUs: ``drain`` lets the event loop's thread run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+from cfdppy import (
+    IndicationConfig,
+    LocalEntityConfig,
+    RemoteEntityConfig,
+    RemoteEntityConfigTable,
+)
+from cfdppy.filestore import NativeFilestore
+from cfdppy.handler import DestHandler, SourceHandler
+from cfdppy.mib import DefaultFaultHandlerBase
+from cfdppy.user import (
+    CfdpUserBase,
+    FileSegmentRecvdParams,
+    MetadataRecvParams,
+    TransactionFinishedParams,
+    TransactionParams,
+)
+from spacepackets.cfdp import (
+    ChecksumType,
+    ConditionCode,
+    FaultHandlerCode,
+    GenericPduPacket,
+    PduType,
+    TransactionId,
+    TransmissionMode,
+)
+from spacepackets.cfdp.pdu import (
+    AckPdu,
+    DeliveryCode,
+    DirectiveType,
+    EofPdu,
+    TransactionStatus,
+)
+from spacepackets.cfdp.pdu.finished import FileStatus, FinishedParams
+from spacepackets.seqcount import ProvidesSeqCount
+from spacepackets.util import UnsignedByteField
+
+from flightsw.filetransfer.clock import ClockedCheckTimerProvider
+from flightsw.filetransfer.entity_config import EntityConfig
+from flightsw.filetransfer.step import StepOutput
+
+
+def directive_of(pdu: GenericPduPacket | None) -> DirectiveType | None:
+    """The directive type of a file-directive PDU, None for file data (or no PDU)."""
+    return getattr(pdu, "directive_type", None)
+
+
+class FixedSeqCount(ProvidesSeqCount):
+    """Hands cfdp-py the sequence number chosen by the journal (same id when resuming)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    @property
+    def max_bit_width(self) -> int:
+        return 32
+
+    @max_bit_width.setter
+    def max_bit_width(self, width: int) -> None:
+        raise ValueError("fixed at 32 bits")
+
+    def get_and_increment(self) -> int:
+        return self.value
+
+
+class NamedSourceFilestore(NativeFilestore):
+    """Reads the outgoing file `path` when cfdp-py asks for `name`.
+
+    Why: cfdp-py sends the path it reads from as the Metadata PDU's source file name. The real
+    path (data directory, outbox link name) is the flight computer's business: on the air it costs
+    downlink bytes and makes the same transfer differ from one machine or run to another (the
+    frame's bit stuffing, hence its airtime, depends on every byte). The name sent is the
+    destination name instead.
+    """
+
+    def __init__(self, name: Path, path: Path) -> None:
+        super().__init__()
+        self._name, self._path = name, path
+
+    def _real(self, file: Path) -> Path:
+        return self._path if file == self._name else file
+
+    def file_exists(self, path: Path) -> bool:
+        return super().file_exists(self._real(path))
+
+    def file_size(self, file: Path) -> int:
+        return super().file_size(self._real(file))
+
+    def read_data(self, file: Path, offset: int | None, read_len: int | None = None) -> bytes:
+        return super().read_data(self._real(file), offset, read_len)
+
+    def calculate_checksum(self, checksum_type: ChecksumType, file_path: Path, size_to_verify: int,
+                           segment_len: int = 4096) -> bytes:
+        return super().calculate_checksum(checksum_type, self._real(file_path), size_to_verify, segment_len)
+
+
+class Recorder(CfdpUserBase, DefaultFaultHandlerBase):
+    """cfdp-py user and fault handler of one transaction: records, never acts inside callbacks."""
+
+    def __init__(self, filestore: NativeFilestore | None = None) -> None:
+        CfdpUserBase.__init__(self, filestore or NativeFilestore())
+        DefaultFaultHandlerBase.__init__(self)
+        # A corrupted file must not be reported as delivered.
+        self.set_handler(ConditionCode.FILE_CHECKSUM_FAILURE, FaultHandlerCode.NOTICE_OF_CANCELLATION)
+        self.finished: FinishedParams | None = None
+        self.faults: list[ConditionCode] = []
+
+    # user indications
+    def transaction_indication(self, transaction_indication_params: TransactionParams) -> None:
+        pass
+
+    def eof_sent_indication(self, transaction_id: TransactionId) -> None:
+        pass
+
+    def transaction_finished_indication(self, params: TransactionFinishedParams) -> None:
+        self.finished = params.finished_params
+
+    def metadata_recv_indication(self, params: MetadataRecvParams) -> None:
+        pass
+
+    def file_segment_recv_indication(self, params: FileSegmentRecvdParams) -> None:
+        pass
+
+    def report_indication(self, transaction_id: TransactionId, status_report: Any) -> None:
+        pass
+
+    def suspended_indication(self, transaction_id: TransactionId, cond_code: ConditionCode) -> None:
+        pass
+
+    def resumed_indication(self, transaction_id: TransactionId, progress: int) -> None:
+        pass
+
+    def fault_indication(
+        self, transaction_id: TransactionId, cond_code: ConditionCode, progress: int
+    ) -> None:
+        self.faults.append(cond_code)
+
+    def abandoned_indication(
+        self, transaction_id: TransactionId, cond_code: ConditionCode, progress: int
+    ) -> None:
+        self.faults.append(cond_code)
+
+    def eof_recv_indication(self, transaction_id: TransactionId) -> None:
+        pass
+
+    # fault handler callbacks
+    def notice_of_suspension_cb(
+        self, transaction_id: TransactionId, cond: ConditionCode, progress: int
+    ) -> None:
+        self.faults.append(cond)
+
+    def notice_of_cancellation_cb(
+        self, transaction_id: TransactionId, cond: ConditionCode, progress: int
+    ) -> None:
+        self.faults.append(cond)
+
+    def abandoned_cb(self, transaction_id: TransactionId, cond: ConditionCode, progress: int) -> None:
+        self.faults.append(cond)
+
+    def ignore_cb(self, transaction_id: TransactionId, cond: ConditionCode, progress: int) -> None:
+        self.faults.append(cond)
+
+
+class CfdpMib:
+    """cfdp-py's management information base for our one local and one remote entity."""
+
+    def __init__(self, config: EntityConfig) -> None:
+        self.config = config
+        self.id_bytes = config.entity_id_bytes
+        self.local = UnsignedByteField(config.local_id, self.id_bytes)
+        self.remote = UnsignedByteField(config.remote_id, self.id_bytes)
+        self.remote_table = RemoteEntityConfigTable(
+            [
+                RemoteEntityConfig(
+                    entity_id=self.remote,
+                    max_file_segment_len=None,
+                    max_packet_len=config.max_pdu_len,
+                    closure_requested=True,
+                    crc_on_transmission=False,
+                    default_transmission_mode=TransmissionMode.ACKNOWLEDGED,
+                    crc_type=ChecksumType.CRC_32,
+                    positive_ack_timer_interval_seconds=config.ack_interval_s,
+                    positive_ack_timer_expiration_limit=config.ack_limit,
+                    nak_timer_interval_seconds=config.nak_interval_s,
+                    nak_timer_expiration_limit=config.nak_limit,
+                    check_limit=config.nak_limit,
+                )
+            ]
+        )
+        self.check_timers = ClockedCheckTimerProvider(config.nak_interval_s)
+
+    def local_cfg(self, recorder: Recorder) -> LocalEntityConfig:
+        return LocalEntityConfig(
+            local_entity_id=self.local,
+            indication_cfg=IndicationConfig(file_segment_recvd_indication_required=False),
+            default_fault_handlers=recorder,
+        )
+
+    def dest_handler(self, recorder: Recorder) -> DestHandler:
+        return DestHandler(
+            cfg=self.local_cfg(recorder),
+            user=recorder,
+            remote_cfg_table=self.remote_table,
+            check_timer_provider=self.check_timers,
+        )
+
+    def source_handler(self, recorder: Recorder, seq: int) -> SourceHandler:
+        return SourceHandler(
+            cfg=self.local_cfg(recorder),
+            user=recorder,
+            remote_cfg_table=self.remote_table,
+            check_timer_provider=self.check_timers,
+            seq_num_provider=FixedSeqCount(seq),
+        )
+
+
+def share_gil(iteration: int) -> None:
+    """Long worker loops release the GIL now and then so the event loop thread is never starved."""
+    if iteration % 16 == 15:
+        time.sleep(0)
+
+
+def drain(handler: SourceHandler | DestHandler, out: StepOutput, drop_file_data: bool = False) -> None:
+    """Move every PDU the handler queued into ``out`` (file data optionally dropped unsent)."""
+    for count in itertools.count():
+        share_gil(count)
+        holder = handler.get_next_packet()
+        if holder is None:
+            return
+        pdu = holder.pdu
+        if pdu is None:
+            continue
+        if pdu.pdu_type == PduType.FILE_DATA:
+            if drop_file_data:
+                continue
+            out.emit(pdu, len(pdu.file_data))  # type: ignore[union-attr]
+        else:
+            out.emit(pdu)
+
+
+def checksum_failure_params() -> FinishedParams:
+    """Finished parameters for a file that failed our own checksum verification."""
+    return FinishedParams(
+        condition_code=ConditionCode.FILE_CHECKSUM_FAILURE,
+        delivery_code=DeliveryCode.DATA_INCOMPLETE,
+        file_status=FileStatus.DISCARDED_DELIBERATELY,
+    )
+
+
+def synthetic_eof_ack(handler: SourceHandler) -> AckPdu:
+    """The EOF-ACK a Finished PDU proves was sent: fed to a sender stuck waiting for it."""
+    ack = AckPdu(handler.pdu_conf, DirectiveType.EOF_PDU, ConditionCode.NO_ERROR,
+                 TransactionStatus.ACTIVE)  # AckPdu copies the config and sets the direction
+    return AckPdu.unpack(ack.pack())
+
+
+def eof_ack_for(eof: EofPdu, status: TransactionStatus = TransactionStatus.ACTIVE) -> AckPdu:
+    """An ACK of ``eof`` (cfdp-py never acknowledges a repeated EOF itself)."""
+    return AckPdu(eof.pdu_header.pdu_conf, DirectiveType.EOF_PDU, eof.condition_code, status)
