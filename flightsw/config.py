@@ -160,7 +160,15 @@ class FileTransferSection(Section):
     local_id: Annotated[int, Meta(ge=0)]
     remote_id: Annotated[int, Meta(ge=0)]
     work_dir: str = "cfdp"
+    #: width of the entity ids (1, 2 or 4 octets) in the PDUs this entity originates
     entity_id_bytes: int | UnsetType = UNSET
+    #: width of its transaction sequence numbers (1, 2, 4 or 8 octets)
+    seq_num_bytes: int | UnsetType = UNSET
+    #: file checksum of what the satellite sends: modular (default), crc32, crc32c, null
+    send_checksum: str | UnsetType = UNSET
+    #: file checksum the project's ground uses for uplinks (the satellite verifies whatever the
+    #: sender's Metadata names)
+    remote_send_checksum: str | UnsetType = UNSET
     max_pdu_len: int | UnsetType = UNSET
     ack_interval_s: float | UnsetType = UNSET
     ack_limit: int | UnsetType = UNSET

@@ -14,7 +14,15 @@ nibble defect in ``pdu``; the source and destination sides use only what this mo
 * its user and fault-handler callbacks run inside ``state_machine()``: ``Recorder`` only records;
 * a lost EOF-ACK stalls class 2: ``synthetic_eof_ack`` and ``eof_ack_for`` build the ACKs the
   entity sends or feeds in its place;
-* draining a handler can produce thousands of PDUs: ``drain`` lets the event loop's thread run.
+* draining a handler can produce thousands of PDUs: ``drain`` lets the event loop's thread run;
+* cfdp-py leaves the fault location out of the PDUs whose condition needs one (CCSDS 727.0-B-5
+  5.2.2/5.2.3): ``with_fault_location`` adds ours to every EOF and Finished that lacks it;
+* cfdp-py's receiver stalls when the EOF arrives before the Metadata (a lost or reordered
+  Metadata): the late Metadata puts it back into "receiving file data", where it neither NAKs
+  nor completes. ``resume_missing_data_procedure`` returns it to the lost-data procedure;
+* the receiver always gets a Metadata naming the null checksum (``for_dest_handler``): the
+  entity verifies the file itself with the type the sender named, including the case cfdp-py
+  skips, and refuses a type it does not implement with "unsupported checksum type".
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from cfdppy import (
 )
 from cfdppy.filestore import NativeFilestore
 from cfdppy.handler import DestHandler, SourceHandler
+from cfdppy.handler.dest import TransactionStep as DestStep
 from cfdppy.mib import DefaultFaultHandlerBase
 from cfdppy.user import (
     CfdpUserBase,
@@ -43,8 +52,10 @@ from cfdppy.user import (
 from spacepackets.cfdp import (
     ChecksumType,
     ConditionCode,
+    Direction,
     FaultHandlerCode,
     GenericPduPacket,
+    PduConfig,
     PduType,
     TransactionId,
     TransmissionMode,
@@ -54,9 +65,12 @@ from spacepackets.cfdp.pdu import (
     DeliveryCode,
     DirectiveType,
     EofPdu,
+    FinishedPdu,
+    MetadataPdu,
     TransactionStatus,
 )
 from spacepackets.cfdp.pdu.finished import FileStatus, FinishedParams
+from spacepackets.cfdp.tlv import EntityIdTlv
 from spacepackets.seqcount import ProvidesSeqCount
 from spacepackets.util import UnsignedByteField
 
@@ -71,18 +85,22 @@ def directive_of(pdu: GenericPduPacket | None) -> DirectiveType | None:
 
 
 class FixedSeqCount(ProvidesSeqCount):
-    """Hands cfdp-py the sequence number chosen by the journal (same id when resuming)."""
+    """Hands cfdp-py the sequence number chosen by the journal (same id when resuming).
 
-    def __init__(self, value: int) -> None:
+    Its bit width is the width of the sequence-number field in the PDUs we originate.
+    """
+
+    def __init__(self, value: int, width_bytes: int = 4) -> None:
         self.value = value
+        self._bits = 8 * width_bytes
 
     @property
     def max_bit_width(self) -> int:
-        return 32
+        return self._bits
 
     @max_bit_width.setter
     def max_bit_width(self, width: int) -> None:
-        raise ValueError("fixed at 32 bits")
+        raise ValueError(f"fixed at {self._bits} bits")
 
     def get_and_increment(self) -> int:
         return self.value
@@ -203,7 +221,7 @@ class CfdpMib:
                     closure_requested=True,
                     crc_on_transmission=False,
                     default_transmission_mode=TransmissionMode.ACKNOWLEDGED,
-                    crc_type=ChecksumType.CRC_32,
+                    crc_type=config.checksum.wire,
                     positive_ack_timer_interval_seconds=config.ack_interval_s,
                     positive_ack_timer_expiration_limit=config.ack_limit,
                     nak_timer_interval_seconds=config.nak_interval_s,
@@ -213,6 +231,21 @@ class CfdpMib:
             ]
         )
         self.check_timers = ClockedCheckTimerProvider(config.nak_interval_s)
+
+    @property
+    def fault_location(self) -> EntityIdTlv:
+        """Our entity id as the fault location of a condition we detected (our own width)."""
+        return EntityIdTlv(self.local.as_bytes)
+
+    def pdu_conf(self, seq: int) -> PduConfig:
+        """Header fields of a transaction we originated: our ids and widths, towards the sender."""
+        return PduConfig(
+            source_entity_id=self.local,
+            dest_entity_id=self.remote,
+            transaction_seq_num=UnsignedByteField(seq, self.config.seq_num_bytes),
+            trans_mode=TransmissionMode.ACKNOWLEDGED,
+            direction=Direction.TOWARDS_SENDER,
+        )
 
     def local_cfg(self, recorder: Recorder) -> LocalEntityConfig:
         return LocalEntityConfig(
@@ -235,7 +268,7 @@ class CfdpMib:
             user=recorder,
             remote_cfg_table=self.remote_table,
             check_timer_provider=self.check_timers,
-            seq_num_provider=FixedSeqCount(seq),
+            seq_num_provider=FixedSeqCount(seq, self.config.seq_num_bytes),
         )
 
 
@@ -245,7 +278,8 @@ def share_gil(iteration: int) -> None:
         time.sleep(0)
 
 
-def drain(handler: SourceHandler | DestHandler, out: StepOutput, drop_file_data: bool = False) -> None:
+def drain(handler: SourceHandler | DestHandler, out: StepOutput, drop_file_data: bool = False,
+          fault_location: EntityIdTlv | None = None) -> None:
     """Move every PDU the handler queued into ``out`` (file data optionally dropped unsent)."""
     for count in itertools.count():
         share_gil(count)
@@ -259,17 +293,66 @@ def drain(handler: SourceHandler | DestHandler, out: StepOutput, drop_file_data:
             if drop_file_data:
                 continue
             out.emit(pdu, len(pdu.file_data))  # type: ignore[union-attr]
+        elif fault_location is not None:
+            out.emit(with_fault_location(pdu, fault_location))
         else:
             out.emit(pdu)
 
 
-def checksum_failure_params() -> FinishedParams:
-    """Finished parameters for a file that failed our own checksum verification."""
+def rejected_file_params(condition: ConditionCode, fault_location: EntityIdTlv) -> FinishedParams:
+    """Finished parameters for a complete file we discard (checksum failure or unsupported type)."""
     return FinishedParams(
-        condition_code=ConditionCode.FILE_CHECKSUM_FAILURE,
+        condition_code=condition,
         delivery_code=DeliveryCode.DATA_INCOMPLETE,
         file_status=FileStatus.DISCARDED_DELIBERATELY,
+        fault_location=fault_location,
     )
+
+
+def with_fault_location(pdu: GenericPduPacket, location: EntityIdTlv) -> GenericPduPacket:
+    """``pdu`` with a fault location when its condition code requires one and it has none.
+
+    CCSDS 727.0-B-5 tables 5-6 and 5-7: an EOF or Finished PDU whose condition code is not
+    "no error" carries the entity id of the entity that detected the fault.
+    """
+    directive = directive_of(pdu)
+    if directive == DirectiveType.FINISHED_PDU:
+        finished: FinishedPdu = pdu  # type: ignore[assignment]
+        if finished.condition_code != ConditionCode.NO_ERROR and finished.fault_location is None:
+            params = finished.finished_params
+            params.fault_location = location
+            return FinishedPdu(finished.pdu_header.pdu_conf, params)
+    elif directive == DirectiveType.EOF_PDU:
+        eof: EofPdu = pdu  # type: ignore[assignment]
+        if eof.condition_code != ConditionCode.NO_ERROR and eof.fault_location is None:
+            return EofPdu(eof.pdu_header.pdu_conf, eof.file_checksum, eof.file_size,
+                          fault_location=location, condition_code=eof.condition_code)
+    return pdu
+
+
+def for_dest_handler(metadata: MetadataPdu, staging: Path) -> MetadataPdu:
+    """The Metadata as the destination handler sees it: our staging file, no checksum of its own.
+
+    The entity verifies every completed file itself, with the checksum type the sender named
+    (cfdp-py skips the check in class 2 when nothing was lost, and raises inside its state
+    machine on a type it does not implement, which would wedge the transaction).
+    """
+    metadata.dest_file_name = str(staging)
+    metadata.params.checksum_type = ChecksumType.NULL_CHECKSUM
+    return metadata
+
+
+def resume_missing_data_procedure(handler: DestHandler) -> None:
+    """After a late Metadata (EOF came first) put the handler back into its lost-data procedure.
+
+    cfdp-py's ``_handle_metadata_packet`` always moves to RECEIVING_FILE_DATA, where the
+    deferred NAK procedure the EOF started is never run again: nothing is NAKed, the transfer
+    never completes, and the sender gives up on inactivity. WAITING_FOR_MISSING_DATA is where
+    cfdp-py itself goes after an EOF when data is missing and the Metadata is there.
+    """
+    acked = handler._params.acked_params
+    if handler.states.step == DestStep.RECEIVING_FILE_DATA and acked.deferred_lost_segment_detection_active:
+        handler.states.step = DestStep.WAITING_FOR_MISSING_DATA
 
 
 def synthetic_eof_ack(handler: SourceHandler) -> AckPdu:

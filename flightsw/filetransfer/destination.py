@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cfdppy import CfdpState
+from cfdppy.exceptions import ChecksumNotImplemented
 from cfdppy.filestore import NativeFilestore
 from cfdppy.handler import DestHandler
 from cfdppy.handler.dest import TransactionStep as DestStep
-from spacepackets.cfdp import ChecksumType, ConditionCode, Direction, GenericPduPacket, PduType
+from spacepackets.cfdp import ConditionCode, Direction, GenericPduPacket, PduType
 from spacepackets.cfdp.pdu import (
     DeliveryCode,
     DirectiveType,
@@ -34,10 +35,13 @@ from spacepackets.cfdp.pdu.file_data import FileDataParams
 from flightsw.filetransfer.compat import (
     CfdpMib,
     Recorder,
-    checksum_failure_params,
     directive_of,
     eof_ack_for,
+    for_dest_handler,
+    rejected_file_params,
+    resume_missing_data_procedure,
     share_gil,
+    with_fault_location,
 )
 from flightsw.filetransfer.entity_config import EntityConfig
 from flightsw.filetransfer.errors import FileTransferError
@@ -59,15 +63,10 @@ class _Incoming:
     eof_seen: bool = False
     eof_checksum: bytes | None = None
     eof_size: int | None = None
-    verified: bool | None = None  # our own CRC check of the complete file
+    verdict: ConditionCode | None = None  # our own checksum check of the complete file
     unflushed: int = 0
     last_activity: float = 0.0
     done: bool = False
-
-
-def _with_staging_name(metadata: MetadataPdu, staging: Path) -> MetadataPdu:
-    metadata.dest_file_name = str(staging)
-    return metadata
 
 
 class DestinationSide:
@@ -112,7 +111,7 @@ class DestinationSide:
                     incoming.record.metadata_pdu = bytes(pdu.pack())
                     incoming.record.dest_name = safe_file_name(
                         pdu.dest_file_name or "unnamed")  # type: ignore[union-attr]
-                pdu = _with_staging_name(pdu, incoming.staging)  # type: ignore[arg-type]
+                pdu = for_dest_handler(pdu, incoming.staging)  # type: ignore[arg-type]
         elif (
             incoming.handler.step in (DestStep.RECEIVING_FILE_DATA, DestStep.WAITING_FOR_METADATA)
             and now - incoming.last_activity > self.config.inactivity_s
@@ -150,7 +149,7 @@ class DestinationSide:
         if saved is not None:
             self._replay(incoming, out)
         elif is_metadata:
-            self._feed(incoming, _with_staging_name(pdu, staging), out)  # type: ignore[arg-type]
+            self._feed(incoming, for_dest_handler(pdu, staging), out)  # type: ignore[arg-type]
             self._save(incoming)
         return incoming
 
@@ -173,7 +172,7 @@ class DestinationSide:
         if incoming.staging.exists() and not resume_source.exists():
             os.replace(incoming.staging, resume_source)
         metadata = decode_pdu(incoming.record.metadata_pdu)
-        self._feed(incoming, _with_staging_name(metadata, incoming.staging), out)  # type: ignore[arg-type]
+        self._feed(incoming, for_dest_handler(metadata, incoming.staging), out)  # type: ignore[arg-type]
         if resume_source.exists():
             segment = max(64, self.config.max_pdu_len - 32)
             conf = metadata.pdu_header.pdu_conf
@@ -194,6 +193,8 @@ class DestinationSide:
     def _feed(self, incoming: _Incoming, pdu: GenericPduPacket | None, out: StepOutput) -> None:
         try:
             incoming.handler.state_machine(pdu)
+            if directive_of(pdu) == DirectiveType.METADATA_PDU:
+                resume_missing_data_procedure(incoming.handler)
             if pdu is not None and directive_of(pdu) == DirectiveType.EOF_PDU:
                 incoming.eof_checksum = bytes(pdu.file_checksum)  # type: ignore[union-attr]
                 incoming.eof_size = pdu.file_size  # type: ignore[union-attr]
@@ -220,7 +221,8 @@ class DestinationSide:
             self._save(incoming)
 
     def _drain(self, incoming: _Incoming, out: StepOutput) -> None:
-        """Send what the handler produced; a Finished PDU reports our own CRC verdict."""
+        """Send what the handler produced; a Finished PDU reports our own checksum verdict."""
+        location = self.mib.fault_location
         while True:
             holder = incoming.handler.get_next_packet()
             if holder is None or holder.pdu is None:
@@ -228,9 +230,11 @@ class DestinationSide:
                     return
                 continue
             pdu = holder.pdu
-            if directive_of(pdu) == DirectiveType.FINISHED_PDU and incoming.verified is False:
-                pdu = FinishedPdu(pdu.pdu_header.pdu_conf, checksum_failure_params())
-            out.emit(pdu)
+            verdict = incoming.verdict
+            if (directive_of(pdu) == DirectiveType.FINISHED_PDU and verdict is not None
+                    and verdict != ConditionCode.NO_ERROR):
+                pdu = FinishedPdu(pdu.pdu_header.pdu_conf, rejected_file_params(verdict, location))
+            out.emit(with_fault_location(pdu, location))
 
     def _save(self, incoming: _Incoming) -> None:
         if not incoming.record.metadata_pdu:
@@ -254,13 +258,14 @@ class DestinationSide:
             and incoming.record.metadata_pdu
         )
         if ok:
-            # cfdp-py skips the checksum in class 2 when no segment was lost: check it here.
-            incoming.verified = self._checksum_matches(incoming)
-            if not incoming.verified:
+            # The handler was told "null checksum" (see compat.for_dest_handler): verify here.
+            incoming.verdict = self._verify(incoming)
+            if incoming.verdict != ConditionCode.NO_ERROR:
+                kind = ("FileChecksumFailure" if incoming.verdict == ConditionCode.FILE_CHECKSUM_FAILURE
+                        else "UnsupportedChecksumType")
                 self.stats.errors.record(FileTransferError(
-                    "FileChecksumFailure", "received file does not match the sender's CRC",
-                    incoming.record.key))
-                finished.condition_code = ConditionCode.FILE_CHECKSUM_FAILURE
+                    kind, f"received file refused: {incoming.verdict.name}", incoming.record.key))
+                finished.condition_code = incoming.verdict
                 finished.delivery_code = DeliveryCode.DATA_INCOMPLETE
                 ok = False
         if ok:
@@ -269,21 +274,29 @@ class DestinationSide:
                 incoming.staging, self.config.quarantine_dir, record.dest_name or f"file-{record.key}",
                 record.key, record.source_id, record.seq))
             journal_path.unlink(missing_ok=True)
-        elif finished.condition_code == ConditionCode.FILE_CHECKSUM_FAILURE:
-            incoming.staging.unlink(missing_ok=True)  # corrupt data: resuming would not help
+        elif finished.condition_code in (ConditionCode.FILE_CHECKSUM_FAILURE,
+                                         ConditionCode.UNSUPPORTED_CHECKSUM_TYPE):
+            incoming.staging.unlink(missing_ok=True)  # resuming would not help
             journal_path.unlink(missing_ok=True)
         else:
             self._save(incoming)  # cut short: keep what arrived for a resume
             self._prune_partials()
 
-    def _checksum_matches(self, incoming: _Incoming) -> bool:
+    def _verify(self, incoming: _Incoming) -> ConditionCode:
+        """Check the complete file with the checksum type the sender's Metadata names."""
         if incoming.eof_checksum is None or incoming.eof_size is None:
-            return False
+            return ConditionCode.FILE_CHECKSUM_FAILURE
         if not incoming.staging.exists() or incoming.staging.stat().st_size != incoming.eof_size:
-            return False
-        crc = NativeFilestore().calculate_checksum(
-            ChecksumType.CRC_32, incoming.staging, incoming.eof_size, 1 << 16)
-        return crc == incoming.eof_checksum
+            return ConditionCode.FILE_CHECKSUM_FAILURE
+        metadata: MetadataPdu = decode_pdu(incoming.record.metadata_pdu)  # type: ignore[assignment]
+        try:
+            checksum = NativeFilestore().calculate_checksum(
+                metadata.checksum_type, incoming.staging, incoming.eof_size, 1 << 16)
+        except ChecksumNotImplemented:
+            return ConditionCode.UNSUPPORTED_CHECKSUM_TYPE
+        if checksum != incoming.eof_checksum:
+            return ConditionCode.FILE_CHECKSUM_FAILURE
+        return ConditionCode.NO_ERROR
 
     def _close(self, key: Key, incoming: _Incoming) -> None:
         del self.incoming[key]

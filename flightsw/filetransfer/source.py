@@ -65,13 +65,13 @@ class SourceSide:
         self.mib = mib
         self.stats = stats
         # Loaded on the worker at first use: no file I/O on the loop, not even at start-up.
-        self.journal = OutgoingJournal(config.journal_dir / "outgoing.json")
+        self.journal = OutgoingJournal(config.journal_dir / "outgoing.json", max_seq=config.max_seq)
         self.active: _Outgoing | None = None
         self._not_before: dict[int, float] = {}
         self._completed: OrderedDict[int, None] = OrderedDict()
 
     def load(self) -> None:
-        self.journal = OutgoingJournal.load(self.config.journal_dir / "outgoing.json")
+        self.journal = OutgoingJournal.load(self.config.journal_dir / "outgoing.json", self.config.max_seq)
 
     def queue(self, source: Path, dest_name: str, priority: int) -> int:
         """Persist a new outgoing record; returns its transfer id (= CFDP sequence number)."""
@@ -190,7 +190,8 @@ class SourceSide:
         active.handler.state_machine(pdu)  # type: ignore[arg-type]
         retransmitting = active.handler.step == SourceStep.RETRANSMITTING
         before = len(out.pdus)
-        drain(active.handler, out, drop_file_data=active.resume and not retransmitting)
+        drain(active.handler, out, drop_file_data=active.resume and not retransmitting,
+              fault_location=self.mib.fault_location)
         active.record.file_bytes_sent += sum(n for _, n in out.pdus[before:])
 
     def _finish(self, active: _Outgoing, now: float, out: StepOutput) -> None:
@@ -220,9 +221,13 @@ class SourceSide:
         )
 
     def _answer_stale(self, pdu: GenericPduPacket, out: StepOutput) -> None:
-        """A Finished PDU of a transfer we already closed: acknowledge so the peer can close."""
+        """A Finished PDU of a transfer we already closed: acknowledge so the peer can close.
+
+        The ACK is ours (we were the transaction's source): our own entity-id and sequence-number
+        widths, whatever widths the peer's Finished used.
+        """
         if directive_of(pdu) == DirectiveType.FINISHED_PDU:
-            conf = pdu.pdu_header.pdu_conf
+            conf = self.mib.pdu_conf(pdu.transaction_seq_num.value)
             status = (
                 TransactionStatus.TERMINATED
                 if pdu.transaction_seq_num.value in self._completed

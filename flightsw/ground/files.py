@@ -112,8 +112,7 @@ def ground_entity_config(flight: EntityConfig, download_dir: Path) -> EntityConf
     """The ground's entity: the satellite's ids swapped, same PDU size and timers."""
     # The ground journals received ranges often (a PC, not an SD card): a ground restart then
     # asks again only for the last few KB.
-    return replace(flight, local_id=flight.remote_id, remote_id=flight.local_id,
-                   work_dir=download_dir / ".cfdp", journal_flush_bytes=GROUND_JOURNAL_FLUSH)
+    return flight.for_peer(download_dir / ".cfdp", journal_flush_bytes=GROUND_JOURNAL_FLUSH)
 
 
 def render_thumbnail(jpeg: Path, width: int = 48) -> tuple[Path, str, str]:
