@@ -299,26 +299,31 @@ def drain(handler: SourceHandler | DestHandler, out: StepOutput, drop_file_data:
             out.emit(pdu)
 
 
+# Conditions that are not faults: their PDUs carry no fault location (727.0-B-5 table 5-7).
+NO_FAULT_LOCATION = frozenset({ConditionCode.NO_ERROR, ConditionCode.UNSUPPORTED_CHECKSUM_TYPE})
+
+
 def rejected_file_params(condition: ConditionCode, fault_location: EntityIdTlv) -> FinishedParams:
     """Finished parameters for a complete file we discard (checksum failure or unsupported type)."""
     return FinishedParams(
         condition_code=condition,
         delivery_code=DeliveryCode.DATA_INCOMPLETE,
         file_status=FileStatus.DISCARDED_DELIBERATELY,
-        fault_location=fault_location,
+        fault_location=None if condition in NO_FAULT_LOCATION else fault_location,
     )
 
 
 def with_fault_location(pdu: GenericPduPacket, location: EntityIdTlv) -> GenericPduPacket:
     """``pdu`` with a fault location when its condition code requires one and it has none.
 
-    CCSDS 727.0-B-5 tables 5-6 and 5-7: an EOF or Finished PDU whose condition code is not
-    "no error" carries the entity id of the entity that detected the fault.
+    CCSDS 727.0-B-5 tables 5-6 and 5-7: an EOF or Finished PDU whose condition code is a fault
+    (not "no error", nor for Finished "unsupported checksum type") carries the entity id of the
+    entity that detected it.
     """
     directive = directive_of(pdu)
     if directive == DirectiveType.FINISHED_PDU:
         finished: FinishedPdu = pdu  # type: ignore[assignment]
-        if finished.condition_code != ConditionCode.NO_ERROR and finished.fault_location is None:
+        if finished.condition_code not in NO_FAULT_LOCATION and finished.fault_location is None:
             params = finished.finished_params
             params.fault_location = location
             return FinishedPdu(finished.pdu_header.pdu_conf, params)

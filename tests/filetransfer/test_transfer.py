@@ -20,6 +20,10 @@ from .ft_helpers import (
     wait_for,
 )
 
+# The entity, its timers and the in-memory link all run on the loop's clock: on the virtual-time
+# loop a test takes the real time of its computation only, and no real-time race can flake it.
+pytestmark = pytest.mark.virtual_time
+
 MB = 1_000_000
 
 
