@@ -162,7 +162,7 @@ class FileTransferSection(Section):
     work_dir: str = "cfdp"
     #: width of the entity ids (1, 2 or 4 octets) in the PDUs this entity originates
     entity_id_bytes: int | UnsetType = UNSET
-    #: width of its transaction sequence numbers (1, 2, 4 or 8 octets)
+    #: width of its transaction sequence numbers (1, 2 or 4 octets)
     seq_num_bytes: int | UnsetType = UNSET
     #: file checksum of what the satellite sends: modular (default), crc32, crc32c, null
     send_checksum: str | UnsetType = UNSET

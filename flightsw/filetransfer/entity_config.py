@@ -39,7 +39,7 @@ _WIRE = {
     Checksum.NULL: ChecksumType.NULL_CHECKSUM,
 }
 SUPPORTED_CHECKSUMS = frozenset(_WIRE.values())
-SEQ_NUM_BYTES = (1, 2, 4, 8)
+SEQ_NUM_BYTES = (1, 2, 4)  # cfdp-py 0.7 originates no 8-octet sequence numbers (it decodes them)
 
 
 @dataclass
@@ -79,7 +79,7 @@ class EntityConfig:
             if not 0 <= value < 256**self.entity_id_bytes:
                 raise ValueError(f"{name}={value} does not fit in {self.entity_id_bytes} bytes")
         if self.seq_num_bytes not in SEQ_NUM_BYTES:
-            raise ValueError(f"seq_num_bytes must be 1, 2, 4 or 8, not {self.seq_num_bytes}")
+            raise ValueError(f"seq_num_bytes must be 1, 2 or 4, not {self.seq_num_bytes}")
         for name in ("send_checksum", "remote_send_checksum"):
             value = getattr(self, name)
             if value not in Checksum.__members__.values():
