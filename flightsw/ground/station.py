@@ -169,6 +169,8 @@ class GroundStation:
         self._channel_info = {c.name: c for c in dictionary.channels.values()}
         # Downlink APIDs decoded elsewhere (file PDUs): called with the packet on the loop.
         self.packet_handlers: dict[int, Callable[[Packet], None]] = {}
+        # Called on the loop with (event name, arguments) for every downlinked event.
+        self.event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -267,6 +269,8 @@ class GroundStation:
             self.stats.events += 1
             self.recent_events.append((rx_time, severity, name, text))
             events.append((boot, sec, name, severity, text))
+            for listener in self.event_listeners:
+                listener(name, args if isinstance(args, dict) else {})
         elif packet.apid == Apid.VERDICT:
             seq, opcode, reason, completion, detail, *_ = msgpack.unpackb(packet.user_data, raw=False)
             name = self.dictionary.opcode_names.get(opcode, f"0x{opcode:08x}")
