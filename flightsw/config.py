@@ -160,7 +160,15 @@ class FileTransferSection(Section):
     local_id: Annotated[int, Meta(ge=0)]
     remote_id: Annotated[int, Meta(ge=0)]
     work_dir: str = "cfdp"
+    #: width of the entity ids (1, 2 or 4 octets) in the PDUs this entity originates
     entity_id_bytes: int | UnsetType = UNSET
+    #: width of its transaction sequence numbers (1, 2 or 4 octets)
+    seq_num_bytes: int | UnsetType = UNSET
+    #: file checksum of what the satellite sends: modular (default), crc32, crc32c, null
+    send_checksum: str | UnsetType = UNSET
+    #: file checksum the project's ground uses for uplinks (the satellite verifies whatever the
+    #: sender's Metadata names)
+    remote_send_checksum: str | UnsetType = UNSET
     max_pdu_len: int | UnsetType = UNSET
     ack_interval_s: float | UnsetType = UNSET
     ack_limit: int | UnsetType = UNSET
@@ -182,7 +190,7 @@ class FileTransferSection(Section):
                 if f not in ("local_id", "remote_id", "work_dir") and getattr(self, f) is not UNSET}
 
     def __post_init__(self) -> None:
-        from flightsw.filetransfer.entity import EntityConfig
+        from flightsw.filetransfer.entity_config import EntityConfig
 
         try:  # the protocol's own consistency rules, checked with the file
             EntityConfig(local_id=self.local_id, remote_id=self.remote_id, work_dir=Path(self.work_dir),

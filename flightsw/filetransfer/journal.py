@@ -104,10 +104,11 @@ class OutgoingJournal:
     next_seq: int = 1
     records: dict[int, OutgoingRecord] = field(default_factory=dict)
     keep_finished: int = 32
+    max_seq: int = 0xFFFFFFFF  # the sequence-number field's width decides (EntityConfig.max_seq)
 
     @classmethod
-    def load(cls, path: Path) -> OutgoingJournal:
-        journal = cls(path)
+    def load(cls, path: Path, max_seq: int = 0xFFFFFFFF) -> OutgoingJournal:
+        journal = cls(path, max_seq=max_seq)
         payload = read_json(path)
         if payload is not None:
             journal.next_seq = int(payload.get("next_seq", 1))
@@ -119,8 +120,8 @@ class OutgoingJournal:
         return journal
 
     def allocate_id(self) -> int:
-        seq = self.next_seq
-        self.next_seq = seq + 1 if seq < 0xFFFFFFFF else 1
+        seq = self.next_seq if 1 <= self.next_seq <= self.max_seq else 1
+        self.next_seq = seq + 1 if seq < self.max_seq else 1
         return seq
 
     def save(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flightsw.config import ConfigError, MissionConfig
-from flightsw.filetransfer.entity import EntityConfig
+from flightsw.filetransfer.entity_config import EntityConfig
 
 
 def entity_config_from(config: MissionConfig) -> EntityConfig | None:

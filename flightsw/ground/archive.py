@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS uplink (key TEXT PRIMARY KEY, value INTEGER NOT NULL)
 DEFAULT_MAX_FRAMES = 1_000_000
 
 
+FILE_COUNTER_ROW = "file_counter"
+
+
 class Archive:
     """Thread-confined SQLite archive with async and blocking entry points."""
 
@@ -133,6 +136,26 @@ class Archive:
             self.db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES (?, ?)",
                             (self._counter_row(key_id), floor))
             self.db.commit()
+
+    def next_file_counter(self, at_least: int = 0) -> int:
+        """Reserve the next file-PDU uplink counter (one counter for all keys, as on board).
+
+        Kept here and not beside the downloads: every ground process using this archive (live
+        view, CLI commands, a fresh downloads folder) then draws from one counter, and SQLite's
+        write lock makes the read-increment-write of two processes serialise."""
+        db = self.db
+        if db.in_transaction:
+            db.commit()
+        db.execute("BEGIN IMMEDIATE")  # takes the write lock before reading: no two processes share a value
+        try:
+            row = db.execute("SELECT value FROM uplink WHERE key=?", (FILE_COUNTER_ROW,)).fetchone()
+            counter = max(int(row[0]) if row else 0, at_least) + 1
+            db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES (?, ?)", (FILE_COUNTER_ROW, counter))
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        return counter
 
     # -- queries -------------------------------------------------------------------------------
     def values_since(self, since: float) -> list[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ other payloads are msgpack arrays, checked here by msgspec:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -71,6 +71,7 @@ class EventItem:
     severity: Severity
     stamp: Stamp
     text: str  # formatted from the dictionary, with "[n suppressed]" when the satellite throttled
+    args: dict[str, Any] = field(default_factory=dict)  # the event's arguments as sent
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,8 @@ class GroundDecoder:
             text = f"{info.format if info else ''} {wire.args}"
         if wire.suppressed:
             text += f" [{wire.suppressed} suppressed]"
-        return EventItem(wire.id, name, wire.severity, Stamp(wire.boot, wire.seconds, wire.utc), text)
+        return EventItem(wire.id, name, wire.severity, Stamp(wire.boot, wire.seconds, wire.utc), text,
+                         dict(wire.args) if isinstance(wire.args, dict) else {})
 
     def verdict(self, body: bytes) -> CommandResult:
         wire = _VERDICT.decode(body)

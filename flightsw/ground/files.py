@@ -10,8 +10,10 @@ its transmitter; this module does the rest:
   existing file: a suffix is added);
 * per-transfer progress (bytes received of the announced size) is tracked from the PDUs as they
   arrive, for the live view and the CLI;
-* uplinked PDUs are signed like telecommands (key id, counter, HMAC) with a separate file counter
-  persisted here in blocks (a restart skips, never reuses, counters) and paced to the bit rate;
+* uplinked PDUs are signed like telecommands (key id, counter, HMAC) with the file-PDU counter
+  kept in the station's archive (shared by every ground process using it, whatever its
+  downloads folder), never below the last counter the satellite reports, and paced to the bit
+  rate;
 * image thumbnails are saved as PNG next to the JPEG and rendered as half-block text (colour)
   and ASCII (fallback) for terminals. Decoding runs on a thread, never on the loop.
 """
@@ -31,7 +33,7 @@ from spacepackets.cfdp.pdu import DirectiveType, FileDataPdu, MetadataPdu
 
 from flightsw.core.atomic import atomic_write
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile, TransferOutcome
-from flightsw.filetransfer.journal import RangeSet, atomic_write_json, read_json
+from flightsw.filetransfer.journal import RangeSet, read_json
 from flightsw.filetransfer.pdu import PduDecodeError, decode_pdu
 from flightsw.ground.station import GroundStation, wait_on_changes
 from flightsw.link import ax25
@@ -39,37 +41,10 @@ from flightsw.link.auth import build_command
 from flightsw.link.packets import Apid, Packet
 from flightsw.link.scheduler import stuffed_bits
 
-COUNTER_BLOCK = 256
 GROUND_JOURNAL_FLUSH = 4096
+REJECTED_EVENT = "files.pdu_rejected"
 THUMBNAIL_RE = re.compile(r"_thumbnail\.jpe?g$")
 ASCII_RAMP = " .:-=+*#%@"
-
-
-class FileCounter:
-    """Uplink counter for file PDUs, persisted in reserved blocks (one disk write per block)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        saved = read_json(path)
-        self._next = int(saved["reserved"]) + 1 if saved else 1
-        self._reserved = self._next - 1
-
-    @property
-    def needs_reserve(self) -> bool:
-        return self._next > self._reserved
-
-    def reserve(self) -> None:
-        """Persist a new block (blocking file write: call it on a thread)."""
-        self._reserved = self._next + COUNTER_BLOCK - 1
-        atomic_write_json(self.path, {"reserved": self._reserved})
-
-    def next(self) -> int:
-        """The next counter; reserves (and persists) a new block first when the old one is used up."""
-        if self.needs_reserve:
-            self.reserve()
-        value = self._next
-        self._next += 1
-        return value
 
 
 @dataclass
@@ -112,8 +87,7 @@ def ground_entity_config(flight: EntityConfig, download_dir: Path) -> EntityConf
     """The ground's entity: the satellite's ids swapped, same PDU size and timers."""
     # The ground journals received ranges often (a PC, not an SD card): a ground restart then
     # asks again only for the last few KB.
-    return replace(flight, local_id=flight.remote_id, remote_id=flight.local_id,
-                   work_dir=download_dir / ".cfdp", journal_flush_bytes=GROUND_JOURNAL_FLUSH)
+    return flight.for_peer(download_dir / ".cfdp", journal_flush_bytes=GROUND_JOURNAL_FLUSH)
 
 
 def render_thumbnail(jpeg: Path, width: int = 48) -> tuple[Path, str, str]:
@@ -182,7 +156,11 @@ class GroundFiles:
         self.tx_delay = float(tx_delay)
         self.entity = CfdpEntity(self.config, self, on_file_received=self._on_file_received,
                                  on_transfer_done=self._on_transfer_done)
-        self.counter = FileCounter(self.config.work_dir / "uplink_counter.json")
+        # Floor of the file-PDU counter: what this folder used before counters moved into the
+        # archive, then whatever the satellite reports it last accepted (a replay rejection).
+        legacy = read_json(self.config.work_dir / "uplink_counter.json")
+        self.counter_floor = int(legacy["reserved"]) if legacy else 0
+        self.last_counter = 0
         self.incoming: dict[tuple[int, int], IncomingProgress] = {}
         self.downloads: list[Download] = []
         self.outcomes: dict[int, TransferOutcome] = {}
@@ -192,6 +170,7 @@ class GroundFiles:
         self._deliveries: asyncio.Queue[ReceivedFile] = asyncio.Queue()
         self._tx_lock = asyncio.Lock()
         station.files = self  # gets the file PDUs; the live view shows the transfers
+        station.event_listeners.append(self._on_event)
 
     # -- receiving ----------------------------------------------------------------------------
     def on_packet(self, packet: Packet) -> None:
@@ -251,14 +230,20 @@ class GroundFiles:
         await self.wait_for(lambda: found() is not None, timeout)
         return found()
 
+    def _on_event(self, name: str, args: dict[str, object]) -> None:
+        """The satellite dropped one of our PDUs and says which counter it last accepted."""
+        last = args.get("last")
+        if name == REJECTED_EVENT and isinstance(last, int) and last > self.counter_floor:
+            self.counter_floor = last
+
     # -- sending --------------------------------------------------------------------------------
     async def send_pdu(self, pdu: bytes) -> None:
         """Sign one PDU like a telecommand, send it, and wait its air time (the uplink's pace)."""
         station = self.station
         async with self._tx_lock:
-            if self.counter.needs_reserve:
-                await asyncio.to_thread(self.counter.reserve)
-            counter = self.counter.next()
+            archive = station.archive
+            counter = await archive.call(archive.next_file_counter, self.counter_floor)
+            self.last_counter = counter
             packet = build_command(station.keys.key(station.key_id), station.key_id, counter, pdu,
                                    seq_count=counter, apid=Apid.FILE)
             frame = ax25.UiFrame(station.satellite, station.ground, packet).encode()

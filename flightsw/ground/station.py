@@ -192,6 +192,8 @@ class GroundStation:
         self._channel_info = {c.name: c for c in dictionary.channels.values()}
         # The file-transfer side, if one is attached: gets every file PDU, shows in the live view.
         self.files: FileSide | None = None
+        # Called on the loop with (event name, arguments) for every downlinked event.
+        self.event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -270,6 +272,8 @@ class GroundStation:
                 self.stats.events += 1
                 self.recent_events.append((rx_time, severity, item.name, item.text))
                 events.append((item.stamp.boot, item.stamp.seconds, item.name, severity, item.text))
+                for listener in self.event_listeners:
+                    listener(item.name, item.args)
             case CommandResult():
                 resp = Response(item.seq, item.opcode, item.name, item.reason, item.completion, item.detail)
                 self.stats.responses += 1

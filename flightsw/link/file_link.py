@@ -88,7 +88,9 @@ class FileLink(Component):
     file_received = Event(Severity.INFO, "File {name} received ({size} B, sha256 {sha256}) in quarantine",
                           throttle=None)
     transfer_done = Event(Severity.INFO, "Transfer {transfer_id} ended: {condition}{retry}", throttle=(10, 60.0))
-    pdu_rejected = Event(Severity.WARNING, "Uplinked file PDU dropped: {reason} ({detail})", throttle=(5, 60.0))
+    # ``last`` tells a ground that lost its counter (fresh install, new computer) where to go on.
+    pdu_rejected = Event(Severity.WARNING, "Uplinked file PDU dropped: {reason} ({detail}); last counter {last}",
+                         throttle=(5, 60.0))
 
     def __init__(self, link: LinkComponent, config: EntityConfig, name: str = "files",
                  base_id: int = 0x0090) -> None:
@@ -172,7 +174,7 @@ class FileLink(Component):
                                       window=self.link.settings.counter_window)
         except AuthError as exc:
             self.stats.inc("pdus_rejected")
-            self.pdu_rejected.emit(reason=exc.reason, detail=exc.detail[:80])
+            self.pdu_rejected.emit(reason=exc.reason, detail=exc.detail[:80], last=last)
             return
         # Persisted before use, as for commands: a reboot never re-opens a used counter.
         self.ctx.state.set(STATE_FILE_COUNTER, verified.counter)

@@ -1,6 +1,8 @@
 """Helpers for file-transfer tests: a flight/ground pair of entities on a link.
 
-The tests are async def (pytest-asyncio); the suite's conftest fails any whose loop is blocked."""
+The tests are async def (pytest-asyncio); the suite's conftest fails any whose loop is blocked.
+Everything here waits on the loop's clock: on the virtual-time loop (all of this area's tests but
+the LibreCube interop ones, whose peer runs wall-clock threads) a wait costs no real time."""
 
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def start_station(config: EntityConfig, sink: Any, **kwargs: Any) -> Station:
 
 
 async def wait_for(predicate: Callable[[], bool], limit_s: float = 30.0) -> None:
-    """Poll ``predicate`` on the loop's clock (no wall-clock assertions)."""
+    """Poll ``predicate`` on the loop's clock (virtual under ``virtual_time``), up to ``limit_s``."""
     async def poll() -> None:
         while not predicate():  # noqa: ASYNC110 - polling callbacks' results is the point
             await asyncio.sleep(0.02)

@@ -34,6 +34,10 @@ from .ft_helpers import (
     wait_for,
 )
 
+# The entity, its timers and the in-memory link all run on the loop's clock: on the virtual-time
+# loop a test takes the real time of its computation only, and no real-time race can flake it.
+pytestmark = pytest.mark.virtual_time
+
 
 def _is(directive: DirectiveType, acked: DirectiveType | None = None):
     def rule(raw: bytes) -> bool:
@@ -79,7 +83,6 @@ def test_timers_ignore_wall_clock_steps_and_follow_the_given_clock(monkeypatch) 
         assert timer.timed_out()
 
 
-@pytest.mark.virtual_time
 async def test_entity_ack_timer_runs_on_virtual_time_not_wall_clock(tmp_path: Path, payload_file,
                                                              monkeypatch) -> None:
     """No ACK ever comes back: the EOF is repeated only when the entity's own clock advances."""

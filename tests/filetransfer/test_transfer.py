@@ -20,6 +20,10 @@ from .ft_helpers import (
     wait_for,
 )
 
+# The entity, its timers and the in-memory link all run on the loop's clock: on the virtual-time
+# loop a test takes the real time of its computation only, and no real-time race can flake it.
+pytestmark = pytest.mark.virtual_time
+
 MB = 1_000_000
 
 
@@ -156,7 +160,7 @@ async def test_interrupted_incoming_transfers_kept_on_disk_are_bounded(tmp_path:
         await flight.stop()
         link.cut = False
     journals = tmp_path / "ground" / "journal" / "incoming"
-    await wait_for(lambda: len(ground.entity._incoming) == 0, limit_s=20)
+    await wait_for(lambda: ground.entity.incoming_count == 0, limit_s=20)
     kept = sorted(p.stem for p in journals.glob("*.json"))
     assert kept == ["2-21", "2-31"]  # the two newest, ready to resume
     assert ground.entity.stats.partials_dropped == 2

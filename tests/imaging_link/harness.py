@@ -85,9 +85,10 @@ def files_of(sat: Satellite) -> FileLink:
 class Ground:
     """Station + file entity, started and stopped together (a ground restart is a new Ground)."""
 
-    def __init__(self, sat: Satellite, data_dir: Path, port: int) -> None:
+    def __init__(self, sat: Satellite, data_dir: Path, port: int, downloads: str = "downloads") -> None:
         self.sat = sat
         self.data_dir = data_dir
+        self.downloads = downloads
         self.port = port
         self.tasks: list[asyncio.Task[Any]] = []
         self.stopped = False
@@ -105,7 +106,7 @@ class Ground:
                                      archive=self.archive, transport=self.transport)
         flight = entity_config_from(self.sat.config)
         assert flight is not None
-        self.files = GroundFiles(self.station, flight, self.data_dir / "downloads",
+        self.files = GroundFiles(self.station, flight, self.data_dir / self.downloads,
                                  bit_rate=settings.bit_rate, tx_delay=settings.tx_delay)
         self.tasks = [asyncio.create_task(self.station.run()), asyncio.create_task(self.files.run())]
 
