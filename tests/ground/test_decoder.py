@@ -79,7 +79,7 @@ def test_every_kind_of_downlink_decodes_to_its_item(dictionary: GroundDictionary
     assert isinstance(bcn, Beacon) and bcn.stamp == stamp and bcn.values["last_command_name"] == "exec.NO_OP"
     assert hk == Telemetry(hk_name, stamp, dict(zip(channels, range(len(channels)), strict=True)))
     assert evt == EventItem(booted.id, "exec.booted", Severity.INFO, stamp,
-                            "Boot 3 (reset reason POWER_ON) [2 suppressed]")
+                            "Boot 3 (reset reason POWER_ON) [2 suppressed]", {"boot": 3, "reason": "POWER_ON"})
     assert res == CommandResult(7, noop.opcode, "exec.NO_OP", Reason.OK, Completion.SUCCESS, "")
     assert isinstance(pdu, FilePdu) and pdu.packet.user_data == b"\x01pdu"
 
