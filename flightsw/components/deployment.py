@@ -176,7 +176,7 @@ class Deployment(Component):
             return None
         return float(sample.value)
 
-    def switch_released(self) -> bool:
+    def read_switch(self) -> bool:
         """Any configured deployment switch reads released (a read error counts as not released)."""
         if self._inputs is None:
             return False
@@ -209,7 +209,7 @@ class Deployment(Component):
             self.silence_started.emit(seconds=seconds)
         elif note is not None and note[0] == "resumed":
             self.silence_resumed.emit(left=round(self.silence_remaining_s()), seconds=seconds)
-        outcome = resume_after_reset(rec, self.switch_released(), self.settings)
+        outcome = resume_after_reset(rec, self.read_switch(), self.settings)
         if outcome is not None:
             self.burn_interrupted.emit(attempt=rec.attempt, circuit=rec.circuit,
                                        switch="released" if outcome.released else "stowed")
@@ -260,13 +260,13 @@ class Deployment(Component):
             deadline = started + self.settings.burn_s
             while self.ctx.clock.monotonic() < deadline:
                 await asyncio.sleep(min(SWITCH_POLL_S, max(0.0, deadline - self.ctx.clock.monotonic())))
-                if self.switch_released():
+                if self.read_switch():
                     released = True
                     break
         finally:
             self._set(output, False)
             self._burning = False
-        released = released or self.switch_released()
+        released = released or self.read_switch()
         self.burn_ended.emit(output=output, seconds=round(self.ctx.clock.monotonic() - started, 2),
                              switch="released" if released else "stowed")
         self._tick_clock()
@@ -307,7 +307,7 @@ class Deployment(Component):
         self.served.set(rec.served_s)
         self.circuit.set(rec.circuit)
         self.attempts.set(min(rec.attempts_total, 255))
-        self.switch_released.set(self.switch_released())
+        self.switch_released.set(self.read_switch())
         self.stats.publish()
 
     async def shutdown(self) -> None:
