@@ -140,6 +140,7 @@ class _Direction:
         self.busy_until = 0.0
         self._ends: deque[float] = deque()  # end of airtime of each frame waiting or on the air
         self.stats = DirectionStats()
+        self.on_submit: Callable[[float], None] | None = None  # told the loop time of every frame offered
         # every frame offered to the channel, with its (virtual) time: two runs that agree on this
         # agree frame by frame, not only in counts
         self.digest = hashlib.sha256()
@@ -149,6 +150,8 @@ class _Direction:
         self.stats.frames_in += 1
         if self.stats.first_frame_at is None:
             self.stats.first_frame_at = loop.time()
+        if self.on_submit is not None:
+            self.on_submit(loop.time())
         self.digest.update(struct.pack("<dI", loop.time(), len(frame)) + frame)
         if not self.channel.contact():
             self.stats.frames_out_of_contact += 1
