@@ -254,13 +254,16 @@ class Deployment(Component):
         self.stats.inc("burns")
         started = self.ctx.clock.monotonic()
         released = False
+        # a switch that reads released before the wire is powered (failed open) cannot tell us
+        # when the line parts: the wire then burns its whole burn_s
+        trust_switch = not self.read_switch()
         self._burning = True
         try:
             self._set(output, True)
             deadline = started + self.settings.burn_s
             while self.ctx.clock.monotonic() < deadline:
                 await asyncio.sleep(min(SWITCH_POLL_S, max(0.0, deadline - self.ctx.clock.monotonic())))
-                if self.read_switch():
+                if trust_switch and self.read_switch():
                     released = True
                     break
         finally:
