@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+
 from hal.gpio import InputLine, OutputLine
 from sim.gpio import SimGpioBackend
 from sim.parts.environment import EnvironmentSource, Vector3

@@ -37,7 +37,16 @@ from flightsw.components.deployment_rules import (
     start_burn,
 )
 from flightsw.config import ConfigError, DeploymentSection
-from flightsw.core.component import Arg, Channel, CommandRejected, Component, Counter, CounterSet, Event, command
+from flightsw.core.component import (
+    Arg,
+    Channel,
+    CommandRejected,
+    Component,
+    Counter,
+    CounterSet,
+    Event,
+    command,
+)
 from flightsw.core.enums import DeploymentState
 from flightsw.core.events import Severity
 from flightsw.core.ports import INPUTS, OUTPUTS, RF_SILENCE, InputBank, OutputBank

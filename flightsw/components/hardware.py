@@ -207,7 +207,7 @@ class HardwareBuilder:
             if switch.backend is not self.hw.sim_gpio:
                 raise ConfigError(f"devices.{dev.name}.burn_wire.switch: {opts.switch!r} must be a simulated input")
             self.hw.burn_wires[dev.name] = SimBurnWire(
-                self.hw.sim_gpio, self.hw.gpio.output(dev.name), switch, clock=self.hw.sim_clock,
+                cast(Any, self.hw.sim_gpio), self.hw.gpio.output(dev.name), switch, clock=self.hw.sim_clock,
                 release_probability=opts.release_probability, fail_first=opts.fail_first,
                 release_after_s=opts.release_after_s, current_a=opts.current_a, seed=self.seed + opts.seed)
         if self.hw.burn_wires:

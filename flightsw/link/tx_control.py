@@ -69,7 +69,10 @@ class TransmitterControl(Component):
 
     def use_modes(self, modes: ModeSource) -> None:
         self._modes = modes
-        modes.add_listener(lambda _old, _new, _reason: self.evaluate())
+        modes.add_listener(self._on_mode)
+
+    def _on_mode(self, old: str, new: str, reason: str) -> None:
+        self.evaluate()
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """``listener()`` is called whenever the inhibits change (the link wakes its transmitter)."""

@@ -330,7 +330,7 @@ class SimulationRun:
         configured silence (its running time summed over boots: time off does not count)."""
         assert self.config.deployment is not None
         silence = self.config.deployment.silence_s
-        while (left := silence - self._powered()) > 0:
+        while (left := silence - self._powered()) > 0:  # noqa: ASYNC110 - sleeps the time left; time off does not count
             await asyncio.sleep(max(left, 0.5))
         self._silence_end = (self._loop_time() - self._t0, self.transceiver.downlink.stats.frames_in)
         await asyncio.Event().wait()

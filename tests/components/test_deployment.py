@@ -325,20 +325,38 @@ async def test_operator_commands_and_transmitter_off(tmp_path: Path) -> None:
     await rig.run(after)
 
 
-async def test_kiss_tx_tail_and_duplex_reach_the_tnc_only_when_configured(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("link", "expected"), [
+    ("", {}),  # default "tnc": the TNC keeps its own TX tail and duplex
+    ("tx_tail = 0.03\nfull_duplex = false", {"TX_TAIL": 3, "FULL_DUPLEX": 0}),
+])
+async def test_kiss_tx_tail_and_duplex_reach_the_tnc_only_when_configured(
+        tmp_path: Path, link: str, expected: dict[str, int]) -> None:
     """Over the real pty to the simulated TNC; the beacon then reaches a KISS TCP client."""
-    for link, expected in (("", {}), ('tx_tail = 0.03\nfull_duplex = false', {"TX_TAIL": 3, "FULL_DUPLEX": 0})):
-        rig = Rig(tmp_path / (link[:7] or "tnc"), silence=0.0, link=link)
-        rig.env.rails["battery"] = (7.9, 0.3)
+    rig = Rig(tmp_path, silence=0.0, link=link)
 
-        async def body(sat: Satellite) -> dict[str, int]:
-            xcvr = sat.ports.require(SIM_TRANSCEIVER)
-            await wait_until(lambda: rig.ground_frames, limit=30.0)
-            return dict(xcvr.tnc_parameters)
+    async def body(sat: Satellite) -> dict[str, int]:
+        xcvr = sat.ports.require(SIM_TRANSCEIVER)
+        await wait_until(lambda: beacons(rig.ground_frames), limit=30.0)
+        return dict(xcvr.tnc_parameters)
 
-        params = await rig.run(body)
-        assert {k: params[k] for k in ("TX_TAIL", "FULL_DUPLEX") if k in params} == expected
-        assert params["TX_DELAY"] == 5 and beacons(rig.ground_frames)
+    params = await rig.run(body)
+    assert {k: params[k] for k in ("TX_TAIL", "FULL_DUPLEX") if k in params} == expected
+    assert params["TX_DELAY"] == 5
+
+
+async def test_a_failed_open_switch_does_not_cut_the_burn_short(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, silence=5.0, fail_first=0)
+
+    async def body(sat: Satellite) -> None:
+        assert rig.hw is not None
+        rig.hw.sim_gpio.levels[25] = False  # reads released (active low) before any burn
+        deploy = deploy_of(sat)
+        await wait_until(lambda: deploy.record.state.final, limit=60.0)
+        (ended,) = [e for e in sat.events.recent if e.name == "deploy.burn_ended"]
+        assert ended.args["seconds"] == pytest.approx(5.0, abs=0.3)  # the whole burn_s
+        assert deploy.record.state is DeploymentState.DEPLOYED
+
+    await rig.run(body)
 
 
 def test_config_refuses_lines_that_do_not_exist(tmp_path: Path) -> None:
