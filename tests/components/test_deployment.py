@@ -6,6 +6,7 @@ ground client on that TCP port. Each ``boot`` is a new process on the same data 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from flightsw.app import Satellite, Subsystem
 from flightsw.components.deployment import Deployment, build_deployment
 from flightsw.components.hardware import HardwareBuilder, HardwareSet
+from flightsw.components.modes import build_modes
 from flightsw.components.housekeeping import add_hardware
 from flightsw.config import ConfigError, loads
 from flightsw.core.commands import Completion
@@ -93,15 +95,18 @@ burn_s = 5
 cooldown_s = 10
 attempts_per_circuit = 2
 persist_period_s = 5
+{extra}
 """
 
 
 class Rig:
     """One satellite's disk, battery and burn wires; the wires' fate survives the computer's reboots."""
 
-    def __init__(self, tmp_path: Path, silence: float = 120.0, fail_first: int = 1, link: str = "") -> None:
+    def __init__(self, tmp_path: Path, silence: float = 120.0, fail_first: int = 1, link: str = "",
+                 extra: str = "", subsystems: tuple[Subsystem, ...] = ()) -> None:
         self.data = tmp_path / "data"
-        self.silence, self.fail_first, self.link = silence, fail_first, link
+        self.silence, self.fail_first, self.link, self.extra = silence, fail_first, link, extra
+        self.subsystems = subsystems
         self.env = ConstantEnvironment()
         self.env.rails["battery"] = (7.9, 0.3)
         self.hw: HardwareSet | None = None
@@ -117,9 +122,9 @@ class Rig:
 
     def boot(self) -> Satellite:
         config = loads(CONFIG.format(data=self.data, silence=self.silence, fail_first=self.fail_first,
-                                     link=self.link))
+                                     link=self.link, extra=self.extra))
         hardware: Subsystem = self._hardware
-        return Satellite(config, subsystems=[build_link, hardware, build_deployment])
+        return Satellite(config, subsystems=[build_link, hardware, build_deployment, *self.subsystems])
 
     async def run(self, body: Callable[[Satellite], Awaitable[Any]], hard_reset: bool = False) -> Any:
         """Boot, listen on the KISS TCP port like a ground station, run ``body``, stop (or reset)."""
@@ -359,9 +364,50 @@ async def test_a_failed_open_switch_does_not_cut_the_burn_short(tmp_path: Path) 
     await rig.run(body)
 
 
+async def test_low_power_and_silent_modes_inhibit_the_transmitter(tmp_path: Path) -> None:
+    extra = """
+[transmitter]
+battery_channel = "eps_battery.bus_voltage"
+off_below_v = 7.0
+on_above_v = 7.3
+silent_modes = ["DETUMBLE"]
+
+[modes]
+first_boot_mode = "NOMINAL"
+"""
+    rig = Rig(tmp_path, silence=0.0, extra=extra, subsystems=(build_modes,))
+
+    async def body(sat: Satellite) -> None:
+        tx = sat.component("tx")
+        assert isinstance(tx, TransmitterControl)
+        xcvr = sat.ports.require(SIM_TRANSCEIVER)
+        await wait_until(lambda: xcvr.downlink.stats.frames_in > 0, limit=10.0)
+        assert tx.inhibits() == frozenset()
+        rig.env.rails["battery"] = (6.9, 0.3)
+        await wait_until(lambda: TxInhibit.LOW_POWER in tx.inhibits(), limit=10.0)
+        await asyncio.sleep(2.0)
+        frames = xcvr.downlink.stats.frames_in
+        rig.env.rails["battery"] = (7.2, 0.3)  # inside the hysteresis band: still off
+        await asyncio.sleep(30.0)
+        assert xcvr.downlink.stats.frames_in == frames and TxInhibit.LOW_POWER in tx.inhibits()
+        rig.env.rails["battery"] = (7.9, 0.3)
+        await wait_until(lambda: xcvr.downlink.stats.frames_in > frames, limit=30.0)
+        assert (await command(sat, "modes.SET_MODE", "DETUMBLE")).completion is Completion.SUCCESS
+        assert tx.inhibits() == {TxInhibit.MODE}  # at once, through the mode listener
+        changes = [e.args["reasons"] for e in sat.events.recent if e.name == "tx.changed"]
+        assert changes == ["low_power", "no inhibit", "mode"]
+
+    await rig.run(body)
+
+
 def test_config_refuses_lines_that_do_not_exist(tmp_path: Path) -> None:
-    text = CONFIG.format(data=tmp_path, silence=10, fail_first=0, link="")
+    text = CONFIG.format(data=tmp_path, silence=10, fail_first=0, link="", extra="")
     with pytest.raises(ConfigError, match=r"deployment.burn_outputs\[1\]: no gpio_output device named 'burn_x'"):
         loads(text.replace('burn_outputs = ["burn_primary", "burn_backup"]', 'burn_outputs = ["burn_primary", "burn_x"]'))
+    with pytest.raises(ConfigError, match=re.escape("transmitter.off_below_v: 7.5 V must be above 0 and below "
+                                                    "on_above_v (7.3 V) when battery_channel is set")):
+        loads(text + '[transmitter]\nbattery_channel = "eps_battery.bus_voltage"\noff_below_v = 7.5\non_above_v = 7.3\n')
+    with pytest.raises(ConfigError, match=re.escape("link.tx_tail: expected one of 'tnc', number in [0, 2.55], got 'off'")):
+        loads(text.replace('generate_key = true', 'generate_key = true\ntx_tail = "off"'))
     with pytest.raises(ConfigError, match="burn_wire.switch: no gpio_input named 'nope'"):
         loads(text.replace('switch = "deploy_switch", fail_first', 'switch = "nope", fail_first'))
