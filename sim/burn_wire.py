@@ -41,6 +41,7 @@ class SimBurnWire:
         self.heated_s = 0.0  # total powered time
         self._on_since: float | None = None
         self._will_release = False
+        self.listeners: list[Callable[[], None]] = []  # told when the wire starts or stops drawing
         gpio.levels[switch.line] = switch.active_low  # stowed (kept when the input is set up)
         gpio.on_change(output.line, self._on_level)
         gpio.on_read(switch.line, self.update)
@@ -73,6 +74,10 @@ class SimBurnWire:
             self.update()
             self.heated_s += now - self._on_since
             self._on_since = None
+        else:
+            return
+        for listener in self.listeners:
+            listener()
 
     def update(self) -> None:
         """Part the line when it has been heated long enough on an attempt that releases."""

@@ -192,7 +192,10 @@ class SimulationRun:
         for name, wire in hw.burn_wires.items():  # a burnt wire stays burnt, a parted line parted
             if name in self._burn_wires:
                 wire.carry_over(self._burn_wires[name])
-        self._burn_wires = dict(hw.burn_wires)
+            wire.listeners.append(self._burn_load_changed)
+        if hw.burn_wires:
+            self._burn_wires = dict(hw.burn_wires)
+            self._burn_load_changed()  # a reset mid-burn released the gate: the wire draws nothing now
         if hw.sensors or hw.gpio.outputs or hw.gpio.inputs:
             add_hardware(sat, hw)
 
@@ -229,8 +232,6 @@ class SimulationRun:
         if self.transceiver is not None:
             self.gate = ContactGate(self.environment, self.transceiver.channel).install()
             feeds["radio"] = radio_state_from_transceiver(self.transceiver, self._loop_time)
-        if self._burn_wires:
-            feeds["burn_wire"] = lambda: "on" if any(w.burning for w in self._burn_wires.values()) else "off"
             self.ground = self._ground_monitor(sat)
             self.services.add_service(TRANSCEIVER_SERVICE, self._run_transceiver, critical=False)
             self.services.add_service("sim.ground", self.ground.run, critical=False)
@@ -316,6 +317,13 @@ class SimulationRun:
             self.applier.apply(at, injection, value)
             log.info("t+%.0fs fault %s.%s = %r", at, injection.target, injection.fault, value)
         await asyncio.Event().wait()
+
+    def _burn_load_changed(self) -> None:
+        """A burn wire switched: the World's power budget books it from this instant (a burn of a
+        few seconds would fall between the ticker's samples)."""
+        self.environment.sync()
+        burning = any(w.burning for w in self._burn_wires.values())
+        self.environment.set_load_state("burn_wire", "on" if burning else "off")
 
     def _powered(self) -> float:
         running = self._loop_time() - self._boot_at if self._boot_at is not None else 0.0

@@ -16,8 +16,8 @@ import pytest
 from flightsw.app import Satellite, Subsystem
 from flightsw.components.deployment import Deployment, build_deployment
 from flightsw.components.hardware import HardwareBuilder, HardwareSet
-from flightsw.components.modes import build_modes
 from flightsw.components.housekeeping import add_hardware
+from flightsw.components.modes import build_modes
 from flightsw.config import ConfigError, loads
 from flightsw.core.commands import Completion
 from flightsw.core.enums import DeploymentState, TxInhibit

@@ -243,8 +243,20 @@ def test_launch_silence_across_a_reset_then_deployment_then_beacons(sim_config: 
     05:16 pass over Almaty brings beacons down."""
     scenario = pass_scenario(duration="20m", start="2026-06-01T05:05:00Z", extra=LAUNCH)
     run = SimulationRun(sim_config, scenario, SimOptions())
+    booked: list[tuple[float, str]] = []
+    set_load_state = run.world.set_load_state
+
+    def record(device: str, state: str) -> None:
+        if device == "burn_wire":
+            booked.append((run.world.time - run.world.start, state))
+        set_load_state(device, state)
+
+    run.world.set_load_state = record  # type: ignore[method-assign]
     result = run.run()
     m = result.metrics
+    # the World's power budget booked both burns, each from the instant the wire switched
+    on = [t for t, state in booked if state == "on"]
+    assert len(on) == 2 and on[1] - on[0] >= 60.0  # the cool-down between the attempts
     assert m["reboots"] == 2 and m["reboots_during_silence"] == 1 and m["reboots_after_silence"] == 1
     assert m["frames_before_silence_end"] == 0
     # the silence ended after 360 s of running time: later than 360 s of run time by the boot's
