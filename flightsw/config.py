@@ -130,6 +130,10 @@ class LinkSection(Section):
     tx_delay: Annotated[float, _range(0, 2.55)] = 0.05
     persistence: Annotated[float, _range(0, 1)] = 0.25
     slot_time: Annotated[float, _range(0, 2.55)] = 0.1
+    #: TNC TX tail (s) sent at every (re)open of the radio, or "tnc": leave the TNC's own value
+    tx_tail: Annotated[float, _range(0, 2.55)] | Literal["tnc"] = "tnc"
+    #: KISS full duplex sent to the TNC (true/false), or "tnc": leave the TNC's own setting
+    full_duplex: bool | Literal["tnc"] = "tnc"
     key_file: str = "uplink.keys"
     generate_key: bool = False
     #: a cached verdict/completion is re-sent at most once per counter in this many seconds
@@ -210,6 +214,66 @@ class UpdateSection(Section):
 
 
 MODE_NAMES = tuple(m.value for m in OPERATING_MODES)
+
+
+class TransmitterSection(Section):
+    """Transmitter control (flightsw.link.tx_control): the inhibits besides silence and TX_OFF."""
+
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x00D8
+    #: operating modes in which the transmitter stays off
+    silent_modes: list[str] = []
+    #: battery channel of the low-power inhibit ("" = no low-power inhibit)
+    battery_channel: str = ""
+    #: transmitter off below this battery voltage ...
+    off_below_v: Annotated[float, _range(0.0, 60.0)] = 0.0
+    #: ... and on again only above this one (hysteresis)
+    on_above_v: Annotated[float, _range(0.0, 60.0)] = 0.0
+
+    def __post_init__(self) -> None:
+        for i, mode in enumerate(self.silent_modes):
+            if mode.upper() not in MODE_NAMES:
+                raise ValueError(f"silent_modes[{i}]: expected one of {', '.join(MODE_NAMES)}, got {mode!r}")
+        self.silent_modes = [m.upper() for m in self.silent_modes]
+        if self.battery_channel and self.battery_channel.count(".") != 1:
+            raise ValueError(f"battery_channel: expected \"component.channel\" or \"\", got {self.battery_channel!r}")
+        if self.battery_channel and not 0.0 < self.off_below_v < self.on_above_v:
+            raise ValueError(f"off_below_v: {self.off_below_v} V must be above 0 and below on_above_v "
+                             f"({self.on_above_v} V) when battery_channel is set")
+
+
+class DeploymentSection(Section):
+    """Deployment sequence (flightsw.components.deployment): RF silence, then antenna burn wires."""
+
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x00D0
+    #: the state the first boot (no persisted record) assumes: "stowed" after separation from the
+    #: deployer (silence, then deployment), "deployed" on a bench or laptop (no silence, no burns)
+    first_boot: Literal["stowed", "deployed"] = "stowed"
+    #: RF silence after first separation, on the powered-on clock that survives reboots (CDS: 45 min)
+    silence_s: Annotated[float, _range(0.0, 86400.0)] = 2700.0
+    #: burn-wire gpio_outputs, primary circuit first, then backup(s)
+    burn_outputs: list[str] = []
+    #: deployment-switch gpio_inputs; logical true = released (active_low hides inverted wiring)
+    switch_inputs: list[str] = []
+    #: battery channel checked before a burn ("" = no check)
+    battery_channel: str = "eps_battery.bus_voltage"
+    min_battery_v: Annotated[float, _range(0.0, 60.0)] = 7.4
+    max_reading_age_s: Annotated[float, _range(1.0, 600.0)] = 10.0
+    #: an attempt is forced after waiting this long for the battery
+    max_wait_s: Annotated[float, _range(0.0, 7 * 86400.0)] = 43200.0
+    #: longest a burn wire stays powered (stops early when a switch reads released)
+    burn_s: Annotated[float, _range(0.5, 120.0)] = 8.0
+    cooldown_s: Annotated[float, _range(0.0, 3600.0)] = 60.0
+    attempts_per_circuit: Annotated[int, _range(1, 20)] = 3
+    #: how often the time served is persisted (and at every clean stop)
+    persist_period_s: Annotated[float, _range(1.0, 600.0)] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.battery_channel and self.battery_channel.count(".") != 1:
+            raise ValueError(f"battery_channel: expected \"component.channel\" or \"\", got {self.battery_channel!r}")
+        for key in ("burn_outputs", "switch_inputs"):
+            names = getattr(self, key)
+            if len(set(names)) != len(names):
+                raise ValueError(f"{key}: duplicate names in {names!r}")
 
 
 DEFAULT_BATTERY_CHANNEL = "eps_battery.bus_voltage"
@@ -297,10 +361,23 @@ class DeviceConfig(Struct, kw_only=True):
         return msgspec.convert(self.options, device_options_schema(self.kind, self.backend))
 
 
+class SimBurnWireOptions(Section):
+    """What a simulated burn wire on a gpio_output releases (sim.burn_wire)."""
+
+    switch: str  # the gpio_input (deployment switch) that reads released once the wire parts
+    release_probability: Annotated[float, _range(0.0, 1.0)] = 1.0  # per attempt
+    fail_first: Annotated[int, _range(0, 100)] = 0  # scripted: the first N attempts never release
+    release_after_s: Annotated[float, _range(0.0, 120.0)] = 3.0  # heating time a release needs
+    current_a: Annotated[float, _range(0.0, 10.0)] = 1.5  # drawn from the battery while powered
+    seed: int = 0
+
+
 class GpioOutputOptions(Section):
     line: Annotated[int, _range(0, 1023)]
     active_low: bool = False
     initial: bool = False
+    #: simulation only: the line powers a burn wire that releases a deployment switch
+    burn_wire: SimBurnWireOptions | None = None
 
 
 class GpioInputOptions(Section):
@@ -485,6 +562,8 @@ class MissionConfig(Section):
     imaging: ImagingSection = field(default_factory=ImagingSection)
     update: UpdateSection = field(default_factory=UpdateSection)
     modes: ModesSection = field(default_factory=ModesSection)
+    transmitter: TransmitterSection = field(default_factory=TransmitterSection)
+    deployment: DeploymentSection | None = None
 
     #: the file it came from, for messages (set by load/loads; not a key of the file)
     source: str = "<defaults>"
@@ -536,6 +615,20 @@ def _cross_check(cfg: MissionConfig) -> None:
                 raise ConfigError(f"link.{key}: {exc}") from None
         if cfg.link.max_frame - ax25.HEADER_LEN < PRIMARY_HEADER_LEN + 64:
             raise ConfigError("link.max_frame: too small to carry a beacon")
+    inputs = {d.name for d in cfg.devices if d.kind == "gpio_input"}
+    for dev in cfg.devices:
+        wire = dev.options.get("burn_wire") if dev.kind == "gpio_output" else None
+        if isinstance(wire, dict) and wire.get("switch") not in inputs:
+            raise ConfigError(f"devices.{dev.name}.burn_wire.switch: no gpio_input named {wire.get('switch')!r}")
+    if cfg.deployment is not None:
+        for key, names, have in (("burn_outputs", cfg.deployment.burn_outputs, outputs),
+                                 ("switch_inputs", cfg.deployment.switch_inputs, inputs)):
+            for i, name in enumerate(names):
+                if name not in have:
+                    raise ConfigError(f"deployment.{key}[{i}]: no {'gpio_output' if have is outputs else 'gpio_input'} "
+                                      f"device named {name!r} (have: {sorted(have)})")
+        if cfg.deployment.first_boot == "stowed" and not cfg.deployment.burn_outputs:
+            raise ConfigError("deployment.burn_outputs: a stowed satellite needs at least one burn-wire output")
     for i, name in enumerate(cfg.modes.safe_off_outputs):
         if name not in outputs:
             raise ConfigError(f"modes.safe_off_outputs[{i}]: no gpio_output device named {name!r} "
@@ -588,7 +681,10 @@ def _strip(tp: Any) -> tuple[Any, list[Meta]]:
             metas += [m for m in extra if isinstance(m, Meta)]
         elif origin in (typing.Union, types.UnionType):
             options = [a for a in typing.get_args(tp) if a not in (type(None), UnsetType)]
-            if len(options) != 1:
+            if len(options) != 1:  # e.g. a number or "tnc": the number's constraints still apply
+                for option in options:
+                    if typing.get_origin(option) is Annotated:
+                        metas += [m for m in typing.get_args(option)[1:] if isinstance(m, Meta)]
                 return tp, metas
             tp = options[0]
         else:
@@ -639,7 +735,11 @@ def _describe(err: msgspec.ValidationError, root: Any, raw: Any, prefix: str, wh
         return f"{here + '.' if here else ''}{missing[1]}: required key missing"
     tp, metas = _strip(_type_at(root, parts))
     if typing.get_origin(tp) is Literal or msg.startswith("Invalid enum value"):
-        allowed = ", ".join(map(repr, typing.get_args(tp))) if typing.get_origin(tp) is Literal else "?"
+        choices = [a for opt in (typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType)
+                                 else (tp,)) if typing.get_origin(opt) is Literal for a in typing.get_args(opt)]
+        others = [_type_text(opt) for opt in typing.get_args(tp) if typing.get_origin(opt) is not Literal
+                  and opt not in (type(None), UnsetType)] if typing.get_origin(tp) in (typing.Union, types.UnionType) else []
+        allowed = ", ".join([*map(repr, choices), *others]) or "?"
         return f"{here}: expected one of {allowed}, got {value!r}"
     if re.fullmatch(r"Expected `\w+` (>=|<=|>|<) .*", msg) and metas:
         lo = next((m.ge if m.ge is not None else m.gt for m in metas if m.ge is not None or m.gt is not None), None)
@@ -721,6 +821,9 @@ def _type_text(tp: Any) -> str:
         text = f"table of {_type_text(typing.get_args(base)[1])}"
     elif base is Any:
         text = "any"
+    elif origin in (typing.Union, types.UnionType):
+        text = " or ".join(_type_text(a) for a in typing.get_args(base) if a not in (type(None), UnsetType))
+        metas = []  # each option shows its own constraints
     elif isinstance(base, type):
         text = {"int": "integer", "float": "number", "str": "string", "bool": "bool"}.get(base.__name__, base.__name__)
     else:
@@ -800,6 +903,8 @@ def reference_markdown() -> str:
     for kind, cls in (("gpio_output", GpioOutputOptions), ("gpio_input", GpioInputOptions),
                       (RADIO_KIND, RadioOptions)):
         out += _table(cls, f"kind `{kind}`")
+        if cls is GpioOutputOptions:
+            out += _table(SimBurnWireOptions, "`burn_wire` table of a `gpio_output` (simulation only)")
     out += _table(RealCameraOptions, 'kind `camera`, backend `"real"`')
     out += _table(SimCameraOptions, 'kind `camera`, backend `"sim"`')
     out += _table(SensorCommonOptions, "every I2C sensor kind")

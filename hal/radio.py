@@ -21,13 +21,17 @@ class FrameTooLong(ValueError):
 
 @dataclass(frozen=True)
 class KissParameters:
-    """TNC channel-access parameters. Times in seconds; persistence as probability 0..1."""
+    """TNC channel-access parameters. Times in seconds; persistence as probability 0..1.
+
+    ``tx_tail`` and ``full_duplex`` of None are not sent: the TNC keeps its own values (a TX tail
+    of 0 sent to direwolf made it hold the last frame of each transmission for seconds).
+    """
 
     tx_delay: float = 0.05
     persistence: float = 0.25
     slot_time: float = 0.1
-    tx_tail: float = 0.0
-    full_duplex: bool = False
+    tx_tail: float | None = None
+    full_duplex: bool | None = None
 
     def frames(self, port: int) -> list[bytes]:
         """The KISS parameter frames that set these values (times in 10 ms units)."""
@@ -39,15 +43,18 @@ class KissParameters:
 
         if not 0.0 <= self.persistence <= 1.0:
             raise ValueError(f"persistence {self.persistence} must be within 0..1")
-        return [
+        frames = [
             kiss.encode_parameter(kiss.KissCommand.TX_DELAY, ten_ms(self.tx_delay, "TXDELAY"), port),
             kiss.encode_parameter(kiss.KissCommand.PERSISTENCE,
                                   min(255, round(self.persistence * 256) - 1) if self.persistence else 0,
                                   port),
             kiss.encode_parameter(kiss.KissCommand.SLOT_TIME, ten_ms(self.slot_time, "slot time"), port),
-            kiss.encode_parameter(kiss.KissCommand.TX_TAIL, ten_ms(self.tx_tail, "TX tail"), port),
-            kiss.encode_parameter(kiss.KissCommand.FULL_DUPLEX, int(self.full_duplex), port),
         ]
+        if self.tx_tail is not None:
+            frames.append(kiss.encode_parameter(kiss.KissCommand.TX_TAIL, ten_ms(self.tx_tail, "TX tail"), port))
+        if self.full_duplex is not None:
+            frames.append(kiss.encode_parameter(kiss.KissCommand.FULL_DUPLEX, int(self.full_duplex), port))
+        return frames
 
 
 class KissRadio:

@@ -19,6 +19,7 @@ class SimGpioBackend:
         self.directions: dict[int, str] = {}
         self.writes: list[tuple[int, bool]] = []
         self._listeners: dict[int, list[Callable[[bool], None]]] = {}
+        self._read_hooks: dict[int, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
 
     def setup_output(self, line: int, initial: bool) -> None:
@@ -42,6 +43,8 @@ class SimGpioBackend:
     def read(self, line: int) -> bool:
         if line not in self.directions:
             raise GpioError(f"sim GPIO line {line} was not set up")
+        for hook in self._read_hooks.get(line, []):
+            hook()  # the outside world catches up to now (a burn wire parting)
         return self.levels[line]
 
     def close(self) -> None:
@@ -58,6 +61,10 @@ class SimGpioBackend:
         self._listeners.setdefault(line, []).append(listener)
         if line in self.levels:
             listener(self.levels[line])
+
+    def on_read(self, line: int, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` before each read of ``line``: a model that changes an input with time."""
+        self._read_hooks.setdefault(line, []).append(hook)
 
     def _claim(self, line: int, direction: str) -> None:
         if line in self.directions:

@@ -47,6 +47,10 @@ RUN_METRICS = frozenset({
     "frames_down", "frames_corrupted", "frame_error_ratio", "frames_up", "frames_lost",
     "frame_loss_ratio", "bytes_down", "bytes_up", "events_warning", "events_error",
     "commands_rejected", "reboots", "safe_mode_entries", "images_downlinked",
+    # the deployment sequence ([launch] scenarios): silence measured at the simulated transceiver
+    "frames_before_silence_end", "first_frame_s", "silence_end_s", "antennas_released",
+    "antenna_release_attempt", "antenna_release_circuit", "burn_attempts", "deployment_deployed",
+    "reboots_during_silence", "reboots_after_silence", "reboots_after_silence_silent",
 })
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
@@ -133,6 +137,16 @@ class ExpectationResult:
 
 
 @dataclass(frozen=True)
+class Launch:
+    """The satellite as the deployer releases it (``[launch]``): the run's first boot is the first
+    boot after separation, with RF silence and antenna deployment (the mission config's
+    ``[deployment]`` section, its ``first_boot`` overridden to "stowed")."""
+
+    silence_s: float | None = None  # overrides deployment.silence_s
+    failed_burns: dict[str, int] = field(default_factory=dict)  # burn-wire output -> attempts that fail
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -149,6 +163,7 @@ class Scenario:
     source: str = "<string>"
     extra: dict[str, Any] = field(default_factory=dict)
     ageing: dict[str, float] = field(default_factory=dict)  # [power]: END_OF_LIFE keys, 0/1 = new
+    launch: Launch | None = None  # [launch]: start stowed, right after separation
 
     @property
     def start_epoch(self) -> float:
@@ -367,8 +382,8 @@ class _Parser:
         return float(value)
 
     def scenario(self, raw: dict[str, Any]) -> Scenario:
-        self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "power", "faults", "expect", "commands"},
-                        "top level")
+        self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "power", "faults", "expect", "commands",
+                              "launch"}, "top level")
         head = self.table(raw, "scenario", {"name", "description", "start", "duration", "seed", "tick_s"}, True)
         for key in ("name", "start", "duration"):
             if key not in head:
@@ -400,11 +415,31 @@ class _Parser:
         faults = self.faults(raw.get("faults", []), duration)
         expectations = self.expectations(raw.get("expect", []), {s.name for s in stations})
         commands = self.commands(raw.get("commands", []), duration)
+        launch = self.launch(raw) if "launch" in raw else None
         return Scenario(
             name=name, description=str(head.get("description", "")), start=start, duration_s=duration,
             seed=seed, orbit=orbit, stations=stations, initial_soc=soc, faults=faults,
             expectations=expectations, tick_s=tick, source=self.source, commands=commands, ageing=ageing,
+            launch=launch,
         )
+
+    def launch(self, raw: dict[str, Any]) -> Launch:
+        table = self.table(raw, "launch", {"stowed", "silence", "failed_burns"})
+        if table.get("stowed", True) is not True:
+            raise self.fail("launch.stowed", "expected true (leave out [launch] for a satellite already deployed)")
+        silence = None
+        if "silence" in table:
+            silence = parse_duration(table["silence"], f"{self.source}: launch.silence")
+            if silence > 86400.0:
+                raise self.fail("launch.silence", f"{silence:g} s is outside [0, 86400]")
+        failed = table.get("failed_burns", {})
+        if not isinstance(failed, dict):
+            raise self.fail("launch.failed_burns", "expected a table of burn-wire output = attempts that fail")
+        for name, count in failed.items():
+            if self.devices is not None and name not in self.devices:
+                raise self.fail(f"launch.failed_burns.{name}", f"no device {name!r} in the mission config")
+            self.number(count, f"launch.failed_burns.{name}", 0, 100)
+        return Launch(silence_s=silence, failed_burns={k: int(v) for k, v in failed.items()})
 
     def power(self, table: dict[str, Any]) -> dict[str, float]:
         """`end_of_life = true` takes END_OF_LIFE; single keys set or override a factor."""

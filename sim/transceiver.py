@@ -125,6 +125,7 @@ class DirectionStats:
     frames_dropped_backlog: int = 0
     frames_dropped_busy: int = 0  # offered while the transmit queue was full
     frames_wrong_port: int = 0  # KISS data for a TNC port other than 0 (ground side)
+    first_frame_at: float | None = None  # loop time the first frame was offered (RF silence checks)
 
 
 class _Direction:
@@ -139,6 +140,7 @@ class _Direction:
         self.busy_until = 0.0
         self._ends: deque[float] = deque()  # end of airtime of each frame waiting or on the air
         self.stats = DirectionStats()
+        self.on_submit: Callable[[float], None] | None = None  # told the loop time of every frame offered
         # every frame offered to the channel, with its (virtual) time: two runs that agree on this
         # agree frame by frame, not only in counts
         self.digest = hashlib.sha256()
@@ -146,6 +148,10 @@ class _Direction:
     def submit(self, frame: bytes) -> None:
         loop = asyncio.get_running_loop()
         self.stats.frames_in += 1
+        if self.stats.first_frame_at is None:
+            self.stats.first_frame_at = loop.time()
+        if self.on_submit is not None:
+            self.on_submit(loop.time())
         self.digest.update(struct.pack("<dI", loop.time(), len(frame)) + frame)
         if not self.channel.contact():
             self.stats.frames_out_of_contact += 1
@@ -234,7 +240,9 @@ class SimTransceiver:
         return hashlib.sha256(self.downlink.digest.digest() + self.uplink.digest.digest()).hexdigest()
 
     def _tx_delay(self) -> float:
-        return self.tnc_parameters.get("TX_DELAY", 0) / 100.0
+        """Key-up overhead of each frame: TXDELAY before it, TX tail after it (this simulated
+        TNC's own values are 0 until the flight computer sets them)."""
+        return (self.tnc_parameters.get("TX_DELAY", 0) + self.tnc_parameters.get("TX_TAIL", 0)) / 100.0
 
     @property
     def device(self) -> str:

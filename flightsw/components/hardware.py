@@ -64,6 +64,7 @@ class HardwareSet:
     sensors: list[SensorDevice] = field(default_factory=list)
     sim_buses: dict[int, Any] = field(default_factory=dict)  # bus number -> SimI2CBus
     sim_gpio: Any = None  # SimGpioBackend
+    burn_wires: dict[str, Any] = field(default_factory=dict)  # output name -> sim.burn_wire.SimBurnWire
     environment: Any = None  # sim.parts.EnvironmentSource
     sim_clock: Any = None  # sim.parts.base.LoopClock
     _real_gpio: GpioBackend | None = None
@@ -192,11 +193,34 @@ class HardwareBuilder:
         self.hw.sensors.append(sensor)
         return sensor
 
+    def add_burn_wires(self) -> None:
+        """Simulated burn wires on sim outputs (``burn_wire`` option); their current is seen on
+        the battery rail by the sensors built after them."""
+        for dev in self.config.devices:
+            if dev.kind != "gpio_output" or dev.backend != "sim" or dev.settings().burn_wire is None:
+                continue
+            opts = dev.settings().burn_wire
+            self._sim_modules()  # the environment and clock the wire's models use
+            from sim.burn_wire import SimBurnWire
+
+            switch = self.hw.gpio.input(opts.switch)
+            if switch.backend is not self.hw.sim_gpio:
+                raise ConfigError(f"devices.{dev.name}.burn_wire.switch: {opts.switch!r} must be a simulated input")
+            self.hw.burn_wires[dev.name] = SimBurnWire(
+                cast(Any, self.hw.sim_gpio), self.hw.gpio.output(dev.name), switch, clock=self.hw.sim_clock,
+                release_probability=opts.release_probability, fail_first=opts.fail_first,
+                release_after_s=opts.release_after_s, current_a=opts.current_a, seed=self.seed + opts.seed)
+        if self.hw.burn_wires:
+            from sim.burn_wire import BurnLoadEnvironment
+
+            self.hw.environment = BurnLoadEnvironment(self.hw.environment, list(self.hw.burn_wires.values()))
+
     def build(self) -> HardwareSet:
         devices = self.config.devices
         for dev in devices:  # lines first: sensors refer to their power switches
             if dev.kind in GPIO_KINDS:
                 self.add_gpio(dev)
+        self.add_burn_wires()
         for dev in devices:
             if dev.kind in DRIVERS:
                 sensor = self.add_sensor(dev)

@@ -25,7 +25,7 @@ from flightsw.app import Subsystem
 from flightsw.components.hardware import HardwareSet, SensorDevice, build_hardware_set
 from flightsw.core.component import Channel, CommandFailure, Component, Event, Limits, command
 from flightsw.core.events import Severity
-from flightsw.core.ports import OUTPUTS
+from flightsw.core.ports import INPUTS, OUTPUTS
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from hal.drivers.base import DeviceNotFound
 
@@ -263,13 +263,14 @@ class HardwareManager(Component):
 
 
 def add_hardware(sat: Satellite, hardware: HardwareSet) -> HardwareManager:
-    """The sensor monitors and the manager; the GPIO outputs are offered on the OUTPUTS port."""
+    """The sensor monitors and the manager; the GPIO lines are offered on the OUTPUTS and INPUTS ports."""
     monitors: list[SensorMonitor] = []
     for index, device in enumerate(hardware.sensors):
         base_id = device.base_id if device.base_id is not None else HW_BASE_ID + 1 + index
         monitors.append(sat.add(monitor_class(device)(device, hardware, base_id)))
     manager = sat.add(HardwareManager(hardware, monitors))
     sat.ports.provide(OUTPUTS, hardware.gpio, by=manager.name)
+    sat.ports.provide(INPUTS, hardware.gpio, by=manager.name)
     return manager
 
 

@@ -89,3 +89,34 @@ class DeviceStatus(enum.StrEnum):
     @property
     def ok(self) -> bool:
         return self in (DeviceStatus.FOUND, DeviceStatus.SELF_TEST_PASSED)
+
+
+class DeploymentState(enum.StrEnum):
+    """Where the deployment sequence stands (``state["deployment"]["state"]``, persisted).
+
+    SILENCE until the RF-silence time has been served; ARMED while an attempt is due (waiting
+    for the battery or the forced-attempt time); BURNING while a burn wire is powered; COOLDOWN
+    between attempts; then one of the final states DEPLOYED, FAILED (every attempt on every
+    circuit without the switch confirming) or SKIPPED (the operators stopped the sequence).
+    """
+
+    SILENCE = "SILENCE"
+    ARMED = "ARMED"
+    BURNING = "BURNING"
+    COOLDOWN = "COOLDOWN"
+    DEPLOYED = "DEPLOYED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+    @property
+    def final(self) -> bool:
+        return self in (DeploymentState.DEPLOYED, DeploymentState.FAILED, DeploymentState.SKIPPED)
+
+
+class TxInhibit(enum.StrEnum):
+    """Why the transmitter may not key up now (the transmitter-control owner's reasons)."""
+
+    SILENCE = "silence"  # the deployment sequence's RF silence after separation
+    COMMANDED_OFF = "commanded_off"  # the ground's persisted transmitter-off (cessation of emissions)
+    LOW_POWER = "low_power"  # battery below the transmitter's limit
+    MODE = "mode"  # an operating mode in which the transmitter stays off

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 if TYPE_CHECKING:
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
+    from flightsw.core.enums import TxInhibit
 
 T = TypeVar("T")
 
@@ -166,6 +167,21 @@ class OutputBank(Protocol):
     def open(self) -> None: ...
 
 
+class SwitchInput(Protocol):
+    """One GPIO input with its logical level (``hal.gpio.InputLine``): a deployment switch."""
+
+    def read(self) -> bool: ...
+
+
+class InputBank(Protocol):
+    """The configured GPIO inputs by name (``hal.gpio.GpioBank``); ``open`` is idempotent."""
+
+    @property
+    def inputs(self) -> Mapping[str, SwitchInput]: ...
+
+    def open(self) -> None: ...
+
+
 class FileDownlink(Protocol):
     """Queues a file for the ground: imaging says which file, under which name, how urgent."""
 
@@ -176,6 +192,25 @@ class FileDownlink(Protocol):
         (an image can be evicted while queued); raise ``FileNotFoundError`` if it is gone now.
         """
         ...
+
+
+class TransmitPermission(Protocol):
+    """The one owner of transmit permission (transmitter control): asked before any frame keys
+    the transmitter; listeners are called (no arguments) whenever the answer may have changed."""
+
+    def inhibits(self) -> frozenset[TxInhibit]:
+        """The reasons the transmitter must stay off now; empty when it may transmit."""
+        ...
+
+    def add_listener(self, listener: Callable[[], None]) -> None: ...
+
+
+class SilenceSource(Protocol):
+    """The deployment sequence's RF silence, measured on the clock that survives reboots."""
+
+    def silence_active(self) -> bool: ...
+
+    def silence_remaining_s(self) -> float: ...
 
 
 class SceneSource(Protocol):
@@ -190,5 +225,8 @@ COMMANDS: PortKey[CommandPort] = PortKey("commands", "the command dispatcher (pr
 MODES: PortKey[ModeSource] = PortKey("modes", "the operating mode and its changes (mode manager)")
 PAYLOAD_GATE: PortKey[PayloadGate] = PortKey("payload_gate", "may the payload run now (mode manager)")
 OUTPUTS: PortKey[OutputBank] = PortKey("outputs", "the configured GPIO outputs (hardware subsystem)")
+INPUTS: PortKey[InputBank] = PortKey("inputs", "the configured GPIO inputs (hardware subsystem)")
 FILE_DOWNLINK: PortKey[FileDownlink] = PortKey("file_downlink", "files to the ground (CFDP on the link)")
+TX_INHIBIT: PortKey[TransmitPermission] = PortKey("tx_inhibit", "may the transmitter key up now (transmitter control)")
+RF_SILENCE: PortKey[SilenceSource] = PortKey("rf_silence", "RF silence after separation (deployment sequence)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")

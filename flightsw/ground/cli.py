@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ground.set_defaults(func=cmd_live)
     actions = ground.add_subparsers(dest="ground_command")
     send = actions.add_parser("send", help="send one authenticated command and wait for its result")
-    send.add_argument("name", help="command name, e.g. link.TRANSMITTER_OFF")
+    send.add_argument("name", help="command name, e.g. tx.TX_OFF")
     send.add_argument("assignments", nargs="*", metavar="ARG=VALUE")
     send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per attempt")
     send.add_argument("--retries", type=int, default=2, help="re-sends of the same packet")

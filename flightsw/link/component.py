@@ -39,7 +39,7 @@ from flightsw.core.component import (
 )
 from flightsw.core.enums import CommandStatus, Mode
 from flightsw.core.events import EventRecord, Severity
-from flightsw.core.ports import CommandPort
+from flightsw.core.ports import CommandPort, TransmitPermission
 from flightsw.core.telemetry import PacketDef
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from flightsw.link import ax25, beacon
@@ -71,7 +71,6 @@ log = logging.getLogger("flightsw.link")
 STATE_COUNTER = "link.uplink_counter"
 STATE_KEY_ID = "link.key_id"
 STATE_KEY_COUNTERS = "link.key_counters"  # {key id: last accepted counter} of the inactive keys
-FLAG_TX_OFF = "tx_off"
 DUPLICATE_CACHE = 32
 
 
@@ -107,8 +106,9 @@ class LinkComponent(Component):
     commands_executed = Counter("Authenticated telecommands handed to the dispatcher")
     uplink_counter = Channel(U32, doc="Last accepted uplink counter (persisted)", update="on_change")
     key_id = Channel(U8, doc="Active uplink key id", update="on_change")
-    tx_off = Channel(BOOL, doc="Transmitter commanded off (persisted)", update="on_change")
-    tx_inhibited = Channel(BOOL, doc="Transmission inhibited (silence, FDIR, contact gate)", update="on_change")
+    tx_inhibited = Channel(BOOL, doc="Transmission not allowed by transmitter control now", update="on_change")
+    frames_withheld = Channel(U32, doc="Downlink frames withheld (not sent) while transmission was not allowed",
+                              update="on_change")
     tx_errors = Counter("Frames the radio could not take (device absent)")
     queue_beacon = Channel(U16, doc="Queued beacon packets", update="on_change")
     queue_verdicts = Channel(U16, doc="Queued verdict packets", update="on_change")
@@ -122,7 +122,6 @@ class LinkComponent(Component):
     uplink_duplicate = Event(Severity.INFO, "Re-sent command {counter} not executed again", throttle=(5, 60.0))
     counter_refused = Event(Severity.WARNING, "Command counter {counter} of key {key_id} refused: {detail}",
                             throttle=(10, 60.0))
-    transmitter = Event(Severity.WARNING, "Transmitter {state}", throttle=None)
     key_selected = Event(Severity.WARNING, "Uplink key {key_id} now active", throttle=None)
     packet_refused = Event(Severity.WARNING, "Downlink packet refused: {detail}", throttle=(3, 60.0))
 
@@ -147,6 +146,7 @@ class LinkComponent(Component):
         self._last_response: CommandResponse | None = None
         self.beacon_sources: dict[str, Callable[[], float | None]] = {}
         self._commands: CommandPort | None = None  # the dispatcher, wired through the COMMANDS port
+        self._permission: TransmitPermission | None = None  # transmitter control (TX_INHIBIT port)
         # Other uplink APIDs (file PDUs) go to their owner, which authenticates them itself.
         self.packet_handlers: dict[int, Callable[[Any], Awaitable[None]]] = {}
 
@@ -154,6 +154,12 @@ class LinkComponent(Component):
     def use_commands(self, commands: CommandPort) -> None:
         """Consumer of the COMMANDS port: uplinked commands go to this dispatcher."""
         self._commands = commands
+
+    def use_permission(self, permission: TransmitPermission) -> None:
+        """Consumer of the TX_INHIBIT port: no frame goes on the air unless it allows it."""
+        self._permission = permission
+        self.scheduler.use_permission(lambda: not permission.inhibits())
+        permission.add_listener(self.scheduler.permission_changed)
 
     @property
     def _dispatcher(self) -> CommandPort:
@@ -163,7 +169,6 @@ class LinkComponent(Component):
 
     def setup(self) -> None:
         ctx = self.ctx
-        self.scheduler.tx_off = ctx.state.flag(FLAG_TX_OFF)
         active = int(ctx.state.get(STATE_KEY_ID, self.keys.ids[0]))
         if active not in self.keys:
             active = self.keys.ids[0]
@@ -193,10 +198,6 @@ class LinkComponent(Component):
             return None if sample is None or not isinstance(sample.value, int | float) else float(sample.value)
 
         return read
-
-    def set_inhibit(self, reason: str, active: bool) -> None:
-        """For modes/FDIR/contact gating: no frame leaves while any reason is active."""
-        self.scheduler.set_inhibit(reason, active)
 
     def _stamp(self) -> TimeStamp:
         now = self.ctx.clock.now()
@@ -277,7 +278,11 @@ class LinkComponent(Component):
         return self.downlink(Priority.BEACON, Apid.BEACON, payload, alone=True)
 
     async def _beacon_loop(self) -> None:
+        """The periodic beacon, from the first moment transmission is allowed (never during the
+        RF silence after separation: the first beacon is the first frame on the air)."""
         while True:
+            while not self.scheduler.transmit_allowed:
+                await self.scheduler.wait_progress()
             self.send_beacon()
             safe = Mode.parse(self.ctx.state.get("mode")) is Mode.SAFE
             period = self.beacon_period_safe.value if safe else self.beacon_period.value
@@ -422,8 +427,8 @@ class LinkComponent(Component):
         self.bytes_sent.set(sched.bytes_sent & 0xFFFFFFFF)
         self.uplink_counter.set(int(self.ctx.state.get(STATE_COUNTER, 0)))
         self.key_id.set(self._active_key)
-        self.tx_off.set(sched.tx_off)
-        self.tx_inhibited.set(bool(sched.inhibits))
+        self.tx_inhibited.set(not sched.transmit_allowed)
+        self.frames_withheld.set(sched.frames_withheld & 0xFFFFFFFF)
         self.queue_beacon.set(min(sched.depth(Priority.BEACON), 0xFFFF))
         self.queue_verdicts.set(min(sched.depth(Priority.VERDICT), 0xFFFF))
         self.queue_housekeeping.set(min(sched.depth(Priority.HOUSEKEEPING), 0xFFFF))
@@ -433,20 +438,6 @@ class LinkComponent(Component):
         self.airtime.set(sched.airtime_total)
 
     # -- commands -----------------------------------------------------------------------------
-    @command(doc="Switch the transmitter off (persisted across reboots); the receiver stays on.")
-    async def transmitter_off(self) -> None:
-        self.ctx.state.set_flag(FLAG_TX_OFF, True)
-        await self.ctx.state.save()
-        self.scheduler.tx_off = True
-        self.transmitter.emit(state="OFF (commanded)")
-
-    @command(doc="Allow the transmitter again (persisted).")
-    async def transmitter_on(self) -> None:
-        self.ctx.state.set_flag(FLAG_TX_OFF, False)
-        await self.ctx.state.save()
-        self.scheduler.tx_off = False
-        self.transmitter.emit(state="ON (commanded)")
-
     @command(args=[Arg("key_id", U8, doc="id of a key in the on-board key file")],
              doc="Make another key of the ring the uplink key (with its own counter); takes effect after this command.")
     async def select_key(self, key_id: int) -> None:

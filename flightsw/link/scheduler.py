@@ -8,8 +8,9 @@ bucket): a flood of responses, e.g. provoked by a replayed command, cannot silen
 old sample is worth nothing once a newer one exists); other queues are bounded and drop their
 oldest entry, counted, when full. Frames are paced by their on-air time, computed from the frame
 bytes including FCS, HDLC flags, bit stuffing and the transmitter key-up delay, so the queues sit
-here (where priorities apply) and not in the radio's buffer. Nothing is sent while any inhibit
-reason is set (deployment silence, FDIR, contact gate) or while the transmitter is commanded off.
+here (where priorities apply) and not in the radio's buffer. Nothing is sent while transmitter
+control (``flightsw.link.tx_control``, asked through a permit callable) forbids it: silence,
+transmitter commanded off, low power, mode; the frames formed meanwhile are counted as withheld.
 """
 
 from __future__ import annotations
@@ -124,11 +125,11 @@ class DownlinkScheduler:
             p: collections.deque() for p in Priority if p != Priority.HOUSEKEEPING
         }
         self._latest: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
-        self._inhibits: set[str] = set()
-        self._tx_off = False
+        self._permit: Callable[[], bool] | None = None
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()  # a frame went out, or transmit permission changed
         self.frames_sent = 0
+        self.frames_withheld = 0  # frames taken from the queues while transmission was not allowed
         self.bytes_sent = 0
         self.packets_sent = 0
         self.packets_dropped = 0
@@ -226,32 +227,19 @@ class DownlinkScheduler:
         return bytes(chosen) if chosen else None
 
     # -- transmit permission ------------------------------------------------------------------
-    def set_inhibit(self, reason: str, active: bool) -> None:
-        """Set or clear one named inhibit reason (e.g. "silence", "fdir", "contact")."""
-        if active:
-            self._inhibits.add(reason)
-        else:
-            self._inhibits.discard(reason)
-        self._wake.set()
-        self._progress.set()
+    def use_permission(self, permit: Callable[[], bool]) -> None:
+        """Ask ``permit()`` before every frame (transmitter control, through the link)."""
+        self._permit = permit
+        self.permission_changed()
 
-    @property
-    def inhibits(self) -> frozenset[str]:
-        return frozenset(self._inhibits)
-
-    @property
-    def tx_off(self) -> bool:
-        return self._tx_off
-
-    @tx_off.setter
-    def tx_off(self, value: bool) -> None:
-        self._tx_off = bool(value)
+    def permission_changed(self) -> None:
+        """Transmit permission may have changed: wake the transmitter and the waiting producers."""
         self._wake.set()
         self._progress.set()
 
     @property
     def transmit_allowed(self) -> bool:
-        return not self._tx_off and not self._inhibits
+        return self._permit is None or self._permit()
 
     async def wait_progress(self) -> None:
         """Wait until a frame goes out or transmit permission changes (queues may have room now)."""
@@ -263,20 +251,30 @@ class DownlinkScheduler:
 
     # -- service --------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Service coroutine: send frames while allowed, sleeping each frame's on-air time."""
+        """Service coroutine: send frames while allowed, sleeping each frame's on-air time.
+
+        While transmission is not allowed the frames are still formed and paced, but withheld
+        (counted, not sent): what was queued during a silence or a transmitter-off is stale by
+        the time the transmitter may key up again, and the queues stay bounded meanwhile."""
         while True:
             loop = asyncio.get_running_loop()
-            info = self.next_frame_info(loop.time()) if self.transmit_allowed else None
+            allowed = self.transmit_allowed
+            info = self.next_frame_info(loop.time())
             if info is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             frame = self._wrap(info)
+            duration = self.airtime(frame)
+            if not allowed:
+                self.frames_withheld += 1
+                self._progress.set()
+                await asyncio.sleep(duration)
+                continue
             await self._send_frame(frame)
             self.frames_sent += 1
             self.bytes_sent += len(frame)
             self._progress.set()
-            duration = self.airtime(frame)
             self.airtime_total += duration
             if self._verdict_bytes:  # verdicts pay for their part of the frame
                 self._credit -= duration * self._verdict_bytes / len(info)

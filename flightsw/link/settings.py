@@ -36,6 +36,8 @@ class LinkSettings:
     tx_delay: float = 0.05
     persistence: float = 0.25
     slot_time: float = 0.1
+    tx_tail: float | None = None  # None: leave the TNC's own value
+    full_duplex: bool | None = None
     key_file: Path = Path("uplink.keys")
     generate_key: bool = False
     beacon_channels: dict[str, str] = field(default_factory=dict)
@@ -68,6 +70,8 @@ def load_link_settings(config: MissionConfig) -> LinkSettings:
         tx_delay=raw.tx_delay,
         persistence=raw.persistence,
         slot_time=raw.slot_time,
+        tx_tail=None if raw.tx_tail == "tnc" else float(raw.tx_tail),
+        full_duplex=None if raw.full_duplex == "tnc" else bool(raw.full_duplex),
         key_file=key_path,
         generate_key=raw.generate_key,
         beacon_channels=dict(raw.beacon_channels),

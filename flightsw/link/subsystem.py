@@ -4,7 +4,8 @@ Why separate from the component: choosing real or simulated hardware is composit
 logic. With ``backend = "sim"`` the simulated transceiver is started on a pseudo-terminal whose
 stable path is the configured device, and the flight side opens it with the real serial driver.
 
-Ports: the link uses ``COMMANDS`` (the dispatcher) and provides ``FILE_DOWNLINK`` when
+Ports: the link uses ``COMMANDS`` (the dispatcher) and ``TX_INHIBIT`` (transmitter control, built
+here too: it uses ``RF_SILENCE`` and ``MODES`` when they exist) and provides ``FILE_DOWNLINK`` when
 ``[filetransfer]`` is configured; the simulated transceiver is offered to test and simulation
 harnesses on ``SIM_TRANSCEIVER``.
 """
@@ -19,10 +20,11 @@ from msgspec import UnsetType
 
 from flightsw.app import Subsystem
 from flightsw.config import ConfigError
-from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, PortKey
+from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, MODES, RF_SILENCE, TX_INHIBIT, PortKey
 from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.component import LinkComponent
 from flightsw.link.settings import find_radio, load_link_settings
+from flightsw.link.tx_control import TransmitterControl
 from hal.radio import KissParameters, KissRadio
 from hal.serial_port import AsyncSerialPort
 
@@ -84,9 +86,16 @@ def build_link(sat: Satellite) -> None:
     port = AsyncSerialPort(radio_dev.device, radio_dev.baud)
     radio = KissRadio(port, kiss_port=radio_dev.kiss_port, max_frame=settings.max_frame,
                       parameters=KissParameters(tx_delay=settings.tx_delay, persistence=settings.persistence,
-                                                slot_time=settings.slot_time))
+                                                slot_time=settings.slot_time, tx_tail=settings.tx_tail,
+                                                full_duplex=settings.full_duplex))
     link = sat.add(LinkComponent(settings, radio, keys))
     sat.ports.connect(COMMANDS, link.use_commands, required=True, by=link.name)
+    # the one owner of transmit permission: silence, TX_OFF, low power, modes
+    tx = sat.add(TransmitterControl(sat.config.transmitter))
+    sat.ports.provide(TX_INHIBIT, tx, by=tx.name)
+    sat.ports.connect(TX_INHIBIT, link.use_permission, required=True, by=link.name)
+    sat.ports.connect(RF_SILENCE, tx.use_silence, by=tx.name)
+    sat.ports.connect(MODES, tx.use_modes, by=tx.name)
     _add_file_link(sat, link)
 
 

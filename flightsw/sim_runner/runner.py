@@ -110,6 +110,12 @@ class SimulationRun:
         self._port_written_before = 0  # bytes the radio ports of boots that ended wrote / read
         self._port_read_before = 0
         self._boot_tasks = BootTasks()
+        # the deployment sequence ([launch]): the hardware outlives the computer's reboots
+        self._burn_wires: dict[str, Any] = {}
+        self._powered_s = 0.0  # flight software running time of the boots that ended
+        self._boot_at: float | None = None  # loop time the running boot started
+        self._silence_end: tuple[float, int] | None = None  # (run time, downlink frames before it)
+        self._boot_frames: list[tuple[float, float | None]] = []  # per boot: (start, first downlink frame)
 
     # -- composition --------------------------------------------------------------------------
     def _prepare_config(self) -> None:
@@ -134,12 +140,32 @@ class SimulationRun:
                 raise SimulationError(f"devices.{dev.name}: backend {dev.backend!r}; a scenario runs every "
                                       "device simulated (backend = \"sim\")")
         self._seed_uplink_keys()
+        self._prepare_launch()
         groups = set(cfg.scheduler.rate_groups)
         for i, fault in enumerate(self.scenario.faults):
             group = fault.target.removeprefix(SOFTWARE_TARGET_PREFIX)
             if fault.software and group not in groups:
                 raise SimulationError(f"{self.scenario.source}: faults[{i}].target: no rate group {group!r} in "
                                       f"the mission config; rate groups: {sorted(groups)}")
+
+    def _prepare_launch(self) -> None:
+        """``[launch]``: the first boot is the first after separation (silence, then deployment)."""
+        launch = self.scenario.launch
+        if launch is None:
+            return
+        cfg = self.config
+        if cfg.deployment is None:
+            raise SimulationError(f"{self.scenario.source}: [launch] needs a [deployment] section in the mission config")
+        cfg.deployment.first_boot = "stowed"
+        if launch.silence_s is not None:
+            cfg.deployment.silence_s = launch.silence_s
+        for name, failures in launch.failed_burns.items():
+            dev = next((d for d in cfg.devices if d.name == name), None)
+            wire = dev.options.get("burn_wire") if dev is not None and dev.kind == "gpio_output" else None
+            if not isinstance(wire, dict):
+                raise SimulationError(f"{self.scenario.source}: launch.failed_burns.{name}: not a gpio_output "
+                                      "with a simulated burn_wire")
+            wire["fail_first"] = failures
 
     def _seed_uplink_keys(self) -> None:
         """Where the link would generate a random uplink key file, write one derived from the seed.
@@ -164,6 +190,13 @@ class SimulationRun:
         noisy = NoisyEnvironment(self.environment, seed=self.scenario.seed)
         self.hardware = HardwareBuilder(sat.config, environment=noisy, seed=self.scenario.seed).build()
         hw = self.hardware
+        for name, wire in hw.burn_wires.items():  # a burnt wire stays burnt, a parted line parted
+            if name in self._burn_wires:
+                wire.carry_over(self._burn_wires[name])
+            wire.listeners.append(self._burn_load_changed)
+        if hw.burn_wires:
+            self._burn_wires = dict(hw.burn_wires)
+            self._burn_load_changed()  # a reset mid-burn released the gate: the wire draws nothing now
         if hw.sensors or hw.gpio.outputs or hw.gpio.inputs:
             add_hardware(sat, hw)
 
@@ -208,6 +241,9 @@ class SimulationRun:
         self.services.add_service("sim.world", lambda: run_world_ticker(self.environment, period, feeds))
         self.services.add_service("sim.faults", self._fault_timeline)
         self.services.add_service("sim.sampler", self._sampler, critical=False)
+        if self.scenario.launch is not None and self.transceiver is not None:
+            self.services.add_service("sim.silence", self._silence_watch, critical=False)
+            self.transceiver.downlink.on_submit = self._on_downlink_frame
         self._attach(sat)
         return sat
 
@@ -283,6 +319,31 @@ class SimulationRun:
                 await asyncio.sleep(delay)
             self.applier.apply(at, injection, value)
             log.info("t+%.0fs fault %s.%s = %r", at, injection.target, injection.fault, value)
+        await asyncio.Event().wait()
+
+    def _burn_load_changed(self) -> None:
+        """A burn wire switched: the World's power budget books it from this instant (a burn of a
+        few seconds would fall between the ticker's samples)."""
+        self.environment.sync()
+        burning = any(w.burning for w in self._burn_wires.values())
+        self.environment.set_load_state("burn_wire", "on" if burning else "off")
+
+    def _powered(self) -> float:
+        running = self._loop_time() - self._boot_at if self._boot_at is not None else 0.0
+        return self._powered_s + running
+
+    def _on_downlink_frame(self, at: float) -> None:
+        if self._boot_frames and self._boot_frames[-1][1] is None:
+            self._boot_frames[-1] = (self._boot_frames[-1][0], at)
+
+    async def _silence_watch(self) -> None:
+        """Note the downlink frames the transceiver had taken when the flight software had run the
+        configured silence (its running time summed over boots: time off does not count)."""
+        assert self.config.deployment is not None
+        silence = self.config.deployment.silence_s
+        while (left := silence - self._powered()) > 0:  # noqa: ASYNC110 - sleeps the time left; time off does not count
+            await asyncio.sleep(max(left, 0.5))
+        self._silence_end = (self._loop_time() - self._t0, self.transceiver.downlink.stats.frames_in)
         await asyncio.Event().wait()
 
     async def _sampler(self) -> None:
@@ -423,6 +484,8 @@ class SimulationRun:
     def _boot_started(self, sat: Satellite, loop: VirtualTimeLoop) -> None:
         link = self._link()
         self._port = link.radio.serial if link is not None else None
+        self._boot_at = loop.time()
+        self._boot_frames.append((loop.time(), None))
         for bus in inline_buses(self.hardware, self.scenario, self.options.threaded_buses):
             loop.run_inline(bus.executor)
 
@@ -430,6 +493,9 @@ class SimulationRun:
         """The boot ended: keep its counters; after a reset also what the board's reset takes away
         and `Satellite._hard_reset` leaves to the operating system (open device files, buses)."""
         link = self._link()
+        if self._boot_at is not None:
+            self._powered_s += self._loop_time() - self._boot_at
+            self._boot_at = None
         self._finished["commands_rejected"] += int(sat.commands.stats["rejected_total"])
         self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
         port, self._port = self._port, None
@@ -491,6 +557,44 @@ class SimulationRun:
             m.update(link_metrics(self.transceiver, self.ground, contacts, self._bytes_up()))
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
+        m.update(self._deployment_metrics())
+        return m
+
+    def _deployment_metrics(self) -> dict[str, float]:
+        """The deployment sequence seen from the hardware side: frames before the silence was
+        served, the first frame, the burn attempts and the release; and the flight record's state."""
+        m: dict[str, float] = {}
+        if self.scenario.launch is not None and self.transceiver is not None:
+            stats = self.transceiver.downlink.stats
+            if self._silence_end is not None:
+                m["silence_end_s"], frames = float(self._silence_end[0]), self._silence_end[1]
+                m["frames_before_silence_end"] = float(frames)
+            else:  # the run ended within the silence: every frame was before its end
+                m["frames_before_silence_end"] = float(stats.frames_in)
+            if stats.first_frame_at is not None:
+                m["first_frame_s"] = stats.first_frame_at - self._t0
+            if self._silence_end is not None:
+                end = self._t0 + self._silence_end[0]
+                later = self._boot_frames[1:]  # the reboots
+                m["reboots_during_silence"] = float(sum(1 for start, _ in later if start < end))
+                m["reboots_after_silence"] = float(sum(1 for start, _ in later if start >= end))
+                # a boot after the silence that kept quiet for a minute: it silenced again
+                m["reboots_after_silence_silent"] = float(sum(
+                    1 for start, first in later if start >= end and (first is None or first - start > 60.0)))
+        if self._burn_wires:
+            wires = list(self._burn_wires.values())
+            m["burn_attempts"] = float(sum(w.attempts for w in wires))
+            released = [w for w in wires if w.released]
+            m["antennas_released"] = float(bool(released))
+            if released:
+                m["antenna_release_attempt"] = float(released[0].released_on_attempt or 0)
+                outputs = self.config.deployment.burn_outputs if self.config.deployment is not None else []
+                name = next(n for n, w in self._burn_wires.items() if w is released[0])
+                if name in outputs:
+                    m["antenna_release_circuit"] = float(outputs.index(name))
+        record = self.sat.state.get("deployment") if self.sat is not None else None
+        if isinstance(record, dict):
+            m["deployment_deployed"] = float(record.get("state") == "DEPLOYED")
         return m
 
     def _result(self, wall_s: float) -> SimResult:

@@ -112,6 +112,7 @@ DEFAULT_LOADS: tuple[Load, ...] = (
     Load("sensors", "3v3", {"off": 0.0, "on": 0.12}, "on"),
     Load("adcs", "3v3", {"off": 0.0, "idle": 0.15, "detumble": 0.7}, "idle"),
     Load("heater", "vbat", {"off": 0.0, "on": 1.5}, "off", "battery"),
+    Load("burn_wire", "vbat", {"off": 0.0, "on": 11.0}, "off"),  # antenna release: ~1.5 A from the pack
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,11 @@ def mission_devices() -> list[str]:
     return [d.name for d in load_mission(REPO / "deploy" / "sim.toml").devices]
 
 
-SHIPPED = ["nominal_day", "magnetometer_failure_day", "frame_loss_day", "low_battery_day"]
+DAYS = ["nominal_day", "magnetometer_failure_day", "frame_loss_day", "low_battery_day"]
+SHIPPED = [*DAYS, "first_boot"]
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", DAYS)
 def test_shipped_scenarios_load_against_the_sim_mission(name: str) -> None:
     scenario = load_scenario(builtin_scenario(name), mission_devices())
     assert scenario.duration_s == 86400.0
@@ -45,6 +47,26 @@ def test_shipped_set_is_complete() -> None:
     assert {p.stem for p in SCENARIO_DIR.glob("*.toml")} == set(SHIPPED)
     with pytest.raises(ScenarioError, match="shipped"):
         builtin_scenario("lunar_day")
+
+
+def test_first_boot_starts_stowed_with_a_scripted_failed_burn() -> None:
+    scenario = load_scenario(builtin_scenario("first_boot"), mission_devices())
+    assert scenario.launch is not None
+    assert scenario.launch.silence_s == 2700.0 and scenario.launch.failed_burns == {"burn_primary": 1}
+    assert {e.metric for e in scenario.expectations} >= {"frames_before_silence_end", "antenna_release_attempt",
+                                                         "reboots_during_silence", "reboots_after_silence_silent"}
+
+
+@pytest.mark.parametrize(("launch", "message"), [
+    ("stowed = false", "launch.stowed: expected true"),
+    ('silence = "2d"', "launch.silence: 172800 s is outside [0, 86400]"),
+    ("failed_burns = { burn_x = 1 }", "launch.failed_burns.burn_x: no device 'burn_x' in the mission config"),
+    ("failed_burns = { burn_primary = -1 }", "launch.failed_burns.burn_primary: -1 is outside [0, 100]"),
+    ("color = 1", "launch: unknown key(s) ['color']"),
+])
+def test_launch_mistakes_are_named(launch: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        loads_scenario(MINIMAL + "[launch]\n" + launch + "\n", "bad.toml", mission_devices())
 
 
 def test_fault_timeline_sets_and_clears_in_order() -> None:

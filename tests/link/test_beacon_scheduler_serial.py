@@ -105,26 +105,31 @@ async def test_scheduler_priorities_packing_replacement_and_inhibit() -> None:
     async def send(frame: bytes) -> None:
         sent.append(frame)
 
+    allowed = [False]
     sched = DownlinkScheduler(send, lambda info: info, max_info=100, bit_rate=1_000_000)
-    sched.set_inhibit("silence", True)
+    sched.use_permission(lambda: allowed[0])
+    sched.enqueue(Priority.EVENT, b"stale" * 4)
+    task = asyncio.create_task(sched.run())
+    await asyncio.sleep(0.05)
+    # while not allowed, frames are formed and paced but withheld: counted, never sent
+    assert sent == [] and sched.frames_withheld == 1, "transmitted while inhibited"
     sched.enqueue(Priority.EVENT, b"E" * 30)
     sched.enqueue(Priority.HOUSEKEEPING, b"h1" * 10, replace_key=1)
     sched.enqueue(Priority.HOUSEKEEPING, b"H1" * 10, replace_key=1)  # replaces the stale sample
     sched.enqueue(Priority.VERDICT, b"V" * 30)
     sched.enqueue(Priority.VERDICT, b"B" * 60, alone=True)
-    task = asyncio.create_task(sched.run())
-    await asyncio.sleep(0.05)
-    assert sent == [], "transmitted while inhibited"
-    sched.set_inhibit("silence", False)
+    allowed[0] = True  # set before the transmitter wakes: the queued packets go out
+    sched.permission_changed()
     while sched.frames_sent < 2:
         await asyncio.sleep(0.01)
-    sched.tx_off = True
+    allowed[0] = False
+    sched.permission_changed()
     sched.enqueue(Priority.EVENT, b"late")
     await asyncio.sleep(0.05)
     task.cancel()
     assert sent[0] == b"V" * 30 + b"H1" * 10 + b"E" * 30  # priority order, packed to the size
     assert sent[1] == b"B" * 60  # the beacon alone in its frame
-    assert len(sent) == 2 and sched.packets_replaced == 1
+    assert len(sent) == 2 and sched.packets_replaced == 1 and sched.frames_withheld == 2
 
 
 @pytest.mark.virtual_time

@@ -215,3 +215,60 @@ fault = "hang"
 """, "bad.toml")
     with pytest.raises(SimulationError, match=r"faults\[0\].target: no rate group 'warp'"):
         SimulationRun(sim_config, unknown_group).build()
+
+
+LAUNCH = """
+[launch]
+stowed = true
+silence = "6m"
+failed_burns = { burn_primary = 1 }
+
+[[faults]]
+at = "3m"
+target = "rategroup.slow"
+fault = "hang"
+value = true
+
+[[faults]]
+at = "9m"
+target = "rategroup.slow"
+fault = "hang"
+value = true
+"""
+
+
+def test_launch_silence_across_a_reset_then_deployment_then_beacons(sim_config: MissionConfig) -> None:
+    """The first_boot scenario in short: separation at 05:05, 6 min of silence with a watchdog
+    reset in it, the primary wire released on its second attempt, a reset after it, then the
+    05:16 pass over Almaty brings beacons down."""
+    scenario = pass_scenario(duration="20m", start="2026-06-01T05:05:00Z", extra=LAUNCH)
+    run = SimulationRun(sim_config, scenario, SimOptions())
+    booked: list[tuple[float, str]] = []
+    set_load_state = run.world.set_load_state
+
+    def record(device: str, state: str) -> None:
+        if device == "burn_wire":
+            booked.append((run.world.time - run.world.start, state))
+        set_load_state(device, state)
+
+    run.world.set_load_state = record  # type: ignore[method-assign]
+    result = run.run()
+    m = result.metrics
+    # the World's power budget booked both burns, each from the instant the wire switched
+    on = [t for t, state in booked if state == "on"]
+    assert len(on) == 2 and on[1] - on[0] >= 60.0  # the cool-down between the attempts
+    assert m["reboots"] == 2 and m["reboots_during_silence"] == 1 and m["reboots_after_silence"] == 1
+    assert m["frames_before_silence_end"] == 0
+    # the silence ended after 360 s of running time: later than 360 s of run time by the boot's
+    # downtime, and the first frame no earlier
+    assert 360.0 + SimOptions().boot_delay_s <= m["silence_end_s"] <= m["first_frame_s"]
+    assert m["antennas_released"] == 1 and m["antenna_release_circuit"] == 0
+    assert m["antenna_release_attempt"] == 2 and m["burn_attempts"] == 2 and m["deployment_deployed"] == 1
+    assert m["reboots_after_silence_silent"] == 0 and m["beacons_received"] >= 3
+    assert [(b.boot_count, b.reset_reason) for b in result.boots] == [
+        (1, "FIRST_BOOT"), (2, "UNEXPECTED"), (3, "UNEXPECTED")]
+    texts = [text for _, _, text in result.events]
+    resumed = [t for t in texts if t.startswith("deploy.silence_resumed")]
+    assert len(resumed) == 1  # only the reset during the silence resumes it; the later one does not
+    assert [t.split(":")[0] for t in texts if t.startswith(("deploy.burn_started", "deploy.deployed"))] == [
+        "deploy.burn_started", "deploy.burn_started", "deploy.deployed"]
