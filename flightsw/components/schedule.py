@@ -18,13 +18,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from flightsw.core.enums import LatePolicy
 
-class LatePolicy(enum.IntEnum):
-    """What to do with a stored command found due after its time (e.g. the computer was off)."""
-
-    RUN_LATE = 0  #: run it anyway, as soon as possible
-    SKIP = 1  #: drop it (reported)
-    SKIP_IF_LATER_THAN = 2  #: run it if at most ``late_s`` late, else drop it
+__all__ = ["Disposition", "LatePolicy", "Schedule", "ScheduleFull", "SchedulingClock", "StoredCommand", "decide"]
 
 
 class Disposition(enum.Enum):

@@ -55,7 +55,7 @@ from flightsw.core.component import (
     command,
 )
 from flightsw.core.events import Severity
-from flightsw.core.ports import CommandPort, OverflightPredictor
+from flightsw.core.ports import CommandPort, OverflightPredictor, StoredItem
 from flightsw.core.types import F32, F64, I32, STRING, U8, U16, U32
 
 log = logging.getLogger("flightsw.sequencer")
@@ -174,6 +174,7 @@ class Sequencer(Component):
 
     def _changed_now(self) -> None:
         self._changed.set()
+        self.publish()
         for listener in self._listeners:
             try:
                 listener()
@@ -199,7 +200,7 @@ class Sequencer(Component):
         now = self._clock().now()
         return None if now is None else self._clock().to_utc(now)
 
-    def due_utc(self, item: StoredCommand) -> float | None:
+    def due_utc(self, item: StoredItem) -> float | None:
         return self._clock().to_utc(item.due)
 
     def pending_items(self, command: str | None = None) -> list[StoredCommand]:

@@ -89,3 +89,12 @@ class DeviceStatus(enum.StrEnum):
     @property
     def ok(self) -> bool:
         return self in (DeviceStatus.FOUND, DeviceStatus.SELF_TEST_PASSED)
+
+
+class LatePolicy(enum.IntEnum):
+    """What a stored command found due after its time (the computer was off) does; the code is
+    the ``late`` argument of the sequencer's store commands."""
+
+    RUN_LATE = 0  #: run it anyway, as soon as possible
+    SKIP = 1  #: drop it (reported)
+    SKIP_IF_LATER_THAN = 2  #: run it if at most ``late_s`` late, else drop it

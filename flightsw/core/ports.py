@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from flightsw.components.schedule import LatePolicy, StoredCommand
+    from collections.abc import Sequence
+
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
+    from flightsw.core.enums import LatePolicy
 
 T = TypeVar("T")
 
@@ -183,6 +185,22 @@ class FileDownlink(Protocol):
         ...
 
 
+class StoredItem(Protocol):
+    """One stored command as its users see it (``flightsw.components.schedule.StoredCommand``)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def due(self) -> float: ...
+
+    @property
+    def command(self) -> str: ...
+
+    @property
+    def args(self) -> tuple[Any, ...]: ...
+
+
 class StoredCommands(Protocol):
     """The sequencer as a component that schedules its own commands sees it (imaging's captures).
 
@@ -193,16 +211,16 @@ class StoredCommands(Protocol):
         ...
 
     async def store_at_utc(self, command: str, args: list[Any], utc: float, policy: LatePolicy,
-                           late_s: float, source: str) -> StoredCommand:
+                           late_s: float, source: str) -> StoredItem:
         """Store ``command(args)`` to run at ``utc``; raises ValueError naming why not (full,
         unknown command, bad arguments)."""
         ...
 
-    def pending_items(self, command: str | None = None) -> list[StoredCommand]:
+    def pending_items(self, command: str | None = None) -> Sequence[StoredItem]:
         """Stored commands (of one command name), in execution order."""
         ...
 
-    def due_utc(self, item: StoredCommand) -> float | None:
+    def due_utc(self, item: StoredItem) -> float | None:
         """The UTC an item is due at (None when UTC is unknown)."""
         ...
 

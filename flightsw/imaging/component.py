@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flightsw.components.schedule import LatePolicy
 from flightsw.core.atomic import atomic_write
 from flightsw.core.component import (
     Arg,
@@ -38,6 +37,7 @@ from flightsw.core.component import (
     Parameter,
     command,
 )
+from flightsw.core.enums import LatePolicy
 from flightsw.core.events import Severity
 from flightsw.core.ports import PayloadGate, StoredCommands
 from flightsw.core.types import BOOL, F32, F64, STRING, U8, U16, U32

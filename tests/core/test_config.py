@@ -19,9 +19,9 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
         ("[storage]\nfsnyc = true\n", "storage.fsnyc: unknown key (allowed: data_dir, fsync, records_max_bytes, "
                                         "records_segment_bytes, records_sync_seconds)"),
         ("[storag]\nfsync = true\n", "storag: unknown section (allowed: devices, filetransfer, housekeeping, imaging, "
-                                       "link, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
+                                       "link, mission, modes, scheduler, sequencer, storage, telemetry, time, update, watchdog)"),
         ("[fdir]\nenabled = true\n", "fdir: unknown section (allowed: devices, filetransfer, housekeeping, imaging, "
-                                      "link, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
+                                      "link, mission, modes, scheduler, sequencer, storage, telemetry, time, update, watchdog)"),
         ("[watchdog]\nbackend = \"dog\"\n",
          "watchdog.backend: expected one of 'none', 'sim', 'systemd', 'device', 'systemd+device', got 'dog'"),
         ("[scheduler]\nrate_groups = { fast = 500.0, slow = 1.0, background = 0.1 }\n",
