@@ -224,7 +224,8 @@ class CommandDispatcher(Component):
             try:
                 spec.validate(value)
             except ValueError as exc:
-                raise ValueError(f"{spec.name}: {exc}") from None
+                named = str(exc).startswith(f"{spec.name}=")  # a range error names it already
+                raise ValueError(str(exc) if named else f"{spec.name}: {exc}") from None
         packed: bytes = msgpack.packb([item.id, list(args)], use_bin_type=True)
         return packed
 
