@@ -181,3 +181,26 @@ async def test_a_clock_step_backwards_neither_reruns_nor_reorders(tmp_path: Path
     utc.offset += 3600.0  # and a step forwards runs nothing twice either
     await asyncio.sleep(5.0)
     assert rec.tags == [1, 2, 3] and len(sat.sequencer.schedule) == 0
+
+
+@pytest.mark.virtual_time
+async def test_sequence_files_are_read_from_the_quarantine_only_and_bounded(tmp_path: Path, sat_runner) -> None:
+    extra = "[filetransfer]\nlocal_id = 2\nremote_id = 1\n[sequencer]\nmax_file_bytes = 256\n"
+    sat = make_satellite(tmp_path, [Recorder()], extra, utc_source=SteppableUtc())
+    quarantine = sat.config.data_dir / "cfdp" / "quarantine"
+    await asyncio.to_thread(quarantine.mkdir, parents=True)
+    await asyncio.to_thread((quarantine / "big.seq").write_text, "+1 rec.MARK [1]\n" * 20)
+    await asyncio.to_thread((quarantine / "ok.seq").write_text, "+1 rec.MARK [1]\n+1 rec.MARK [2]\n")
+    await asyncio.to_thread((tmp_path / "outside.seq").write_text, "+1 rec.MARK [1]\n")
+    await sat_runner.start(sat)
+    log = ResponseLog(sat)
+    for name, why in (("../../outside.seq", "bad sequence file name '../../outside.seq'"),
+                      ("missing.seq", "missing.seq: FileNotFoundError"),
+                      ("big.seq", "big.seq: ValueError: larger than sequencer.max_file_bytes (256)")):
+        done = await send(sat, log, "seq.LOAD_SEQUENCE", name, 0)
+        assert done.completion == Completion.FAILURE and done.detail.startswith(why), done.detail
+    done = await send(sat, log, "seq.LOAD_SEQUENCE", "ok.seq", 0)
+    assert done.completion == Completion.SUCCESS, done.detail
+    assert [(i.sequence, i.source, i.args) for i in sat.sequencer.schedule] == [("ok", "ok.seq", (1,)), ("ok", "ok.seq", (2,))]
+    done = await send(sat, log, "seq.LOAD_SEQUENCE", "ok.seq", 0)
+    assert done.completion == Completion.FAILURE and "sequence ok is already stored" in done.detail

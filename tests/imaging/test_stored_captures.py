@@ -131,3 +131,18 @@ async def test_commands_at_the_next_overflight_of_a_target(tmp_path: Path, sat_r
     assert done.completion == Completion.SUCCESS, done.detail
     (item,) = sat.sequencer.pending_items()
     assert abs(item.due - (epoch + 3000.0 - 30.0)) < 30.0  # the pass the planner predicts, 30 s early
+
+
+@pytest.mark.virtual_time
+async def test_captures_planned_by_an_earlier_version_become_stored_commands(tmp_path: Path, sat_runner) -> None:
+    loop = asyncio.get_running_loop()
+    offset = 1_800_000_000.0 - loop.time()
+    sat, imaging, _ = await asyncio.to_thread(boot, tmp_path, lambda: loop.time() + offset)
+    sat.state.set("imaging.plan", [{"utc": 1_800_000_600.0, "reason": "timed"}])
+    await sat_runner.start(sat)
+    await asyncio.wait_for(imaging._ready.wait(), 10)
+    await asyncio.sleep(1.0)
+    assert imaging.planned() == [{"utc": 1_800_000_600.0, "reason": "timed"}]
+    assert sat.state.get("imaging.plan") is None
+    (item,) = sat.sequencer.pending_items("imaging.CAPTURE_TIMED")
+    assert item.due == 1_800_000_600.0 - imaging.power_up_lead_s.value
