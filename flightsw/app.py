@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from flightsw.components.executive import Executive
 from flightsw.components.rate_group_monitor import rate_group_monitor
+from flightsw.components.sequencer import Sequencer
 from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.clock import SpacecraftClock, TimeCorrelation, loop_time
 from flightsw.core.commands import CommandDispatcher
@@ -34,7 +35,7 @@ from flightsw.core.enums import ResetReason
 from flightsw.core.events import EventInfo, EventLog, EventRecord
 from flightsw.core.health import HealthMonitor
 from flightsw.core.params import ParameterStore
-from flightsw.core.ports import COMMANDS, Ports
+from flightsw.core.ports import COMMANDS, OVERFLIGHTS, STORED_COMMANDS, Ports
 from flightsw.core.records import RecordLog
 from flightsw.core.scheduler import RateGroup
 from flightsw.core.state import StateStore
@@ -169,6 +170,11 @@ class Satellite:
         self.add(self.commands)
         self.ports.provide(COMMANDS, self.commands, by=self.commands.name)
         self.add(rate_group_monitor(self.rate_groups))
+        # Stored commands are a framework service (like the dispatcher): every satellite has one.
+        self.sequencer = self.add(Sequencer(config.sequencer))
+        self.ports.provide(STORED_COMMANDS, self.sequencer, by=self.sequencer.name)
+        self.ports.connect(COMMANDS, self.sequencer.use_commands, required=True, by=self.sequencer.name)
+        self.ports.connect(OVERFLIGHTS, self.sequencer.use_overflights, by=self.sequencer.name)
         for subsystem in subsystems if subsystems is not None else load_subsystems():
             subsystem(self)
 

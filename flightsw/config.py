@@ -213,6 +213,20 @@ class UpdateSection(Section):
     confirm_after: Annotated[float, _range(1, 3600)] = 60.0
 
 
+class SequencerSection(Section):
+    """Stored commands and sequences (flightsw.components.sequencer); always built."""
+
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0010
+    #: stored commands kept at most (all sequences together); more are refused, none dropped
+    max_items: Annotated[int, _range(1, 10_000)] = 256
+    #: a command dispatched at most this late is on time (its late policy is not consulted)
+    late_grace_s: Annotated[float, _range(0.0, 3600.0)] = 5.0
+    #: how long the sequencer waits for a dispatched command's completion before the next one
+    completion_timeout_s: Annotated[float, _range(1.0, 3600.0)] = 600.0
+    #: largest sequence file accepted by LOAD_SEQUENCE
+    max_file_bytes: Annotated[int, _range(256, 1 << 20)] = 64 * 1024
+
+
 MODE_NAMES = tuple(m.value for m in OPERATING_MODES)
 
 
@@ -564,6 +578,7 @@ class MissionConfig(Section):
     modes: ModesSection = field(default_factory=ModesSection)
     transmitter: TransmitterSection = field(default_factory=TransmitterSection)
     deployment: DeploymentSection | None = None
+    sequencer: SequencerSection = field(default_factory=SequencerSection)
 
     #: the file it came from, for messages (set by load/loads; not a key of the file)
     source: str = "<defaults>"

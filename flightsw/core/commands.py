@@ -208,6 +208,27 @@ class CommandDispatcher(Component):
         self._respond(opcode, name, seq, source, verdict.reason, None, verdict.detail)
         return verdict
 
+    def encode(self, name: str, args: list[Any]) -> bytes:
+        """Pack a command named as in the dictionary, its argument count, types and ranges
+        checked (ValueError naming the problem); for commands stored now and submitted later,
+        which pass every check again then (the owner's refusal is only known then)."""
+        assert self.dictionary is not None, "dispatcher not attached to a dictionary"
+        item = self.dictionary.by_name.get(name)
+        if item is None or item.id not in self.dictionary.commands:
+            raise ValueError(f"no command {name!r}")
+        decl = item.decl_as(CommandDecl)
+        if len(args) != len(decl.args):
+            raise ValueError(f"{len(args)} argument(s), expected {len(decl.args)}"
+                             f" ({', '.join(a.name for a in decl.args) or 'none'})")
+        for spec, value in zip(decl.args, args, strict=True):
+            try:
+                spec.validate(value)
+            except ValueError as exc:
+                named = str(exc).startswith(f"{spec.name}=")  # a range error names it already
+                raise ValueError(str(exc) if named else f"{spec.name}: {exc}") from None
+        packed: bytes = msgpack.packb([item.id, list(args)], use_bin_type=True)
+        return packed
+
     def _validate(self, item: DeclaredItem | None, args: list[Any]) -> tuple[Verdict, list[Any]]:
         if item is None:
             return Verdict(False, Reason.UNKNOWN_OPCODE, "unknown opcode"), []

@@ -140,11 +140,11 @@ def enums_json() -> dict[str, dict[str, Any]]:
     """The closed sets of names the satellite reports, from their enums: string-valued ones map
     name to the string sent, integer ones (command verdicts) name to the code sent."""
     from flightsw.core.commands import Completion, Reason
-    from flightsw.core.enums import CommandStatus, DeviceStatus, Mode, ResetReason
+    from flightsw.core.enums import CommandStatus, DeviceStatus, LatePolicy, Mode, ResetReason
 
     sets: dict[str, type[enum.Enum]] = {"Mode": Mode, "ResetReason": ResetReason, "CommandReason": Reason,
                                         "CommandCompletion": Completion, "CommandStatus": CommandStatus,
-                                        "DeviceStatus": DeviceStatus}
+                                        "DeviceStatus": DeviceStatus, "LatePolicy": LatePolicy}
     return {name: {member.name: member.value for member in cls} for name, cls in sets.items()}
 
 

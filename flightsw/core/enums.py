@@ -120,3 +120,10 @@ class TxInhibit(enum.StrEnum):
     COMMANDED_OFF = "commanded_off"  # the ground's persisted transmitter-off (cessation of emissions)
     LOW_POWER = "low_power"  # battery below the transmitter's limit
     MODE = "mode"  # an operating mode in which the transmitter stays off
+class LatePolicy(enum.IntEnum):
+    """What a stored command found due after its time (the computer was off) does; the code is
+    the ``late`` argument of the sequencer's store commands."""
+
+    RUN_LATE = 0  #: run it anyway, as soon as possible
+    SKIP = 1  #: drop it (reported)
+    SKIP_IF_LATER_THAN = 2  #: run it if at most ``late_s`` late, else drop it

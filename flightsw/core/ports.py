@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
     from flightsw.core.enums import TxInhibit
+    from flightsw.core.enums import LatePolicy
 
 T = TypeVar("T")
 
@@ -133,6 +136,10 @@ class CommandPort(Protocol):
 
     def submit_packed(self, body: bytes, source: str = "ground", seq: int | None = None) -> Verdict: ...
 
+    def encode(self, name: str, args: list[Any]) -> bytes:
+        """Pack a command by dictionary name, arguments checked (ValueError naming the problem)."""
+        ...
+
     def add_listener(self, listener: ResponseListener) -> None: ...
 
     @property
@@ -211,6 +218,62 @@ class SilenceSource(Protocol):
     def silence_active(self) -> bool: ...
 
     def silence_remaining_s(self) -> float: ...
+class StoredItem(Protocol):
+    """One stored command as its users see it (``flightsw.components.schedule.StoredCommand``)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def due(self) -> float: ...
+
+    @property
+    def command(self) -> str: ...
+
+    @property
+    def args(self) -> tuple[Any, ...]: ...
+
+
+class StoredCommands(Protocol):
+    """The sequencer as a component that schedules its own commands sees it (imaging's captures).
+
+    Times are UTC here whatever time base the sequencer tags items in; it converts."""
+
+    def now_utc(self) -> float | None:
+        """Onboard UTC as the sequencer uses it, or None when unknown."""
+        ...
+
+    async def store_at_utc(self, command: str, args: list[Any], utc: float, policy: LatePolicy,
+                           late_s: float, source: str) -> StoredItem:
+        """Store ``command(args)`` to run at ``utc``; raises ValueError naming why not (full,
+        unknown command, bad arguments)."""
+        ...
+
+    def pending_items(self, command: str | None = None) -> Sequence[StoredItem]:
+        """Stored commands (of one command name), in execution order."""
+        ...
+
+    def due_utc(self, item: StoredItem) -> float | None:
+        """The UTC an item is due at (None when UTC is unknown)."""
+        ...
+
+    async def delete_command(self, command: str) -> int:
+        """Delete every stored ``command``; returns how many."""
+        ...
+
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        """Called after items are stored, deleted, or taken for execution."""
+        ...
+
+
+class OverflightPredictor(Protocol):
+    """When the satellite next passes over a place (the imaging planner, from the uplinked TLE)."""
+
+    async def next_overflight(self, lat: float, lon: float, radius_km: float,
+                              after_utc: float) -> float | None:
+        """UTC of the next closest approach within ``radius_km`` after ``after_utc``, None when
+        there is none within the planner's horizon; ValueError when it cannot predict (no TLE)."""
+        ...
 
 
 class SceneSource(Protocol):
@@ -229,4 +292,8 @@ INPUTS: PortKey[InputBank] = PortKey("inputs", "the configured GPIO inputs (hard
 FILE_DOWNLINK: PortKey[FileDownlink] = PortKey("file_downlink", "files to the ground (CFDP on the link)")
 TX_INHIBIT: PortKey[TransmitPermission] = PortKey("tx_inhibit", "may the transmitter key up now (transmitter control)")
 RF_SILENCE: PortKey[SilenceSource] = PortKey("rf_silence", "RF silence after separation (deployment sequence)")
+STORED_COMMANDS: PortKey[StoredCommands] = PortKey(
+    "stored_commands", "time-tagged commands run through the dispatcher (sequencer)")
+OVERFLIGHTS: PortKey[OverflightPredictor] = PortKey(
+    "overflights", "next overflight of a target, for event-relative stored commands (imaging)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")

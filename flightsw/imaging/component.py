@@ -9,8 +9,10 @@ Why it is built this way:
 * whether the payload may run (mode, power) is not imaging's decision: ``set_payload_gate``
   installs a predicate (the ``PAYLOAD_GATE`` port, the modes logic drives it) that is checked when a capture command is
   submitted (rejected verdict with the reason) and again when a scheduled capture fires;
-* planned captures (and the uplinked TLE) are kept in the state store, so a reboot between the
-  command and the overflight does not lose them;
+* planned captures are stored commands of the sequencer (``STORED_COMMANDS`` port): CAPTURE_AT
+  and CAPTURE_OVER_TARGET store a ``CAPTURE_TIMED`` due a camera warm-up before the capture time,
+  so a reboot between the command and the overflight keeps them and there is one scheduler on
+  board; the uplinked TLE is kept in the state store;
 * new images' thumbnails are queued for downlink automatically through the ``FileDownlink``
   interface; previews and full images go on request.
 """
@@ -35,9 +37,10 @@ from flightsw.core.component import (
     Parameter,
     command,
 )
+from flightsw.core.enums import LatePolicy
 from flightsw.core.events import Severity
-from flightsw.core.ports import PayloadGate
-from flightsw.core.types import BOOL, F32, STRING, U8, U16, U32
+from flightsw.core.ports import PayloadGate, StoredCommands
+from flightsw.core.types import BOOL, F32, F64, STRING, U8, U16, U32
 from flightsw.imaging.catalog import ImageCatalog, ImageRecord
 from flightsw.imaging.downlink import (
     CATALOG_PRIORITY,
@@ -46,7 +49,7 @@ from flightsw.imaging.downlink import (
     THUMBNAIL_PRIORITY,
     FileDownlink,
 )
-from flightsw.imaging.planner import OrbitPredictor, Target
+from flightsw.imaging.planner import OrbitPredictor, Target, great_circle_km
 from flightsw.imaging.products import ProductSet, make_products
 from flightsw.imaging.storage import ImageStore, QuotaReport, StorageFull
 from hal.camera import Camera, CameraError, CaptureSettings, Frame
@@ -56,10 +59,12 @@ _LOG = logging.getLogger(__name__)
 PRODUCTS = ("thumbnail", "preview", "full")
 PRODUCT_PRIORITY = {"thumbnail": THUMBNAIL_PRIORITY, "preview": PREVIEW_PRIORITY,
                     "full": FULL_PRIORITY}
-CAPTURE_COMMANDS = {"CAPTURE_NOW", "CAPTURE_AT", "CAPTURE_OVER_TARGET"}
-PLAN_KEY = "imaging.plan"
+CAPTURE_COMMANDS = {"CAPTURE_NOW", "CAPTURE_AT", "CAPTURE_OVER_TARGET", "CAPTURE_TIMED"}
+PLAN_KEY = "imaging.plan"  # where versions before the sequencer kept planned captures
 TLE_KEY = "imaging.tle"
 MAX_PLANNED = 32
+MAX_LEAD_S = 300.0  # longest camera power-up lead (power_up_lead_s)
+MISSED_AFTER_S = 60.0  # a planned capture this late (rebooted through it) is not taken
 
 
 def _allow_always() -> str | None:
@@ -104,7 +109,7 @@ class ImagingComponent(Component):
     jpeg_quality = Parameter(U8, default=90, range=(1, 100), doc="JPEG quality of the full image")
     preview_quality = Parameter(U8, default=60, range=(5, 95), doc="JPEG quality of the preview")
     thumbnail_px = Parameter(U16, default=96, range=(32, 320), doc="Longest side of thumbnails")
-    power_up_lead_s = Parameter(F32, default=10.0, range=(0.0, 300.0),
+    power_up_lead_s = Parameter(F32, default=10.0, range=(0.0, MAX_LEAD_S),
                                 doc="Camera power-up time before a scheduled capture")
     low_space_pct = Parameter(F32, default=20.0, range=(1.0, 90.0),
                               doc="Free share of the quota below which STORAGE_LOW is raised")
@@ -132,7 +137,7 @@ class ImagingComponent(Component):
         self._store: ImageStore | None = None
         self._predictor: OrbitPredictor | None = None
         self._ready = asyncio.Event()
-        self._plan_changed = asyncio.Event()
+        self._stored: StoredCommands | None = None
         self._capture_lock = asyncio.Lock()
         self._camera_open = False
         self._captures = 0
@@ -147,8 +152,13 @@ class ImagingComponent(Component):
     def set_downlink(self, downlink: FileDownlink) -> None:
         self.downlink = downlink
 
+    def use_stored_commands(self, stored: StoredCommands) -> None:
+        """Consumer of the STORED_COMMANDS port: planned captures are stored commands."""
+        self._stored = stored
+        stored.add_change_listener(self._plans_changed)
+
     def setup(self) -> None:
-        self.ctx.supervisor.add_service(f"{self.name}.planner", self._planner_service)
+        self.ctx.supervisor.add_service(f"{self.name}.storage", self._storage_service)
         tle = self.ctx.state.get(TLE_KEY)
         if tle:
             try:
@@ -197,7 +207,7 @@ class ImagingComponent(Component):
         await self._capture("command")
 
     @command(args=[Arg("utc", U32, doc="UNIX time (s) of the capture")],
-             doc="Schedule a capture at a UTC time (needs onboard UTC).")
+             doc="Schedule a capture at a UTC time (a stored command; needs onboard UTC).")
     async def capture_at(self, utc: int) -> None:
         now = self._utc_now()
         if utc <= now:
@@ -210,18 +220,40 @@ class ImagingComponent(Component):
              doc="Predict the next overflight of a target from the TLE and schedule a capture.",
              timeout=30.0)
     async def capture_over_target(self, lat: float, lon: float, radius_km: float) -> None:
-        predictor = self._predictor
-        if predictor is None:
-            raise CommandFailure("no TLE: uplink one with SET_TLE first")
         now = self._utc_now()
-        target = Target(lat, lon, radius_km)
-        start = now + self.power_up_lead_s.value
-        overflight = await self.ctx.workers.run_cpu(predictor.next_overflight, target, start)
-        if overflight is None:
+        try:
+            utc = await self.next_overflight(lat, lon, radius_km, now + self.power_up_lead_s.value)
+        except ValueError as exc:
+            raise CommandFailure(str(exc)) from None
+        if utc is None:
             raise CommandFailure(
                 f"no pass within {radius_km:.0f} km of ({lat:.2f}, {lon:.2f}) in the next 24 h")
-        await self._add_plan(overflight.utc,
-                             f"target {lat:.2f},{lon:.2f} at {overflight.distance_km:.1f} km")
+        assert self._predictor is not None
+        distance = await self.ctx.workers.run_cpu(self._predictor_distance, utc, lat, lon)
+        await self._add_plan(utc, f"target {lat:.2f},{lon:.2f} at {distance:.1f} km")
+
+    @command(args=[Arg("utc", F64, doc="UNIX time (s) of the capture"),
+                   Arg("reason", STRING(40), doc="why (reported with the image)")],
+             doc="Power the camera up now and capture at a UTC time within the lead time: what "
+                 "CAPTURE_AT and CAPTURE_OVER_TARGET store in the sequencer.",
+             timeout=MAX_LEAD_S + 120.0)
+    async def capture_timed(self, utc: float, reason: str) -> None:
+        now = self._utc_now()
+        if now - utc > MISSED_AFTER_S:
+            raise self._fail(reason, "missed its time")
+        if utc - now > MAX_LEAD_S + 5.0:
+            raise CommandFailure(f"UTC {utc:.0f} is more than {MAX_LEAD_S:.0f} s ahead: store it instead")
+        await self._open_camera()
+        await self._sleep_until(utc)
+        await self._capture(reason)
+
+    async def _sleep_until(self, utc: float) -> None:
+        """Sleep until onboard UTC reaches ``utc``, re-reading it each second (UTC can step)."""
+        while True:
+            remaining = utc - self._utc_now()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 1.0))
 
     @command(args=[Arg("line1", STRING(69)), Arg("line2", STRING(69))],
              doc="Uplink a TLE for onboard SGP4 propagation (positions and target planning).")
@@ -292,12 +324,10 @@ class ImagingComponent(Component):
         path: Path = await self._db(self._export_catalog)
         await self.downlink.put(path, "catalog.json", CATALOG_PRIORITY)
 
-    @command(doc="Forget every scheduled capture.")
+    @command(doc="Forget every scheduled capture (deletes them from the stored commands).")
     async def cancel_captures(self) -> None:
-        self.ctx.state.set(PLAN_KEY, [])
-        await self.ctx.state.save()
-        self.captures_planned.set(0)
-        self._plan_changed.set()
+        await self._stored_port().delete_command(self._timed_command)
+        self._plans_changed()
 
     # ----------------------------------------------------------------- planning
 
@@ -307,80 +337,78 @@ class ImagingComponent(Component):
             raise CommandFailure("onboard UTC unknown: correlate time first")
         return utc
 
+    @property
+    def _timed_command(self) -> str:
+        return f"{self.name}.CAPTURE_TIMED"
+
+    def _stored_port(self) -> StoredCommands:
+        if self._stored is None:
+            raise CommandFailure("no sequencer wired: captures cannot be scheduled")
+        return self._stored
+
     def planned(self) -> list[dict[str, Any]]:
-        """Scheduled captures, earliest first (``utc``, ``reason``)."""
-        return sorted(self.ctx.state.get(PLAN_KEY, []), key=lambda p: p["utc"])
+        """Scheduled captures, earliest first (``utc``, ``reason``): the sequencer's stored
+        CAPTURE_TIMED commands."""
+        if self._stored is None:
+            return []
+        plan = [{"utc": float(item.args[0]), "reason": str(item.args[1])}
+                for item in self._stored.pending_items(self._timed_command)]
+        return sorted(plan, key=lambda p: p["utc"])
+
+    def _plans_changed(self) -> None:
+        self.captures_planned.set(min(len(self.planned()), 0xFFFF))
 
     async def _add_plan(self, utc: float, reason: str) -> None:
-        plan = self.planned()
-        if len(plan) >= MAX_PLANNED:
+        stored = self._stored_port()
+        if len(self.planned()) >= MAX_PLANNED:
             raise CommandFailure(f"{MAX_PLANNED} captures already planned; cancel some first")
-        plan.append({"utc": utc, "reason": reason})
-        self.ctx.state.set(PLAN_KEY, sorted(plan, key=lambda p: p["utc"]))
-        await self.ctx.state.save()
-        self.captures_planned.set(len(plan))
+        lead = float(self.power_up_lead_s.value)
+        try:
+            # due at the warm-up; missed by more than MISSED_AFTER_S after the capture time: dropped
+            await stored.store_at_utc(self._timed_command, [utc, reason[:40]], utc - lead,
+                                      LatePolicy.SKIP_IF_LATER_THAN, MISSED_AFTER_S + lead,
+                                      source=f"{self.name}.capture")
+        except ValueError as exc:
+            raise CommandFailure(str(exc)) from None
         self.capture_scheduled.emit(utc=f"{utc:.1f}", reason=reason)
-        self._plan_changed.set()
 
-    async def _pop_plan(self, entry: dict[str, Any]) -> None:
-        plan = [p for p in self.planned() if p != entry]
-        self.ctx.state.set(PLAN_KEY, plan)
-        await self.ctx.state.save()
-        self.captures_planned.set(len(plan))
+    async def next_overflight(self, lat: float, lon: float, radius_km: float,
+                              after_utc: float) -> float | None:
+        """The OVERFLIGHTS port: next pass over a target from the uplinked TLE (24 h horizon)."""
+        predictor = self._predictor
+        if predictor is None:
+            raise ValueError("no TLE: uplink one with SET_TLE first")
+        overflight = await self.ctx.workers.run_cpu(predictor.next_overflight,
+                                                    Target(lat, lon, radius_km), after_utc)
+        return None if overflight is None else overflight.utc
 
-    async def _wait_until(self, utc: float) -> bool:
-        """Sleep on the loop clock until ``utc``; False if the plan changed first."""
-        while True:
-            now = self.ctx.clock.utc()
-            if now is None:
-                delay = 5.0
-            else:
-                delay = utc - now
-                if delay <= 0:
-                    return True
-            self._plan_changed.clear()
+    def _predictor_distance(self, utc: float, lat: float, lon: float) -> float:
+        assert self._predictor is not None
+        sub = self._predictor.subpoint(utc)
+        return float(great_circle_km(sub.lat_deg, sub.lon_deg, lat, lon))
+
+    async def _migrate_old_plan(self) -> None:
+        """Captures planned by a version that kept its own plan become stored commands."""
+        old = self.ctx.state.get(PLAN_KEY)
+        if not old or self._stored is None:
+            return
+        for entry in old:
             try:
-                await asyncio.wait_for(self._plan_changed.wait(), min(delay, 30.0))
-                return False
-            except TimeoutError:
-                continue
+                await self._add_plan(float(entry["utc"]), str(entry["reason"]))
+            except (CommandFailure, KeyError, TypeError, ValueError) as exc:
+                self.capture_failed.emit(reason="plan migration", error=str(exc)[:80])
+        self.ctx.state.set(PLAN_KEY, None)
+        await self.ctx.state.save()
 
-    async def _planner_service(self) -> None:
+    async def _storage_service(self) -> None:
         count, used, orphans, dangling = await self._db(self._open_storage)
         if orphans or dangling:
             _LOG.warning("image store reconciled: orphans %s, dangling rows %s", orphans, dangling)
         self._publish_storage(count, used)
-        self.captures_planned.set(len(self.planned()))
+        self._plans_changed()
         self.camera_powered.set(False)
         self._ready.set()
-        while True:
-            plan = self.planned()
-            if not plan:
-                self._plan_changed.clear()
-                await self._plan_changed.wait()
-                continue
-            entry = plan[0]
-            lead = float(self.power_up_lead_s.value)
-            if not await self._wait_until(entry["utc"] - lead):
-                continue
-            now = self.ctx.clock.utc()
-            if now is not None and now - entry["utc"] > 60.0:
-                await self._pop_plan(entry)  # missed (e.g. rebooted through it): do not fire late
-                self.capture_failed.emit(reason=entry["reason"], error="missed its time")
-                continue
-            why = self._gate()
-            if why:
-                await self._pop_plan(entry)
-                self.capture_refused.emit(reason=entry["reason"], why=why)
-                continue
-            try:
-                await self._open_camera()
-                if not await self._wait_until(entry["utc"]):
-                    continue
-                await self._pop_plan(entry)
-                await self._capture(entry["reason"])
-            except CommandFailure:
-                pass  # already reported as CAPTURE_FAILED
+        await self._migrate_old_plan()
 
     # ----------------------------------------------------------------- capture pipeline
 

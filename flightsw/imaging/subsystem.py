@@ -18,7 +18,9 @@ the simulator; this module imports ``sim.camera`` only when the camera's backend
 
 Ports: the simulator drives the scene by providing ``CAMERA_SCENE`` (a callable returning lat/lon/
 sun elevation) before the subsystems are built; imaging uses ``FILE_DOWNLINK`` (the link's CFDP
-entity, when there is one) and ``PAYLOAD_GATE`` (the mode manager's verdict, when there is one).
+entity, when there is one), ``PAYLOAD_GATE`` (the mode manager's verdict, when there is one) and
+``STORED_COMMANDS`` (the sequencer: planned captures are stored commands); it provides
+``OVERFLIGHTS`` (the next pass over a target, from the uplinked TLE) to the sequencer.
 
 Imaging needs the ``payload`` extra (numpy, sgp4, pillow): it is imported only when the config
 has a camera, so a flight computer installed without extras starts with the payload disabled.
@@ -30,11 +32,19 @@ from typing import TYPE_CHECKING, Any
 
 from flightsw.app import StartupError, Subsystem
 from flightsw.config import CAMERA_KIND, DeviceConfig, MissionConfig
-from flightsw.core.ports import CAMERA_SCENE, FILE_DOWNLINK, PAYLOAD_GATE
+from flightsw.core.ports import (
+    CAMERA_SCENE,
+    FILE_DOWNLINK,
+    OVERFLIGHTS,
+    PAYLOAD_GATE,
+    STORED_COMMANDS,
+    Ports,
+)
 from hal.camera import Camera, Picamera2Camera
 
 if TYPE_CHECKING:
     from flightsw.app import Satellite
+    from flightsw.imaging.component import ImagingComponent
 
 
 
@@ -74,8 +84,15 @@ def build_imaging(sat: Satellite) -> None:
     camera = build_camera(dev, sat.ports.get(CAMERA_SCENE))
     imaging = sat.add(ImagingComponent("imaging", section.base_id, camera,
                                        quota_bytes=int(section.quota_mb * 1024 * 1024)))
-    sat.ports.connect(FILE_DOWNLINK, imaging.set_downlink, by=imaging.name)
-    sat.ports.connect(PAYLOAD_GATE, imaging.set_payload_gate, by=imaging.name)
+    connect_imaging(sat.ports, imaging)
+
+
+def connect_imaging(ports: Ports, imaging: ImagingComponent) -> None:
+    """Imaging's place in the topology (also for harnesses that build the component by hand)."""
+    ports.connect(FILE_DOWNLINK, imaging.set_downlink, by=imaging.name)
+    ports.connect(PAYLOAD_GATE, imaging.set_payload_gate, by=imaging.name)
+    ports.connect(STORED_COMMANDS, imaging.use_stored_commands, required=True, by=imaging.name)
+    ports.provide(OVERFLIGHTS, imaging, by=imaging.name)
 
 
 SUBSYSTEM = Subsystem("imaging", build_imaging, order=40)

@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from flightsw.core.atomic_store import AtomicStore
+from flightsw.core.state import StateStore
+
 ROOT = Path(__file__).resolve().parents[2]
 FLIGHTSW = [sys.executable, "-m", "flightsw.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -102,3 +105,29 @@ async def test_send_by_name_and_export_csv(tmp_path: Path) -> None:
         assert export.returncode == 0, export.stderr
         rows = list(csv.DictReader(io.StringIO(export.stdout)))
         assert any(r["name"] == "beacon.callsign" and r["value"] == "UN0SAT" for r in rows)
+
+
+async def test_a_sequence_is_checked_on_the_ground_and_runs_on_board(tmp_path: Path) -> None:
+    port = _free_port()
+    config = _config(tmp_path, port)
+    common = ["ground", "--config", str(config), "--kiss", f"127.0.0.1:{port}", "--db", str(tmp_path / "g.sqlite3")]
+    bad = tmp_path / "bad.seq"
+    bad.write_text("sequence beacon\n+1 link.SET_BEACON_PERIOD [45]\n+2 link.SET_BEACON_PERIOD [2]\n")
+    refused = await run_cli(*common, "sequence", str(bad), "--check", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith("line 3: link.SET_BEACON_PERIOD: value=2 outside [5, 600]"), refused.stderr
+    good = tmp_path / "good.seq"
+    good.write_text("# a beacon period change, then a no-op\nsequence beacon\n"
+                    "+1 link.SET_BEACON_PERIOD [45]\n+2 seq.NO_OP\n")
+    checked = await run_cli(*common, "sequence", str(good), "--check", cwd=tmp_path)
+    assert checked.returncode == 0 and checked.stdout.strip() == "beacon: 2 step(s) OK", checked.stderr
+    async with running_sim(tmp_path, config, port, duration=40):
+        sent = await run_cli(*common, "sequence", str(good), "--inline", cwd=tmp_path)
+        assert sent.returncode == 0 and "sequence beacon stored on board" in sent.stdout, sent.stderr
+        await asyncio.sleep(5.0)  # both steps run on board (1 s and 2 s after it stored them)
+    # what the satellite persisted: both steps taken from the store, the first one's effect saved
+    state = StateStore(tmp_path / "sat" / "state")
+    state.load()
+    assert state.get("sequencer.schedule") == {"next_id": 3, "items": []}
+    params = AtomicStore(tmp_path / "sat" / "params", 1).load().value
+    assert params["link.beacon_period"] == 45, params

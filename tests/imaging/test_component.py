@@ -18,6 +18,7 @@ from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
 from flightsw.filetransfer.memory_link import MemoryLink
 from flightsw.imaging.component import ImagingComponent
 from flightsw.imaging.planner import OrbitPredictor, great_circle_km
+from flightsw.imaging.subsystem import connect_imaging
 from flightsw.testing import ResponseLog, make_satellite
 from sim.camera import FixedScene, SimCamera
 from sim.environment.orbit import Orbit, default_tle
@@ -53,6 +54,7 @@ async def _command(sat: Any, log: ResponseLog, name: str, *args: Any, limit_s: f
 def _satellite(tmp_path: Path, camera: SimCamera, **kwargs: Any):
     imaging = ImagingComponent("imaging", 0x0500, camera, **kwargs)
     sat = make_satellite(tmp_path / "sat", [imaging])
+    connect_imaging(sat.ports, imaging)
     return sat, imaging
 
 
@@ -156,7 +158,9 @@ async def test_catalog_and_plan_survive_a_reboot(tmp_path: Path, sat_runner) -> 
     for boot in (1, 2):
         camera = SimCamera(FixedScene(0.0, 0.0, 40.0))
         imaging = ImagingComponent("imaging", 0x0500, camera)
-        sat = await sat_runner.start(make_satellite(tmp_path / "sat", [imaging], utc_source=lambda: epoch + 100.0))
+        sat = make_satellite(tmp_path / "sat", [imaging], utc_source=lambda: epoch + 100.0)
+        connect_imaging(sat.ports, imaging)
+        await sat_runner.start(sat)
         await asyncio.wait_for(imaging._ready.wait(), 10)
         if boot == 1:
             log = ResponseLog(sat)
@@ -202,6 +206,7 @@ async def test_target_capture_from_tle_fires_over_target_and_files_reach_ground(
     camera = SimCamera(OrbitScene(), seed=11)
     imaging = ImagingComponent("imaging", 0x0500, camera, downlink=flight_cfdp)
     sat = make_satellite(tmp_path / "sat", [imaging], utc_source=utc)
+    connect_imaging(sat.ports, imaging)
     tasks = [loop.create_task(flight_cfdp.run()), loop.create_task(ground.run())]
 
     try:
