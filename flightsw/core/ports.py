@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
-    from flightsw.core.enums import TxInhibit
-    from flightsw.core.enums import LatePolicy
+    from flightsw.core.enums import LatePolicy, TxInhibit
 
 T = TypeVar("T")
 
