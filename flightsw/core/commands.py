@@ -30,6 +30,7 @@ from flightsw.core.component import (
     CounterSet,
     DeclaredItem,
     Event,
+    check_arguments,
 )
 from flightsw.core.events import Severity
 from flightsw.core.types import STRING, U32, OutOfRange
@@ -216,16 +217,7 @@ class CommandDispatcher(Component):
         item = self.dictionary.by_name.get(name)
         if item is None or item.id not in self.dictionary.commands:
             raise ValueError(f"no command {name!r}")
-        decl = item.decl_as(CommandDecl)
-        if len(args) != len(decl.args):
-            raise ValueError(f"{len(args)} argument(s), expected {len(decl.args)}"
-                             f" ({', '.join(a.name for a in decl.args) or 'none'})")
-        for spec, value in zip(decl.args, args, strict=True):
-            try:
-                spec.validate(value)
-            except ValueError as exc:
-                named = str(exc).startswith(f"{spec.name}=")  # a range error names it already
-                raise ValueError(str(exc) if named else f"{spec.name}: {exc}") from None
+        check_arguments(item.decl_as(CommandDecl).args, args)
         packed: bytes = msgpack.packb([item.id, list(args)], use_bin_type=True)
         return packed
 

@@ -85,6 +85,20 @@ class Arg:
         return out
 
 
+def check_arguments(specs: Sequence[Arg], args: Sequence[Any]) -> None:
+    """A command's arguments against its declaration: count, types and ranges (ValueError naming
+    the argument); the one check the dispatcher, the sequencer and the ground's sequence files share."""
+    if len(args) != len(specs):
+        raise ValueError(f"{len(args)} argument(s), expected {len(specs)}"
+                         f" ({', '.join(a.name for a in specs) or 'none'})")
+    for spec, value in zip(specs, args, strict=True):
+        try:
+            spec.validate(value)
+        except ValueError as exc:
+            named = str(exc).startswith(f"{spec.name}=")  # a range error names it already
+            raise ValueError(str(exc) if named else f"{spec.name}: {exc}") from None
+
+
 class _Declaration:
     """Base of the class-level declarations; learns its attribute name from the class body."""
 

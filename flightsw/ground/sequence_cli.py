@@ -17,6 +17,7 @@ from typing import Any
 
 from flightsw.cli import default_sim_config, load_config_or_exit
 from flightsw.components.seqfile import SequenceError, parse_offset, parse_sequence, parse_utc
+from flightsw.core.component import check_arguments
 from flightsw.ground.dictionary import GroundDictionary
 from flightsw.ground.files import GroundFiles
 from flightsw.ground.station import GroundStation
@@ -46,15 +47,7 @@ def dictionary_check(dictionary: GroundDictionary) -> Any:
         info = dictionary.commands.get(name)
         if info is None:
             raise ValueError(f"no command {name!r}")
-        if len(args) != len(info.args):
-            raise ValueError(f"{len(args)} argument(s), expected {len(info.args)}"
-                             f" ({', '.join(a.name for a in info.args) or 'none'})")
-        for spec, value in zip(info.args, args, strict=True):
-            try:
-                spec.validate(value)
-            except ValueError as exc:
-                named = str(exc).startswith(f"{spec.name}=")  # a range error names it already
-                raise ValueError(str(exc) if named else f"{spec.name}: {exc}") from None
+        check_arguments(info.args, args)
 
     return check
 
