@@ -160,12 +160,10 @@ class Deployment(Component):
         name = self.section.battery_channel
         if not name:
             return
-        owner, _, channel = name.partition(".")
-        comp = next((c for c in self.ctx.components() if c.name == owner), None)
-        decl = comp.declarations.get(channel) if comp is not None else None
-        if comp is None or not isinstance(decl, Channel):
+        found = self.ctx.find_channel(name)
+        if found is None:
             raise ConfigError(f"deployment.battery_channel: no telemetry channel named {name!r}")
-        self._battery_id = comp.item_id(decl)
+        self._battery_id = found[1]
 
     # -- RF_SILENCE port ------------------------------------------------------------------------
     def silence_active(self) -> bool:

@@ -153,15 +153,13 @@ class ModeManager(Component):
         name = self.settings.battery_channel_name
         if not name:
             return
-        owner, _, channel = name.partition(".")
-        comp = next((c for c in self.ctx.components() if c.name == owner), None)
-        decl = comp.declarations.get(channel) if comp is not None else None
-        if comp is None or not isinstance(decl, Channel):
+        found = self.ctx.find_channel(name)
+        if found is None:
             if self.settings.battery_channel_required:
                 raise ConfigError(f"modes.battery_channel: no telemetry channel named {name!r}")
             log.warning("no channel %s: battery FDIR off", name)
             return
-        self._battery_id = comp.item_id(decl)
+        comp, self._battery_id = found
         # The sensor's own verdicts (housekeeping monitors publish these) veto its readings.
         for status, usable in (("valid", True), ("stale", False)):
             sdecl = comp.declarations.get(status)

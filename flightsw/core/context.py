@@ -36,6 +36,19 @@ class ComponentContext:
     rate_groups: dict[str, RateGroup]
     components: Callable[[], list[Component]]
 
+    def find_channel(self, name: str) -> tuple[Component, int] | None:
+        """The component owning a channel named as in the mission config ("component.channel")
+        and the channel's id, or None when there is no such telemetry channel; resolved once at
+        setup by the components that read a channel named in their config section."""
+        from flightsw.core.component import Channel  # runtime import: component imports this module
+
+        owner, _, channel = name.partition(".")
+        comp = next((c for c in self.components() if c.name == owner), None)
+        decl = comp.declarations.get(channel) if comp is not None else None
+        if comp is None or not isinstance(decl, Channel):
+            return None
+        return comp, comp.item_id(decl)
+
     def rate_group(self, name: str) -> RateGroup:
         try:
             return self.rate_groups[name]

@@ -184,14 +184,11 @@ class LinkComponent(Component):
             self.beacon_sources[field_name] = self._channel_reader(channel_name)
 
     def _channel_reader(self, name: str) -> Callable[[], float | None]:
-        components = {c.name: c for c in self.ctx.components()}
-        comp_name, _, channel = name.partition(".")
-        comp = components.get(comp_name)
-        decl = type(comp).declarations.get(channel) if comp is not None else None
-        if comp is None or not isinstance(decl, Channel):
+        found = self.ctx.find_channel(name)
+        if found is None:
             log.warning("beacon source %s is not a known channel; sent as not available", name)
             return lambda: None
-        channel_id = comp.item_id(decl)
+        channel_id = found[1]
 
         def read() -> float | None:
             sample = self.ctx.telemetry.latest(channel_id)

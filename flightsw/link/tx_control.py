@@ -81,12 +81,10 @@ class TransmitterControl(Component):
     def setup(self) -> None:
         name = self.section.battery_channel
         if name:
-            owner, _, channel = name.partition(".")
-            comp = next((c for c in self.ctx.components() if c.name == owner), None)
-            decl = comp.declarations.get(channel) if comp is not None else None
-            if comp is None or not isinstance(decl, Channel):
+            found = self.ctx.find_channel(name)
+            if found is None:
                 raise ConfigError(f"transmitter.battery_channel: no telemetry channel named {name!r}")
-            self._battery_id = comp.item_id(decl)
+            self._battery_id = found[1]
         self.ctx.rate_group("slow").add(f"{self.name}.check", self.cycle)
 
     # -- the TX_INHIBIT port ----------------------------------------------------------------------
