@@ -9,6 +9,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from flightsw.components.seqfile import parse_utc
 from flightsw.ground.archive import Archive
 from flightsw.ground.connect import open_station
 from flightsw.ground.dictionary import CommandArgumentError
@@ -56,12 +57,9 @@ def _since(text: str) -> float:
     except ValueError:
         pass
     try:
-        when = dt.datetime.fromisoformat(text)
+        return parse_utc(text)
     except ValueError:
         raise SystemExit(f"flightsw ground export: --since {text!r} is neither ISO time nor seconds") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
 
 
 async def _live(args: argparse.Namespace) -> int:
