@@ -122,13 +122,7 @@ class Archive:
         """Reserve the next uplink counter of a key (persisted before the command is sent).
 
         Above ``limit`` nothing is reserved and ValueError says so (the caller explains what to do)."""
-        counter = max(self.last_counter(key_id), at_least) + 1
-        if limit is not None and counter > limit:
-            raise ValueError(f"counter {counter} of key {key_id} is above {limit}")
-        self.db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES (?, ?)",
-                        (self._counter_row(key_id), counter))
-        self.db.commit()
-        return counter
+        return self._reserve(self._counter_row(key_id), at_least, limit)
 
     def raise_counter(self, floor: int, key_id: int = 0) -> None:
         """Never go below a counter the satellite reports as used (e.g. after a lost database)."""
@@ -141,16 +135,22 @@ class Archive:
         """Reserve the next file-PDU uplink counter (one counter for all keys, as on board).
 
         Kept here and not beside the downloads: every ground process using this archive (live
-        view, CLI commands, a fresh downloads folder) then draws from one counter, and SQLite's
-        write lock makes the read-increment-write of two processes serialise."""
+        view, CLI commands, a fresh downloads folder) then draws from one counter."""
+        return self._reserve(FILE_COUNTER_ROW, at_least, None)
+
+    def _reserve(self, row_key: str, at_least: int, limit: int | None) -> int:
+        """Read, increment and write one counter row under SQLite's write lock, so two processes
+        sharing the archive never get the same value."""
         db = self.db
         if db.in_transaction:
             db.commit()
-        db.execute("BEGIN IMMEDIATE")  # takes the write lock before reading: no two processes share a value
+        db.execute("BEGIN IMMEDIATE")  # takes the write lock before reading
         try:
-            row = db.execute("SELECT value FROM uplink WHERE key=?", (FILE_COUNTER_ROW,)).fetchone()
+            row = db.execute("SELECT value FROM uplink WHERE key=?", (row_key,)).fetchone()
             counter = max(int(row[0]) if row else 0, at_least) + 1
-            db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES (?, ?)", (FILE_COUNTER_ROW, counter))
+            if limit is not None and counter > limit:
+                raise ValueError(f"counter {counter} ({row_key}) is above {limit}")
+            db.execute("INSERT OR REPLACE INTO uplink(key, value) VALUES (?, ?)", (row_key, counter))
             db.commit()
         except BaseException:
             db.rollback()

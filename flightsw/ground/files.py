@@ -36,13 +36,13 @@ from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile, Transf
 from flightsw.filetransfer.journal import RangeSet, read_json
 from flightsw.filetransfer.pdu import PduDecodeError, decode_pdu
 from flightsw.ground.station import GroundStation, wait_on_changes
+from flightsw.ground.uplink import CounterKind
 from flightsw.link import ax25
 from flightsw.link.auth import build_command
 from flightsw.link.packets import Apid, Packet
 from flightsw.link.scheduler import stuffed_bits
 
 GROUND_JOURNAL_FLUSH = 4096
-REJECTED_EVENT = "files.pdu_rejected"
 THUMBNAIL_RE = re.compile(r"_thumbnail\.jpe?g$")
 ASCII_RAMP = " .:-=+*#%@"
 
@@ -157,9 +157,10 @@ class GroundFiles:
         self.entity = CfdpEntity(self.config, self, on_file_received=self._on_file_received,
                                  on_transfer_done=self._on_transfer_done)
         # Floor of the file-PDU counter: what this folder used before counters moved into the
-        # archive, then whatever the satellite reports it last accepted (a replay rejection).
+        # archive (the station learns the satellite's own from its telemetry and refusals).
         legacy = read_json(self.config.work_dir / "uplink_counter.json")
-        self.counter_floor = int(legacy["reserved"]) if legacy else 0
+        if legacy:
+            station.uplink.learn(CounterKind.FILE, int(legacy["reserved"]))
         self.last_counter = 0
         self.incoming: dict[tuple[int, int], IncomingProgress] = {}
         self.downloads: list[Download] = []
@@ -170,7 +171,6 @@ class GroundFiles:
         self._deliveries: asyncio.Queue[ReceivedFile] = asyncio.Queue()
         self._tx_lock = asyncio.Lock()
         station.files = self  # gets the file PDUs; the live view shows the transfers
-        station.event_listeners.append(self._on_event)
 
     # -- receiving ----------------------------------------------------------------------------
     def on_packet(self, packet: Packet) -> None:
@@ -230,24 +230,17 @@ class GroundFiles:
         await self.wait_for(lambda: found() is not None, timeout)
         return found()
 
-    def _on_event(self, name: str, args: dict[str, object]) -> None:
-        """The satellite dropped one of our PDUs and says which counter it last accepted."""
-        last = args.get("last")
-        if name == REJECTED_EVENT and isinstance(last, int) and last > self.counter_floor:
-            self.counter_floor = last
-
     # -- sending --------------------------------------------------------------------------------
     async def send_pdu(self, pdu: bytes) -> None:
         """Sign one PDU like a telecommand, send it, and wait its air time (the uplink's pace)."""
         station = self.station
         async with self._tx_lock:
-            archive = station.archive
-            counter = await archive.call(archive.next_file_counter, self.counter_floor)
-            self.last_counter = counter
-            packet = build_command(station.keys.key(station.key_id), station.key_id, counter, pdu,
-                                   seq_count=counter, apid=Apid.FILE)
-            frame = ax25.UiFrame(station.satellite, station.ground, packet).encode()
-            await station._transmit(frame, f"file PDU #{counter}")
+            async with station.uplink.reserve(CounterKind.FILE) as counter:
+                self.last_counter = counter
+                packet = build_command(station.keys.key(station.key_id), station.key_id, counter, pdu,
+                                       seq_count=counter, apid=Apid.FILE)
+                frame = ax25.UiFrame(station.satellite, station.ground, packet).encode()
+                await station._transmit(frame, f"file PDU #{counter}")
             await asyncio.sleep(self.tx_delay + stuffed_bits(frame) / self.bit_rate)
 
     async def upload(self, path: Path, dest_name: str | None = None, priority: int = 5) -> int:

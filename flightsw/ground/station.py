@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from flightsw.ground.decoder import (
     Telemetry,
 )
 from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.uplink import COMMAND_COUNTER_CHANNEL, CounterKind, UplinkCounters
 from flightsw.link import ax25, beacon
 from flightsw.link.auth import COUNTER_RESERVE, MAX_COUNTER, KeyRing, build_command
 from flightsw.link.packets import Packet
@@ -192,8 +195,10 @@ class GroundStation:
         self._channel_info = {c.name: c for c in dictionary.channels.values()}
         # The file-transfer side, if one is attached: gets every file PDU, shows in the live view.
         self.files: FileSide | None = None
+        # Command and file-PDU counters shared with every ground process of this archive.
+        self.uplink = UplinkCounters(archive)
         # Called on the loop with (event name, arguments) for every downlinked event.
-        self.event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.event_listeners: list[Callable[[str, dict[str, Any]], None]] = [self.uplink.on_event]
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -259,14 +264,13 @@ class GroundStation:
                 self.stats.beacons += 1
                 for name, value in decoded.items():
                     self._set("beacon", f"beacon.{name}", value, rx_time, stamp, values, BEACON_UNITS.get(name, ""))
-                counter = decoded.get("uplink_counter")
-                if isinstance(counter, int | float):
-                    # The satellite's used counter: never sign below it (e.g. after losing the database).
-                    self._counter_floor = max(self._counter_floor, int(counter))
+                # The satellite's used counter: never sign below it (e.g. after losing the database).
+                self.uplink.on_channels({COMMAND_COUNTER_CHANNEL: decoded.get("uplink_counter")}, self.key_id)
             case Telemetry():
                 self.stats.housekeeping += 1
                 for cname, value in item.values.items():
                     self._set(item.packet, cname, value, rx_time, item.stamp, values)
+                self.uplink.on_channels(item.values, self.key_id)
             case EventItem():
                 severity = item.severity.name
                 self.stats.events += 1
@@ -291,8 +295,6 @@ class GroundStation:
                     return f"APID 0x{packet.apid:03x}: {exc}"
         return None
 
-    _counter_floor = 0
-
     # -- commanding ----------------------------------------------------------------------------
     async def send(self, name: str, assignments: dict[str, str]) -> int:
         """Validate against the dictionary, sign with the next counter, transmit. Returns the counter."""
@@ -302,18 +304,22 @@ class GroundStation:
         # always hand over to a fresh key (whose counter space starts again at 1 on board).
         limit = MAX_COUNTER if name == "link.SELECT_KEY" else MAX_COUNTER - COUNTER_RESERVE
         try:
-            counter = await self.archive.call(self.archive.next_counter, self._counter_floor, self.key_id, limit)
+            async with self.uplink.reserve(CounterKind.COMMAND, self.key_id, limit) as counter:
+                # A random sequence count (signed with the rest): two grounds signing the same command
+                # with the same counter make different packets, so the later one is refused with the
+                # satellite's counter (and signed again) instead of taken for a re-send of the first.
+                packet = build_command(self.keys.key(self.key_id), self.key_id, counter, body,
+                                       seq_count=secrets.randbelow(1 << 14))
+                frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()
+                self._last_sent = frame
+                self._last_counter = counter
+                await self._transmit(frame, f"command {name} #{counter}")
         except ValueError:
             raise CounterExhausted(
                 f"uplink counter of key {self.key_id} is within {COUNTER_RESERVE} of the end of its space "
                 f"(2^32-1); not signed. Switch to a fresh key: send link.SELECT_KEY key_id=<another key> "
                 f"with this key, then command with --key-id <that key> (each key has its own counter)"
             ) from None
-        packet = build_command(self.keys.key(self.key_id), self.key_id, counter, body, seq_count=counter)
-        frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()
-        self._last_sent = frame
-        self._last_counter = counter
-        await self._transmit(frame, f"command {name} #{counter}")
         self.stats.commands_sent += 1
         return counter
 
@@ -341,11 +347,21 @@ class GroundStation:
 
     async def command(self, name: str, assignments: dict[str, str], *, timeout: float = 10.0,
                       retries: int = 2) -> Response | None:
-        """Send, and re-send the same packet until the command's final response arrives."""
+        """Send, and re-send the same packet until the command's final response arrives. A command
+        the satellite refused for its counter (another ground signed it first) did not run: it is
+        signed again with a new counter, above the last one the satellite accepted."""
         counter = await self.send(name, assignments)
         for attempt in range(retries + 1):
             if attempt:
-                await self.resend()
-            if await self.wait_until(lambda: self.completed(counter) is not None, timeout):
-                return self.completed(counter)
+                if self.uplink.refused(self.key_id, counter):
+                    counter = await self.send(name, assignments)
+                else:
+                    await self.resend()
+            if await self.wait_until(functools.partial(self._answered, counter), timeout):
+                response = self.completed(counter)
+                if response is not None:
+                    return response
         return None
+
+    def _answered(self, counter: int) -> bool:
+        return self.completed(counter) is not None or self.uplink.refused(self.key_id, counter)

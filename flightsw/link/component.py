@@ -120,7 +120,9 @@ class LinkComponent(Component):
 
     uplink_rejected = Event(Severity.WARNING, "Uplink packet dropped: {reason} ({detail})", throttle=(5, 60.0))
     uplink_duplicate = Event(Severity.INFO, "Re-sent command {counter} not executed again", throttle=(5, 60.0))
-    counter_refused = Event(Severity.WARNING, "Command counter {counter} of key {key_id} refused: {detail}",
+    # ``last`` tells a ground that lost its counter (second computer, fresh archive) where to go on.
+    counter_refused = Event(Severity.WARNING,
+                            "Command counter {counter} of key {key_id} refused: {detail}; last accepted {last}",
                             throttle=(10, 60.0))
     key_selected = Event(Severity.WARNING, "Uplink key {key_id} now active", throttle=None)
     packet_refused = Event(Severity.WARNING, "Downlink packet refused: {detail}", throttle=(3, 60.0))
@@ -359,13 +361,13 @@ class LinkComponent(Component):
             if reserved_counter(cmd.counter) and self._opcode(cmd.body) != self._select_key_opcode:
                 raise CounterReserved(f"counter {cmd.counter} is reserved for link.SELECT_KEY")
         except Replay:
-            self._handle_resend(packet)
+            self._handle_resend(packet, last)
             return
         except (CounterJump, CounterReserved) as exc:
             # MAC-valid, so from the key holder: tell the ground (not throttled with forgeries).
             self.stats.inc("counter_refusals")
             self.counter_refused.emit(counter=struct.unpack(">BI", packet.secondary_header)[1],
-                                      key_id=self._active_key, detail=exc.detail[:80])
+                                      key_id=self._active_key, detail=exc.detail[:80], last=last)
             return
         except NotACommand as exc:
             self._reject("malformed", exc.reason, exc.detail)
@@ -397,8 +399,8 @@ class LinkComponent(Component):
             return None
         return decoded[0] if isinstance(decoded, list) and decoded and isinstance(decoded[0], int) else None
 
-    def _handle_resend(self, packet: Any) -> None:
-        _, counter = struct.unpack(">BI", packet.secondary_header)
+    def _handle_resend(self, packet: Any, last: int) -> None:
+        key_id, counter = struct.unpack(">BI", packet.secondary_header)
         tag = packet.user_data[-16:]
         if self._tags.get(counter) == tag:
             self.stats.inc("duplicates")
@@ -413,7 +415,10 @@ class LinkComponent(Component):
                 self.scheduler.enqueue(Priority.VERDICT,
                                        self.builder.telemetry(Apid.VERDICT, body, self._stamp()))
             return
-        self._reject("replays", "replay", f"counter {counter} already used")
+        # MAC-valid (checked first) but not a re-send: another ground signed this counter first, or
+        # a ground lost its counter. The refusal (with the last accepted counter) lets it go on.
+        self.stats.inc("replays")
+        self.counter_refused.emit(counter=counter, key_id=key_id, detail="replay: counter already used", last=last)
 
     # -- telemetry ----------------------------------------------------------------------------
     def publish(self) -> None:

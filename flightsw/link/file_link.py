@@ -83,6 +83,7 @@ class FileLink(Component):
     files_sent = Channel(U32, doc="Files delivered to the ground (Finished received)", update="on_change")
     files_received = Channel(U32, doc="Files received and verified into quarantine", update="on_change")
     transfers_queued = Channel(U16, doc="Outgoing transfers not yet done", update="on_change")
+    uplink_counter = Channel(U32, doc="Last accepted file-PDU uplink counter (persisted)", update="on_change")
     active_progress = Channel(U8, unit="%", doc="Progress of the outgoing transfer now running", update="on_change")
 
     file_received = Event(Severity.INFO, "File {name} received ({size} B, sha256 {sha256}) in quarantine",
@@ -211,6 +212,7 @@ class FileLink(Component):
         self.stats.publish()
         self.files_sent.set(self.entity.stats.files_sent & 0xFFFFFFFF)
         self.files_received.set(self.entity.stats.files_received & 0xFFFFFFFF)
+        self.uplink_counter.set(int(self.ctx.state.get(STATE_FILE_COUNTER, 0)))
         records = self.entity.transfers()
         self.transfers_queued.set(min(sum(1 for r in records if r.state != "done"), 0xFFFF))
         percent = 0
