@@ -22,7 +22,7 @@ class Executive(Component):
     boot_count = Channel(U32, doc="Boots since first power-on (persisted)", update="on_change")
     reset_reason = Channel(STRING(16), doc="Why the previous run ended", update="on_change")
     uptime = Channel(F64, unit="s", doc="Seconds since this boot")
-    utc = Channel(F64, unit="s", doc="Spacecraft UTC (Unix seconds), 0 when unknown")
+    utc = Channel(F64, unit="s", doc="Spacecraft UTC (Unix seconds), 0 when unknown", utc=True)
     utc_valid = Channel(BOOL, doc="True when spacecraft UTC is known", update="on_change")
     services_failed = Channel(U32, doc="Services marked failed after repeated crashes", update="on_change")
     service_restarts = Channel(U32, doc="Service restarts since boot", update="on_change")

@@ -101,7 +101,7 @@ class Sequencer(Component):
     """Stored commands and sequences: store, list, delete, run in order when due."""
 
     pending = Channel(U16, doc="Stored commands waiting", update="on_change")
-    next_due = Channel(F64, unit="s", doc="Due time (UTC s) of the next stored command, 0 when none",
+    next_due = Channel(F64, unit="s", doc="Due time (UTC s) of the next stored command, 0 when none", utc=True,
                        update="on_change")
     stored = Counter("Commands stored")
     dispatched = Counter("Stored commands submitted to the dispatcher")

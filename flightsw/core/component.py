@@ -135,6 +135,8 @@ class Channel(_Declaration):
     ``update="on_change"`` (F Prime's ``update on change``): a write of the value the channel
     already holds is dropped, so the stamp says when the value last changed. Meant for counters
     and flags published every cycle; readings keep ``"always"`` so their stamp shows freshness.
+    ``utc=True``: the value is a UTC time in Unix seconds (0 = unknown), shown by ground tools as
+    an ISO time.
     """
 
     kind = "channel"
@@ -147,8 +149,12 @@ class Channel(_Declaration):
         doc: str = "",
         id: int | None = None,  # noqa: A002
         update: str = "always",
+        utc: bool = False,
     ) -> None:
         super().__init__(doc, id)
+        if utc and type.kind != "float":
+            raise ValueError("a UTC channel holds Unix seconds: give it a float type")
+        self.utc = utc
         if update not in CHANNEL_UPDATES:
             raise ValueError(f"channel update must be one of {CHANNEL_UPDATES}, got {update!r}")
         self.type = type

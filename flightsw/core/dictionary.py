@@ -97,8 +97,11 @@ class Dictionary:
 
         def chan(item: DeclaredItem) -> dict[str, Any]:
             decl = item.decl_as(Channel)
-            return {"name": item.name, "id": item.id, "type": decl.type.name, "unit": decl.unit,
-                    "limits": decl.limits.to_json(), "update": decl.update, "doc": decl.doc}
+            out = {"name": item.name, "id": item.id, "type": decl.type.name, "unit": decl.unit,
+                   "limits": decl.limits.to_json(), "update": decl.update, "doc": decl.doc}
+            if decl.utc:
+                out["utc"] = True  # Unix seconds: ground tools show an ISO time
+            return out
 
         def evt(item: DeclaredItem) -> dict[str, Any]:
             decl = item.decl_as(Event)

@@ -26,6 +26,7 @@ class ChannelInfo:
     type: str
     unit: str
     limits: Limits
+    utc: bool = False  # Unix seconds, shown as an ISO time
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class GroundDictionary:
             d.opcode_names[c["opcode"]] = c["name"]
         for ch in raw["channels"]:
             d.channels[ch["name"]] = ChannelInfo(ch["id"], ch["name"], ch["type"], ch.get("unit", ""),
-                                                 Limits(**ch.get("limits", {})))
+                                                 Limits(**ch.get("limits", {})), bool(ch.get("utc", False)))
         for e in raw["events"]:
             d.events[e["id"]] = EventInfo(e["id"], e["name"], e["severity"], e["format"])
         for p in raw.get("packets", []):

@@ -346,17 +346,22 @@ class GroundStation:
         return await wait_on_changes(self._changed, predicate, timeout)
 
     async def command(self, name: str, assignments: dict[str, str], *, timeout: float = 10.0,
-                      retries: int = 2) -> Response | None:
+                      retries: int = 2, on_sent: Callable[[int], None] | None = None) -> Response | None:
         """Send, and re-send the same packet until the command's final response arrives. A command
         the satellite refused for its counter (another ground signed it first) did not run: it is
-        signed again with a new counter, above the last one the satellite accepted."""
+        signed again with a new counter, above the last one the satellite accepted. ``on_sent``
+        hears each counter the command is signed with."""
         counter = await self.send(name, assignments)
+        frame = self._last_sent
         for attempt in range(retries + 1):
             if attempt:
                 if self.uplink.refused(self.key_id, counter):
                     counter = await self.send(name, assignments)
-                else:
-                    await self.resend()
+                    frame = self._last_sent
+                elif frame is not None:
+                    await self._transmit(frame, f"re-send #{counter}")
+            if on_sent is not None:
+                on_sent(counter)
             if await self.wait_until(functools.partial(self._answered, counter), timeout):
                 response = self.completed(counter)
                 if response is not None:
