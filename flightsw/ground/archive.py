@@ -9,8 +9,6 @@ unattended station cannot fill its disk.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +28,9 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, frame_id INTEGER, rx_
 CREATE TABLE IF NOT EXISTS responses (id INTEGER PRIMARY KEY, frame_id INTEGER, rx_time REAL NOT NULL,
     seq INTEGER, opcode INTEGER, name TEXT, reason TEXT, completion TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS uplink (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (id INTEGER PRIMARY KEY, tx_time REAL NOT NULL, key_id INTEGER,
+    counter INTEGER, name TEXT, args TEXT);
+CREATE INDEX IF NOT EXISTS commands_time ON commands(tx_time);
 """
 
 DEFAULT_MAX_FRAMES = 1_000_000
@@ -100,6 +101,13 @@ class Archive:
             self._prune()
         return frame_id
 
+    def store_command(self, tx_time: float, key_id: int, counter: int, name: str, args: str) -> None:
+        """One command signed and sent (``args`` as JSON): the command history that export joins
+        with the verdicts and completions."""
+        self.db.execute("INSERT INTO commands(tx_time, key_id, counter, name, args) VALUES (?,?,?,?,?)",
+                        (tx_time, key_id, counter, name, args))
+        self.db.commit()
+
     def _prune(self) -> None:
         row = self.db.execute("SELECT MAX(id) FROM frames").fetchone()
         if row and row[0] and row[0] > self.max_frames:
@@ -107,6 +115,8 @@ class Archive:
             for table in ("vals", "events", "responses"):
                 self.db.execute(f"DELETE FROM {table} WHERE frame_id <= ?", (cutoff,))
             self.db.execute("DELETE FROM frames WHERE id <= ?", (cutoff,))
+            # the command history goes with the oldest frames (bounded like them)
+            self.db.execute("DELETE FROM commands WHERE id <= (SELECT MAX(id) FROM commands) - ?", (self.max_frames,))
             self.db.commit()
 
     def _counter_row(self, key_id: int) -> str:
@@ -158,21 +168,9 @@ class Archive:
         return counter
 
     # -- queries -------------------------------------------------------------------------------
-    def values_since(self, since: float) -> list[tuple[Any, ...]]:
-        return self.db.execute(
-            "SELECT rx_time, source, name, value, unit, boot, seconds FROM vals WHERE rx_time >= ? ORDER BY id",
-            (since,)).fetchall()
-
-    def export_csv(self, since: float) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["rx_time_utc", "source", "name", "value", "unit", "boot", "seconds_since_boot"])
-        import datetime as _dt
-
-        for rx_time, source, name, value, unit, boot, seconds in self.values_since(since):
-            stamp = _dt.datetime.fromtimestamp(rx_time, _dt.UTC).isoformat(timespec="milliseconds")
-            writer.writerow([stamp, source, name, value, unit, boot, seconds])
-        return out.getvalue()
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (exports, tests)."""
+        return self.db.execute(sql, params).fetchall()
 
 
 def _sql_value(value: Any) -> Any:

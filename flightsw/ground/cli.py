@@ -1,5 +1,7 @@
-"""`flightsw ground`: live view (default), `send NAME ARG=VALUE ...`, `export --since ... --csv`,
-and the file (`files_cli`) and sequence (`sequence_cli`) commands."""
+"""`flightsw ground`: live view (default), `send NAME ARG=VALUE ...`, `export --since ...
+[--what values|events|commands|all] [--csv|--json]`, and the file (`files_cli`) and sequence
+(`sequence_cli`) commands. The station options (``--kiss``, ``--db``, ...) go before or after
+the subcommand."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from flightsw.components.seqfile import parse_utc
 from flightsw.ground.archive import Archive
 from flightsw.ground.connect import open_station
 from flightsw.ground.dictionary import CommandArgumentError
+from flightsw.ground.export import TABLES, export
 from flightsw.ground.files_cli import optional_files
 from flightsw.ground.files_cli import register as register_files
 from flightsw.ground.live import parse_assignments, run_live
@@ -22,19 +25,30 @@ from flightsw.ground.station import CounterExhausted
 DEFAULT_DB = "ground.sqlite3"
 
 
+def _station_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every ground command shares. On the subcommands they have no defaults
+    (argparse.SUPPRESS), so a value given before the subcommand is kept and one given after it
+    wins: `ground --kiss H:P send X` and `ground send X --kiss H:P` mean the same."""
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--config", default=default(None), help="mission config (default: deploy/sim.toml)")
+    parser.add_argument("--dictionary", default=default(None), help="dictionary JSON from `flightsw dict` "
+                        "(default: built from the config)")
+    link = parser.add_mutually_exclusive_group()
+    link.add_argument("--kiss", default=default("127.0.0.1:8001"), metavar="HOST:PORT", help="KISS TNC over TCP")
+    link.add_argument("--serial", default=default(None), metavar="DEV", help="KISS TNC on a serial port")
+    parser.add_argument("--baud", type=int, default=default(9600), help="serial TNC baud rate")
+    parser.add_argument("--db", default=default(DEFAULT_DB), help="SQLite archive (default: ./ground.sqlite3)")
+    parser.add_argument("--key-file", default=default(None),
+                        help="uplink key file (default: the config's link.key_file; give it on a ground computer)")
+    parser.add_argument("--key-id", type=int, default=default(0), help="active uplink key id")
+    parser.add_argument("--callsign", default=default(None), help="ground callsign (default: link.ground_callsign)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     ground = sub.add_parser("ground", help="ground station: live view, commanding, archive export")
-    ground.add_argument("--config", default=None, help="mission config (default: deploy/sim.toml)")
-    ground.add_argument("--dictionary", default=None, help="dictionary JSON from `flightsw dict` "
-                        "(default: built from the config)")
-    link = ground.add_mutually_exclusive_group()
-    link.add_argument("--kiss", default="127.0.0.1:8001", metavar="HOST:PORT", help="KISS TNC over TCP")
-    link.add_argument("--serial", default=None, metavar="DEV", help="KISS TNC on a serial port")
-    ground.add_argument("--baud", type=int, default=9600, help="serial TNC baud rate")
-    ground.add_argument("--db", default=DEFAULT_DB, help="SQLite archive (default: ./ground.sqlite3)")
-    ground.add_argument("--key-file", default=None, help="uplink key file (default: the config's)")
-    ground.add_argument("--key-id", type=int, default=0, help="active uplink key id")
-    ground.add_argument("--callsign", default=None, help="ground callsign (default: link.ground_callsign)")
+    _station_options(ground, defaults=True)
     ground.set_defaults(func=cmd_live)
     actions = ground.add_subparsers(dest="ground_command")
     send = actions.add_parser("send", help="send one authenticated command and wait for its result")
@@ -43,12 +57,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per attempt")
     send.add_argument("--retries", type=int, default=2, help="re-sends of the same packet")
     send.set_defaults(func=cmd_send)
-    export = actions.add_parser("export", help="export archived values")
+    export = actions.add_parser("export", help="export archived values, events or the command history")
     export.add_argument("--since", required=True, help="ISO time (UTC if no zone) or seconds ago, e.g. 3600")
-    export.add_argument("--csv", action="store_true", required=True, help="CSV on stdout")
-    export.set_defaults(func=cmd_export)
+    export.add_argument("--what", choices=[*TABLES, "all"], default="values",
+                        help="values (default), events, commands (sent, with verdict and completion), "
+                             "or all (JSON only)")
+    fmt = export.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV on stdout (default)")
+    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="JSON on stdout")
+    export.set_defaults(func=cmd_export, format="csv")
     register_files(actions)
     register_sequence(actions)
+    for action in actions.choices.values():
+        _station_options(action, defaults=False)
 
 
 def _since(text: str) -> float:
@@ -114,9 +135,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not Path(args.db).exists():
         print(f"flightsw ground export: no archive {args.db}", file=sys.stderr)
         return 2
+    since = _since(args.since)
     archive = Archive(args.db)
     try:
-        sys.stdout.write(archive.call_blocking(archive.export_csv, _since(args.since)))
+        text = export(archive, args.what, since, args.format)
+    except ValueError as exc:
+        print(f"flightsw ground export: {exc}", file=sys.stderr)
+        return 2
     finally:
         archive.close()
+    sys.stdout.write(text)
     return 0

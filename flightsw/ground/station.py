@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import json
 import logging
 import secrets
 import time
@@ -314,6 +315,8 @@ class GroundStation:
                 self._last_sent = frame
                 self._last_counter = counter
                 await self._transmit(frame, f"command {name} #{counter}")
+                await self.archive.call(self.archive.store_command, self.wall_clock(), self.key_id, counter,
+                                        name, json.dumps(assignments))
         except ValueError:
             raise CounterExhausted(
                 f"uplink counter of key {self.key_id} is within {COUNTER_RESERVE} of the end of its space "

@@ -105,6 +105,7 @@ async def test_live_view_shows_telemetry_runs_typed_commands_and_quits(tmp_path:
             await type_line("quit")
             async with asyncio.timeout(30):
                 assert await view.wait() == 0, (tmp_path / "view.err").read_text()[-2000:]
+            assert "uplink key" not in (tmp_path / "view.err").read_text()  # dictionary built silently
         finally:
             if view.returncode is None:
                 view.kill()
