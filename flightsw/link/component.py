@@ -399,7 +399,7 @@ class LinkComponent(Component):
             return None
         return decoded[0] if isinstance(decoded, list) and decoded and isinstance(decoded[0], int) else None
 
-    def _handle_resend(self, packet: Any, last: int) -> None:
+    def _handle_resend(self, packet: Any, last_accepted: int) -> None:
         key_id, counter = struct.unpack(">BI", packet.secondary_header)
         tag = packet.user_data[-16:]
         if self._tags.get(counter) == tag:
@@ -418,7 +418,8 @@ class LinkComponent(Component):
         # MAC-valid (checked first) but not a re-send: another ground signed this counter first, or
         # a ground lost its counter. The refusal (with the last accepted counter) lets it go on.
         self.stats.inc("replays")
-        self.counter_refused.emit(counter=counter, key_id=key_id, detail="replay: counter already used", last=last)
+        self.counter_refused.emit(counter=counter, key_id=key_id, detail="replay: counter already used",
+                                  last=last_accepted)
 
     # -- telemetry ----------------------------------------------------------------------------
     def publish(self) -> None:

@@ -83,6 +83,9 @@ async def test_uplink_counter_survives_restart_and_replay_after_reboot_fails(tmp
         await link.handle_frame(captured[0])
         assert probe.count == 0
         assert link.stats["replays"] == 1
+        # MAC-valid, so the refusal tells the key holder the last counter accepted
+        refused = [e for e in sat.events.recent if e.name == "link.counter_refused"]
+        assert [(e.args["counter"], e.args["last"]) for e in refused] == [(1, 1)]
         response = await station.command("probe.SET_TARGET", {"value": "8"}, timeout=5.0, retries=0)
         assert response is not None and response.completion == Completion.SUCCESS
         assert response.seq == 2  # the ground's counter is persisted in its archive too
