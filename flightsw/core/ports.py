@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 if TYPE_CHECKING:
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
+    from flightsw.core.enums import ResetReason
 
 T = TypeVar("T")
 
@@ -123,6 +124,8 @@ class Ports:
 ResponseListener = Callable[["CommandResponse"], None]
 #: why the payload may not run now, or None when it may
 PayloadGate = Callable[[], "str | None"]
+#: an orderly restart of the flight software with the reset reason the next boot reads, and why
+RebootRequest = Callable[["ResetReason", str], None]
 #: called as ``listener(old, new, reason)`` on every mode change ("BOOT" as the boot's first old mode)
 ModeListener = Callable[[str, str, str], None]
 
@@ -192,3 +195,4 @@ PAYLOAD_GATE: PortKey[PayloadGate] = PortKey("payload_gate", "may the payload ru
 OUTPUTS: PortKey[OutputBank] = PortKey("outputs", "the configured GPIO outputs (hardware subsystem)")
 FILE_DOWNLINK: PortKey[FileDownlink] = PortKey("file_downlink", "files to the ground (CFDP on the link)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")
+REBOOT: PortKey[RebootRequest] = PortKey("reboot", "orderly restart with a reset reason (provided by the satellite)")
