@@ -369,6 +369,8 @@ class Satellite:
                 reason = ResetReason(self._signal_name)
             elif self.watchdog_reset:
                 reason = ResetReason.WATCHDOG
+            else:  # a stop requested with its reason (REBOOT port, exec.RESTART)
+                reason = ResetReason.parse(self.state.get("pending_shutdown_reason")) or reason
         finally:
             stop_task.cancel()
             supervisor_task.cancel()

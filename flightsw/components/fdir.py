@@ -511,6 +511,7 @@ def watch_step(wp: WatchPoint, st: WatchState, sample: tuple[Any, float] | None,
             st.cures += 1
             # a cure is judged by what follows it: the condition must persist in full again
             st.violations = st.same = 0
+            st.last_value = None
         else:
             st.fired = True
         return WatchStep(level, fire=True, detail=detail)

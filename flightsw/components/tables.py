@@ -69,7 +69,8 @@ class TableService(Component):
         except TableError as exc:
             self.stats.inc("refusals")
             self.refused.emit(reason=str(exc)[:160])
-            raise CommandFailure(str(exc)) from None
+            # the ground sees 80 characters: the command already names the table
+            raise CommandFailure(str(exc).removeprefix(f"{table_name.strip()}: ")) from None
         return table, result
 
     def _changed(self, table: Table[Any]) -> int:
@@ -85,7 +86,7 @@ class TableService(Component):
         registry = self.ctx.tables
 
         def stage(t: Table[Any]) -> None:
-            t.stage(registry.read_upload(file), f"uploads/{file}")
+            t.stage(registry.read_upload(file), file)
 
         found, _ = await self._do(table, stage)
         self.loaded.emit(table=found.name, file=file)
