@@ -47,14 +47,14 @@ from flightsw.components.fdir import (
     WatchState,
     WatchStep,
     WatchTable,
-    validate_watch_table,
-    watch_step,
     assess_reading,
     counts_as_good_stop,
     decide_boot,
     detumble_timeout,
     mode_refusal,
     payload_refusal,
+    validate_watch_table,
+    watch_step,
 )
 from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.component import (
@@ -71,7 +71,14 @@ from flightsw.core.component import (
 from flightsw.core.enums import ResetReason
 from flightsw.core.events import Severity
 from flightsw.core.ports import MODES as MODES_PORT
-from flightsw.core.ports import OUTPUTS, PAYLOAD_GATE, REBOOT, ModeListener, OutputBank, RebootRequest
+from flightsw.core.ports import (
+    OUTPUTS,
+    PAYLOAD_GATE,
+    REBOOT,
+    ModeListener,
+    OutputBank,
+    RebootRequest,
+)
 from flightsw.core.tables import Table, TableDef
 from flightsw.core.types import BOOL, F32, STRING, U8, U16, U32
 

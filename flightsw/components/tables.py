@@ -14,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flightsw.core.component import Arg, Channel, CommandFailure, Component, Counter, CounterSet, Event, command
+from flightsw.core.component import (
+    Arg,
+    Channel,
+    CommandFailure,
+    Component,
+    Counter,
+    CounterSet,
+    Event,
+    command,
+)
 from flightsw.core.events import Severity
 from flightsw.core.tables import Table, TableError
 from flightsw.core.types import STRING, U8, U32
