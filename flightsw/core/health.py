@@ -6,8 +6,7 @@ service ends in a watchdog reset instead of a zombie satellite.
 
 Critical services also have a **health ping**: a probe the monitor calls every check that says
 what is wrong with the service, if anything (the satellite adds one per critical supervised
-service: failed, or crashing and restarting; a service adds its own, e.g. the link's "radio
-serial port not open"). A ping failing for its grace time stops the pets like a stale
+service: failed, or crashing and restarting; a service may add its own with ``add_ping``). A ping failing for its grace time stops the pets like a stale
 heartbeat; the ``on_critical`` hook runs first (the satellite records the reset reason
 CRITICAL_SERVICE, so the next boot says why), and again with an empty list if the service
 recovers before the watchdog bit. Why a grace time: a service restarting after one crash, or
