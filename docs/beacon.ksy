@@ -83,7 +83,7 @@ types:
       - id: reset_reason
         type: u1
         enum: reset_reason
-        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG)
+        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG, 9 CRITICAL_SERVICE, 10 FDIR)
       - id: uptime
         type: u4
         doc: seconds since boot [s]
@@ -174,6 +174,8 @@ enums:
     6: duration
     7: software_error
     8: watchdog
+    9: critical_service
+    10: fdir
   command_status:
     0: none
     1: accepted

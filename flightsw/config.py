@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
+from flightsw.components.fdir import WatchPoint, WatchTable, validate_watch_table
 from flightsw.core.enums import OPERATING_MODES
 
 
@@ -78,6 +79,8 @@ class WatchdogSection(Section):
     backend: Literal["none", "sim", "systemd", "device", "systemd+device"] = "none"
     device: str = "/dev/watchdog"
     check_period: Annotated[float, _range(0.1, 60.0)] = 1.0
+    #: a critical service failed (or its health ping failing) this long stops the watchdog pets
+    critical_grace_s: Annotated[float, _range(1.0, 3600.0)] = 30.0
 
 
 class TimeSection(Section):
@@ -314,6 +317,8 @@ class ModesSection(Section):
     safe_without_battery_s: Annotated[float, _range(0.0, 86400.0)] = 600.0
     max_auto_recoveries: Annotated[int, _range(1, 100)] = 3
     recovery_window_s: Annotated[float, _range(600.0, 7 * 86400.0)] = 21600.0
+    #: the default watch-point table (docs/operations.md); tbl.LOAD/ACTIVATE replace it in flight
+    watchpoints: list[WatchPoint] = []
 
     @property
     def battery_channel_name(self) -> str:
@@ -326,6 +331,7 @@ class ModesSection(Section):
         return not isinstance(self.battery_channel, UnsetType) and self.battery_channel != ""
 
     def __post_init__(self) -> None:
+        validate_watch_table(WatchTable(watchpoints=list(self.watchpoints)))
         if isinstance(self.battery_channel, str) and self.battery_channel and self.battery_channel.count(".") != 1:
             raise ValueError(f"battery_channel: expected \"component.channel\" or \"\" (no battery FDIR), "
                              f"got {self.battery_channel!r}")
@@ -644,6 +650,10 @@ def _cross_check(cfg: MissionConfig) -> None:
                                       f"device named {name!r} (have: {sorted(have)})")
         if cfg.deployment.first_boot == "stowed" and not cfg.deployment.burn_outputs:
             raise ConfigError("deployment.burn_outputs: a stowed satellite needs at least one burn-wire output")
+    for i, wp in enumerate(cfg.modes.watchpoints):
+        if wp.output and wp.output not in outputs:
+            raise ConfigError(f"modes.watchpoints[{i}].output: no gpio_output device named {wp.output!r} "
+                              f"(have: {sorted(outputs)})")
     for i, name in enumerate(cfg.modes.safe_off_outputs):
         if name not in outputs:
             raise ConfigError(f"modes.safe_off_outputs[{i}]: no gpio_output device named {name!r} "

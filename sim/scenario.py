@@ -26,7 +26,8 @@ from sim.faults import BusFaults, PartFaults
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MAX_DURATION_S = 30 * 86400.0
 
-LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool}
+LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool,
+                                "uart_missing": bool}
 # Software faults: `target = "rategroup.<name>"` (a rate group of the mission config).
 SOFTWARE_TARGET_PREFIX = "rategroup."
 SOFTWARE_FAULTS = frozenset({"hang"})
@@ -51,6 +52,8 @@ RUN_METRICS = frozenset({
     "frames_before_silence_end", "first_frame_s", "silence_end_s", "antennas_released",
     "antenna_release_attempt", "antenna_release_circuit", "burn_attempts", "deployment_deployed",
     "reboots_during_silence", "reboots_after_silence", "reboots_after_silence_silent",
+    "watchpoint_responses", "watchpoint_yellows", "parts_isolated", "critical_service_alarms",
+    "critical_service_resets", "beacons_after_reset",
 })
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
@@ -97,7 +100,7 @@ class FaultInjection:
         if self.software:
             return False
         if self.target == "link":
-            return False if self.fault == "blackout" else 0.0
+            return False if LINK_FAULTS[self.fault] is bool else 0.0
         table = BUS_FAULTS if self.target == "bus" else PART_FAULTS
         return table[self.fault].default
 
@@ -256,11 +259,13 @@ class FaultApplier:
     """
 
     def __init__(self, parts: Mapping[str, Any] | None = None, buses: Iterable[Any] = (),
-                 channel: Any = None, gate: Any = None, hangs: RateGroupHangs | None = None) -> None:
+                 channel: Any = None, gate: Any = None, hangs: RateGroupHangs | None = None,
+                 transceiver: Any = None) -> None:
         self.parts = dict(parts or {})
         self.buses = list(buses)
         self.channel = channel
         self.gate = gate
+        self.transceiver = transceiver
         self.hangs = hangs
         self.applied: list[tuple[float, str, str, Any]] = []
 
@@ -293,7 +298,11 @@ class FaultApplier:
             else:
                 self.hangs.release(group)
         elif target == "link":
-            if fault == "blackout":
+            if fault == "uart_missing":
+                if self.transceiver is None:
+                    raise ScenarioError("link uart_missing needs the simulated transceiver")
+                self.transceiver.set_uart_present(not value)
+            elif fault == "blackout":
                 if self.gate is None:
                     raise ScenarioError("link blackout needs the transceiver's contact gate")
                 self.gate.blackout = bool(value)

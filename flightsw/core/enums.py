@@ -52,6 +52,11 @@ class ResetReason(enum.StrEnum):
     DURATION = "DURATION"  # --duration elapsed
     SOFTWARE_ERROR = "SOFTWARE_ERROR"  # the framework itself failed and stopped
     WATCHDOG = "WATCHDOG"
+    #: the health monitor stopped the watchdog pets: a critical service failed or stopped answering
+    #: its health ping for the grace time (recorded before the pets stop; the process is then
+    #: killed by systemd or the board reset by the hardware watchdog)
+    CRITICAL_SERVICE = "CRITICAL_SERVICE"
+    FDIR = "FDIR"  # a watch-point's REBOOT response (an orderly stop; the service manager restarts)
 
     @classmethod
     def parse(cls, value: object) -> ResetReason | None:
@@ -63,6 +68,9 @@ class ResetReason(enum.StrEnum):
 
 #: reset reasons after which the previous mode is not trusted
 UNCLEAN_RESETS = frozenset({ResetReason.UNEXPECTED, ResetReason.STATE_LOST, ResetReason.SOFTWARE_ERROR})
+#: runs that ended on a fault: they do not prove a boot good (boot-loop protection counts them),
+#: though the mode after the last two is trusted (the fault and its cause were recorded)
+FAILED_RUNS = UNCLEAN_RESETS | {ResetReason.CRITICAL_SERVICE, ResetReason.FDIR}
 
 
 class CommandStatus(enum.IntEnum):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
-    from flightsw.core.enums import LatePolicy, TxInhibit
+    from flightsw.core.enums import LatePolicy, ResetReason, TxInhibit
 
 T = TypeVar("T")
 
@@ -126,6 +126,8 @@ class Ports:
 ResponseListener = Callable[["CommandResponse"], None]
 #: why the payload may not run now, or None when it may
 PayloadGate = Callable[[], "str | None"]
+#: an orderly restart of the flight software with the reset reason the next boot reads, and why
+RebootRequest = Callable[["ResetReason", str], None]
 #: called as ``listener(old, new, reason)`` on every mode change ("BOOT" as the boot's first old mode)
 ModeListener = Callable[[str, str, str], None]
 
@@ -296,3 +298,4 @@ STORED_COMMANDS: PortKey[StoredCommands] = PortKey(
 OVERFLIGHTS: PortKey[OverflightPredictor] = PortKey(
     "overflights", "next overflight of a target, for event-relative stored commands (imaging)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")
+REBOOT: PortKey[RebootRequest] = PortKey("reboot", "orderly restart with a reset reason (provided by the satellite)")

@@ -64,6 +64,17 @@ BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change 
 TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
 RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
 SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
+UART_MISSING = "uart_missing"
+#: a run that ended for these reasons is started again on the same data directory, as the
+#: board's watchdog (WATCHDOG) or the service manager (FDIR: a watch-point's orderly restart) does
+REBOOTING = frozenset({"WATCHDOG", "FDIR"})
+#: flight events counted as metrics of the run (fault protection: docs/operations.md)
+FDIR_EVENTS = {
+    "modes.watch_fired": "watchpoint_responses",
+    "modes.watch_yellow": "watchpoint_yellows",
+    "modes.part_isolated": "parts_isolated",
+    "exec.critical_service": "critical_service_alarms",
+}
 
 
 
@@ -94,6 +105,7 @@ class SimulationRun:
         self.services = Supervisor(on_crash=self._on_service_crash, on_failed=self._on_service_crash)
         self.events: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=MAX_EVENTS_KEPT)
         self.event_counts: collections.Counter[str] = collections.Counter()
+        self.fdir_counts: collections.Counter[str] = collections.Counter()  # FDIR_EVENTS' metrics
         self.data_volume: list[tuple[float, float, float]] = []
         self.modes: list[tuple[float, str]] = []
         self.boots: list[BootRecord] = []
@@ -236,7 +248,8 @@ class SimulationRun:
             self.ground = self._ground_monitor(sat)
             self.services.add_service(TRANSCEIVER_SERVICE, self._run_transceiver, critical=False)
             self.services.add_service("sim.ground", self.ground.run, critical=False)
-        self.applier = FaultApplier(channel=self.transceiver.channel if self.transceiver else None, gate=self.gate)
+        self.applier = FaultApplier(channel=self.transceiver.channel if self.transceiver else None, gate=self.gate,
+                                    transceiver=self.transceiver)
         period = self.options.ticker_period_s
         self.services.add_service("sim.world", lambda: run_world_ticker(self.environment, period, feeds))
         self.services.add_service("sim.faults", self._fault_timeline)
@@ -245,6 +258,11 @@ class SimulationRun:
             self.services.add_service("sim.silence", self._silence_watch, critical=False)
             self.transceiver.downlink.on_submit = self._on_downlink_frame
         self._attach(sat)
+        # A serial device missing at boot must be missing before the transceiver and the flight
+        # link start: applied now, not by the fault timeline that runs beside them.
+        for at, injection, value in self.scenario.timeline():
+            if at == 0 and injection.fault == UART_MISSING:
+                self.applier.apply(at, injection, value)
         return sat
 
     def _attach(self, sat: Satellite) -> None:
@@ -314,6 +332,8 @@ class SimulationRun:
     async def _fault_timeline(self) -> None:
         assert self.applier is not None
         for at, injection, value in self.scenario.timeline():
+            if at == 0 and injection.fault == UART_MISSING:
+                continue  # applied before the boot (build)
             delay = self._t0 + at - self._loop_time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -404,6 +424,8 @@ class SimulationRun:
     def _on_event(self, record: EventRecord) -> None:
         assert self.sat is not None
         self.event_counts[record.severity.name] += 1
+        if record.name in FDIR_EVENTS:
+            self.fdir_counts[FDIR_EVENTS[record.name]] += 1
         if record.severity >= Severity.WARNING:
             text = record.text(self.sat.events.info(record.id).format)
             self.events.append((self.environment.epoch_now(), record.severity.name, f"{record.name}: {text}"))
@@ -460,13 +482,14 @@ class SimulationRun:
                 reason = await sat.run(duration=end - loop.time())
             await self._power_off(sat, reason)
             await self._check_nothing_left(boot)
-            if reason != "WATCHDOG":
+            if reason not in REBOOTING:
                 return reason
             now = self.environment.epoch_now()
             self.resets.append(now)
-            self.events.append((now, RESET_SEVERITY, f"watchdog reset: boot {sat.state.boot_count} ended, "
-                                "the board restarts"))
-            log.warning("simulated watchdog reset at t+%.0f s; booting again", loop.time() - self._t0)
+            what = "watchdog reset" if reason == "WATCHDOG" else f"restart ({reason})"
+            self.events.append((now, RESET_SEVERITY, f"{what}: boot {sat.state.boot_count} ended, "
+                                "the flight software starts again"))
+            log.warning("simulated %s at t+%.0f s; booting again", what, loop.time() - self._t0)
             delay = min(self.options.boot_delay_s, end - loop.time())
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -551,10 +574,16 @@ class SimulationRun:
         m["events_error"] = float(sum(self.event_counts[s] for s in ("ERROR", "CRITICAL", "FATAL")))
         m["commands_rejected"] = float(self._finished["commands_rejected"])
         m["reboots"] = float(len(self.resets))
+        for metric in FDIR_EVENTS.values():
+            m[metric] = float(self.fdir_counts[metric])
+        m["critical_service_resets"] = float(sum(1 for b in self.boots if b.reset_reason == "CRITICAL_SERVICE"))
         if self.modes_measured:
             m["safe_mode_entries"] = float(self.safe_mode_entries)
         if self.transceiver is not None and self.ground is not None:
             m.update(link_metrics(self.transceiver, self.ground, contacts, self._bytes_up()))
+            # the link after the last reset (deaf_radio: the board recovers its own radio link)
+            last_reset = self.resets[-1] if self.resets else float("-inf")
+            m["beacons_after_reset"] = float(sum(1 for t in self.ground.beacon_times if t > last_reset))
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
         m.update(self._deployment_metrics())
