@@ -31,7 +31,15 @@ from flightsw.components import file_ops, file_policy
 from flightsw.components.file_policy import FileRef, NotADestination, PathRefused
 from flightsw.config import ConfigError
 from flightsw.core.atomic import atomic_write
-from flightsw.core.component import Arg, CommandFailure, Component, Counter, CounterSet, Event, command
+from flightsw.core.component import (
+    Arg,
+    CommandFailure,
+    Component,
+    Counter,
+    CounterSet,
+    Event,
+    command,
+)
 from flightsw.core.events import Severity
 from flightsw.core.ports import FILE_DOWNLINK, FileDownlink
 from flightsw.core.types import BOOL, STRING, U8

@@ -17,6 +17,7 @@ from flightsw.components.file_manager import SUBSYSTEM, FileManager
 from flightsw.core.commands import Completion
 from flightsw.core.ports import FILE_DOWNLINK, Ports
 from flightsw.testing import ResponseLog, mission_config
+
 from .ft_helpers import GROUND_ID, Pair, fast_config, start_station, wait_for
 
 FILES_TOML = """
@@ -107,7 +108,7 @@ async def test_an_uploaded_sequence_is_moved_out_of_quarantine_to_where_it_belon
     assert completion is Completion.SUCCESS, detail
     placed = rig.fm.roots["sequences"] / "pass1.seq"
     assert placed.read_text() == "imaging.CAPTURE_NOW\n"
-    assert not quarantined.exists() and not Path(str(quarantined) + ".meta.json").exists()
+    assert not quarantined.exists() and not quarantined.with_name(quarantined.name + ".meta.json").exists()
     moved = rig.events("moved")[-1]
     assert moved["dest"] == "sequences/pass1.seq"
     assert moved["sha256"] == hashlib.sha256(local.read_bytes()).hexdigest()[:16]
