@@ -291,6 +291,10 @@ class GroundStation:
 
     _counter_floor = 0
 
+    def note_flight_dictionary(self, flight_hash: int, rx_time: float) -> None:
+        """The flight dictionary's 32-bit hash, from a beacon, an event or the archive."""
+        self._observe_dictionary(flight_hash, rx_time)
+
     def _observe_dictionary(self, flight_hash: int, rx_time: float) -> None:
         warning = self.dictionary_check.observe(flight_hash)
         if warning:
