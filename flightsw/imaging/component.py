@@ -97,7 +97,7 @@ class ImagingComponent(Component):
 
     image_captured = Event(Severity.INFO,
                            "Image {image_id} captured ({reason}): {width}x{height}, {full_bytes} B, "
-                           "lat {lat} lon {lon}", throttle=None)
+                           "lat {lat} lon {lon}, cloud {cloud_pct} %, exposure {exposure_pct} %", throttle=None)
     capture_failed = Event(Severity.WARNING, "Capture failed ({reason}): {error}", throttle=(5, 60.0))
     capture_refused = Event(Severity.WARNING, "Capture refused ({reason}): {why}", throttle=(5, 60.0))
     capture_scheduled = Event(Severity.INFO, "Capture scheduled at UTC {utc} ({reason})",
@@ -528,11 +528,10 @@ class ImagingComponent(Component):
         self.captures.set(self._captures)
         self.image_captured.emit(
             image_id=record.id, reason=reason, width=record.width, height=record.height,
-            full_bytes=record.full_bytes, lat=_fmt(record.lat, 3), lon=_fmt(record.lon, 3))
+            full_bytes=record.full_bytes, lat=_fmt(record.lat, 3), lon=_fmt(record.lon, 3),
+            cloud_pct=round(100 * scores.cloud), exposure_pct=round(100 * scores.exposure))
         self.last_cloud_pct.set(round(100 * scores.cloud))
         self.last_exposure_pct.set(round(100 * scores.exposure))
-        self.image_scored.emit(image_id=record.id, cloud_pct=round(100 * scores.cloud),
-                               exposure_pct=round(100 * scores.exposure))
         await self._refresh_storage()
         if self.auto_thumbnails.value and self.downlink is not None:
             await self._request_downlink(record.id, "thumbnail")
