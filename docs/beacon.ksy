@@ -8,6 +8,7 @@ doc: |
   The information field holds one CCSDS space packet on APID 0x012 with
   an 8-byte time stamp, the beacon fields and a CRC-16/CCITT-FALSE over the packet.
   A field equal to the maximum (unsigned) or minimum (signed) value means not available.
+  Versions 2 to 3 decode: a later version only appends fields.
 seq:
   - id: dest_callsign_raw
     size: 6
@@ -72,7 +73,9 @@ types:
       - id: version
         type: u1
         doc: beacon layout version
-        valid: 2
+        valid:
+          min: 2
+          max: 3
       - id: mode
         type: u1
         enum: mode
@@ -133,6 +136,10 @@ types:
       - id: frames_sent
         type: u4
         doc: downlink frames sent since boot
+      - id: dictionary_hash
+        type: u4
+        if: version >= 3
+        doc: first 32 bits of the flight dictionary's SHA-256 (version 3 on)
       - id: crc
         type: u2
         doc: CRC-16/CCITT-FALSE over the packet

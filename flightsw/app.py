@@ -208,7 +208,6 @@ class Satellite:
             log.debug("port %s: %s -> %s", port, provider or "(none)", ", ".join(consumers) or "(no consumer)")
         d = Dictionary.build(self.components)
         self.dictionary = d
-        self.commands.dictionary = d
         for cid in d.channels:
             self.telemetry.declare(cid)
         for eid, item in d.events.items():
@@ -216,6 +215,7 @@ class Satellite:
             self.events.declare(EventInfo(eid, item.name, decl.severity, decl.format, decl.throttle))
         self.params.declare(d.parameters)
         self._configure_packets(d)
+        self.commands.use_dictionary(d)  # complete now (packets included): hashed once
         self._finalized = True
         self.executive.note_store_problems("state", self.state.load_problems)
         self.executive.note_store_problems("parameters", self.params.load())

@@ -206,6 +206,35 @@ class FileTransferSection(Section):
             raise ValueError(f"{_leading_key(str(exc), self.__struct_fields__)}: {exc}") from None
 
 
+class FilesSection(Section):
+    """File management by command (flightsw.components.file_manager): roots by name, relative to data_dir."""
+
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x00A0
+    #: root name -> directory (relative to storage.data_dir); "quarantine" is added with [filetransfer]
+    roots: dict[str, str] = field(default_factory=lambda: {
+        "configs": "uploads/configs", "sequences": "uploads/sequences", "tables": "uploads/tables",
+        "software": "uploads/software", "images": "images", "records": "records"})
+    #: the roots MOVE may put a verified upload in
+    destinations: list[str] = field(default_factory=lambda: ["configs", "sequences", "tables", "software"])
+    #: entries a listing reports (sorted by name; the total is always reported)
+    max_listing: Annotated[int, _range(1, 1000)] = 64
+    #: entries a listing sends as events (the rest: LIST with to_file)
+    listing_events: Annotated[int, _range(1, 64)] = 16
+    max_downlink_mb: Annotated[float, _range(0.001, 4096)] = 16.0
+
+    def __post_init__(self) -> None:
+        from flightsw.components.file_policy import ROOT_NAME_RE
+
+        for name in self.roots:
+            if not ROOT_NAME_RE.match(name):
+                raise ValueError(f"roots.{name}: a root name must match {ROOT_NAME_RE.pattern}")
+            if name == "quarantine":
+                raise ValueError("roots.quarantine: reserved for the CFDP quarantine (added with [filetransfer])")
+        for i, name in enumerate(self.destinations):
+            if name not in self.roots:
+                raise ValueError(f"destinations[{i}]: {name!r} is not a root (roots: {', '.join(sorted(self.roots))})")
+
+
 class ImagingSection(Section):
     quota_mb: Annotated[float, _range(0.1, 1_000_000)] = 64.0
     base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0500
@@ -579,6 +608,7 @@ class MissionConfig(Section):
     housekeeping: HousekeepingSection = field(default_factory=HousekeepingSection)
     link: LinkSection = field(default_factory=LinkSection)
     filetransfer: FileTransferSection | None = None
+    files: FilesSection | None = None
     imaging: ImagingSection = field(default_factory=ImagingSection)
     update: UpdateSection = field(default_factory=UpdateSection)
     modes: ModesSection = field(default_factory=ModesSection)

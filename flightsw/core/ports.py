@@ -148,6 +148,11 @@ class CommandPort(Protocol):
         """Counters since boot: at least "succeeded" and "rejected_total" (the beacon reports them)."""
         ...
 
+    @property
+    def dictionary_hash(self) -> int | None:
+        """First 32 bits of the dictionary's SHA-256 (the beacon carries it), None before it is built."""
+        ...
+
 
 class ModeSource(Protocol):
     """The operating mode and its changes (the mode manager)."""

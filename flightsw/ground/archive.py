@@ -163,6 +163,12 @@ class Archive:
             "SELECT rx_time, source, name, value, unit, boot, seconds FROM vals WHERE rx_time >= ? ORDER BY id",
             (since,)).fetchall()
 
+    def latest_value(self, name: str) -> tuple[float, Any] | None:
+        """(receive time, value) of the newest archived sample of ``name``, or None."""
+        row = self.db.execute("SELECT rx_time, value FROM vals WHERE name = ? ORDER BY id DESC LIMIT 1",
+                              (name,)).fetchone()
+        return None if row is None else (float(row[0]), row[1])
+
     def export_csv(self, since: float) -> str:
         out = io.StringIO()
         writer = csv.writer(out)

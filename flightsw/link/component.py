@@ -265,6 +265,8 @@ class LinkComponent(Component):
                               + self.stats["crc_failures"] + self.stats["malformed"]),
             "frames_received": self.stats["frames_received"],
             "frames_sent": self.scheduler.frames_sent,
+            "dictionary_hash": (None if dispatcher.dictionary_hash is None
+                                else beacon.dictionary_hash_as_sent(dispatcher.dictionary_hash)),
         }
         for field_name, read in self.beacon_sources.items():
             values[field_name] = read()
