@@ -54,6 +54,9 @@ from flightsw.link.auth import (
     verify_command,
 )
 from flightsw.link.packets import (
+    CRC_LEN,
+    PRIMARY_HEADER_LEN,
+    TM_SECONDARY_LEN,
     Apid,
     CrcMismatch,
     PacketBuilder,
@@ -117,6 +120,14 @@ class LinkComponent(Component):
     queue_stored = Channel(U16, doc="Queued stored-telemetry packets", update="on_change")
     packets_dropped = Channel(U32, doc="Downlink packets dropped from full queues", update="on_change")
     airtime = Channel(F32, unit="s", doc="Downlink on-air time since boot", update="on_change")
+    frames_out_of_contact = Counter("Frames sent while out of a predicted contact", group="contact")
+    frames_out_of_contact_other = Counter("Frames sent out of a predicted contact carrying more than "
+                                          "a beacon or a verdict", group="contact")
+    packets_withheld = Counter("Real-time packets not sent out of contact (recorded for playback)",
+                               group="contact")
+    frames_saved = Counter("Frames the withheld packets would have filled", group="contact")
+    airtime_saved = Channel(F32, unit="s", doc="On-air time of the frames not sent out of contact",
+                            update="on_change")
 
     uplink_rejected = Event(Severity.WARNING, "Uplink packet dropped: {reason} ({detail})", throttle=(5, 60.0))
     uplink_duplicate = Event(Severity.INFO, "Re-sent command {counter} not executed again", throttle=(5, 60.0))
@@ -149,6 +160,12 @@ class LinkComponent(Component):
         self._commands: CommandPort | None = None  # the dispatcher, wired through the COMMANDS port
         # Other uplink APIDs (file PDUs) go to their owner, which authenticates them itself.
         self.packet_handlers: dict[int, Callable[[Any], Awaitable[None]]] = {}
+        # Contact-aware downlink (flightsw/link/contact.py): None while no pass prediction exists.
+        self.in_contact: bool | None = None
+        self.silent_out_of_contact = False
+        self.contact_stats = CounterSet(self, group="contact")
+        self.airtime_saved_s = 0.0
+        self._withheld = bytearray()  # packets withheld since the last whole frame was counted
 
     # -- wiring -------------------------------------------------------------------------------
     def use_commands(self, commands: CommandPort) -> None:
@@ -205,7 +222,37 @@ class LinkComponent(Component):
     def _wrap(self, info: bytes) -> bytes:
         return ax25.UiFrame(self.settings.ground, self.settings.callsign, info).encode()
 
+    def set_contact(self, in_contact: bool | None, silent: bool = False) -> None:
+        """Contact-aware downlink: out of a predicted contact only beacons (none when ``silent``)
+        and verdicts go; real-time housekeeping and events are withheld (they are recorded and
+        played back in the next pass) and queued playback and files wait. None: no prediction,
+        everything is sent as usual."""
+        self.in_contact = in_contact
+        self.silent_out_of_contact = silent
+        out = in_contact is False
+        self.scheduler.hold(Priority.VERDICT if out else None)
+        self.scheduler.set_inhibit("contact", out and silent)
+
+    def _withhold(self, packet_len: int, alone: bool = False) -> None:
+        """Count a packet not sent out of contact, and the airtime of the frames it would have filled."""
+        self.contact_stats.inc("packets_withheld")
+        if alone:  # a beacon has a frame to itself
+            self.airtime_saved_s += self.scheduler.airtime(self._wrap(bytes(packet_len)))
+            self.contact_stats.inc("frames_saved")
+            return
+        if len(self._withheld) + packet_len > self.settings.max_info:
+            self.airtime_saved_s += self.scheduler.airtime(self._wrap(bytes(self._withheld)))
+            self.contact_stats.inc("frames_saved")
+            self._withheld.clear()
+        self._withheld += bytes(packet_len)
+
     async def _transmit(self, frame: bytes) -> None:
+        if self.in_contact is False:
+            self.contact_stats.inc("frames_out_of_contact")
+            info = frame[ax25.HEADER_LEN:]
+            apid = ((info[0] & 0x07) << 8) | info[1] if len(info) > 1 else -1
+            if apid not in (Apid.BEACON, Apid.VERDICT):
+                self.contact_stats.inc("frames_out_of_contact_other")
         try:
             await self.radio.send(frame)
         except (SerialPortUnavailable, FrameTooLong) as exc:
@@ -216,6 +263,10 @@ class LinkComponent(Component):
     def downlink(self, priority: Priority, apid: int, user_data: bytes, *,
                  replace_key: Any = None, alone: bool = False) -> bool:
         """Queue user data on an APID; a packet too large for a frame is refused and reported."""
+        if self.in_contact is False and (priority in (Priority.HOUSEKEEPING, Priority.EVENT) or
+                                         (priority == Priority.BEACON and self.silent_out_of_contact)):
+            self._withhold(len(user_data) + PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + CRC_LEN, alone)
+            return True
         try:
             packet = self.builder.telemetry(apid, user_data, self._stamp())
         except PacketError as exc:
@@ -431,6 +482,8 @@ class LinkComponent(Component):
         self.queue_stored.set(min(sched.depth(Priority.STORED), 0xFFFF))
         self.packets_dropped.set(sched.packets_dropped & 0xFFFFFFFF)
         self.airtime.set(sched.airtime_total)
+        self.contact_stats.publish()
+        self.airtime_saved.set(self.airtime_saved_s)
 
     # -- commands -----------------------------------------------------------------------------
     @command(doc="Switch the transmitter off (persisted across reboots); the receiver stays on.")

@@ -89,6 +89,26 @@ def build_link(sat: Satellite) -> None:
     link = sat.add(LinkComponent(settings, radio, keys))
     sat.ports.connect(COMMANDS, link.use_commands, required=True, by=link.name)
     _add_file_link(sat, link)
+    _add_playback_and_contact(sat, link)
+
+
+def _add_playback_and_contact(sat: Satellite, link: LinkComponent) -> None:
+    """Playback of the record log rides every link; with ``[contact]`` the downlink follows the
+    predicted passes (sgp4 is imported only then: the minimal install has none)."""
+    from flightsw.link.playback import Playback
+
+    playback = sat.add(Playback(link, lambda: sat.packets))
+    if sat.config.contact is None:
+        return
+    try:
+        from flightsw.link.contact import ContactManager
+    except ImportError as exc:
+        from flightsw.app import StartupError
+
+        raise StartupError(f"[contact] needs the payload extra (sgp4): pip install 'flightsw[payload]' ({exc})") from exc
+    if not sat.config.contact.stations:
+        raise ConfigError("contact.stations: at least one ground station is needed to predict passes")
+    sat.add(ContactManager(sat.config.contact, link, playback))
 
 
 def _add_file_link(sat: Satellite, link: LinkComponent) -> None:
