@@ -18,9 +18,9 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
         ("[storage]\ndata_dir = 3\n", "storage.data_dir: expected a string, got 3"),
         ("[storage]\nfsnyc = true\n", "storage.fsnyc: unknown key (allowed: data_dir, fsync, records_max_bytes, "
                                         "records_segment_bytes, records_sync_seconds)"),
-        ("[storag]\nfsync = true\n", "storag: unknown section (allowed: devices, filetransfer, housekeeping, imaging, "
+        ("[storag]\nfsync = true\n", "storag: unknown section (allowed: contact, devices, filetransfer, housekeeping, imaging, "
                                        "link, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
-        ("[fdir]\nenabled = true\n", "fdir: unknown section (allowed: devices, filetransfer, housekeeping, imaging, "
+        ("[fdir]\nenabled = true\n", "fdir: unknown section (allowed: contact, devices, filetransfer, housekeeping, imaging, "
                                       "link, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
         ("[watchdog]\nbackend = \"dog\"\n",
          "watchdog.backend: expected one of 'none', 'sim', 'systemd', 'device', 'systemd+device', got 'dog'"),
