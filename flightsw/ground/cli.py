@@ -1,4 +1,4 @@
-"""`flightsw ground`: live view (default), `send NAME ARG=VALUE ...`, `export --since ... --csv`."""
+"""`flightsw ground`: live view (default), `send NAME ARG=VALUE ...`, `export --since ... --csv`, `gaps`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flightsw.ground.dictionary import CommandArgumentError
 from flightsw.ground.files_cli import optional_files
 from flightsw.ground.files_cli import register as register_files
 from flightsw.ground.live import parse_assignments, run_live
+from flightsw.ground.records_cli import register as register_records
 from flightsw.ground.station import CounterExhausted
 
 DEFAULT_DB = "ground.sqlite3"
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--csv", action="store_true", required=True, help="CSV on stdout")
     export.set_defaults(func=cmd_export)
     register_files(actions)
+    register_records(actions)
 
 
 def _since(text: str) -> float:

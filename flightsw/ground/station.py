@@ -169,6 +169,8 @@ class GroundStation:
         self._channel_info = {c.name: c for c in dictionary.channels.values()}
         # Downlink APIDs decoded elsewhere (file PDUs): called with the packet on the loop.
         self.packet_handlers: dict[int, Callable[[Packet], None]] = {}
+        # Also told of every well-formed downlink packet (the record archive: flightsw/ground/records.py).
+        self.packet_listeners: list[Callable[[Packet], None]] = []
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -197,6 +199,8 @@ class GroundStation:
                 note = "; ".join(map(str, errors))[:200]
                 for packet in packets:
                     self._track_sequence(packet)
+                    for listener in self.packet_listeners:
+                        listener(packet)
                     try:
                         self._decode_packet(packet, rx_time, values, events, responses)
                     except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:

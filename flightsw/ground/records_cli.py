@@ -1,0 +1,77 @@
+"""`flightsw ground gaps [--from N] [--request] [--max N] [--every-nth N] [--channels ...]`.
+
+Shows which record numbers the archive still lacks (played-back records carry numbers; the
+satellite's newest number comes with every played-back packet) and, with ``--request``, asks the
+satellite to play them back (one ``playback.REQUEST`` per range, nearby gaps merged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from flightsw.ground.archive import Archive
+from flightsw.ground.connect import open_station
+from flightsw.ground.records import REQUEST_COMMAND, gap_requests, request_assignments
+from flightsw.ground.station import GroundStation
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    gaps = actions.add_parser("gaps", help="record numbers missing from the archive; --request asks for them")
+    gaps.add_argument("--from", dest="first", type=int, default=0, help="ignore records below this number")
+    gaps.add_argument("--request", action="store_true", help="send playback.REQUEST for the gaps")
+    gaps.add_argument("--max", type=int, default=8, help="at most this many requests (default 8)")
+    gaps.add_argument("--kind", type=int, choices=(0, 1, 2), default=0, help="0 all, 1 telemetry, 2 events")
+    gaps.add_argument("--every-nth", type=int, default=1, help="keep every Nth sample of each packet")
+    gaps.add_argument("--channels", default="", help="comma-separated channels to keep (default all)")
+    gaps.set_defaults(func=cmd_gaps)
+
+
+def _report(archive: Archive, first: int) -> tuple[list[tuple[int, int]], str]:
+    gaps = archive.record_gaps(first)
+    head = archive.onboard_head()
+    counts = archive.record_counts()
+    missing = sum(b - a + 1 for a, b in gaps)
+    lines = [f"archive: {', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'no records'}",
+             f"satellite's next record number: {head if head is not None else 'unknown (no playback yet)'}",
+             f"missing: {missing} records in {len(gaps)} gaps"]
+    lines += [f"  #{a}-#{b} ({b - a + 1})" for a, b in gaps[:50]]
+    if len(gaps) > 50:
+        lines.append(f"  ... {len(gaps) - 50} more")
+    return gaps, "\n".join(lines)
+
+
+async def _request(args: argparse.Namespace, gaps: list[tuple[int, int]]) -> int:
+    station: GroundStation = await open_station(args)
+    receiver = asyncio.create_task(station.run())
+    failures = 0
+    try:
+        for first, last in gap_requests(gaps, args.max):
+            assignments = request_assignments(first, last, args.kind, args.every_nth, args.channels)
+            response = await station.command(REQUEST_COMMAND, assignments, timeout=10.0, retries=2)
+            outcome = "no response" if response is None else (
+                response.reason.name if response.completion is None else response.completion.name)
+            print(f"{REQUEST_COMMAND} #{first}-#{last}: {outcome}")
+            failures += outcome != "SUCCESS"
+    finally:
+        receiver.cancel()
+        await station.transport.close()
+        await asyncio.to_thread(station.archive.close)
+    return 1 if failures else 0
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    if not Path(args.db).exists():
+        print(f"flightsw ground gaps: no archive {args.db}", file=sys.stderr)
+        return 2
+    archive = Archive(args.db)
+    try:
+        gaps, text = archive.call_blocking(_report, archive, args.first)
+    finally:
+        archive.close()
+    print(text)
+    if not args.request or not gaps:
+        return 0
+    return asyncio.run(_request(args, gaps))
