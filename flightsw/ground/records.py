@@ -30,7 +30,8 @@ log = logging.getLogger("flightsw.ground.records")
 
 LIVE, PLAYBACK = "live", "playback"
 KIND_TLM, KIND_EVT = int(RecordCode.TELEMETRY), int(RecordCode.EVENT)
-REQUEST_COMMAND = "playback.REQUEST"
+REQUEST_COMMAND = "playback.REQUEST_RANGES"
+RANGES_CHARS = 160  # the command's argument (flightsw.link.playback.RANGES_CHARS)
 
 
 @dataclass
@@ -130,20 +131,26 @@ class RecordIngest:
         self.stats.duplicates += duplicates
 
 
-def gap_requests(gaps: list[tuple[int, int]], limit: int, bridge: int = 8) -> list[tuple[int, int]]:
-    """At most ``limit`` (first, last) requests covering the gaps, oldest first; gaps closer than
-    ``bridge`` records are asked for together (a few records again cost less than a command)."""
+def gap_requests(gaps: list[tuple[int, int]], limit: int, max_records: int | None = None,
+                 bridge: int = 2) -> list[str]:
+    """At most ``limit`` ``playback.REQUEST_RANGES`` arguments covering the gaps, oldest first, and
+    at most ``max_records`` records in all (what a pass can carry); gaps closer than ``bridge``
+    records are asked for together."""
     merged: list[tuple[int, int]] = []
+    total = 0
     for first, last in gaps:
+        if max_records is not None and total >= max_records:
+            break
+        if max_records is not None:
+            last = min(last, first + max_records - total - 1)
+        total += last - first + 1
         if merged and first - merged[-1][1] <= bridge:
             merged[-1] = (merged[-1][0], last)
         else:
             merged.append((first, last))
-    return merged[:limit]
+    return stored.format_ranges(merged, RANGES_CHARS)[:limit]
 
 
-def request_assignments(first: int, last: int, kind: int = 0, every_nth: int = 1,
-                        channels: str = "") -> dict[str, str]:
-    """Arguments of ``playback.REQUEST`` for one range, as the command line would give them."""
-    return {"kind": str(kind), "first": str(first), "last": str(last), "every_nth": str(every_nth),
-            "channels": channels}
+def request_assignments(ranges: str, kind: int = 0) -> dict[str, str]:
+    """Arguments of ``playback.REQUEST_RANGES``, as the command line would give them."""
+    return {"kind": str(kind), "ranges": ranges}

@@ -1,8 +1,8 @@
-"""`flightsw ground gaps [--from N] [--request] [--max N] [--every-nth N] [--channels ...]`.
+"""`flightsw ground gaps [--from N] [--request] [--max N] [--max-records N] [--kind K]`.
 
 Shows which record numbers the archive still lacks (played-back records carry numbers; the
 satellite's newest number comes with every played-back packet) and, with ``--request``, asks the
-satellite to play them back (one ``playback.REQUEST`` per range, nearby gaps merged).
+satellite to play them back (``playback.REQUEST_RANGES``, as many ranges per command as fit).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ def register(actions: argparse._SubParsersAction) -> None:
     gaps.add_argument("--request", action="store_true", help="send playback.REQUEST for the gaps")
     gaps.add_argument("--max", type=int, default=8, help="at most this many requests (default 8)")
     gaps.add_argument("--kind", type=int, choices=(0, 1, 2), default=0, help="0 all, 1 telemetry, 2 events")
-    gaps.add_argument("--every-nth", type=int, default=1, help="keep every Nth sample of each packet")
-    gaps.add_argument("--channels", default="", help="comma-separated channels to keep (default all)")
+    gaps.add_argument("--max-records", type=int, default=None, help="ask for at most this many records")
     gaps.set_defaults(func=cmd_gaps)
 
 
@@ -48,12 +47,12 @@ async def _request(args: argparse.Namespace, gaps: list[tuple[int, int]]) -> int
     receiver = asyncio.create_task(station.run())
     failures = 0
     try:
-        for first, last in gap_requests(gaps, args.max):
-            assignments = request_assignments(first, last, args.kind, args.every_nth, args.channels)
-            response = await station.command(REQUEST_COMMAND, assignments, timeout=10.0, retries=2)
+        for ranges in gap_requests(gaps, args.max, args.max_records):
+            response = await station.command(REQUEST_COMMAND, request_assignments(ranges, args.kind),
+                                             timeout=10.0, retries=2)
             outcome = "no response" if response is None else (
                 response.reason.name if response.completion is None else response.completion.name)
-            print(f"{REQUEST_COMMAND} #{first}-#{last}: {outcome}")
+            print(f"{REQUEST_COMMAND} {ranges}: {outcome}")
             failures += outcome != "SUCCESS"
     finally:
         receiver.cancel()

@@ -45,6 +45,7 @@ MAX_REQUESTS = 16
 CHUNK_RECORDS = 400  # records read from the log per storage-worker call
 QUEUE_TARGET = 24  # stored packets kept queued ahead of the radio (the scheduler's queue holds 512)
 U32_MAX = 0xFFFFFFFF
+RANGES_CHARS = 160  # a REQUEST_RANGES command still fits one 256-byte uplink frame
 
 
 @dataclass
@@ -118,14 +119,15 @@ class Playback(Component):
         return True
 
     def _selection(self, kind: int, first: int, last: int, every_nth: int, channels: str,
-                   utc_from: float | None = None, utc_to: float | None = None) -> stored.Selection:
+                   utc_from: float | None = None, utc_to: float | None = None,
+                   ranges: list[tuple[int, int]] | None = None) -> stored.Selection:
         try:
             kind_filter = stored.KindFilter(kind)
         except ValueError:
             raise CommandFailure(f"kind {kind}: 0 all, 1 telemetry, 2 events") from None
         try:
             subset = stored.channel_subset(channels, [(p.id, p.channel_names) for p in self._packets()])
-            return stored.Selection(kind_filter, first, last, utc_from, utc_to, every_nth, subset)
+            return stored.Selection(kind_filter, first, last, utc_from, utc_to, every_nth, subset, ranges)
         except stored.SelectionError as exc:
             raise CommandFailure(str(exc)) from None
 
@@ -137,6 +139,17 @@ class Playback(Component):
              doc="Downlink recorded records by number range (what the ground lacks after a lost pass).")
     def request(self, kind: int, first: int, last: int, every_nth: int, channels: str) -> None:
         self.submit(self._selection(kind, first, last, every_nth, channels), f"#{first}-#{last}")
+
+    @command(args=[Arg("kind", U8, range=(0, 2), doc="0 all, 1 telemetry, 2 events"),
+                   Arg("ranges", STRING(RANGES_CHARS), doc="record numbers, e.g. '10-20,25,31-40'")],
+             doc="Downlink the records of several number ranges (the gaps the ground reports), whole.")
+    def request_ranges(self, kind: int, ranges: str) -> None:
+        try:
+            parsed = stored.parse_ranges(ranges)
+        except stored.SelectionError as exc:
+            raise CommandFailure(str(exc)) from None
+        selection = self._selection(kind, parsed[0][0], parsed[-1][1], 1, "", ranges=parsed)
+        self.submit(selection, f"{len(parsed)} ranges #{parsed[0][0]}-#{parsed[-1][1]}")
 
     @command(args=[Arg("kind", U8, range=(0, 2), doc="0 all, 1 telemetry, 2 events"),
                    Arg("utc_from", F64, doc="UTC start (POSIX seconds)"),

@@ -15,6 +15,7 @@ set for each channel index kept.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -63,11 +64,16 @@ class Selection:
     utc_to: float | None = None
     every_nth: int = 1
     channels: dict[int, list[int]] | None = None  # packet id -> channel indexes kept
+    #: several number ranges (inclusive, ascending) within [first, last]; None: the whole range
+    ranges: list[tuple[int, int]] | None = None
     _seen: dict[int, int] = field(default_factory=dict)
+    _starts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.first > self.last:
             raise SelectionError(f"first record {self.first} is after last record {self.last}")
+        if self.ranges is not None:
+            self._starts = [a for a, _ in self.ranges]
         if self.every_nth < 1:
             raise SelectionError(f"every_nth must be >= 1, got {self.every_nth}")
         if self.utc_from is not None and self.utc_to is not None and self.utc_from > self.utc_to:
@@ -78,6 +84,10 @@ class Selection:
         code = KIND_CODES.get(kind)
         if code is None or not self.first <= n <= self.last:
             return None
+        if self.ranges is not None:
+            i = bisect.bisect_right(self._starts, n) - 1
+            if i < 0 or n > self.ranges[i][1]:
+                return None
         if self.kind == KindFilter.TELEMETRY and code != RecordCode.TELEMETRY:
             return None
         if self.kind == KindFilter.EVENTS and code != RecordCode.EVENT:
@@ -114,6 +124,47 @@ class Selection:
 
 def _event_utc(value: Any) -> Any:
     return value[4] if isinstance(value, list) and len(value) >= 5 else None
+
+
+def parse_ranges(text: str) -> list[tuple[int, int]]:
+    """Record number ranges "10-20,25,31-40" as sorted, merged (first, last) pairs."""
+    ranges: list[tuple[int, int]] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        first, sep, last = part.partition("-")
+        if not first.isdigit() or (sep and not last.isdigit()):
+            raise SelectionError(f"{part!r} is not a record number or a range like 10-20")
+        a, b = int(first), int(last) if sep else int(first)
+        if a > b:
+            raise SelectionError(f"range {part}: first record {a} is after last record {b}")
+        ranges.append((a, b))
+    if not ranges:
+        raise SelectionError("no record ranges given")
+    ranges.sort()
+    merged = [ranges[0]]
+    for a, b in ranges[1:]:
+        if a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def format_ranges(ranges: Sequence[tuple[int, int]], max_chars: int) -> list[str]:
+    """The ranges as "a-b,c" strings of at most ``max_chars`` each (one command argument each)."""
+    out: list[str] = []
+    current = ""
+    for a, b in ranges:
+        part = f"{a}" if a == b else f"{a}-{b}"
+        candidate = f"{current},{part}" if current else part
+        if len(candidate) > max_chars and current:
+            out.append(current)
+            candidate = part
+        current = candidate
+    if current:
+        out.append(current)
+    return out
 
 
 def channel_subset(names: str, packets: Sequence[tuple[int, Sequence[str]]]) -> dict[int, list[int]] | None:

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
+from flightsw.ground.archive import Archive
 from flightsw.ground.files import ground_entity_config
+from flightsw.ground.records import REQUEST_COMMAND, RecordIngest, gap_requests
 from flightsw.link import ax25
 from flightsw.link.packets import Apid, Packet, split_packets
 from flightsw.link.scheduler import stuffed_bits
+from flightsw.link.stored import PACKET_OVERHEAD
 from hal import kiss
 from sim.transceiver import (
     CountingStreamReader,
@@ -29,7 +32,19 @@ from sim.transceiver import (
 COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many seconds (one per pass)...
 COMMAND_RETRY_S = 60.0  # ... unless no verdict came back: then it tries again after this long, as operators do
 NOOP_COMMAND = "exec.NO_OP"
+PLAYBACK_COMMAND = REQUEST_COMMAND
+MAX_RECORDS_PER_PASS = 3000  # about what one pass's playback carries: asked for at most
+PASS_GAP_S = 600.0  # a beacon after this long without one starts a new pass
+REQUEST_SPACING_S = 30.0  # the ground's playback requests go at most this often
 IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
+
+
+def _holes(archive: Archive) -> list[tuple[int, int]]:
+    """Gaps below the newest numbered record in the archive (runs on the archive thread)."""
+    row = archive.db.execute("SELECT MAX(seq) FROM records").fetchone()
+    if row[0] is None:
+        return []
+    return [(a, b) for a, b in archive.record_gaps(0) if b < row[0]]
 
 
 class GroundFileReceiver:
@@ -101,6 +116,17 @@ class GroundMonitor:
         self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
         self.bit_rate = bit_rate
         self.files: GroundFileReceiver | None = None
+        # Store and forward: the archive of live and played-back records, and the per-pass gap
+        # requests (body of playback.REQUEST for (first, last)); None without [ground] playback.
+        self.records: RecordIngest | None = None
+        self.request_body: Callable[[str], bytes] | None = None
+        self.requests_per_pass = 0
+        self.playback_requests_sent = 0
+        self.bytes_by_apid: collections.Counter[int] = collections.Counter()  # whole packets
+        self.stored_arrivals: list[tuple[float, int]] = []  # (simulated UTC, stored user-data bytes)
+        self._last_beacon = -float("inf")
+        self._requests_left = 0
+        self._pending_requests: collections.deque[str] = collections.deque()
         self.frames = 0
         self.frames_foreign = 0
         self.frames_bad = 0
@@ -182,7 +208,16 @@ class GroundMonitor:
         self.frame_times.append(now)
         packets, _errors = split_packets(ui.info)
         for packet in packets:
+            self.bytes_by_apid[packet.apid] += len(packet.user_data) + PACKET_OVERHEAD
+            if self.records is not None:
+                self.records.on_packet(packet)
+                if packet.apid == Apid.STORED:
+                    self.stored_arrivals.append((now, len(packet.user_data)))
             if packet.apid == Apid.BEACON:
+                if now - self._last_beacon > PASS_GAP_S:
+                    self._requests_left = self.requests_per_pass  # a new pass
+                    self._pending_requests.clear()
+                self._last_beacon = now
                 self.beacon_times.append(now)
                 await self._maybe_command(now)
             elif packet.apid == Apid.VERDICT:
@@ -200,6 +235,9 @@ class GroundMonitor:
             _, name, body = self.scheduled.popleft()
         elif self.noop is not None and (since >= COMMAND_GAP_S or (unanswered and since >= COMMAND_RETRY_S)):
             name, body = NOOP_COMMAND, self.noop
+        elif since >= REQUEST_SPACING_S and (request := await self._next_request()) is not None:
+            name, body = request
+            self.playback_requests_sent += 1
         else:
             return
         self._verdicts_at_command = self.verdicts
@@ -208,6 +246,22 @@ class GroundMonitor:
         await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
         self.commands_sent += 1
         self.commands_log.append((now, name))
+
+    async def _next_request(self) -> tuple[str, bytes] | None:
+        """The next playback request of this pass: record numbers missing below the newest one
+        the archive has (the satellite's automatic playback brings what is newer)."""
+        if self.records is None or self.request_body is None or self._requests_left <= 0:
+            return None
+        if not self._pending_requests:
+            archive = self.records.archive
+            holes = await archive.call(_holes, archive)
+            self._pending_requests.extend(gap_requests(holes, self._requests_left, MAX_RECORDS_PER_PASS))
+            self._requests_left = len(self._pending_requests)  # one look-up per pass
+            if not self._pending_requests:
+                return None
+        ranges = self._pending_requests.popleft()
+        self._requests_left -= 1
+        return f"{PLAYBACK_COMMAND} {ranges}", self.request_body(ranges)
 
     async def send_file_pdu(self, pdu: bytes) -> None:
         """The ground entity's PDUs: signed like telecommands with their own counter, paced to the

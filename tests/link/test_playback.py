@@ -68,10 +68,10 @@ async def test_decimated_playback_and_gaps_are_requested_again(tmp_path: Path) -
         gaps = await archive.call(archive.record_gaps, 0)
         assert gaps, "events and every other sample were left out: the ground must see gaps"
         # the ground asks for what it lacks: afterwards no gap below the old head remains
-        for first, last in gap_requests(gaps, limit=16, bridge=1000):
-            reply = await station.command("playback.REQUEST", {"kind": "0", "first": str(first),
-                                          "last": str(min(last, head - 1)), "every_nth": "1",
-                                          "channels": ""}, timeout=5.0)
+        requests = gap_requests([(a, min(b, head - 1)) for a, b in gaps if a < head], limit=16)
+        assert requests and all(len(r) <= 160 for r in requests)
+        for ranges in requests:  # as many ranges per command as fit
+            reply = await station.command("playback.REQUEST_RANGES", {"kind": "0", "ranges": ranges}, timeout=5.0)
             assert reply is not None and reply.completion == Completion.SUCCESS, reply
 
         async def filled() -> bool:
@@ -96,3 +96,6 @@ async def test_bad_requests_are_refused_with_a_reason(tmp_path: Path) -> None:
                                       "every_nth": "1", "channels": "probe.nonsense"}, timeout=5.0)
         assert reply is not None and reply.completion == Completion.FAILURE
         assert "probe.nonsense" in reply.detail
+        reply = await station.command("playback.REQUEST_RANGES", {"kind": "0", "ranges": "5-9,x"}, timeout=5.0)
+        assert reply is not None and reply.completion == Completion.FAILURE
+        assert "'x' is not a record number" in reply.detail
