@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -50,15 +50,15 @@ def _tlm_row(seq: int | None, body: bytes, source: str) -> RecordRow:
     return (seq, KIND_TLM, int(pid), int(boot), float(seconds), utc, bytes(body), False, source)
 
 
-def _evt_row(seq: int | None, wire: list[object], source: str) -> RecordRow:
+def _evt_row(seq: int | None, wire: list[Any], source: str) -> RecordRow:
     eid, _sev, boot, seconds, utc, _suppressed, _args = wire
-    return (seq, KIND_EVT, int(eid), int(boot), float(seconds), utc,  # type: ignore[arg-type]
+    return (seq, KIND_EVT, int(eid), int(boot), float(seconds), utc,
             msgpack.packb(wire, use_bin_type=True), False, source)
 
 
-def _subset_row(seq: int, value: list[object]) -> RecordRow:
+def _subset_row(seq: int, value: list[Any]) -> RecordRow:
     pid, boot, seconds, utc, _mask, _values = value
-    return (seq, KIND_TLM, int(pid), int(boot), float(seconds), utc,  # type: ignore[arg-type]
+    return (seq, KIND_TLM, int(pid), int(boot), float(seconds), utc,
             msgpack.packb(value, use_bin_type=True), True, PLAYBACK)
 
 

@@ -17,7 +17,7 @@ from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
 from flightsw.ground.archive import Archive
 from flightsw.ground.files import ground_entity_config
 from flightsw.ground.records import REQUEST_COMMAND, RecordIngest, gap_requests
-from flightsw.link import ax25
+from flightsw.link import ax25, stored
 from flightsw.link.packets import Apid, Packet, split_packets
 from flightsw.link.scheduler import stuffed_bits
 from flightsw.link.stored import PACKET_OVERHEAD
@@ -127,6 +127,7 @@ class GroundMonitor:
         self._last_beacon = -float("inf")
         self._requests_left = 0
         self._pending_requests: collections.deque[str] = collections.deque()
+        self._asked_up_to = -1  # highest record number asked for in this pass
         self.frames = 0
         self.frames_foreign = 0
         self.frames_bad = 0
@@ -217,6 +218,7 @@ class GroundMonitor:
                 if now - self._last_beacon > PASS_GAP_S:
                     self._requests_left = self.requests_per_pass  # a new pass
                     self._pending_requests.clear()
+                    self._asked_up_to = -1
                 self._last_beacon = now
                 self.beacon_times.append(now)
                 await self._maybe_command(now)
@@ -249,16 +251,19 @@ class GroundMonitor:
 
     async def _next_request(self) -> tuple[str, bytes] | None:
         """The next playback request of this pass: record numbers missing below the newest one
-        the archive has (the satellite's automatic playback brings what is newer)."""
+        the archive has (the satellite's automatic playback, in order, brings what is newer), not
+        asked for already in this pass (what was asked may still be on its way)."""
         if self.records is None or self.request_body is None or self._requests_left <= 0:
             return None
         if not self._pending_requests:
             archive = self.records.archive
-            holes = await archive.call(_holes, archive)
-            self._pending_requests.extend(gap_requests(holes, self._requests_left, MAX_RECORDS_PER_PASS))
-            self._requests_left = len(self._pending_requests)  # one look-up per pass
-            if not self._pending_requests:
+            holes = [(max(a, self._asked_up_to + 1), b) for a, b in await archive.call(_holes, archive)
+                     if b > self._asked_up_to]
+            requests = gap_requests(holes, self._requests_left, MAX_RECORDS_PER_PASS)
+            if not requests:
                 return None
+            self._asked_up_to = max(b for _a, b in stored.parse_ranges(",".join(requests)))
+            self._pending_requests.extend(requests)
         ranges = self._pending_requests.popleft()
         self._requests_left -= 1
         return f"{PLAYBACK_COMMAND} {ranges}", self.request_body(ranges)

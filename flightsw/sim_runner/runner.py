@@ -364,12 +364,13 @@ class SimulationRun:
         self.environment.set_load_state("adcs", "detumble" if active else "idle")
 
     def _bytes_recorded(self) -> int:
-        live = self.sat.records.bytes_written if self.sat is not None else 0
+        running = self.sat is not None and self._port is not None  # after a boot ended: in _finished
+        live = self.sat.records.bytes_written if running and self.sat is not None else 0
         return self._finished["bytes_recorded"] + int(live)
 
     def _link_figure(self, name: str) -> float:
         """A link counter summed over every boot (the contact-aware downlink's figures)."""
-        link = self._link()
+        link = self._link() if self._port is not None else None  # after a boot ended: in _finished
         return self._finished[name] + (_link_figures(link).get(name, 0.0) if link is not None else 0.0)
 
     def _bytes_up(self) -> int:
