@@ -102,3 +102,38 @@ async def test_send_by_name_and_export_csv(tmp_path: Path) -> None:
         assert export.returncode == 0, export.stderr
         rows = list(csv.DictReader(io.StringIO(export.stdout)))
         assert any(r["name"] == "beacon.callsign" and r["value"] == "UN0SAT" for r in rows)
+
+
+def _seed_archive(path: Path, seqs: list[int], head: int) -> None:
+    """An archive that holds some numbered records (as if played back earlier) and knows the head."""
+    import msgpack
+
+    from flightsw.ground.archive import Archive
+
+    archive = Archive(path)
+    rows = [(n, 1, 0xFFFF, 99, float(n), None, msgpack.packb([0xFFFF, 99, float(n), None, []]), False, "playback")
+            for n in seqs]
+    archive.call_blocking(archive.store_records, rows, 0.0, head)
+    archive.close()
+
+
+async def test_gaps_are_shown_and_requested_and_the_playback_fills_them(tmp_path: Path) -> None:
+    port = _free_port()
+    config = _config(tmp_path, port)
+    db = tmp_path / "g.sqlite3"
+    _seed_archive(db, [0, 1, 2, 3, 4, 8, 9], head=12)
+    common = ["ground", "--config", str(config), "--kiss", f"127.0.0.1:{port}", "--db", str(db)]
+    shown = await run_cli(*common, "gaps", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "missing: 5 records in 2 gaps" in shown.stdout
+    assert "#5-#7 (3)" in shown.stdout and "#10-#11 (2)" in shown.stdout
+    async with running_sim(tmp_path, config, port, duration=60):
+        await asyncio.sleep(8.0)  # the satellite records its first dozen records
+        asked = await run_cli(*common, "gaps", "--request", "--wait", "20", cwd=tmp_path)
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        assert "playback.REQUEST_RANGES 5-7,10-11: SUCCESS" in asked.stdout
+        assert "after playback: 0 of the records asked for still missing" in asked.stdout
+    after = await run_cli(*common, "gaps", cwd=tmp_path)
+    assert "#5-#7" not in after.stdout and "#10-#11" not in after.stdout
+    missing = await run_cli("ground", "--db", str(tmp_path / "none.sqlite3"), "gaps", cwd=tmp_path)
+    assert missing.returncode == 2 and "no archive" in missing.stderr
