@@ -210,6 +210,8 @@ class Playback(Component):
         if request.auto:
             self.ctx.state.set(STATE_AUTO_CURSOR, max(position, int(self.ctx.state.get(STATE_AUTO_CURSOR, 0))))
             await self.ctx.state.save()
+        if self._cancel:
+            return  # told by playback.cancelled
         self.stats.inc("requests_done")
         self.finished.emit(label=request.label, records=records, packets=packets)
 

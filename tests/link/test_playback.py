@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from flightsw.core.commands import Completion
 from flightsw.ground.records import KIND_EVT, KIND_TLM, RecordIngest, gap_requests
+from flightsw.link import playback as playback_module
 from flightsw.link.scheduler import Priority
 
 from .harness import ground_pass, link_of
@@ -99,3 +102,37 @@ async def test_bad_requests_are_refused_with_a_reason(tmp_path: Path) -> None:
         reply = await station.command("playback.REQUEST_RANGES", {"kind": "0", "ranges": "5-9,x"}, timeout=5.0)
         assert reply is not None and reply.completion == Completion.FAILURE
         assert "'x' is not a record number" in reply.detail
+
+
+async def test_time_range_needs_utc_on_board_and_cancel_stops_a_playback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(playback_module, "QUEUE_TARGET", 2)  # a playback longer than what it keeps queued
+    async with ground_pass(tmp_path) as (sat, _probe, station):
+        reply = await station.command("playback.REQUEST_TIME", {"kind": "0", "utc_from": "2000", "utc_to": "1000",
+                                      "every_nth": "1", "channels": ""}, timeout=5.0)
+        assert reply is not None and reply.completion == Completion.FAILURE
+        assert "utc_from is after utc_to" in reply.detail
+        await _recorded(sat, 10)
+        playback = sat.component("playback")
+        # this satellite has no UTC (time.utc_source = "ground", never set): nothing is selectable by time
+        reply = await station.command("playback.REQUEST_TIME", {"kind": "0", "utc_from": "0", "utc_to": "4e9",
+                                      "every_nth": "1", "channels": ""}, timeout=5.0)
+        assert reply is not None and reply.completion == Completion.SUCCESS
+        async with asyncio.timeout(10.0):
+            while playback.stats["requests_done"] < 1:
+                await asyncio.sleep(0.05)
+        assert playback.stats["records_sent"] == 0
+        await _recorded(sat, 20)
+        link_of(sat).set_contact(False)  # out of contact: stored packets are held, the request stays running
+        for _ in range(3):
+            reply = await station.command("playback.REQUEST", {"kind": "0", "first": "0", "last": "100000",
+                                          "every_nth": "1", "channels": ""}, timeout=5.0)
+            assert reply is not None and reply.completion == Completion.SUCCESS
+        reply = await station.command("playback.CANCEL", {}, timeout=5.0)
+        assert reply is not None and reply.completion == Completion.SUCCESS
+        async with asyncio.timeout(10.0):
+            while playback._running is not None or playback._requests:
+                link_of(sat).send_beacon()  # a frame going out lets the waiting request see the cancel
+                await asyncio.sleep(0.2)
+        assert playback.stats["requests_done"] == 1  # only the time-range one: the others were cancelled
+        assert link_of(sat).scheduler.depth(Priority.STORED) > 0  # what was queued waits for the pass
