@@ -13,6 +13,7 @@ records by number and the ground see which ones it still lacks.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import struct
@@ -91,6 +92,8 @@ class RecordLog:
         self._rotated_fds: list[int] = []  # segments closed since the last sync, not yet fsynced
         self.next_seq = 0  # number of the next numbered record (continues after a reboot)
         self._first_seq: dict[str, int | None] = {}  # segment name -> its first record number
+        # the last segment read_numbered decoded: (name, size, records, their numbers)
+        self._decoded_cache: tuple[str, int, list[tuple[int, str, Any]], list[int]] | None = None
 
     # -- segments ---------------------------------------------------------------------------
     def segments(self) -> list[Path]:
@@ -255,7 +258,9 @@ class RecordLog:
 
     def read_numbered(self, first: int, last: int, limit: int = 1000) -> list[tuple[int, str, Any]]:
         """Up to ``limit`` numbered records with ``first <= n <= last``, oldest first, as
-        (n, kind, value). Blocking (reads segments): call it on the storage worker."""
+        (n, kind, value). Blocking (reads segments): call it on the storage worker. The records of
+        the segment read last are kept decoded, so a playback reading on in chunks decodes each
+        record once."""
         segments = self.segments()
         firsts = [self.first_seq(p) for p in segments]
         self._first_seq = {p.name: f for p, f in zip(segments, firsts, strict=True)}
@@ -267,15 +272,34 @@ class RecordLog:
             start = firsts[i]
             if start is not None and start > last:
                 break
-            good, _ = scan(seg.read_bytes())
-            for payload in good:
-                record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-                n = record.get("n") if isinstance(record, dict) else None
-                if isinstance(n, int) and first <= n <= last:
-                    out.append((n, str(record.get("k")), record.get("v")))
-                    if len(out) >= limit:
-                        return out
+            records, numbers = self._decoded(seg)
+            for record in records[bisect.bisect_left(numbers, first):]:
+                if record[0] > last:
+                    return out
+                out.append(record)
+                if len(out) >= limit:
+                    return out
         return out
+
+    def _decoded(self, segment: Path) -> tuple[list[tuple[int, str, Any]], list[int]]:
+        """The numbered records of a segment and their numbers (cached while the file is unchanged)."""
+        try:
+            data = segment.read_bytes()
+        except FileNotFoundError:  # deleted by the size bound meanwhile
+            return [], []
+        cached = self._decoded_cache
+        if cached is not None and cached[0] == segment.name and cached[1] == len(data):
+            return cached[2], cached[3]
+        records: list[tuple[int, str, Any]] = []
+        good, _ = scan(data)
+        for payload in good:
+            record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+            n = record.get("n") if isinstance(record, dict) else None
+            if isinstance(n, int):
+                records.append((n, str(record.get("k")), record.get("v")))
+        numbers = [r[0] for r in records]
+        self._decoded_cache = (segment.name, len(data), records, numbers)
+        return records, numbers
 
     def read_all(self) -> Iterator[Any]:
         """Every valid record, oldest first (a torn record ends its segment)."""

@@ -112,8 +112,8 @@ class ContactManager(Component):
     # -- service --------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
+            self._changed.clear()  # before the step: a TLE arriving during a plan is not missed
             wait = await self._step()
-            self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), wait)
             except TimeoutError:

@@ -4,8 +4,8 @@ Why: almost everything the satellite records happens out of contact. The ground 
 by number range or UTC range and kind, thinned (every Nth sample, a channel subset) when the
 pass is short; requests run one after the other at STORED priority through the downlink
 scheduler, so real-time traffic always goes first and the airtime is shaped to the bit rate.
-Records are read on the storage worker a chunk at a time, and a chunk is queued only while the
-stored queue has room, so a long playback never floods the queue (nothing is dropped) and a pass
+Records are read, selected and packed on the storage worker a chunk at a time, and a chunk is
+queued only while the stored queue has room, so a long playback never floods the queue (nothing is dropped) and a pass
 that ends simply leaves the rest queued for the next one. A lost pass is recovered by asking
 again for the numbers the ground lacks. With contact-aware downlink, each predicted pass starts
 an automatic playback of everything recorded since the last one (:meth:`start_auto`).
@@ -42,7 +42,7 @@ log = logging.getLogger("flightsw.link.playback")
 STORAGE_RESOURCE = "storage"  # the record log's worker (the one the satellite syncs it on)
 STATE_AUTO_CURSOR = "playback.auto_cursor"
 MAX_REQUESTS = 16
-CHUNK_RECORDS = 400  # records read from the log per storage-worker call
+CHUNK_RECORDS = 1000  # records read, selected and packed per storage-worker call
 QUEUE_TARGET = 24  # stored packets kept queued ahead of the radio (the scheduler's queue holds 512)
 U32_MAX = 0xFFFFFFFF
 RANGES_CHARS = 160  # a REQUEST_RANGES command still fits one 256-byte uplink frame
@@ -186,15 +186,12 @@ class Playback(Component):
         self.started.emit(label=request.label)
         records = packets = 0
         position = sel.first
-        records_log = self.ctx.records
         while position <= sel.last and not self._cancel:
-            chunk = await self.ctx.workers.run_io(STORAGE_RESOURCE, records_log.read_numbered,
-                                                  position, sel.last, CHUNK_RECORDS)
-            if not chunk:
+            chunk = await self.ctx.workers.run_io(STORAGE_RESOURCE, self._read_chunk, sel, position)
+            if chunk is None:
                 break
-            position = chunk[-1][0] + 1
-            picked = [r for n, kind, value in chunk if (r := sel.pick(n, kind, value)) is not None]
-            for user_data in stored.pack(records_log.next_seq, picked, self.max_user):
+            position, picked, user_datas = chunk
+            for user_data in user_datas:
                 await self._room()
                 if self._cancel:
                     break
@@ -202,8 +199,8 @@ class Playback(Component):
                     packets += 1
                     self.stats.inc("packets_queued")
                     self.stats.inc("bytes_queued", len(user_data))
-            records += len(picked)
-            self.stats.inc("records_sent", len(picked))
+            records += picked
+            self.stats.inc("records_sent", picked)
             self.cursor.set(min(position - 1, U32_MAX))
             if request.auto:
                 self.ctx.state.set(STATE_AUTO_CURSOR, position)
@@ -214,6 +211,16 @@ class Playback(Component):
             return  # told by playback.cancelled
         self.stats.inc("requests_done")
         self.finished.emit(label=request.label, records=records, packets=packets)
+
+    def _read_chunk(self, sel: stored.Selection, position: int) -> tuple[int, int, list[bytes]] | None:
+        """On the storage worker: read, select and pack the next chunk of records (None: no more)."""
+        records_log = self.ctx.records
+        chunk = records_log.read_numbered(position, sel.last, CHUNK_RECORDS)
+        if not chunk:
+            return None
+        picked = [r for n, kind, value in chunk if (r := sel.pick(n, kind, value)) is not None]
+        packed = list(stored.pack(records_log.next_seq, picked, self.max_user))
+        return chunk[-1][0] + 1, len(picked), packed
 
     async def _room(self) -> None:
         scheduler = self.link.scheduler
