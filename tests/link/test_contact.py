@@ -142,3 +142,24 @@ async def test_a_predicted_pass_switches_the_downlink_and_starts_a_playback(tmp_
         await runner
         if archive is not None:
             await asyncio.to_thread(archive.close)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[contact]\ntle = ["1 only one line"]\n', "tle: expected the two TLE lines"),
+    ('[contact]\nreplan_h = 30\nhorizon_h = 24\n', "replan_h: must not exceed horizon_h"),
+    ('[contact]\nout_of_contact = "loud"\n', "contact.out_of_contact"),
+    ('[[contact.stations]]\nname = "a"\nlat_deg = 95\nlon_deg = 0\n', "lat_deg"),
+])
+def test_bad_contact_sections_name_the_key(tmp_path: Path, toml: str, message: str) -> None:
+    from flightsw.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        mission_config(tmp_path, toml)
+
+
+def test_contact_without_stations_stops_the_build(tmp_path: Path) -> None:
+    from flightsw.config import ConfigError
+
+    config = mission_config(tmp_path, LINK_TOML.format(loss=0.0) + "[contact]\n")
+    with pytest.raises(ConfigError, match="contact.stations: at least one ground station"):
+        Satellite(config, subsystems=[build_link])
