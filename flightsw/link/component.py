@@ -123,8 +123,8 @@ class LinkComponent(Component):
     frames_out_of_contact = Counter("Frames sent while out of a predicted contact", group="contact")
     frames_out_of_contact_other = Counter("Frames sent out of a predicted contact carrying more than "
                                           "a beacon or a verdict", group="contact")
-    packets_withheld = Counter("Real-time packets not sent out of contact (recorded for playback)",
-                               group="contact")
+    packets_withheld = Counter("Real-time packets not sent out of contact (recorded, or not emitted "
+                               "at the reduced housekeeping rate)", group="contact")
     frames_saved = Counter("Frames the withheld packets would have filled", group="contact")
     airtime_saved = Channel(F32, unit="s", doc="On-air time of the frames not sent out of contact",
                             update="on_change")
@@ -190,6 +190,7 @@ class LinkComponent(Component):
         ctx.supervisor.add_service(f"{self.name}.beacon", self._beacon_loop, critical=False)
         ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
         ctx.telemetry.add_packet_sink(self._on_housekeeping)
+        ctx.telemetry.add_skip_sink(self._on_housekeeping_skipped)
         ctx.events.add_sink(self._on_event)
         self._dispatcher.add_listener(self._on_response)
         for field_name, channel_name in self.settings.beacon_channels.items():
@@ -277,6 +278,11 @@ class LinkComponent(Component):
 
     def _on_housekeeping(self, packet: PacketDef, body: bytes) -> None:
         self.downlink(Priority.HOUSEKEEPING, Apid.HOUSEKEEPING, body, replace_key=packet.id)
+
+    def _on_housekeeping_skipped(self, packet: PacketDef, size: int) -> None:
+        """A sample not emitted out of contact (contact-aware divisor) is airtime saved too."""
+        if self.in_contact is False:
+            self._withhold(size + PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + CRC_LEN)
 
     def _on_event(self, record: EventRecord) -> None:
         if record.severity < Severity.INFO:

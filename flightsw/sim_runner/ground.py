@@ -33,18 +33,22 @@ COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many second
 COMMAND_RETRY_S = 60.0  # ... unless no verdict came back: then it tries again after this long, as operators do
 NOOP_COMMAND = "exec.NO_OP"
 PLAYBACK_COMMAND = REQUEST_COMMAND
+TAIL_END = 0xFFFFFFFF  # "up to the newest record", whatever its number
 MAX_RECORDS_PER_PASS = 3000  # about what one pass's playback carries: asked for at most
 PASS_GAP_S = 600.0  # a beacon after this long without one starts a new pass
 REQUEST_SPACING_S = 30.0  # the ground's playback requests go at most this often
 IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
 
 
-def _holes(archive: Archive) -> list[tuple[int, int]]:
-    """Gaps below the newest numbered record in the archive (runs on the archive thread)."""
+def _holes(archive: Archive, tail: bool = False) -> list[tuple[int, int]]:
+    """Gaps below the newest numbered record in the archive, and with ``tail`` everything after
+    it too (runs on the archive thread)."""
     row = archive.db.execute("SELECT MAX(seq) FROM records").fetchone()
-    if row[0] is None:
-        return []
-    return [(a, b) for a, b in archive.record_gaps(0) if b < row[0]]
+    newest = row[0]
+    holes = [] if newest is None else [(a, b) for a, b in archive.record_gaps(0) if b < newest]
+    if tail:
+        holes.append((0 if newest is None else newest + 1, TAIL_END))
+    return holes
 
 
 class GroundFileReceiver:
@@ -121,6 +125,7 @@ class GroundMonitor:
         self.records: RecordIngest | None = None
         self.request_body: Callable[[str], bytes] | None = None
         self.requests_per_pass = 0
+        self.request_tail = False  # also ask for what is newer than the archive (no automatic playback)
         self.playback_requests_sent = 0
         self.bytes_by_apid: collections.Counter[int] = collections.Counter()  # whole packets
         self.stored_arrivals: list[tuple[float, int]] = []  # (simulated UTC, stored user-data bytes)
@@ -257,7 +262,7 @@ class GroundMonitor:
             return None
         if not self._pending_requests:
             archive = self.records.archive
-            holes = [(max(a, self._asked_up_to + 1), b) for a, b in await archive.call(_holes, archive)
+            holes = [(max(a, self._asked_up_to + 1), b) for a, b in await archive.call(_holes, archive, self.request_tail)
                      if b > self._asked_up_to]
             requests = gap_requests(holes, self._requests_left, MAX_RECORDS_PER_PASS)
             if not requests:

@@ -288,6 +288,7 @@ class SimulationRun:
             self.archive = Archive(Path(self._ground_scratch) / "archive.sqlite3")
             ground.records = RecordIngest(self.archive, self.environment.epoch_now)
             ground.requests_per_pass = script.requests_per_pass
+            ground.request_tail = not script.contact_aware  # no automatic playback to bring new records
             if request_opcode is not None:
                 opcode = request_opcode
                 ground.request_body = lambda ranges: msgpack.packb([opcode, [0, ranges]], use_bin_type=True)

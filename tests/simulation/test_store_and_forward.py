@@ -38,9 +38,10 @@ def test_recorded_twenty_minutes_reach_the_archive_and_out_of_contact_only_beaco
     assert "Data budget" in (tmp_path / "report" / "index.html").read_text()
 
 
-def test_without_contact_awareness_everything_is_sent_as_before() -> None:
+def test_without_contact_awareness_everything_is_sent_as_before_and_the_ground_asks() -> None:
     scenario = pass_scenario(duration="8m", start="2026-06-01T05:15:00Z", extra="[ground]\nplayback = true\n")
     m = run_scenario(load(SIM_CONFIG), scenario, SimOptions()).metrics
     assert m["frames_sent_out_of_contact"] == 0  # no prediction: nothing is "out of contact"
     assert m["airtime_saved_s"] == 0
     assert m["bytes_down_housekeeping"] > 0  # real-time housekeeping still flows when a station hears
+    assert m["bytes_down_stored"] > 0  # no automatic playback: the ground asked for the new records
