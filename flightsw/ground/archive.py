@@ -56,6 +56,7 @@ class Archive:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ground-archive")
         self._db: sqlite3.Connection | None = None
         self._inserts = 0
+        self._record_batches = 0
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -174,7 +175,18 @@ class Archive:
             db.execute("INSERT INTO onboard(key, value) VALUES ('head', ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)", (head,))
         db.commit()
+        self._record_batches += 1
+        if self._record_batches % 1000 == 0:
+            self._prune_records()
         return new, duplicates
+
+    def _prune_records(self) -> None:
+        """Bound the record table like the frame table: the oldest rows beyond ``max_frames`` go
+        (their numbers are reported as gaps again; ``gaps --from`` hides them)."""
+        row = self.db.execute("SELECT MAX(id) FROM records").fetchone()
+        if row and row[0] and row[0] > self.max_frames:
+            self.db.execute("DELETE FROM records WHERE id <= ?", (row[0] - self.max_frames,))
+            self.db.commit()
 
     def onboard_head(self) -> int | None:
         """The number the satellite's next record gets, as last reported by a played-back packet."""

@@ -137,3 +137,23 @@ async def test_gaps_are_shown_and_requested_and_the_playback_fills_them(tmp_path
     assert "#5-#7" not in after.stdout and "#10-#11" not in after.stdout
     missing = await run_cli("ground", "--db", str(tmp_path / "none.sqlite3"), "gaps", cwd=tmp_path)
     assert missing.returncode == 2 and "no archive" in missing.stderr
+
+
+def test_record_table_is_bounded_like_the_frames(tmp_path: Path) -> None:
+    import msgpack
+
+    from flightsw.ground.archive import Archive
+
+    archive = Archive(tmp_path / "a.sqlite3", max_frames=500)
+    try:
+        for batch in range(1000):  # pruning runs every 1000 stores
+            rows = [(batch, 1, 1, 1, float(batch), None, msgpack.packb([1, 1, float(batch), None, []]), False,
+                     "playback")]
+            archive.call_blocking(archive.store_records, rows, 0.0, batch + 1)
+        count, low = archive.call_blocking(lambda: archive.db.execute(
+            "SELECT COUNT(*), MIN(seq) FROM records").fetchone())
+        assert count == 500 and low == 500
+        assert archive.call_blocking(archive.record_gaps, 0) == [(0, 499)]  # pruned: a gap again
+        assert archive.call_blocking(archive.record_gaps, 500) == []
+    finally:
+        archive.close()
