@@ -82,6 +82,7 @@ async def test_out_of_contact_only_beacons_go_and_withheld_airtime_is_counted(tm
 
 CONTACT_TOML = """
 [contact]
+out_of_contact = "{mode}"
 margin_s = 0.0
 housekeeping_divisor = 4
 tle = ["{line1}", "{line2}"]
@@ -94,13 +95,14 @@ min_elevation_deg = 5.0
 """
 
 
-async def test_a_predicted_pass_switches_the_downlink_and_starts_a_playback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["beacon", "silent"])
+async def test_a_predicted_pass_switches_the_downlink_and_starts_a_playback(tmp_path: Path, mode: str) -> None:
     predictor = PassPredictor(*TLE)
     first = predictor.passes([STATION], predictor.epoch, 86400.0)[0]
     # the satellite's UTC: 3 s before the first predicted AOS when the test starts
     offset = first.aos - 3.0 - time.time()
     toml = LINK_TOML.format(loss=0.0) + CONTACT_TOML.format(
-        line1=TLE[0], line2=TLE[1], lat=STATION.lat_deg, lon=STATION.lon_deg, alt=STATION.alt_m)
+        mode=mode, line1=TLE[0], line2=TLE[1], lat=STATION.lat_deg, lon=STATION.lon_deg, alt=STATION.alt_m)
     config = mission_config(tmp_path, toml)
     sat = await asyncio.to_thread(lambda: Satellite(config, subsystems=[build_link, lambda s: s.add(Probe())],
                                                     utc_source=lambda: time.time() + offset))
@@ -126,6 +128,11 @@ async def test_a_predicted_pass_switches_the_downlink_and_starts_a_playback(tmp_
         await asyncio.sleep(1.0)
         assert link_of(sat).in_contact is False and sat.telemetry.packet_divisor == 4
         assert station.stats.housekeeping == 0  # before AOS: nothing but beacons
+        if mode == "silent":  # not even beacons (the one queued at boot, before the first plan, went)
+            beacons = station.stats.beacons
+            link_of(sat).send_beacon()
+            await asyncio.sleep(0.5)
+            assert station.stats.beacons == beacons and beacons <= 1
         async with asyncio.timeout(10.0):
             while link_of(sat).in_contact is not True:
                 await asyncio.sleep(0.05)
