@@ -184,6 +184,14 @@ class SceneSource(Protocol):
     def __call__(self) -> Any: ...
 
 
+class TleSource(Protocol):
+    """The TLE uplinked for onboard propagation, and news of a new one (one upload serves all)."""
+
+    def tle(self) -> tuple[str, str] | None: ...
+
+    def add_tle_listener(self, listener: Callable[[tuple[str, str]], None]) -> None: ...
+
+
 # --- the framework's ports ------------------------------------------------------------------------
 
 COMMANDS: PortKey[CommandPort] = PortKey("commands", "the command dispatcher (provided by the satellite)")
@@ -192,3 +200,4 @@ PAYLOAD_GATE: PortKey[PayloadGate] = PortKey("payload_gate", "may the payload ru
 OUTPUTS: PortKey[OutputBank] = PortKey("outputs", "the configured GPIO outputs (hardware subsystem)")
 FILE_DOWNLINK: PortKey[FileDownlink] = PortKey("file_downlink", "files to the ground (CFDP on the link)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")
+ORBIT_TLE: PortKey[TleSource] = PortKey("orbit_tle", "the uplinked TLE (imaging.SET_TLE)")

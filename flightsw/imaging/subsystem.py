@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from flightsw.app import StartupError, Subsystem
 from flightsw.config import CAMERA_KIND, DeviceConfig, MissionConfig
-from flightsw.core.ports import CAMERA_SCENE, FILE_DOWNLINK, PAYLOAD_GATE
+from flightsw.core.ports import CAMERA_SCENE, FILE_DOWNLINK, ORBIT_TLE, PAYLOAD_GATE
 from hal.camera import Camera, Picamera2Camera
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ def build_imaging(sat: Satellite) -> None:
                                        quota_bytes=int(section.quota_mb * 1024 * 1024)))
     sat.ports.connect(FILE_DOWNLINK, imaging.set_downlink, by=imaging.name)
     sat.ports.connect(PAYLOAD_GATE, imaging.set_payload_gate, by=imaging.name)
+    sat.ports.provide(ORBIT_TLE, imaging, by=imaging.name)  # contact-aware downlink shares the TLE
 
 
 SUBSYSTEM = Subsystem("imaging", build_imaging, order=40)

@@ -1,8 +1,9 @@
 """Contact-aware downlink: transmit when a ground station can hear, save energy when none can.
 
 Why: with ~5 passes a day over one station, a satellite that transmits all orbit spends its
-radio's power on empty sky. From the uplinked TLE (``contact.SET_TLE``, or a TLE loaded before
-launch in ``[contact] tle``) the satellite predicts its passes over the configured stations
+radio's power on empty sky. From the uplinked TLE (``imaging.SET_TLE`` through the ORBIT_TLE port
+when the payload is configured, ``contact.SET_TLE``, or a TLE loaded before launch in
+``[contact] tle``; the newest upload wins) the satellite predicts its passes over the configured stations
 (flightsw.link.passes, in an executor, every ``replan_h`` hours and on a new TLE). In a
 predicted pass (widened by ``margin_s`` on both sides) housekeeping goes at its configured rate
 and a playback of everything recorded since the last pass starts; out of one the link sends
@@ -28,6 +29,7 @@ from flightsw.core.component import (
     command,
 )
 from flightsw.core.events import Severity
+from flightsw.core.ports import TleSource
 from flightsw.core.types import BOOL, F32, F64, STRING, U16
 from flightsw.link.component import LinkComponent
 from flightsw.link.passes import Pass, PassPredictor, Station, TleError
@@ -76,14 +78,32 @@ class ContactManager(Component):
         self._planned_at: float | None = None
         self._state: bool | None = None  # None: no prediction in force
         self._changed = asyncio.Event()
+        self._tle_source: TleSource | None = None
+
+    def use_tle_source(self, source: TleSource) -> None:
+        """Consumer of the ORBIT_TLE port (imaging): its TLE uploads feed the pass prediction too."""
+        self._tle_source = source
+        source.add_tle_listener(self._on_shared_tle)
+
+    def _on_shared_tle(self, lines: tuple[str, str]) -> None:
+        try:
+            predictor = PassPredictor(*lines)
+        except TleError as exc:
+            self.prediction_failed.emit(error=f"shared TLE: {exc}"[:80])
+            return
+        self._adopt(predictor)
 
     def setup(self) -> None:
-        lines = self.ctx.state.get(STATE_TLE) or list(self.settings.tle)
-        if lines:
-            try:
-                self.predictor = PassPredictor(*lines)
-            except TleError as exc:
-                log.warning("stored TLE unusable: %s", exc)
+        # the newest (by epoch) of the TLE last used, the shared one and the pre-launch one
+        shared = self._tle_source.tle() if self._tle_source is not None else None
+        candidates = []
+        for lines in (self.ctx.state.get(STATE_TLE), shared, self.settings.tle):
+            if lines:
+                try:
+                    candidates.append(PassPredictor(*lines))
+                except TleError as exc:
+                    log.warning("TLE unusable: %s", exc)
+        self.predictor = max(candidates, key=lambda p: p.epoch, default=None)
         self.ctx.supervisor.add_service(f"{self.name}.run", self._run, critical=False)
         self.ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
 
@@ -95,10 +115,14 @@ class ContactManager(Component):
             predictor = PassPredictor(line1, line2)
         except TleError as exc:
             raise CommandFailure(str(exc)) from None
+        self._adopt(predictor)
+        await self.ctx.state.save()
+
+    def _adopt(self, predictor: PassPredictor) -> None:
+        """Predict from this TLE from now on (the newest upload wins, whichever command brought it)."""
         self.predictor = predictor
         self._planned_at = None
         self.ctx.state.set(STATE_TLE, list(predictor.lines))
-        await self.ctx.state.save()
         self.tle_accepted.emit(line1=predictor.lines[0][:24])
         self._changed.set()
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from flightsw.app import Subsystem
 from flightsw.config import ConfigError
-from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, PortKey
+from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, ORBIT_TLE, PortKey
 from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.component import LinkComponent
 from flightsw.link.settings import find_radio, load_link_settings
@@ -108,7 +108,8 @@ def _add_playback_and_contact(sat: Satellite, link: LinkComponent) -> None:
         raise StartupError(f"[contact] needs the payload extra (sgp4): pip install 'flightsw[payload]' ({exc})") from exc
     if not sat.config.contact.stations:
         raise ConfigError("contact.stations: at least one ground station is needed to predict passes")
-    sat.add(ContactManager(sat.config.contact, link, playback))
+    contact = sat.add(ContactManager(sat.config.contact, link, playback))
+    sat.ports.connect(ORBIT_TLE, contact.use_tle_source, required=False, by=contact.name)
 
 
 def _add_file_link(sat: Satellite, link: LinkComponent) -> None:
