@@ -293,10 +293,10 @@ class Satellite:
         self.executive.member_error.emit(group=group.name, member=member.name, error=f"{type(exc).__name__}: {exc}"[:80])
 
     def _record_event(self, record: EventRecord) -> None:
-        self.records.append({"k": "evt", "v": record.to_wire()})
+        self.records.append_numbered("evt", record.to_wire())
 
     def _record_packet(self, packet: PacketDef, body: bytes) -> None:
-        self.records.append({"k": "tlm", "v": body})
+        self.records.append_numbered("tlm", body)
 
     # -- running ----------------------------------------------------------------------------
     async def _storage_writer(self, fn: Callable[[], None]) -> None:

@@ -161,6 +161,48 @@ class LinkSection(Section):
                 raise ValueError(f"beacon_channels.{name}: expected \"component.channel\", got {channel!r}")
 
 
+class ContactStationSection(Section):
+    """A ground station the satellite predicts its passes over."""
+
+    name: Annotated[str, Meta(pattern=f"^{NAME}$")]
+    lat_deg: Annotated[float, _range(-90.0, 90.0)]
+    lon_deg: Annotated[float, _range(-180.0, 180.0)]
+    alt_m: Annotated[float, _range(-500.0, 9000.0)] = 0.0
+    min_elevation_deg: Annotated[float, _range(0.0, 60.0)] = 5.0
+
+
+class ContactSection(Section):
+    """Contact-aware downlink (flightsw.link.contact, docs/store-and-forward.md): onboard pass
+    prediction from the uplinked TLE (contact.SET_TLE); needs the ``payload`` extra (sgp4)."""
+
+    stations: list[ContactStationSection] = []
+    #: out of a predicted pass: "beacon" (beacons at link.beacon_period only) or "silent"
+    out_of_contact: Literal["beacon", "silent"] = "beacon"
+    #: housekeeping packets are emitted (and recorded) every Nth cycle out of a pass
+    housekeeping_divisor: Annotated[int, _range(1, 3600)] = 12
+    #: a pass is taken to start this long before the predicted AOS and end this long after LOS
+    margin_s: Annotated[float, _range(0.0, 1800.0)] = 30.0
+    #: passes are predicted this far ahead ...
+    horizon_h: Annotated[float, _range(1.0, 168.0)] = 24.0
+    #: ... and again this often (in an executor, never per cycle)
+    replan_h: Annotated[float, _range(0.1, 168.0)] = 6.0
+    #: each pass starts a playback of everything recorded since the last one
+    auto_playback: bool = True
+    #: the transmitter's draw above receive, for the energy-saved figure
+    tx_extra_power_w: Annotated[float, _range(0.0, 100.0)] = 2.95
+    #: a TLE loaded before launch (the launch provider's); an uplinked one replaces it
+    tle: list[str] = []
+
+    def __post_init__(self) -> None:
+        if self.tle and len(self.tle) != 2:
+            raise ValueError(f"tle: expected the two TLE lines, got {len(self.tle)} strings")
+        names = [s.name for s in self.stations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stations: duplicate station names in {names}")
+        if self.replan_h > self.horizon_h:
+            raise ValueError("replan_h: must not exceed horizon_h (passes would run out between plans)")
+
+
 class FileTransferSection(Section):
     """CFDP entity settings (flightsw.filetransfer); unset keys take EntityConfig's defaults."""
 
@@ -609,6 +651,7 @@ class MissionConfig(Section):
     link: LinkSection = field(default_factory=LinkSection)
     filetransfer: FileTransferSection | None = None
     files: FilesSection | None = None
+    contact: ContactSection | None = None
     imaging: ImagingSection = field(default_factory=ImagingSection)
     update: UpdateSection = field(default_factory=UpdateSection)
     modes: ModesSection = field(default_factory=ModesSection)

@@ -128,6 +128,9 @@ class TxInhibit(enum.StrEnum):
     COMMANDED_OFF = "commanded_off"  # the ground's persisted transmitter-off (cessation of emissions)
     LOW_POWER = "low_power"  # battery below the transmitter's limit
     MODE = "mode"  # an operating mode in which the transmitter stays off
+    OUT_OF_CONTACT = "out_of_contact"  # no predicted pass and [contact] out_of_contact = "silent"
+
+
 class LatePolicy(enum.IntEnum):
     """What a stored command found due after its time (the computer was off) does; the code is
     the ``late`` argument of the sequencer's store commands."""

@@ -288,6 +288,14 @@ class SceneSource(Protocol):
     def __call__(self) -> Any: ...
 
 
+class TleSource(Protocol):
+    """The TLE uplinked for onboard propagation, and news of a new one (one upload serves all)."""
+
+    def tle(self) -> tuple[str, str] | None: ...
+
+    def add_tle_listener(self, listener: Callable[[tuple[str, str]], None]) -> None: ...
+
+
 # --- the framework's ports ------------------------------------------------------------------------
 
 COMMANDS: PortKey[CommandPort] = PortKey("commands", "the command dispatcher (provided by the satellite)")
@@ -304,3 +312,4 @@ OVERFLIGHTS: PortKey[OverflightPredictor] = PortKey(
     "overflights", "next overflight of a target, for event-relative stored commands (imaging)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")
 REBOOT: PortKey[RebootRequest] = PortKey("reboot", "orderly restart with a reset reason (provided by the satellite)")
+ORBIT_TLE: PortKey[TleSource] = PortKey("orbit_tle", "the uplinked TLE (imaging.SET_TLE)")

@@ -14,6 +14,7 @@ from flightsw.cli import default_sim_config, load_config_or_exit
 from flightsw.config import ConfigError
 from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.records import RecordIngest
 from flightsw.ground.station import GroundStation, SerialKiss, TcpKiss
 from flightsw.link import ax25
 from flightsw.link.auth import KeyFileError, KeyRing
@@ -55,4 +56,5 @@ async def open_station(args: argparse.Namespace) -> GroundStation:
     last = await archive.call(archive.latest_value, "beacon.dictionary_hash")
     if last is not None and isinstance(last[1], int):
         station.note_flight_dictionary(int(last[1]), last[0])
+    RecordIngest(archive, station.wall_clock).attach(station)  # live and played-back records merged
     return station

@@ -28,6 +28,7 @@ from flightsw.ground.decoder import (
     ForeignFrame,
     GroundDecoder,
     Item,
+    StoredPacket,
     Telemetry,
 )
 from flightsw.ground.dictionary import DictionaryCheck, GroundDictionary
@@ -195,6 +196,10 @@ class GroundStation:
         # Called on the loop with (event name, arguments) for every downlinked event.
         self.event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.dictionary_check = DictionaryCheck(dictionary)
+        # Played-back records (APID STORED) go here: the record archive (flightsw/ground/records.py).
+        self.stored_handler: Callable[[Packet], None] | None = None
+        # Also told of every well-formed downlink packet (the record archive takes live records).
+        self.packet_listeners: list[Callable[[Packet], None]] = []
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -226,6 +231,9 @@ class GroundStation:
             note = "; ".join(map(str, frame.broken))[:200]
             for decoded in frame.packets:
                 self._track_sequence(decoded.packet)
+                if decoded.error is None:
+                    for listener in self.packet_listeners:
+                        listener(decoded.packet)
                 problem = decoded.error or self._apply(decoded.item, rx_time, values, events, responses)
                 if problem is not None:
                     self.stats.packets_bad += 1
@@ -288,6 +296,9 @@ class GroundStation:
                     bucket.append(resp)
                 responses.append((item.seq, item.opcode, item.name, item.reason.name,
                                   item.completion.name if item.completion is not None else "", item.detail))
+            case StoredPacket(packet=packet):
+                if self.stored_handler is not None:
+                    self.stored_handler(packet)
             case FilePdu(packet=packet):
                 if self.files is None:
                     return f"APID 0x{packet.apid:03x}: no file receiver on this station"

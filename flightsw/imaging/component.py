@@ -159,6 +159,7 @@ class ImagingComponent(Component):
         self._catalog: ImageCatalog | None = None
         self._store: ImageStore | None = None
         self._predictor: OrbitPredictor | None = None
+        self._tle_listeners: list[Callable[[tuple[str, str]], None]] = []
         self._ready = asyncio.Event()
         self._stored: StoredCommands | None = None
         self._capture_lock = asyncio.Lock()
@@ -171,6 +172,13 @@ class ImagingComponent(Component):
     def set_payload_gate(self, gate: PayloadGate) -> None:
         """Install the predicate that says why the payload may not run now (None: it may)."""
         self._gate = gate
+
+    # ORBIT_TLE provider: one TLE upload serves every onboard propagation
+    def tle(self) -> tuple[str, str] | None:
+        return self._predictor.lines if self._predictor is not None else None
+
+    def add_tle_listener(self, listener: Callable[[tuple[str, str]], None]) -> None:
+        self._tle_listeners.append(listener)
 
     def set_downlink(self, downlink: FileDownlink) -> None:
         self.downlink = downlink
@@ -297,6 +305,8 @@ class ImagingComponent(Component):
         self.ctx.state.set(TLE_KEY, list(predictor.lines))
         await self.ctx.state.save()
         self.tle_accepted.emit(line1=predictor.lines[0][:24])
+        for listener in self._tle_listeners:  # the ORBIT_TLE port: contact-aware downlink follows
+            listener(predictor.lines)
 
     @command(args=[Arg("exposure_us", U32, range=(10, 1_000_000)),
                    Arg("analogue_gain", F32, range=(1.0, 16.0)),

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -23,18 +24,26 @@ import msgpack
 from flightsw.app import Satellite, load_subsystems
 from flightsw.components.hardware import HardwareBuilder, HardwareSet
 from flightsw.components.housekeeping import add_hardware, build_hardware
-from flightsw.config import ConfigError, MissionConfig
+from flightsw.config import ConfigError, ContactSection, ContactStationSection, MissionConfig
 from flightsw.core.events import EventRecord, Severity
 from flightsw.core.ports import CAMERA_SCENE, MODES, Ports
 from flightsw.core.supervisor import Service, Supervisor
 from flightsw.filetransfer.settings import entity_config_from
+from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.records import RecordIngest
 from flightsw.link.auth import KeyRing, build_command
+from flightsw.link.packets import Apid
 from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
 from flightsw.link.subsystem import SIM_TRANSCEIVER
-from flightsw.sim_runner.ground import NOOP_COMMAND, GroundFileReceiver, GroundMonitor
+from flightsw.sim_runner.ground import (
+    NOOP_COMMAND,
+    PLAYBACK_COMMAND,
+    GroundFileReceiver,
+    GroundMonitor,
+)
 from flightsw.sim_runner.io_accounting import bytes_not_yet_readable, inline_buses
-from flightsw.sim_runner.metrics import link_metrics, measure_contacts
+from flightsw.sim_runner.metrics import link_metrics, measure_contacts, store_and_forward_metrics
 from flightsw.sim_runner.options import SimOptions, SimulationError
 from flightsw.sim_runner.reboots import BootTasks, collect_frozen_garbage, coroutine_name
 from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult
@@ -128,6 +137,8 @@ class SimulationRun:
         self._boot_at: float | None = None  # loop time the running boot started
         self._silence_end: tuple[float, int] | None = None  # (run time, downlink frames before it)
         self._boot_frames: list[tuple[float, float | None]] = []  # per boot: (start, first downlink frame)
+        self.archive: Archive | None = None  # the scripted ground's archive ([ground] playback)
+        self.budget: list[tuple[float, float, float]] = []  # (t, bytes recorded, stored bytes down)
 
     # -- composition --------------------------------------------------------------------------
     def _prepare_config(self) -> None:
@@ -153,6 +164,8 @@ class SimulationRun:
                                       "device simulated (backend = \"sim\")")
         self._seed_uplink_keys()
         self._prepare_launch()
+        if self.scenario.ground.contact_aware:
+            self._configure_contact()
         groups = set(cfg.scheduler.rate_groups)
         for i, fault in enumerate(self.scenario.faults):
             group = fault.target.removeprefix(SOFTWARE_TARGET_PREFIX)
@@ -178,6 +191,18 @@ class SimulationRun:
                 raise SimulationError(f"{self.scenario.source}: launch.failed_burns.{name}: not a gpio_output "
                                       "with a simulated burn_wire")
             wire["fail_first"] = failures
+
+    def _configure_contact(self) -> None:
+        """Contact-aware downlink for the scenario's stations; the World's orbit is the TLE the
+        satellite was loaded with before launch (a mission config's own [contact] is kept)."""
+        if self.config.contact is not None:
+            return
+        stations = [ContactStationSection(name=re.sub(r"[^A-Za-z0-9_]", "_", s.name), lat_deg=s.lat_deg,
+                                          lon_deg=s.lon_deg, alt_m=s.alt_m, min_elevation_deg=s.min_elevation_deg)
+                    for s in self.scenario.stations]
+        for station in stations:  # the flight's pass mask: the ground's, or the scenario's when higher
+            station.min_elevation_deg = max(station.min_elevation_deg, self.scenario.ground.contact_min_elevation_deg)
+        self.config.contact = ContactSection(stations=stations, tle=list(self.scenario.orbit.tle))
 
     def _seed_uplink_keys(self) -> None:
         """Where the link would generate a random uplink key file, write one derived from the seed.
@@ -292,7 +317,11 @@ class SimulationRun:
         dictionary = sat.finalize()
         # the ground decodes with the dictionary it would load: the flight side's export
         ground_dictionary = GroundDictionary.from_json(dictionary.to_json(indent=None))
-        if self.options.ground_commands or self.scenario.commands:
+        script = self.scenario.ground
+        request_opcode: int | None = None
+        if script.playback:
+            request_opcode = dictionary.command(PLAYBACK_COMMAND).id
+        if self.options.ground_commands or self.scenario.commands or script.playback:
             ring = KeyRing.load(settings.key_file)  # written by the link subsystem at build time
             key_id = ring.ids[0]
 
@@ -311,9 +340,18 @@ class SimulationRun:
                 scheduled.append((self.scenario.start_epoch + cmd.at, cmd.command, body))
         ground = GroundMonitor(self.transceiver, settings.callsign, ground_dictionary, settings.ground, self.environment.epoch_now,
                                sign, noop, scheduled, settings.bit_rate)
+        if script.playback:
+            self._ground_scratch = self._ground_scratch or tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
+            self.archive = Archive(Path(self._ground_scratch) / "archive.sqlite3")
+            ground.records = RecordIngest(self.archive, self.environment.epoch_now)
+            ground.requests_per_pass = script.requests_per_pass
+            ground.request_tail = not script.contact_aware  # no automatic playback to bring new records
+            if request_opcode is not None:
+                opcode = request_opcode
+                ground.request_body = lambda ranges: msgpack.packb([opcode, [0, ranges]], use_bin_type=True)
         flight_files = entity_config_from(sat.config)
         if flight_files is not None and sign is not None:
-            self._ground_scratch = tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
+            self._ground_scratch = self._ground_scratch or tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
             ground.files = GroundFileReceiver(flight_files, Path(self._ground_scratch), ground.send_file_pdu,
                                               self.environment.epoch_now)
         return ground
@@ -376,6 +414,8 @@ class SimulationRun:
         down = float(self.ground.bytes_down) if self.ground else 0.0
         up = float(self._bytes_up())
         self.data_volume.append((now, down, up))
+        if self.ground is not None and self.ground.records is not None:
+            self.budget.append((now, float(self._bytes_recorded()), float(self.ground.bytes_by_apid[Apid.STORED])))
         if not self.modes_measured and self.sat is not None and self._port is not None:
             # no mode manager: the persisted mode, as the beacon reports it, while software runs
             mode = self.sat.state.get("mode")
@@ -407,6 +447,16 @@ class SimulationRun:
         self.environment.sync()  # the command applies from now on, not from the last world tick
         self.environment.set_detumbling(active)
         self.environment.set_load_state("adcs", "detumble" if active else "idle")
+
+    def _bytes_recorded(self) -> int:
+        running = self.sat is not None and self._port is not None  # after a boot ended: in _finished
+        live = self.sat.records.bytes_written if running and self.sat is not None else 0
+        return self._finished["bytes_recorded"] + int(live)
+
+    def _link_figure(self, name: str) -> float:
+        """A link counter summed over every boot (the contact-aware downlink's figures)."""
+        link = self._link() if self._port is not None else None  # after a boot ended: in _finished
+        return self._finished[name] + (_link_figures(link).get(name, 0.0) if link is not None else 0.0)
 
     def _bytes_up(self) -> int:
         link = self._link()
@@ -521,6 +571,9 @@ class SimulationRun:
             self._boot_at = None
         self._finished["commands_rejected"] += int(sat.commands.stats["rejected_total"])
         self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
+        self._finished["bytes_recorded"] += int(sat.records.bytes_written)
+        for name, value in (_link_figures(link) if link is not None else {}).items():
+            self._finished[name] += value  # type: ignore[assignment]
         port, self._port = self._port, None
         if port is not None:
             self._port_written_before += port.bytes_written
@@ -558,6 +611,8 @@ class SimulationRun:
             wall_s = time.monotonic() - wall
             return self._result(wall_s)
         finally:
+            if self.archive is not None:
+                self.archive.close()
             for scratch in (self._scratch, self._ground_scratch):
                 if scratch is not None:
                     shutil.rmtree(scratch, ignore_errors=True)
@@ -587,6 +642,8 @@ class SimulationRun:
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
         m.update(self._deployment_metrics())
+        if self.ground is not None and self.ground.records is not None:
+            m.update(self._store_and_forward_metrics(contacts))
         return m
 
     def _deployment_metrics(self) -> dict[str, float]:
@@ -626,6 +683,29 @@ class SimulationRun:
             m["deployment_deployed"] = float(record.get("state") == "DEPLOYED")
         return m
 
+    def _store_and_forward_metrics(self, contacts: list[ContactTally]) -> dict[str, float]:
+        """The data budget and the archive's completeness (read from the flight record log)."""
+        assert self.ground is not None and self.archive is not None and self.sat is not None
+        until = self.scenario.ground.completeness_until
+        m = store_and_forward_metrics(
+            self.sat.records, self.archive, self.ground, contacts,
+            None if until is None else self.scenario.start_epoch + until)
+        m["bytes_recorded"] = float(self._bytes_recorded())
+        for name in LINK_FIGURES:
+            m[name] = self._link_figure(name)
+        contact = self.config.contact
+        if contact is not None:
+            m["energy_saved_wh"] = m["airtime_saved_s"] * contact.tx_extra_power_w / 3600.0
+        return m
+
+    def _pass_goodput(self, contacts: list[ContactTally]) -> list[tuple[str, float, float, float]]:
+        """(station, AOS, LOS, played-back bytes received) of every pass, for the report."""
+        if self.ground is None or self.ground.records is None:
+            return []
+        arrivals = self.ground.stored_arrivals
+        return [(c.station, c.aos, c.los, float(sum(n for t, n in arrivals if c.aos <= t <= c.los + 1.0)))
+                for c in contacts]
+
     def _result(self, wall_s: float) -> SimResult:
         contacts = self.contacts()
         metrics = self.metrics(contacts)
@@ -639,12 +719,25 @@ class SimulationRun:
             data = ReportData.from_world(
                 f"{self.scenario.name} (seed {self.scenario.seed})", self.world, modes=self.modes,
                 data_volume=self.data_volume, events=list(self.events), expectations=expectations,
-                metrics=metrics, resets=list(self.resets))
+                metrics=metrics, resets=list(self.resets), data_budget=list(self.budget),
+                pass_goodput=self._pass_goodput(contacts))
             index = build_report(self.options.report_dir, data)
         return SimResult(self.scenario, metrics, expectations, contacts, list(self.events), index, wall_s,
                          boots=list(self.boots), modes=list(self.modes),
                          world_series={k: list(v) for k, v in self.world.recording.columns.items()},
                          frames_digest=self.transceiver.frames_digest() if self.transceiver is not None else "")
+
+
+LINK_FIGURES = ("frames_sent", "frames_sent_out_of_contact", "frames_sent_out_of_contact_other", "airtime_s",
+                "airtime_saved_s", "frames_saved")
+
+
+def _link_figures(link: Any) -> dict[str, float]:
+    """One boot's transmit figures from its link component."""
+    return {"frames_sent": float(link.scheduler.frames_sent), "airtime_s": float(link.scheduler.airtime_total),
+            "frames_sent_out_of_contact": float(link.contact_stats["frames_out_of_contact"]),
+            "frames_sent_out_of_contact_other": float(link.contact_stats["frames_out_of_contact_other"]),
+            "airtime_saved_s": float(link.airtime_saved_s), "frames_saved": float(link.contact_stats["frames_saved"])}
 
 
 def _mode_name(mode: Any) -> str:
