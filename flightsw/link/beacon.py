@@ -164,8 +164,10 @@ def build_packet(builder: PacketBuilder, callsign: str, stamp: TimeStamp,
 def decode_payload(payload: bytes) -> dict[str, float | str | None]:
     """Physical values of a beacon payload of any known version; sentinels decode to None; coded
     fields get a name too; a field an older version does not carry decodes to None."""
-    version = payload[6] if len(payload) > 6 else None
-    fields = FIELDS_BY_VERSION.get(version) if version is not None else None
+    if len(payload) < 7:
+        raise ValueError(f"beacon payload is {len(payload)} bytes, expected at least 7 (callsign and version)")
+    version = payload[6]
+    fields = FIELDS_BY_VERSION.get(version)
     if fields is None:
         raise ValueError(f"beacon version {version} unknown (known: {sorted(FIELDS_BY_VERSION)})")
     fmt = ">6s" + "".join(f.code for f in fields)

@@ -218,6 +218,6 @@ def unpack(user_data: bytes) -> tuple[int, list[tuple[int, RecordCode, Any]]]:
     try:
         head, records = msgpack.unpackb(user_data, raw=False)
         out = [(int(n), RecordCode(code), value) for n, code, value in records]
+        return int(head), out
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise ValueError(f"malformed stored-telemetry packet: {exc}") from exc
-    return int(head), out
+        raise ValueError(f"malformed stored-telemetry packet: {exc}") from None
