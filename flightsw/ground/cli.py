@@ -1,7 +1,7 @@
 """`flightsw ground`: live view (default), `send NAME ARG=VALUE ...`, `export --since ...
-[--what values|events|commands|all] [--csv|--json]`, and the file (`files_cli`) and sequence
-(`sequence_cli`) commands. The station options (``--kiss``, ``--db``, ...) go before or after
-the subcommand."""
+[--what values|events|commands|all] [--csv|--json]`, `gaps`, and the file (`files_cli`) and
+sequence (`sequence_cli`) commands. The station options (``--kiss``, ``--db``, ...) go before or
+after the subcommand."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from flightsw.ground.export import TABLES, export
 from flightsw.ground.files_cli import optional_files
 from flightsw.ground.files_cli import register as register_files
 from flightsw.ground.live import parse_assignments, run_live
+from flightsw.ground.records_cli import register as register_records
 from flightsw.ground.sequence_cli import register as register_sequence
 from flightsw.ground.station import CounterExhausted
 
@@ -68,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=cmd_export, format="csv")
     register_files(actions)
     register_sequence(actions)
+    register_records(actions)
     for action in actions.choices.values():
         _station_options(action, defaults=False)
 
