@@ -83,7 +83,7 @@ types:
       - id: reset_reason
         type: u1
         enum: reset_reason
-        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG)
+        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG, 9 LOSS_OF_CONTACT)
       - id: uptime
         type: u4
         doc: seconds since boot [s]
@@ -174,9 +174,11 @@ enums:
     6: duration
     7: software_error
     8: watchdog
+    9: loss_of_contact
   command_status:
     0: none
     1: accepted
     2: rejected
     3: completed
     4: failed
+

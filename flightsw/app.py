@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 from flightsw.components.executive import Executive
 from flightsw.components.rate_group_monitor import rate_group_monitor
 from flightsw.config import ConfigError, MissionConfig
-from flightsw.core.clock import SpacecraftClock, TimeCorrelation, loop_time
+from flightsw.core import timekeeping
+from flightsw.core.clock import SpacecraftClock, loop_time
 from flightsw.core.commands import CommandDispatcher
 from flightsw.core.component import Component, Event
 from flightsw.core.context import ComponentContext
@@ -34,7 +35,7 @@ from flightsw.core.enums import ResetReason
 from flightsw.core.events import EventInfo, EventLog, EventRecord
 from flightsw.core.health import HealthMonitor
 from flightsw.core.params import ParameterStore
-from flightsw.core.ports import COMMANDS, Ports
+from flightsw.core.ports import COMMANDS, SYSTEM_RESET, Ports
 from flightsw.core.records import RecordLog
 from flightsw.core.scheduler import RateGroup
 from flightsw.core.state import StateStore
@@ -126,13 +127,16 @@ class Satellite:
         self.state = StateStore(data / "state", fsync=fsync)
         self.state.load()
         self.state.boot()
-        corr_raw = self.state.get("time_correlation")
-        correlation = TimeCorrelation.from_dict(corr_raw) if isinstance(corr_raw, dict) else None
+        # MET continues and UTC is carried over (DEGRADED) from the last time checkpoint
+        resumed = timekeeping.resume(timekeeping.TimeCheckpoint.from_dict(self.state.get(timekeeping.STATE_KEY)),
+                                     self.state.boot_count)
         if utc_source is None and config.time.utc_source == "system":
             import time
 
             utc_source = time.time
-        self.clock = SpacecraftClock(self.state.boot_count, monotonic, utc_source, correlation)
+        self.clock = SpacecraftClock(self.state.boot_count, monotonic, utc_source, resumed.correlation,
+                                     met_at_boot=resumed.met_at_boot)
+        self.record_seq = 0  # the next record's sequence number (continued from the log at run)
         self.events = EventLog(self.clock)
         self.telemetry = TelemetryDB(self.clock)
         self.workers = Workers()
@@ -168,6 +172,7 @@ class Satellite:
         self.add(self.executive)
         self.add(self.commands)
         self.ports.provide(COMMANDS, self.commands, by=self.commands.name)
+        self.ports.provide(SYSTEM_RESET, self, by="satellite")
         self.add(rate_group_monitor(self.rate_groups))
         for subsystem in subsystems if subsystems is not None else load_subsystems():
             subsystem(self)
@@ -252,11 +257,38 @@ class Satellite:
     def _on_member_error(self, group: RateGroup, member: Any, exc: BaseException) -> None:
         self.executive.member_error.emit(group=group.name, member=member.name, error=f"{type(exc).__name__}: {exc}"[:80])
 
+    def _record(self, kind: str, value: Any) -> None:
+        """Every record carries a sequence number and MET (monotonic across boots): readers order
+        by these, never by UTC, which a time correction can step backward."""
+        self.records.append({"k": kind, "v": value, "n": self.record_seq, "m": round(self.clock.met(), 3)})
+        self.record_seq += 1
+
     def _record_event(self, record: EventRecord) -> None:
-        self.records.append({"k": "evt", "v": record.to_wire()})
+        self._record("evt", record.to_wire())
 
     def _record_packet(self, packet: PacketDef, body: bytes) -> None:
-        self.records.append({"k": "tlm", "v": body})
+        self._record("tlm", body)
+
+    # -- time ---------------------------------------------------------------------------------
+    def time_checkpoint(self) -> timekeeping.TimeCheckpoint:
+        """MET and UTC now, put in the state store (the caller saves it)."""
+        clock = self.clock
+        point = timekeeping.checkpoint_of(clock.met(), clock.utc(), clock.quality)
+        self.state.set(timekeeping.STATE_KEY, point.to_dict())
+        return point
+
+    async def _checkpoint_time(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.time.checkpoint_s)
+            self.time_checkpoint()
+            await self.state.save()
+
+    # -- resets on request --------------------------------------------------------------------
+    def request_reset(self, reason: ResetReason, delay: float = 0.0) -> None:
+        """SYSTEM_RESET port: stop cleanly with ``reason`` (the next boot reads it); the service
+        manager starts the flight software again (the simulator boots it again)."""
+        self.state.set("pending_shutdown_reason", str(reason))
+        asyncio.get_running_loop().call_later(max(0.0, delay), self.stop_event.set)
 
     # -- running ----------------------------------------------------------------------------
     async def _storage_writer(self, fn: Callable[[], None]) -> None:
@@ -281,6 +313,12 @@ class Satellite:
         self.clock.restart_epoch()
         # Recovery reads the newest segment (up to its size limit): not on the loop.
         report = await self.workers.run_io(STORAGE_RESOURCE, self.records.open)
+        last = report.last_record
+        if isinstance(last, dict):  # sequence and MET continue from the newest record
+            if isinstance(last.get("n"), int):
+                self.record_seq = last["n"] + 1
+            if isinstance(last.get("m"), int | float):
+                self.clock.raise_met_floor(float(last["m"]))
         self.events.add_sink(self._record_event)
         self.telemetry.add_packet_sink(self._record_packet)
         self.state.use_writer(self._storage_writer)
@@ -302,6 +340,7 @@ class Satellite:
         if self._watchdog_expired is not None:  # a simulated watchdog: it can bite
             self.supervisor.add_service("sim.watchdog", self._watch_for_bite, critical=False)
         self.supervisor.add_service("records.sync", self._sync_records, critical=False)
+        self.supervisor.add_service("time.checkpoint", self._checkpoint_time, critical=False)
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, so full collections stay short and never stall the loop for long.
         gc.collect()
@@ -384,11 +423,12 @@ class Satellite:
                         log.exception("shutdown of %s failed", comp.name)
         except TimeoutError:
             log.error("component shutdown exceeded %.1f s; flushing stores anyway", SHUTDOWN_BUDGET)
+        self.time_checkpoint()
         self.state.save_blocking()
         self.params.save_blocking()
         self.records.close()
         self.workers.shutdown()
-        log.info("stopped: %s", reason)
+        log.info("stopped: %s", pending or reason)
 
 
 def load_subsystems() -> list[Subsystem]:

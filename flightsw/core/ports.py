@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from flightsw.core.clock import StepListener, TimeCorrelation
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
+    from flightsw.core.enums import ResetReason, TimeQuality
 
 T = TypeVar("T")
 
@@ -178,6 +180,40 @@ class FileDownlink(Protocol):
         ...
 
 
+class TimeService(Protocol):
+    """Spacecraft time as a consumer sees it (``SpacecraftClock``, reached through ``ctx.clock``).
+
+    Order and key stored work by ``met()`` (never steps, counts across boots); convert to UTC only
+    to compare with a UTC time tag, and re-plan UTC-timed work when a step listener is called
+    (a ground or GPS correction can move UTC forward or backward by any amount)."""
+
+    def met(self) -> float: ...
+
+    def utc(self) -> float | None: ...
+
+    @property
+    def quality(self) -> TimeQuality: ...
+
+    def seconds_since_boot(self) -> float: ...
+
+    def add_step_listener(self, listener: StepListener) -> None: ...
+
+    def set_utc(self, utc: float, quality: TimeQuality = ...) -> TimeCorrelation: ...
+
+
+class SystemReset(Protocol):
+    """Stop the flight software cleanly with a reason the next boot reads (the satellite)."""
+
+    def request_reset(self, reason: ResetReason, delay: float = 0.0) -> None: ...
+
+
+class LinkDefaults(Protocol):
+    """Put the link back to its launch configuration (the link): the default uplink key and
+    the link parameters' defaults. Returns what changed, for the event."""
+
+    async def restore_defaults(self) -> str: ...
+
+
 class SceneSource(Protocol):
     """What a simulated camera looks at now (lat/lon/sun elevation), given by an orbit simulator."""
 
@@ -191,4 +227,6 @@ MODES: PortKey[ModeSource] = PortKey("modes", "the operating mode and its change
 PAYLOAD_GATE: PortKey[PayloadGate] = PortKey("payload_gate", "may the payload run now (mode manager)")
 OUTPUTS: PortKey[OutputBank] = PortKey("outputs", "the configured GPIO outputs (hardware subsystem)")
 FILE_DOWNLINK: PortKey[FileDownlink] = PortKey("file_downlink", "files to the ground (CFDP on the link)")
+SYSTEM_RESET: PortKey[SystemReset] = PortKey("system_reset", "stop and restart the flight software (satellite)")
+LINK_DEFAULTS: PortKey[LinkDefaults] = PortKey("link_defaults", "the link's safe defaults (link)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")

@@ -41,7 +41,7 @@ MODE_CODES: dict[Mode, int] = {Mode.BOOT: 0, Mode.SAFE: 1, Mode.NOMINAL: 2, Mode
 RESET_CODES: dict[ResetReason, int] = {
     ResetReason.FIRST_BOOT: 0, ResetReason.UNEXPECTED: 1, ResetReason.STATE_LOST: 2, ResetReason.COMMANDED: 3,
     ResetReason.SIGTERM: 4, ResetReason.SIGINT: 5, ResetReason.DURATION: 6, ResetReason.SOFTWARE_ERROR: 7,
-    ResetReason.WATCHDOG: 8,
+    ResetReason.WATCHDOG: 8, ResetReason.LOSS_OF_CONTACT: 9,
 }
 STATUS_CODES: dict[CommandStatus, int] = {status: int(status) for status in CommandStatus}
 

@@ -19,9 +19,9 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
         ("[storage]\nfsnyc = true\n", "storage.fsnyc: unknown key (allowed: data_dir, fsync, records_max_bytes, "
                                         "records_segment_bytes, records_sync_seconds)"),
         ("[storag]\nfsync = true\n", "storag: unknown section (allowed: devices, filetransfer, housekeeping, imaging, "
-                                       "link, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
+                                       "link, loss_of_contact, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
         ("[fdir]\nenabled = true\n", "fdir: unknown section (allowed: devices, filetransfer, housekeeping, imaging, "
-                                      "link, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
+                                      "link, loss_of_contact, mission, modes, scheduler, storage, telemetry, time, update, watchdog)"),
         ("[watchdog]\nbackend = \"dog\"\n",
          "watchdog.backend: expected one of 'none', 'sim', 'systemd', 'device', 'systemd+device', got 'dog'"),
         ("[scheduler]\nrate_groups = { fast = 500.0, slow = 1.0, background = 0.1 }\n",
@@ -36,7 +36,7 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
         ('[[devices]]\nkind = "ina219"\n', "devices[0].name: required key missing"),
         (INA + 'backend = "fake"\n', "devices[0].backend: expected one of 'real', 'sim', got 'fake'"),
         ('[[devices]]\nname = "eps"\nkind = "ina291"\n',
-         "devices[0].kind: unknown device kind 'ina291' (known: ads1115, camera, gpio_input, gpio_output, ina219, "
+         "devices[0].kind: unknown device kind 'ina291' (known: ads1115, camera, gpio_input, gpio_output, gps, ina219, "
          "lis2mdl, lsm6dsox, mcp9808, uhf_radio)"),
         (INA + "shunt_ohm = 0.1\n", "devices[0].shunt_ohm: unknown key for kind ina219 (allowed: address, base_id, "
                                     "bus, bus_range_v, faults, limits, max_current_a, max_failures, power_switch, "
