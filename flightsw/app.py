@@ -288,6 +288,7 @@ class Satellite:
         """SYSTEM_RESET port: stop cleanly with ``reason`` (the next boot reads it); the service
         manager starts the flight software again (the simulator boots it again)."""
         self.state.set("pending_shutdown_reason", str(reason))
+        self._requested_reset = reason
         asyncio.get_running_loop().call_later(max(0.0, delay), self.stop_event.set)
 
     # -- running ----------------------------------------------------------------------------
@@ -365,6 +366,8 @@ class Satellite:
                 reason = ResetReason(self._signal_name)
             elif self.watchdog_reset:
                 reason = ResetReason.WATCHDOG
+            elif self._requested_reset is not None:
+                reason = self._requested_reset
         finally:
             stop_task.cancel()
             supervisor_task.cancel()
@@ -382,6 +385,7 @@ class Satellite:
 
     _signal_name = ""
     watchdog_reset = False
+    _requested_reset: ResetReason | None = None
 
     async def _watch_for_bite(self) -> None:
         """The simulated watchdog bites like the hardware one: the board resets, nothing is flushed."""

@@ -258,11 +258,11 @@ class LossOfContactSection(Section):
     """The loss-of-contact ladder (flightsw.components.loss_of_contact); absent: not built."""
 
     #: seconds without a valid authenticated command before the radio is power-cycled
-    radio_reset_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 6 * 3600.0
+    radio_reset_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 16 * 3600.0
     #: seconds without one before the computer is rebooted (after the radio reset)
-    reboot_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 12 * 3600.0
+    reboot_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 20 * 3600.0
     #: seconds without one before the link falls back to its safe defaults (after the reboot)
-    safe_defaults_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 18 * 3600.0
+    safe_defaults_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 24 * 3600.0
     #: the gpio_output that powers the radio ("" = no radio reset step, counted as skipped)
     radio_power_output: str = ""
     #: seconds the radio stays unpowered during a reset

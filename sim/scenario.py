@@ -26,7 +26,8 @@ from sim.faults import BusFaults, PartFaults
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MAX_DURATION_S = 30 * 86400.0
 
-LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool}
+LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool,
+                                 "uplink_blackout": bool}
 # Software faults: `target = "rategroup.<name>"` (a rate group of the mission config).
 SOFTWARE_TARGET_PREFIX = "rategroup."
 SOFTWARE_FAULTS = frozenset({"hang"})
@@ -47,6 +48,8 @@ RUN_METRICS = frozenset({
     "frames_down", "frames_corrupted", "frame_error_ratio", "frames_up", "frames_lost",
     "frame_loss_ratio", "bytes_down", "bytes_up", "events_warning", "events_error",
     "commands_rejected", "reboots", "safe_mode_entries", "images_downlinked",
+    "loss_of_contact_radio_resets", "loss_of_contact_reboots", "loss_of_contact_safe_defaults",
+    "ground_commands_executed_after", "ground_key_fallbacks",
 })
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
@@ -93,7 +96,7 @@ class FaultInjection:
         if self.software:
             return False
         if self.target == "link":
-            return False if self.fault == "blackout" else 0.0
+            return False if self.fault in ("blackout", "uplink_blackout") else 0.0
         table = BUS_FAULTS if self.target == "bus" else PART_FAULTS
         return table[self.fault].default
 
@@ -282,6 +285,10 @@ class FaultApplier:
                 if self.gate is None:
                     raise ScenarioError("link blackout needs the transceiver's contact gate")
                 self.gate.blackout = bool(value)
+            elif fault == "uplink_blackout":
+                if self.channel is None:
+                    raise ScenarioError("link uplink_blackout needs the simulated transceiver's channel")
+                self.channel.uplink_blackout = bool(value)
             else:
                 if self.channel is None:
                     raise ScenarioError(f"link fault {fault} needs the simulated transceiver's channel")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from flightsw.app import Subsystem
 from flightsw.config import ConfigError
-from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, PortKey
+from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, LINK_DEFAULTS, PortKey
 from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.component import LinkComponent
 from flightsw.link.settings import find_radio, load_link_settings
@@ -88,6 +88,7 @@ def build_link(sat: Satellite) -> None:
                                                 slot_time=settings.slot_time))
     link = sat.add(LinkComponent(settings, radio, keys))
     sat.ports.connect(COMMANDS, link.use_commands, required=True, by=link.name)
+    sat.ports.provide(LINK_DEFAULTS, link, by=link.name)
     _add_file_link(sat, link)
 
 

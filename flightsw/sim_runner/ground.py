@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
 from flightsw.ground.files import ground_entity_config
 from flightsw.link import ax25
@@ -29,6 +31,11 @@ from sim.transceiver import (
 COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many seconds (one per pass)...
 COMMAND_RETRY_S = 60.0  # ... unless no verdict came back: then it tries again after this long, as operators do
 NOOP_COMMAND = "exec.NO_OP"
+SELECT_KEY_COMMAND = "link.SELECT_KEY"
+# The operators' loss-of-contact procedure: after this many commands in a row without a verdict
+# (while beacons come down), assume the satellite fell back to its safe defaults and sign with the
+# default key (the lowest id of the key file).
+FALLBACK_AFTER_MISSES = 3
 IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
 
 
@@ -85,18 +92,26 @@ class GroundMonitor:
     time, verdicts, files), sends the scenario's timed commands in the first contact after their
     time and, once per pass after the first beacon, an authenticated no-op (again a minute later
     while no verdict has come back: near the horizon a frame is often lost), so the uplink is
-    exercised through the same channel.
+    exercised through the same channel. It signs with the key it last selected (``link.SELECT_KEY``,
+    each key with its own counter) and falls back to the default key after
+    ``FALLBACK_AFTER_MISSES`` unanswered commands, as the loss-of-contact procedure says.
     """
 
     def __init__(self, transceiver: Any, satellite: ax25.Address, ground: ax25.Address,
-                 epoch_now: Callable[[], float], sign: Callable[[int, bytes, int], bytes] | None,
+                 epoch_now: Callable[[], float], sign: Callable[[int, int, bytes, int], bytes] | None,
                  noop: bytes | None = None, scheduled: Sequence[tuple[float, str, bytes]] = (),
-                 bit_rate: float = 9600.0) -> None:
+                 bit_rate: float = 9600.0, default_key: int = 0) -> None:
         self.transceiver = transceiver
         self.satellite = satellite
         self.ground = ground
         self.epoch_now = epoch_now
-        self.sign = sign  # (counter, body, apid) -> complete telecommand packet
+        self.sign = sign  # (key id, counter, body, apid) -> complete telecommand packet
+        self.default_key = default_key
+        self.key_id = default_key  # the key the ground signs commands with now
+        self.key_fallbacks = 0  # times the ground went back to the default key (no answer)
+        self.verdict_times: list[float] = []
+        self._misses = 0  # commands in a row without a verdict
+        self._counters: dict[int, int] = {}  # key id -> last counter used
         self.noop = noop  # body of the per-pass no-op
         self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
         self.bit_rate = bit_rate
@@ -112,7 +127,6 @@ class GroundMonitor:
         self.commands_log: list[tuple[float, str]] = []  # (simulated UTC, command) sent
         self.bytes_read = 0  # raw KISS bytes from the socket
         self.bytes_written = 0
-        self._counter = 0
         self._file_counter = 0
         self._last_command = -float("inf")
         self._verdicts_at_command = 0
@@ -187,6 +201,7 @@ class GroundMonitor:
                 await self._maybe_command(now)
             elif packet.apid == Apid.VERDICT:
                 self.verdicts += 1
+                self.verdict_times.append(now)
             elif packet.apid == Apid.FILE and self.files is not None:
                 self.files.on_packet(packet)
 
@@ -202,12 +217,23 @@ class GroundMonitor:
             name, body = NOOP_COMMAND, self.noop
         else:
             return
+        if self.commands_sent and unanswered:
+            self._misses += 1
+        else:
+            self._misses = 0
+        if self._misses >= FALLBACK_AFTER_MISSES and self.key_id != self.default_key:
+            self.key_id = self.default_key
+            self.key_fallbacks += 1
+            self._misses = 0
         self._verdicts_at_command = self.verdicts
         self._last_command = now
-        self._counter += 1
-        await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
+        counter = self._counters.get(self.key_id, 0) + 1
+        self._counters[self.key_id] = counter
+        await self._transmit(self.sign(self.key_id, counter, body, Apid.COMMAND))
         self.commands_sent += 1
         self.commands_log.append((now, name))
+        if name == SELECT_KEY_COMMAND:  # the satellite signs-in the new key after this command
+            self.key_id = int(msgpack.unpackb(body)[1][0])
 
     async def send_file_pdu(self, pdu: bytes) -> None:
         """The ground entity's PDUs: signed like telecommands with their own counter, paced to the
@@ -215,7 +241,7 @@ class GroundMonitor:
         if self.sign is None:
             raise RuntimeError("the ground cannot send file PDUs without the uplink key")
         self._file_counter += 1
-        await self._transmit(self.sign(self._file_counter, pdu, Apid.FILE), pace=True)
+        await self._transmit(self.sign(self.key_id, self._file_counter, pdu, Apid.FILE), pace=True)
 
     async def _transmit(self, packet: bytes, pace: bool = False) -> None:
         frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()

@@ -62,6 +62,13 @@ SAFE_MODE, DETUMBLE_MODE = "SAFE", "DETUMBLE"
 BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change of a boot
 TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
 RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
+# stops after which the simulated board boots again: the watchdog, and the flight software's own
+# reboot request (the loss-of-contact ladder; on the board systemd starts the service again)
+REBOOT_REASONS = ("WATCHDOG", "LOSS_OF_CONTACT")
+# events of the loss-of-contact ladder, counted as the scenario metrics of the same name
+LADDER_EVENTS = {"contact.radio_reset": "loss_of_contact_radio_resets",
+                 "contact.rebooting": "loss_of_contact_reboots",
+                 "contact.defaults_restored": "loss_of_contact_safe_defaults"}
 SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
 
 
@@ -97,6 +104,9 @@ class SimulationRun:
         self.modes: list[tuple[float, str]] = []
         self.boots: list[BootRecord] = []
         self.resets: list[float] = []  # simulated UTC of each watchdog reset
+        self.commanded_reboots: list[float] = []  # simulated UTC of each reboot the software asked for
+        self.ladder_events: collections.Counter[str] = collections.Counter()
+        self.last_safe_defaults: float | None = None  # simulated UTC of the last fall back to defaults
         self.leaked_tasks: list[str] = []  # tasks of a reset satellite still alive afterwards (a bug)
         self.modes_measured = False  # a ModeManager was found in (at least one) boot
         self.safe_mode_entries = 0
@@ -231,15 +241,13 @@ class SimulationRun:
 
     def _ground_monitor(self, sat: Satellite) -> GroundMonitor:
         settings = load_link_settings(sat.config)
-        sign: Callable[[int, bytes, int], bytes] | None = None
+        sign: Callable[[int, int, bytes, int], bytes] | None = None
         noop: bytes | None = None
         scheduled: list[tuple[float, str, bytes]] = []
         if self.options.ground_commands or self.scenario.commands:
             dictionary = sat.finalize()
             ring = KeyRing.load(settings.key_file)  # written by the link subsystem at build time
-            key_id = ring.ids[0]
-
-            def sign(counter: int, body: bytes, apid: int) -> bytes:
+            def sign(key_id: int, counter: int, body: bytes, apid: int) -> bytes:
                 return build_command(ring.key(key_id), key_id, counter, body, seq_count=counter, apid=apid)
 
             if self.options.ground_commands:
@@ -252,8 +260,9 @@ class SimulationRun:
                                           f"{cmd.command!r} in this satellite's dictionary") from None
                 body = msgpack.packb([opcode, list(cmd.args)], use_bin_type=True)
                 scheduled.append((self.scenario.start_epoch + cmd.at, cmd.command, body))
+        default_key = KeyRing.load(settings.key_file).ids[0] if sign is not None else 0
         ground = GroundMonitor(self.transceiver, settings.callsign, settings.ground, self.environment.epoch_now,
-                               sign, noop, scheduled, settings.bit_rate)
+                               sign, noop, scheduled, settings.bit_rate, default_key=default_key)
         flight_files = entity_config_from(sat.config)
         if flight_files is not None and sign is not None:
             self._ground_scratch = tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
@@ -340,6 +349,11 @@ class SimulationRun:
     def _on_event(self, record: EventRecord) -> None:
         assert self.sat is not None
         self.event_counts[record.severity.name] += 1
+        metric = LADDER_EVENTS.get(record.name)
+        if metric is not None:
+            self.ladder_events[metric] += 1
+            if metric == "loss_of_contact_safe_defaults":
+                self.last_safe_defaults = self.environment.epoch_now()
         if record.severity >= Severity.WARNING:
             text = record.text(self.sat.events.info(record.id).format)
             self.events.append((self.environment.epoch_now(), record.severity.name, f"{record.name}: {text}"))
@@ -396,13 +410,18 @@ class SimulationRun:
                 reason = await sat.run(duration=end - loop.time())
             await self._power_off(sat, reason)
             await self._check_nothing_left(boot)
-            if reason != "WATCHDOG":
+            if reason not in REBOOT_REASONS:
                 return reason
             now = self.environment.epoch_now()
-            self.resets.append(now)
-            self.events.append((now, RESET_SEVERITY, f"watchdog reset: boot {sat.state.boot_count} ended, "
+            if reason == "WATCHDOG":
+                self.resets.append(now)
+                what = "watchdog reset"
+            else:
+                self.commanded_reboots.append(now)
+                what = f"{reason} reboot"
+            self.events.append((now, RESET_SEVERITY, f"{what}: boot {sat.state.boot_count} ended, "
                                 "the board restarts"))
-            log.warning("simulated watchdog reset at t+%.0f s; booting again", loop.time() - self._t0)
+            log.warning("simulated %s at t+%.0f s; booting again", what, loop.time() - self._t0)
             delay = min(self.options.boot_delay_s, end - loop.time())
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -486,6 +505,15 @@ class SimulationRun:
             m["safe_mode_entries"] = float(self.safe_mode_entries)
         if self.transceiver is not None and self.ground is not None:
             m.update(link_metrics(self.transceiver, self.ground, contacts, self._bytes_up()))
+        if self.sat is not None and self.sat.config.loss_of_contact is not None:
+            for metric in LADDER_EVENTS.values():
+                m[metric] = float(self.ladder_events[metric])
+            if self.ground is not None:
+                m["ground_key_fallbacks"] = float(self.ground.key_fallbacks)
+                if self.last_safe_defaults is not None:
+                    # the ground's commands answered after the satellite fell back to its defaults
+                    m["ground_commands_executed_after"] = float(
+                        sum(1 for t in self.ground.verdict_times if t > self.last_safe_defaults))
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
         return m
