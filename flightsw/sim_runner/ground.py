@@ -111,6 +111,9 @@ class GroundMonitor:
         self.key_fallbacks = 0  # times the ground went back to the default key (no answer)
         self.verdict_times: list[float] = []
         self._misses = 0  # commands in a row without a verdict
+        self._pending_key: int | None = None  # selected by the last command, in use once answered
+        self._last_key = default_key  # the key the last command was signed with
+        self._unanswered: tuple[str, bytes] | None = None  # the last scenario command, until answered
         self._counters: dict[int, int] = {}  # key id -> last counter used
         self.noop = noop  # body of the per-pass no-op
         self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
@@ -202,6 +205,10 @@ class GroundMonitor:
             elif packet.apid == Apid.VERDICT:
                 self.verdicts += 1
                 self.verdict_times.append(now)
+                self._unanswered = None
+                # an answer: the key of the last command works (or the one it selected)
+                self.key_id = self._pending_key if self._pending_key is not None else self._last_key
+                self._pending_key = None
             elif packet.apid == Apid.FILE and self.files is not None:
                 self.files.on_packet(packet)
 
@@ -211,7 +218,12 @@ class GroundMonitor:
             return
         since = now - self._last_command
         unanswered = self.verdicts == self._verdicts_at_command
-        if self.scheduled and self.scheduled[0][0] <= now:
+        key = self.key_id
+        if self._unanswered is not None and unanswered and since >= COMMAND_RETRY_S:
+            name, body = self._unanswered  # operators send a scenario command again until it is answered
+            if name == SELECT_KEY_COMMAND and self._last_key == self.key_id:
+                key = int(msgpack.unpackb(body)[1][0])  # it may have gone through, only its answer lost
+        elif self.scheduled and self.scheduled[0][0] <= now:
             _, name, body = self.scheduled.popleft()
         elif self.noop is not None and (since >= COMMAND_GAP_S or (unanswered and since >= COMMAND_RETRY_S)):
             name, body = NOOP_COMMAND, self.noop
@@ -222,18 +234,21 @@ class GroundMonitor:
         else:
             self._misses = 0
         if self._misses >= FALLBACK_AFTER_MISSES and self.key_id != self.default_key:
-            self.key_id = self.default_key
+            self.key_id = key = self.default_key
             self.key_fallbacks += 1
             self._misses = 0
+            self._unanswered = None
         self._verdicts_at_command = self.verdicts
         self._last_command = now
-        counter = self._counters.get(self.key_id, 0) + 1
-        self._counters[self.key_id] = counter
-        await self._transmit(self.sign(self.key_id, counter, body, Apid.COMMAND))
+        self._last_key = key
+        counter = self._counters.get(key, 0) + 1
+        self._counters[key] = counter
+        await self._transmit(self.sign(key, counter, body, Apid.COMMAND))
         self.commands_sent += 1
         self.commands_log.append((now, name))
-        if name == SELECT_KEY_COMMAND:  # the satellite signs-in the new key after this command
-            self.key_id = int(msgpack.unpackb(body)[1][0])
+        self._unanswered = (name, body) if name != NOOP_COMMAND else None
+        # the satellite uses the new key after this command: so does the ground, once it is answered
+        self._pending_key = int(msgpack.unpackb(body)[1][0]) if name == SELECT_KEY_COMMAND else None
 
     async def send_file_pdu(self, pdu: bytes) -> None:
         """The ground entity's PDUs: signed like telecommands with their own counter, paced to the
