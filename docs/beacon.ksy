@@ -181,4 +181,3 @@ enums:
     2: rejected
     3: completed
     4: failed
-
