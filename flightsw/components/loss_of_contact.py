@@ -12,6 +12,7 @@ authenticated commands), so it never reaches into the link.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,7 @@ class LossOfContact(Component):
         self._link: LinkDefaults | None = None
         self.ladder = LadderState(0.0)
         self._loaded = False
+        self._contact = asyncio.Event()  # set by a valid command: save the ladder's state at once
 
     # -- wiring -------------------------------------------------------------------------------
     def use_commands(self, commands: CommandPort) -> None:
@@ -116,9 +118,10 @@ class LossOfContact(Component):
         previous = self.ladder
         self.ladder = contact(met)
         self._loaded = True
+        self._store()
+        self._contact.set()  # the ladder loop saves it now: a reset must not resume an old silence
         if previous.step is not ContactStep.IN_CONTACT:
             self.contact_regained.emit(silent_s=previous.silent_s(met), rung=previous.step.value)
-            self._persist_soon()
 
     # -- the ladder ---------------------------------------------------------------------------
     def publish(self) -> None:
@@ -140,9 +143,13 @@ class LossOfContact(Component):
             if rung is not None:
                 await self._take(rung)
                 continue
-            await asyncio.sleep(CHECK_PERIOD_S)
-            since_save += CHECK_PERIOD_S
-            if since_save >= self.settings.checkpoint_s:
+            started = self.ctx.clock.monotonic()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CHECK_PERIOD_S):
+                    await self._contact.wait()
+            since_save += self.ctx.clock.monotonic() - started
+            if self._contact.is_set() or since_save >= self.settings.checkpoint_s:
+                self._contact.clear()
                 since_save = 0.0
                 await self._save()
 
@@ -206,9 +213,6 @@ class LossOfContact(Component):
     async def _save(self) -> None:
         self._store()
         await self.ctx.state.save()
-
-    def _persist_soon(self) -> None:
-        self._store()  # saved with the next checkpoint or state save; a lost reset only delays the ladder
 
     async def shutdown(self) -> None:
         if self._loaded:

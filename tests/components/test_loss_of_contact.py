@@ -22,6 +22,7 @@ from flightsw.components.housekeeping import build_hardware
 from flightsw.components.loss_of_contact import STATE_KEY, LossOfContact, build_loss_of_contact
 from flightsw.core.enums import ResetReason
 from flightsw.core.ports import OUTPUTS
+from flightsw.core.state import StateStore
 from flightsw.link import ax25
 from flightsw.link.auth import KeyRing, build_command
 from flightsw.link.component import STATE_KEY_ID, LinkComponent
@@ -146,6 +147,10 @@ async def test_silence_climbs_the_ladder_across_a_reboot_and_a_command_resets_it
     await link_of(sat).handle_frame(uplink_frame(sat, 0, 1, "link.SELECT_KEY", [1]))
     await asyncio.sleep(1.0)
     assert sat.state.get(STATE_KEY_ID) == 1 and ladder.ladder.step is ContactStep.IN_CONTACT
+    on_disk = StateStore(tmp_path / "state", fsync=False)
+    on_disk.load()  # the contact is on disk at once, not only at the next checkpoint
+    assert on_disk.get(STATE_KEY) == {"last_contact_met": pytest.approx(sat.clock.met() - 1.0, abs=0.1),
+                                      "step": "IN_CONTACT"}
     radio_power.backend.on_change(radio_power.line, writes.append)  # type: ignore[attr-defined]
     writes.clear()
 
