@@ -102,8 +102,6 @@ class LossOfContact(Component):
 
     def setup(self) -> None:
         ctx = self.ctx
-        if self._outputs is not None:
-            self._outputs.open()  # idempotent: the GPIO lines are requested once for all users
         counts = dict(ctx.state.get(COUNTS_KEY) or {})
         for key in ("radio_resets", "reboots", "safe_defaults", "rungs_skipped"):
             self.stats.inc(key, int(counts.get(key, 0)))
@@ -172,6 +170,8 @@ class LossOfContact(Component):
 
     async def _power_cycle_radio(self, silent: float) -> None:
         name = self.settings.radio_power_output
+        if self._outputs is not None and name:
+            self._outputs.open()  # idempotent; requested on the loop, never while building
         line = self._outputs.outputs.get(name) if self._outputs is not None and name else None
         if line is None:
             self._skip(ContactStep.RADIO_RESET, "no radio power output configured" if not name

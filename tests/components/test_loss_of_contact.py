@@ -156,7 +156,7 @@ async def test_silence_climbs_the_ladder_across_a_reboot_and_a_command_resets_it
 
     reason = await runner  # 600 s: radio reset; 1200 s: reboot (the run stops with that reason)
     assert reason == ResetReason.LOSS_OF_CONTACT
-    assert writes == [False, True]  # power cut, then restored
+    assert writes == [True, False, True]  # line requested (initially on), power cut, restored
     assert "contact.radio_reset" in seen and "contact.rebooting" in seen
     sat.workers.shutdown()
 
