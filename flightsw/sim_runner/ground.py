@@ -206,9 +206,8 @@ class GroundMonitor:
                 self.verdicts += 1
                 self.verdict_times.append(now)
                 self._unanswered = None
-                # an answer: the key of the last command works (or the one it selected)
-                self.key_id = self._pending_key if self._pending_key is not None else self._last_key
-                self._pending_key = None
+                if self._pending_key is not None:  # link.SELECT_KEY went through (signed with either key)
+                    self.key_id, self._pending_key = self._pending_key, None
             elif packet.apid == Apid.FILE and self.files is not None:
                 self.files.on_packet(packet)
 
