@@ -72,7 +72,7 @@ types:
       - id: version
         type: u1
         doc: beacon layout version
-        valid: 2
+        valid: 3
       - id: mode
         type: u1
         enum: mode
@@ -133,6 +133,13 @@ types:
       - id: frames_sent
         type: u4
         doc: downlink frames sent since boot
+      - id: met
+        type: u4
+        doc: mission elapsed time: seconds run since the first boot, across boots [s]
+      - id: time_quality
+        type: u1
+        enum: time_quality
+        doc: quality of spacecraft UTC (0 UNKNOWN, 1 DEGRADED, 2 SYSTEM, 3 GROUND_SET, 4 GPS)
       - id: crc
         type: u2
         doc: CRC-16/CCITT-FALSE over the packet
@@ -181,3 +188,9 @@ enums:
     2: rejected
     3: completed
     4: failed
+  time_quality:
+    0: unknown
+    1: degraded
+    2: system
+    3: ground_set
+    4: gps

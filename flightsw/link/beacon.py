@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flightsw.core.enums import CommandStatus, Mode, ResetReason
+from flightsw.core.enums import CommandStatus, Mode, ResetReason, TimeQuality
 from flightsw.link import ax25
 from flightsw.link.packets import (
     CRC_LEN,
@@ -30,7 +30,8 @@ from flightsw.link.packets import (
 )
 
 # 2: last_command_opcode carries the full 32-bit opcode (its low 16 bits left 83 commands 35 values).
-BEACON_VERSION = 2
+# 3: mission elapsed time and the UTC quality appended (time across reboots).
+BEACON_VERSION = 3
 
 # The codes below are part of the published format: a value, once given a code, keeps it. Every
 # value of each enum has one (tested); a stored value no enum knows goes down as 255 (a mode: the
@@ -44,12 +45,14 @@ RESET_CODES: dict[ResetReason, int] = {
     ResetReason.WATCHDOG: 8, ResetReason.LOSS_OF_CONTACT: 9,
 }
 STATUS_CODES: dict[CommandStatus, int] = {status: int(status) for status in CommandStatus}
+TIME_QUALITY_CODES: dict[TimeQuality, int] = {quality: quality.code for quality in TimeQuality}
 
 #: beacon field -> (Kaitai enum name, value -> code) for the fields that carry an enum
 CODED_FIELDS: dict[str, tuple[str, Mapping[Any, int]]] = {
     "mode": ("mode", MODE_CODES),
     "reset_reason": ("reset_reason", RESET_CODES),
     "last_command_status": ("command_status", STATUS_CODES),
+    "time_quality": ("time_quality", TIME_QUALITY_CODES),
 }
 
 
@@ -105,6 +108,8 @@ FIELDS: tuple[BeaconField, ...] = (
     BeaconField("auth_failures", "H", 1, "", "uplink packets dropped (auth, replay, CRC, malformed)"),
     BeaconField("frames_received", "H", 1, "", "uplink frames received since boot"),
     BeaconField("frames_sent", "I", 1, "", "downlink frames sent since boot"),
+    BeaconField("met", "I", 1, "s", "mission elapsed time: seconds run since the first boot, across boots"),
+    BeaconField("time_quality", "B", 1, "", f"quality of spacecraft UTC ({_codes_doc(TIME_QUALITY_CODES)})"),
 )
 
 FORMAT = ">6s" + "".join(f.code for f in FIELDS)

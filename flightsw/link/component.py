@@ -267,6 +267,8 @@ class LinkComponent(Component):
                               + self.stats["crc_failures"] + self.stats["malformed"]),
             "frames_received": self.stats["frames_received"],
             "frames_sent": self.scheduler.frames_sent,
+            "met": ctx.clock.met(),
+            "time_quality": beacon.TIME_QUALITY_CODES[ctx.clock.quality],
         }
         for field_name, read in self.beacon_sources.items():
             values[field_name] = read()

@@ -152,3 +152,4 @@ async def test_a_backward_clock_step_keeps_records_in_sequence_and_met_order(tmp
     assert mets == sorted(mets) and mets[-1] >= 139.0
     utcs = [r["v"][4] for r in records if r["k"] == "evt" and r["v"][4] is not None]
     assert any(b < a - 80000.0 for a, b in zip(utcs, utcs[1:], strict=False))  # UTC did step back
+
