@@ -267,8 +267,6 @@ class LossOfContactSection(Section):
     radio_power_output: str = ""
     #: seconds the radio stays unpowered during a reset
     radio_off_s: Annotated[float, _range(0.1, 600.0)] = 5.0
-    #: seconds between persisted checkpoints of the silence timer
-    checkpoint_s: Annotated[float, _range(1.0, 3600.0)] = 60.0
     base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0600
 
     def __post_init__(self) -> None:

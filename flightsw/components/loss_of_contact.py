@@ -130,25 +130,23 @@ class LossOfContact(Component):
         self.stats.publish()
 
     async def _ladder_loop(self) -> None:
-        """Take the next rung when its time has come (one at a time, in order); checkpoint the
-        silence timer every ``checkpoint_s``."""
+        """Take the next rung when its time has come (one at a time, in order). The state changes
+        only on a valid command or a rung, and is saved at once then: silence itself needs no
+        checkpoint, it is counted in MET (which the satellite checkpoints)."""
         if not self._loaded:  # MET is read on the running loop's clock (after the epoch restarted)
             self.ladder = LadderState.from_dict(self.ctx.state.get(STATE_KEY), self.ctx.clock.met())
             self._loaded = True
-        since_save = 0.0
+            await self._save()  # a first boot's silence starts now, on disk too
         while True:
             rung = next_rung(self.ladder, self.ctx.clock.met(), self.times)
             if rung is not None:
                 await self._take(rung)
                 continue
-            started = self.ctx.clock.monotonic()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CHECK_PERIOD_S):
                     await self._contact.wait()
-            since_save += self.ctx.clock.monotonic() - started
-            if self._contact.is_set() or since_save >= self.settings.checkpoint_s:
+            if self._contact.is_set():
                 self._contact.clear()
-                since_save = 0.0
                 await self._save()
 
     async def _take(self, rung: ContactStep) -> None:

@@ -101,7 +101,6 @@ reboot_after_s = 1200
 safe_defaults_after_s = 1800
 radio_power_output = "radio_power"
 radio_off_s = 5.0
-checkpoint_s = 30
 """
 
 
