@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flightsw.app import StartupError, Subsystem
 from flightsw.config import GPS_KIND, GpsOptions, MissionConfig
@@ -94,14 +95,14 @@ class GpsTime(Component):
         await self.source.close()
 
 
-def _scene_position(scene: SceneSource | None) -> Any:
+def _scene_position(scene: SceneSource | None) -> Callable[[], tuple[float, float]] | None:
+    """The simulated orbit's sub-satellite point (the simulator's scene: ``lat_deg``, ``lon_deg``)."""
     if scene is None:
         return None
 
-    def position() -> tuple[float, float] | None:
+    def position() -> tuple[float, float]:
         view = scene()
-        lat, lon = getattr(view, "lat_deg", None), getattr(view, "lon_deg", None)
-        return (float(lat), float(lon)) if lat is not None and lon is not None else None
+        return float(view.lat_deg), float(view.lon_deg)
 
     return position
 

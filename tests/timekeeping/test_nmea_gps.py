@@ -98,6 +98,11 @@ def test_the_splitter_is_bounded_and_finds_sentences_in_noise(chunks: list[bytes
     assert good in lines  # after any noise and a line end, a whole sentence comes through
 
 
+def test_the_simulated_rmc_carries_the_sub_satellite_point() -> None:
+    fields = rmc(EPOCH, (43.2, -76.9)).decode().split(",")
+    assert fields[3:7] == ["4312.0000", "N", "07654.0000", "W"]
+
+
 def test_checksum_is_the_xor_between_dollar_and_star() -> None:
     assert checksum(b"GPZDA,201530.00,04,07,2002,00,00") == 0x60
 
