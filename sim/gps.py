@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hal.nmea import sentence
+from sim.transceiver import readable_bytes
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class SimGps:
         self.offset_s = offset_s  # a receiver error injected by tests and scenarios
         self.position = position
         self.sentences_written = 0
+        self.bytes_written = 0
         self.bytes_dropped = 0  # nobody reading and the pty buffer full: a real UART drops too
         self._master: int | None = None
         self._slave: int | None = None
@@ -102,7 +104,13 @@ class SimGps:
         except BlockingIOError:
             written = 0
         self.bytes_dropped += len(data) - written
+        self.bytes_written += written
         self.sentences_written += 2
+
+    def readable(self) -> int:
+        """Bytes written that the reader's end can read now (FIONREAD on the device side): with
+        the reader's count, what a virtual-time loop waits for (``add_io_arrival_check``)."""
+        return readable_bytes(self._slave) if self._slave is not None else 0
 
     async def run(self) -> None:
         """Service: open the pty, then send the sentences every period until cancelled."""

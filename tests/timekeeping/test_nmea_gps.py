@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from flightsw.app import Satellite
 from flightsw.components.gps_time import GpsTime, build_gps_time
 from flightsw.core.enums import TimeQuality
-from flightsw.testing import mission_config
+from flightsw.testing import mission_config, wait_until
 from hal.gps import NmeaGps
 from hal.nmea import MAX_SENTENCE, NmeaError, SentenceSplitter, checksum, parse, sentence
 from hal.serial_port import AsyncSerialPort
 from sim.gps import SimGps, rmc, zda
+from sim.virtual_time import VirtualTimeLoop
 
 EPOCH = calendar.timegm((2026, 6, 1, 12, 34, 56))
 
@@ -148,15 +149,25 @@ gps_max_step_s = {max_step}
 
 async def gps_satellite(data_dir: Path, truth: Callable[[], float], offset: float = 0.0,
                         max_step: float = 0.0) -> Satellite:
-    """A satellite with a simulated GPS (built by the subsystem) reading ``truth()``, and no UTC
-    source of its own: its UTC is UNKNOWN until the GPS sets it. Built off the loop, as in flight."""
+    """A satellite with a simulated GPS reading ``truth()`` (+ ``offset``) on a pty and the GPS
+    time component on the real driver, and no UTC source of its own: its UTC is UNKNOWN until the
+    GPS sets it. Built off the loop, as in flight; the virtual clock waits for the pty's bytes."""
     config = mission_config(data_dir, GPS_TOML.format(offset=offset, max_step=max_step))
+    device = str(data_dir / "gps.tty")
+    receiver = SimGps(device, truth, period_s=1.0, offset_s=offset)
+    port = AsyncSerialPort(device, 9600)
 
     def build() -> Satellite:
-        sat = Satellite(config, subsystems=[build_gps_time], utc_source=truth)
-        sat.clock.utc_source = None  # the simulated receiver keeps the truth; the satellite must learn it
+        sat = Satellite(config, subsystems=[])
+        sat.supervisor.add_service("sim.gps", receiver.run, critical=False)
+        sat.add(GpsTime(NmeaGps(port), config.time.gps_step_threshold_s, config.time.gps_max_step_s))
+        sat.finalize()
         return sat
 
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    loop.add_io_arrival_check(lambda: max(0, receiver.bytes_written - port.bytes_read - receiver.readable())
+                              if port.connected else 0)
     return await asyncio.to_thread(build)
 
 
@@ -164,6 +175,16 @@ def truth_clock() -> Callable[[], float]:
     loop = asyncio.get_running_loop()
     start = loop.time()
     return lambda: EPOCH + loop.time() - start
+
+
+def test_the_gps_subsystem_builds_a_simulated_receiver_and_the_component(tmp_path: Path) -> None:
+    config = mission_config(tmp_path, GPS_TOML.format(offset=0.0, max_step=0.0))
+    sat = Satellite(config, subsystems=[build_gps_time], utc_source=lambda: EPOCH)
+    try:
+        assert isinstance(sat.component("gps"), GpsTime)
+        assert "sim.gps" in sat.supervisor.services
+    finally:
+        sat.workers.shutdown()
 
 
 def gps_of(sat: Satellite) -> GpsTime:
@@ -177,19 +198,19 @@ async def test_a_gps_fix_sets_spacecraft_utc(tmp_path: Path, sat_runner) -> None
     truth = truth_clock()
     sat = await sat_runner.start(await gps_satellite(tmp_path, truth))
     assert sat.clock.quality is TimeQuality.UNKNOWN
-    await asyncio.sleep(5.0)
+    gps = gps_of(sat)
+    await wait_until(lambda: gps.stats["fixes"] >= 6, limit=10.0, poll=0.25)
     utc = sat.clock.utc()
     assert sat.clock.quality is TimeQuality.GPS
-    assert utc is not None and abs(utc - truth()) < 1.0  # the sentence's time, read within the second
-    gps = gps_of(sat)
-    assert gps.stats["fixes"] >= 4 and gps.stats["steps"] == 1  # later fixes agree: no further step
+    assert utc is not None and abs(utc - truth()) < 0.1  # the sentence's time, read at once
+    assert gps.stats["steps"] == 1  # later fixes agree: no further step
     await sat_runner.stop(sat)
     # persisted at once: the next boot carries the GPS time over (DEGRADED)
     from flightsw.core.timekeeping import STATE_KEY, TimeCheckpoint
 
     point = TimeCheckpoint.from_dict(sat.state.get(STATE_KEY))
     assert point is not None and point.quality is TimeQuality.GPS and point.utc is not None
-    assert abs(point.utc - (EPOCH + 5.0)) < 2.0
+    assert abs(point.utc - EPOCH) < 15.0
 
 
 @pytest.mark.virtual_time
@@ -197,8 +218,10 @@ async def test_a_gps_fix_far_from_ground_time_is_refused(tmp_path: Path, sat_run
     sat = await sat_runner.start(await gps_satellite(tmp_path, truth_clock(), offset=7 * 86400.0, max_step=100.0))
     assert sat.dictionary is not None
     sat.commands.submit(sat.dictionary.command("exec.SET_TIME").id, [EPOCH])
-    await asyncio.sleep(5.0)
     gps = gps_of(sat)
-    assert gps.stats["refused"] >= 3 and gps.stats["steps"] == 0
+    await wait_until(lambda: sat.clock.quality is TimeQuality.GROUND_SET, limit=5.0)
+    steps = gps.stats["steps"]
+    await wait_until(lambda: gps.stats["refused"] >= 3, limit=10.0)
+    assert gps.stats["steps"] == steps  # refused fixes never step a ground-set time
     utc = sat.clock.utc()
     assert sat.clock.quality is TimeQuality.GROUND_SET and utc is not None and abs(utc - EPOCH) < 10.0
