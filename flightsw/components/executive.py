@@ -78,8 +78,7 @@ class Executive(Component):
     async def set_time(self, utc: float) -> None:
         clock = self.ctx.clock
         previous = clock.utc()
-        corr = clock.set_utc(utc, TimeQuality.GROUND_SET)
-        self.ctx.state.set("time_correlation", corr.to_dict())
+        clock.set_utc(utc, TimeQuality.GROUND_SET)
         point = checkpoint_of(clock.met(), clock.utc(), clock.quality)
         self.ctx.state.set(TIME_STATE_KEY, point.to_dict())
         await self.ctx.state.save()
