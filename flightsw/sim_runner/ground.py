@@ -113,7 +113,7 @@ class GroundMonitor:
         self._misses = 0  # commands in a row without a verdict
         self._pending_key: int | None = None  # selected by the last command, in use once answered
         self._last_key = default_key  # the key the last command was signed with
-        self._unanswered: tuple[str, bytes] | None = None  # the last scenario command, until answered
+        self._unanswered: tuple[str, bytes] | None = None  # a link.SELECT_KEY, until answered
         self._counters: dict[int, int] = {}  # key id -> last counter used
         self.noop = noop  # body of the per-pass no-op
         self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
@@ -219,8 +219,8 @@ class GroundMonitor:
         unanswered = self.verdicts == self._verdicts_at_command
         key = self.key_id
         if self._unanswered is not None and unanswered and since >= COMMAND_RETRY_S:
-            name, body = self._unanswered  # operators send a scenario command again until it is answered
-            if name == SELECT_KEY_COMMAND and self._last_key == self.key_id:
+            name, body = self._unanswered
+            if self._last_key == self.key_id:
                 key = int(msgpack.unpackb(body)[1][0])  # it may have gone through, only its answer lost
         elif self.scheduled and self.scheduled[0][0] <= now:
             _, name, body = self.scheduled.popleft()
@@ -245,7 +245,8 @@ class GroundMonitor:
         await self._transmit(self.sign(key, counter, body, Apid.COMMAND))
         self.commands_sent += 1
         self.commands_log.append((now, name))
-        self._unanswered = (name, body) if name != NOOP_COMMAND else None
+        # a key selection is sent again until answered: until then the ground cannot know the key
+        self._unanswered = (name, body) if name == SELECT_KEY_COMMAND else None
         # the satellite uses the new key after this command: so does the ground, once it is answered
         self._pending_key = int(msgpack.unpackb(body)[1][0]) if name == SELECT_KEY_COMMAND else None
 
