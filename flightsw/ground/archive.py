@@ -9,9 +9,11 @@ unattended station cannot fill its disk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +21,11 @@ T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY, rx_time REAL NOT NULL,
-    direction TEXT NOT NULL, raw BLOB NOT NULL, note TEXT);
+    direction TEXT NOT NULL, raw BLOB NOT NULL, note TEXT, station TEXT NOT NULL DEFAULT '',
+    digest BLOB);
+CREATE TABLE IF NOT EXISTS receptions (id INTEGER PRIMARY KEY, frame_id INTEGER NOT NULL,
+    station TEXT NOT NULL, rx_time REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS receptions_frame ON receptions(frame_id);
 CREATE TABLE IF NOT EXISTS vals (id INTEGER PRIMARY KEY, frame_id INTEGER, rx_time REAL NOT NULL,
     source TEXT NOT NULL, name TEXT NOT NULL, value, unit TEXT, boot INTEGER, seconds REAL);
 CREATE INDEX IF NOT EXISTS vals_time ON vals(rx_time);
@@ -46,6 +52,25 @@ GAP_QUERY = """SELECT seq + 1, next - 1 FROM (SELECT seq, LEAD(seq) OVER (ORDER 
     FROM (SELECT DISTINCT seq FROM records WHERE seq IS NOT NULL AND seq >= ?)) WHERE next > seq + 1"""
 
 DEFAULT_MAX_FRAMES = 1_000_000
+#: a downlinked frame with the same bytes as one archived within this many seconds (receive times,
+#: either way) is the same transmission heard by another station: recorded as a reception only
+DUPLICATE_WINDOW_S = 900.0
+#: columns added since the first archives (ALTER TABLE on open, so an old archive keeps working)
+_MIGRATIONS = {"frames": [("station", "TEXT NOT NULL DEFAULT ''"), ("digest", "BLOB")]}
+
+
+def frame_digest(raw: bytes) -> bytes:
+    """What identifies a transmission across stations: a hash of the frame's bytes."""
+    return hashlib.sha256(raw).digest()[:16]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What ``store_frame`` did: the frame's row, and whether it was already archived (then only a
+    reception by ``station`` was recorded)."""
+
+    frame_id: int
+    duplicate: bool
 
 
 FILE_COUNTER_ROW = "file_counter"
@@ -66,7 +91,14 @@ class Archive:
     def _open(self) -> None:
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
+        for table, columns in _MIGRATIONS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if have:  # an archive from before these columns
+                for name, decl in columns:
+                    if name not in have:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
         self._db.executescript(SCHEMA)
+        self._db.execute("CREATE INDEX IF NOT EXISTS frames_digest ON frames(digest)")
         self._db.commit()
 
     @property
@@ -97,10 +129,53 @@ class Archive:
     def store_frame(self, rx_time: float, direction: str, raw: bytes, note: str,
                     values: Iterable[tuple[str, str, Any, str, int | None, float | None]],
                     events: Iterable[tuple[int | None, float | None, str, str, str]],
-                    responses: Iterable[tuple[int, int, str, str, str, str]]) -> int:
+                    responses: Iterable[tuple[int, int, str, str, str, str]], station: str = "") -> int:
+        """Archive one frame with what it decoded to; returns its row. A downlinked frame another
+        station's reception already archived is not stored again (see ``store_downlink``)."""
+        return self.store_downlink(rx_time, direction, raw, note, values, events, responses, station).frame_id
+
+    def store_downlink(self, rx_time: float, direction: str, raw: bytes, note: str,
+                       values: Iterable[tuple[str, str, Any, str, int | None, float | None]],
+                       events: Iterable[tuple[int | None, float | None, str, str, str]],
+                       responses: Iterable[tuple[int, int, str, str, str, str]], station: str = "") -> Stored:
+        """Several stations feed one archive: a downlinked frame whose bytes match one archived
+        within ``DUPLICATE_WINDOW_S`` is the same transmission. The first reception is kept with
+        its values; each later one only adds a row to ``receptions`` (station, receive time).
+        The check and the insert are one write transaction, so two processes never both store it."""
         db = self.db
-        cur = db.execute("INSERT INTO frames(rx_time, direction, raw, note) VALUES (?,?,?,?)",
-                         (rx_time, direction, raw, note))
+        digest = frame_digest(raw) if direction == "down" else None
+        if db.in_transaction:
+            db.commit()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if digest is not None:
+                row = db.execute("SELECT id FROM frames WHERE digest = ? AND direction = 'down' AND "
+                                 "rx_time BETWEEN ? AND ? ORDER BY id LIMIT 1",
+                                 (digest, rx_time - DUPLICATE_WINDOW_S, rx_time + DUPLICATE_WINDOW_S)).fetchone()
+                if row is not None:
+                    db.execute("INSERT INTO receptions(frame_id, station, rx_time) VALUES (?,?,?)",
+                               (int(row[0]), station, rx_time))
+                    db.commit()
+                    return Stored(int(row[0]), True)
+            frame_id = self._insert_frame(rx_time, direction, raw, note, values, events, responses,
+                                          station, digest)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        self._inserts += 1
+        if self._inserts % 1000 == 0:
+            self._prune()
+        return Stored(frame_id, False)
+
+    def _insert_frame(self, rx_time: float, direction: str, raw: bytes, note: str,
+                      values: Iterable[tuple[str, str, Any, str, int | None, float | None]],
+                      events: Iterable[tuple[int | None, float | None, str, str, str]],
+                      responses: Iterable[tuple[int, int, str, str, str, str]], station: str,
+                      digest: bytes | None) -> int:
+        db = self.db
+        cur = db.execute("INSERT INTO frames(rx_time, direction, raw, note, station, digest) VALUES (?,?,?,?,?,?)",
+                         (rx_time, direction, raw, note, station, digest))
         frame_id = int(cur.lastrowid or 0)
         db.executemany(
             "INSERT INTO vals(frame_id, rx_time, source, name, value, unit, boot, seconds) VALUES (?,?,?,?,?,?,?,?)",
@@ -112,10 +187,6 @@ class Archive:
         db.executemany(
             "INSERT INTO responses(frame_id, rx_time, seq, opcode, name, reason, completion, detail) "
             "VALUES (?,?,?,?,?,?,?,?)", [(frame_id, rx_time, *r) for r in responses])
-        db.commit()
-        self._inserts += 1
-        if self._inserts % 1000 == 0:
-            self._prune()
         return frame_id
 
     def store_command(self, tx_time: float, key_id: int, counter: int, name: str, args: str) -> None:
@@ -129,7 +200,7 @@ class Archive:
         row = self.db.execute("SELECT MAX(id) FROM frames").fetchone()
         if row and row[0] and row[0] > self.max_frames:
             cutoff = row[0] - self.max_frames
-            for table in ("vals", "events", "responses"):
+            for table in ("vals", "events", "responses", "receptions"):
                 self.db.execute(f"DELETE FROM {table} WHERE frame_id <= ?", (cutoff,))
             self.db.execute("DELETE FROM frames WHERE id <= ?", (cutoff,))
             # the command history goes with the oldest frames (bounded like them)

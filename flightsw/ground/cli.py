@@ -45,6 +45,8 @@ def _station_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
                         help="uplink key file (default: the config's link.key_file; give it on a ground computer)")
     parser.add_argument("--key-id", type=int, default=default(0), help="active uplink key id")
     parser.add_argument("--callsign", default=default(None), help="ground callsign (default: link.ground_callsign)")
+    parser.add_argument("--site", default=default(None),
+                        help="this station's name in the archive, when several stations share it (default: the callsign)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

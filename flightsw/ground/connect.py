@@ -50,7 +50,7 @@ async def open_station(args: argparse.Namespace) -> GroundStation:
     archive = await asyncio.to_thread(Archive, args.db)
     ground = ax25.Address.parse(args.callsign) if args.callsign else settings.ground
     station = GroundStation(dictionary, keys, args.key_id, ground=ground, satellite=settings.callsign,
-                            archive=archive, transport=transport)
+                            archive=archive, transport=transport, site=getattr(args, "site", None))
     # The flight dictionary's hash from the last beacon archived: a `send` right after start-up
     # is checked before any beacon of this session arrives (a newer beacon replaces it).
     last = await archive.call(archive.latest_value, "beacon.dictionary_hash")

@@ -141,6 +141,7 @@ class StationStats:
     frames_received: int = 0
     frames_foreign: int = 0
     frames_bad: int = 0
+    frames_duplicate: int = 0  # already archived from another station's reception
     packets_bad: int = 0
     beacons: int = 0
     housekeeping: int = 0
@@ -172,7 +173,7 @@ class GroundStation:
     def __init__(self, dictionary: GroundDictionary, keys: KeyRing, key_id: int, *,
                  ground: ax25.Address, satellite: ax25.Address, archive: Archive,
                  transport: KissTransport, kiss_port: int = 0,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, site: str | None = None) -> None:
         self.dictionary = dictionary
         self.keys = keys
         self.key_id = key_id
@@ -182,6 +183,8 @@ class GroundStation:
         self.transport = transport
         self.kiss_port = kiss_port
         self.wall_clock = wall_clock
+        # The name this station's receptions carry in the archive (several stations, one archive).
+        self.site = site if site is not None else str(ground)
         self.latest: dict[str, ChannelValue] = {}
         self.beacon: dict[str, Any] = {}
         self.beacon_time: float | None = None
@@ -216,9 +219,11 @@ class GroundStation:
                 if frame.command == kiss.KissCommand.DATA and frame.port == self.kiss_port:
                     await self.handle_frame(frame.payload)
 
-    async def handle_frame(self, raw: bytes) -> None:
-        """Decode one frame (flightsw.ground.decoder), update the station's view, archive it."""
-        rx_time = self.wall_clock()
+    async def handle_frame(self, raw: bytes, rx_time: float | None = None, site: str | None = None) -> bool:
+        """Decode one frame (flightsw.ground.decoder), update the station's view, archive it.
+        ``rx_time`` and ``site`` default to now and this station (an import gives its own).
+        False if the archive already had the frame from another station's reception."""
+        rx_time = self.wall_clock() if rx_time is None else rx_time
         self.stats.frames_received += 1
         values: list[tuple[str, str, Any, str, int | None, float | None]] = []
         events: list[tuple[int | None, float | None, str, str, str]] = []
@@ -244,8 +249,12 @@ class GroundStation:
                 if problem is not None:
                     self.stats.packets_bad += 1
                     note = str(problem)[:200]
-        await self.archive.call(self.archive.store_frame, rx_time, "down", raw, note, values, events, responses)
+        stored = await self.archive.call(self.archive.store_downlink, rx_time, "down", raw, note, values, events,
+                                         responses, self.site if site is None else site)
+        if stored.duplicate:
+            self.stats.frames_duplicate += 1
         self._changed.set()
+        return not stored.duplicate
 
     def _track_sequence(self, packet: Packet) -> None:
         previous = self._last_seq.get(packet.apid)
@@ -374,7 +383,7 @@ class GroundStation:
         return self._last_counter
 
     async def _transmit(self, frame: bytes, note: str) -> None:
-        await self.archive.call(self.archive.store_frame, self.wall_clock(), "up", frame, note, [], [], [])
+        await self.archive.call(self.archive.store_frame, self.wall_clock(), "up", frame, note, [], [], [], self.site)
         await self.transport.write(kiss.encode(frame, port=self.kiss_port))
 
     def completed(self, counter: int) -> Response | None:
