@@ -13,13 +13,14 @@ from pathlib import Path
 
 from flightsw.components.seqfile import parse_utc
 from flightsw.ground.archive import Archive
-from flightsw.ground.connect import open_station
+from flightsw.ground.connect import open_archive_station, open_station
 from flightsw.ground.dictionary import CommandArgumentError
 from flightsw.ground.export import TABLES, export
 from flightsw.ground.files_cli import optional_files
 from flightsw.ground.files_cli import register as register_files
 from flightsw.ground.live import parse_assignments, run_live
 from flightsw.ground.records_cli import register as register_records
+from flightsw.ground.satnogs import MAX_FILE_BYTES, ParsedExport, SatnogsFormatError, parse_export
 from flightsw.ground.sequence_cli import register as register_sequence
 from flightsw.ground.station import CounterExhausted
 
@@ -69,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV on stdout (default)")
     fmt.add_argument("--json", dest="format", action="store_const", const="json", help="JSON on stdout")
     export.set_defaults(func=cmd_export, format="csv")
+    satnogs = actions.add_parser("import-satnogs", help="archive the frames of a SatNOGS DB telemetry export "
+                                 "(JSON, or timestamp|hexframe lines), tagged with the SatNOGS observer")
+    satnogs.add_argument("file", help="the export (JSON list / page with 'results', or timestamp|hexframe lines)")
+    satnogs.set_defaults(func=cmd_import_satnogs)
     register_files(actions)
     register_sequence(actions)
     register_records(actions)
@@ -150,3 +155,50 @@ def cmd_export(args: argparse.Namespace) -> int:
         archive.close()
     sys.stdout.write(text)
     return 0
+
+
+MAX_PROBLEMS_SHOWN = 20
+IMPORT = "flightsw ground import-satnogs"
+
+
+def _read_satnogs(path: Path) -> ParsedExport | str:
+    """The export's frames and problems, or the one line saying why the file is unusable."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB; split it"
+        return parse_export(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    except SatnogsFormatError as exc:
+        return f"{path}: {exc}"
+
+
+async def _import_satnogs(args: argparse.Namespace, path: Path, parsed: ParsedExport) -> int:
+    station = await open_archive_station(args)
+    stats = station.stats
+    new = 0
+    try:
+        for frame in parsed.frames:
+            new += await station.handle_frame(frame.raw, rx_time=frame.utc, site=frame.site)
+        await station.archive.call(lambda: None)  # the record ingest's queued writes
+    finally:
+        await asyncio.to_thread(station.archive.close)
+    print(f"{path}: {len(parsed.frames)} frames read, {new} new in the archive, {stats.frames_duplicate} "
+          f"already there; {stats.frames_foreign} from other stations, {stats.frames_bad} not AX.25, "
+          f"{stats.packets_bad} packets that do not decode; {len(parsed.problems)} malformed entries")
+    for problem in parsed.problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"{IMPORT}: {path}: {problem}", file=sys.stderr)
+    if len(parsed.problems) > MAX_PROBLEMS_SHOWN:
+        print(f"{IMPORT}: {path}: ... and {len(parsed.problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
+    return 1 if parsed.problems else 0
+
+
+def cmd_import_satnogs(args: argparse.Namespace) -> int:
+    """Exit 0: every entry archived (or already there); 1: some entries malformed (named on
+    stderr; the others archived); 2: the file is unusable."""
+    path = Path(args.file)
+    parsed = _read_satnogs(path)
+    if isinstance(parsed, str):
+        print(f"{IMPORT}: {parsed}", file=sys.stderr)
+        return 2
+    return asyncio.run(_import_satnogs(args, path, parsed))

@@ -21,16 +21,47 @@ from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.settings import load_link_settings
 
 
+async def _dictionary(args: argparse.Namespace, config: object) -> GroundDictionary:
+    if args.dictionary:
+        return GroundDictionary.load(args.dictionary)
+    from flightsw.cli_run import dictionary_text
+
+    return GroundDictionary.from_json(await asyncio.to_thread(dictionary_text, config, "json"))
+
+
+class _NoTnc:
+    """The transport of a station that only archives frames received elsewhere (an import)."""
+
+    async def read(self) -> bytes:
+        raise ConnectionError("no TNC: this station only imports")
+
+    async def write(self, data: bytes) -> None:
+        raise ConnectionError("no TNC: this station only imports")
+
+    async def close(self) -> None:
+        pass
+
+
+async def open_archive_station(args: argparse.Namespace) -> GroundStation:
+    """A station without TNC nor uplink keys: decodes frames heard by others into the archive
+    with the one decoder (``import-satnogs``). It cannot command."""
+    config = load_config_or_exit(args.config or default_sim_config(), check=False)
+    settings = load_link_settings(config)
+    dictionary = await _dictionary(args, config)
+    archive = await asyncio.to_thread(Archive, args.db)
+    ground = ax25.Address.parse(args.callsign) if args.callsign else settings.ground
+    station = GroundStation(dictionary, keys=None, key_id=args.key_id, ground=ground,  # type: ignore[arg-type]
+                            satellite=settings.callsign, archive=archive, transport=_NoTnc(),
+                            site=getattr(args, "site", None))
+    RecordIngest(archive, station.wall_clock).attach(station)
+    return station
+
+
 async def open_station(args: argparse.Namespace) -> GroundStation:
     """The ground station the command line describes: config, dictionary, keys, TNC, archive."""
     config = load_config_or_exit(args.config or default_sim_config(), check=False)
     settings = load_link_settings(config)
-    if args.dictionary:
-        dictionary = GroundDictionary.load(args.dictionary)
-    else:
-        from flightsw.cli_run import dictionary_text
-
-        dictionary = GroundDictionary.from_json(await asyncio.to_thread(dictionary_text, config, "json"))
+    dictionary = await _dictionary(args, config)
     key_path = Path(args.key_file) if args.key_file else settings.key_file
     try:
         keys = KeyRing.load(key_path)
