@@ -74,6 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  "(JSON, or timestamp|hexframe lines), tagged with the SatNOGS observer")
     satnogs.add_argument("file", help="the export (JSON list / page with 'results', or timestamp|hexframe lines)")
     satnogs.set_defaults(func=cmd_import_satnogs)
+    passes = actions.add_parser("passes", help="the next passes over one or more stations (AOS, TCA, LOS, max elevation)")
+    passes.add_argument("--tle", required=True, help="TLE file (two element lines, optionally a name line)")
+    passes.add_argument("--station", action="append", required=True, metavar="NAME[=LAT,LON[,ALT_M[,MASK_DEG]]]",
+                        help="a station of the station file, or one defined inline (repeat for several)")
+    passes.add_argument("--stations", default=None, metavar="FILE",
+                        help="station file ([[stations]] name, lat_deg, lon_deg, alt_m, min_elevation_deg; "
+                             "default: the packaged flightsw/ground/stations.toml)")
+    passes.add_argument("--days", type=float, default=1.0, help="how far ahead (default 1, at most 30)")
+    passes.add_argument("--start", default=None, help="ISO time (UTC if no zone) to start from (default: now)")
+    passes.set_defaults(func=cmd_passes)
     register_files(actions)
     register_sequence(actions)
     register_records(actions)
@@ -202,3 +212,25 @@ def cmd_import_satnogs(args: argparse.Namespace) -> int:
         print(f"{IMPORT}: {parsed}", file=sys.stderr)
         return 2
     return asyncio.run(_import_satnogs(args, path, parsed))
+
+
+def cmd_passes(args: argparse.Namespace) -> int:
+    from flightsw.ground import passes
+
+    try:
+        known = passes.load_stations(Path(args.stations) if args.stations else None)
+        stations = [passes.resolve_station(spec, known) for spec in args.station]
+        try:
+            tle = passes.read_tle(Path(args.tle).read_text(errors="replace"))
+        except OSError as exc:
+            raise passes.PassInputError(f"cannot read TLE {args.tle}: {exc.strerror or exc}") from None
+        try:
+            start = dt.datetime.now(dt.UTC).timestamp() if args.start is None else parse_utc(args.start)
+        except ValueError:
+            raise passes.PassInputError(f"--start {args.start!r} is not an ISO time") from None
+        found = passes.predict(tle, stations, start, args.days)
+    except passes.PassInputError as exc:
+        print(f"flightsw ground passes: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(passes.render(found, stations, args.days))
+    return 0
