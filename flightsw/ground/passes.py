@@ -118,8 +118,8 @@ def predict(tle: tuple[str, str], stations: Iterable[ContactStationSection], sta
         times, kinds = satellite.find_events(site, t0, t1, altitude_degrees=mask)
         difference = satellite - site
 
-        def elevation(t: object) -> float:
-            return float(difference.at(t).altaz()[0].degrees)  # type: ignore[arg-type]
+        def elevation(t: object, difference: object = difference) -> float:
+            return float(difference.at(t).altaz()[0].degrees)  # type: ignore[attr-defined]
 
         aos: float | None = start if elevation(t0) >= mask else None
         best: tuple[float, float] | None = None  # (elevation, time) of the highest culmination
