@@ -143,7 +143,7 @@ types:
       - id: met
         type: u4
         if: version >= 4
-        doc: mission elapsed time: seconds run since the first boot, across boots (version 4 on) [s]
+        doc: "mission elapsed time: seconds run since the first boot, across boots (version 4 on) [s]"
       - id: time_quality
         type: u1
         enum: time_quality

@@ -84,6 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     passes.add_argument("--days", type=float, default=1.0, help="how far ahead (default 1, at most 30)")
     passes.add_argument("--start", default=None, help="ISO time (UTC if no zone) to start from (default: now)")
     passes.set_defaults(func=cmd_passes)
+    sat_yaml = actions.add_parser("satyaml", help="the SatYAML file for gr-satellites (name, bit rate, framing "
+                                  "from the mission config) on stdout")
+    sat_yaml.add_argument("--norad", type=int, default=None, help="NORAD catalogue number (default: placeholder 99999)")
+    sat_yaml.add_argument("--frequency", type=float, default=None, help="downlink frequency in Hz (default: placeholder 437e6)")
+    sat_yaml.set_defaults(func=cmd_satyaml)
     register_files(actions)
     register_sequence(actions)
     register_records(actions)
@@ -233,4 +238,19 @@ def cmd_passes(args: argparse.Namespace) -> int:
         print(f"flightsw ground passes: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(passes.render(found, stations, args.days))
+    return 0
+
+
+def cmd_satyaml(args: argparse.Namespace) -> int:
+    from flightsw.cli import default_sim_config, load_config_or_exit
+    from flightsw.ground import satyaml
+
+    config = load_config_or_exit(args.config or default_sim_config(), check=False)
+    try:
+        text = satyaml.satyaml(config, args.norad if args.norad is not None else satyaml.PLACEHOLDER_NORAD,
+                               args.frequency if args.frequency is not None else satyaml.PLACEHOLDER_FREQUENCY_HZ)
+    except ValueError as exc:
+        print(f"flightsw ground satyaml: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
     return 0

@@ -12,6 +12,7 @@ Physical values are sent as scaled integers; a field whose source is not availab
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from collections.abc import Mapping
@@ -196,6 +197,14 @@ def decode_payload(payload: bytes) -> dict[str, float | str | None]:
 _KSY_TYPES = {"B": "u1", "H": "u2", "I": "u4", "b": "s1", "h": "s2", "i": "s4"}
 
 
+def _yaml_scalar(text: str) -> str:
+    """``text`` as a YAML plain scalar, or double-quoted (JSON syntax is valid YAML) when a plain
+    one would be misread: a ': ' or ' #' inside, or a leading indicator character."""
+    if ": " in text or " #" in text or text.endswith(":") or text[:1] in "!&*-?[]{}|>'\"%@`,#":
+        return json.dumps(text)
+    return text
+
+
 def ksy() -> str:
     """Kaitai Struct description of a whole beacon frame as a TNC delivers it (no FCS)."""
     lines = [
@@ -279,7 +288,7 @@ def ksy() -> str:
             lines.append(f"        enum: {CODED_FIELDS[field.name][0]}")
         if field.name in FIRST_FIELD_OF_VERSION:
             lines.append(f"        if: version >= {FIRST_FIELD_OF_VERSION[field.name]}")
-        lines.append(f"        doc: {field.doc}" + (f" [{field.unit}]" if field.unit else ""))
+        lines.append(f"        doc: {_yaml_scalar(field.doc + (f' [{field.unit}]' if field.unit else ''))}")
         if field.name == "version":
             lines += ["        valid:", f"          min: {min(FIELDS_BY_VERSION)}", f"          max: {BEACON_VERSION}"]
     lines += ["      - id: crc", "        type: u2", "        doc: CRC-16/CCITT-FALSE over the packet"]
