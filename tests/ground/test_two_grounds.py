@@ -57,7 +57,7 @@ async def test_two_ground_processes_share_counters_without_a_replay_rejection(tm
         await asyncio.gather(uploader(), cataloguer())
     events = _events(db)
     assert [e for e in events if e[0] in REFUSALS] == []
-    # both processes archive what they hear, so each event is there twice
+    # both processes hear every frame; the archive keeps one copy (the other is a reception)
     received = {text.split()[1] for name, text in events if name == "files.file_received"}
     assert received == {f"plan{round_}.bin" for round_ in range(3)}, received
     for round_ in range(3):
