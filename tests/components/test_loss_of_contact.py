@@ -184,7 +184,7 @@ async def test_silence_climbs_the_ladder_across_a_reboot_and_a_command_resets_it
     await link_of(sat2).handle_frame(uplink_frame(sat2, 0, 2, "exec.NO_OP"))
     await asyncio.sleep(1.0)
     assert link_of(sat2).stats["commands_executed"] == 1
-    assert ladder2.ladder.step is ContactStep.IN_CONTACT and "contact.contact_regained" in seen
+    assert ladder2.ladder.step is ContactStep.IN_CONTACT and "loc.contact_regained" in seen
     assert ladder2.stats["safe_defaults"] == 1
     sat2.stop_event.set()
     assert await runner2 == ResetReason.COMMANDED

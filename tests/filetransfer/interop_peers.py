@@ -153,7 +153,45 @@ class CfdpPyPeer:
         self._dest_recorder.finished = None
 
 
-LIBRECUBE_CHECKSUMS = {"modular": 0, "null": 15}
+LIBRECUBE_CHECKSUMS = {"modular": 0, "crc32": 3, "null": 15}
+
+
+def _librecube_filestore(root: Path) -> Any:
+    """LibreCube's native filestore with CRC-32 (checksum type 3) added.
+
+    LibreCube cfdp 0.2 implements only the modular and null checksums (``calculate_checksum``
+    raises NotImplementedError for the others): its one seam for a checksum is the filestore's
+    file handle, so CRC-32 is supplied there, computed with ``zlib.crc32`` (not the satellite's
+    crcmod code). Its PDU coding, state machines and timers are its own.
+    """
+    import zlib
+
+    from cfdp.filestore import NativeFileStore
+    from cfdp.filestore.native import NativeFileHandle, NativeTemporaryFileHandle
+
+    def checksum_with_crc32(handle: Any, kind: int) -> int:
+        if int(kind) != 3:
+            return int(NativeFileHandle.calculate_checksum(handle, kind))
+        handle.handle.seek(0)
+        crc = 0
+        while chunk := handle.handle.read(65536):
+            crc = zlib.crc32(chunk, crc)
+        return crc
+
+    class Handle(NativeFileHandle):  # type: ignore[misc]
+        calculate_checksum = checksum_with_crc32
+
+    class TemporaryHandle(NativeTemporaryFileHandle):  # type: ignore[misc]
+        calculate_checksum = checksum_with_crc32
+
+    class Store(NativeFileStore):  # type: ignore[misc]
+        def open(self, filepath: str, mode: str = "rb") -> Any:
+            return Handle(self.get_native_path(filepath), mode)
+
+        def open_tempfile(self) -> Any:
+            return TemporaryHandle()
+
+    return Store(str(root))
 
 
 class LibreCubePeer:
@@ -167,7 +205,6 @@ class LibreCubePeer:
                  loop: asyncio.AbstractEventLoop, *, timer_s: float = 0.5, inactivity_s: float = 20.0,
                  segment_len: int = 512, checksum: str = "modular") -> None:
         import cfdp
-        from cfdp.filestore import NativeFileStore
         from cfdp.transport.base import Transport
 
         peer = self
@@ -196,8 +233,32 @@ class LibreCubePeer:
                     peer.result.errors.append(f"receive {transaction_id}: {condition_code}")
 
         self.transport = Bridge()
+        # Two defects of LibreCube 0.2 with any checksum but the modular one, worked around here
+        # (both are the ones issue 22 found in the satellite's own entity):
+        # - its class-2 sender writes its Metadata without the checksum type (always 0, modular)
+        #   while its EOF carries the checksum of the type put() asked for: the Metadata is given
+        #   the type;
+        # - its class-2 receiver verifies with the type of its own put() default (modular),
+        #   not the one the Metadata names: the Metadata's type is copied to the transaction.
+        import functools
+
+        import cfdp.machines.receiver2 as receiver2
+        import cfdp.machines.sender2 as sender2
+
+        self._sender2, self._receiver2 = sender2, receiver2
+        self._metadata_pdu = sender2.MetadataPdu
+        self._process_options = receiver2.Receiver2.process_metadata_options
+        if self._checksum != 0:
+            sender2.MetadataPdu = functools.partial(self._metadata_pdu, checksum_type=self._checksum)
+        process_options = self._process_options
+
+        def process_metadata_options(machine: Any, pdu: Any) -> Any:
+            machine.transaction.checksum_type = pdu.checksum_type
+            return process_options(machine, pdu)
+
+        receiver2.Receiver2.process_metadata_options = process_metadata_options
         self.entity = Entity(
-            local_id, NativeFileStore(str(root)), self.transport,
+            local_id, _librecube_filestore(root), self.transport,
             transaction_finished_indication_required=True, transaction_inactivity_limit=inactivity_s,
             positive_ack_timer_interval=timer_s, positive_ack_timer_expiration_limit=20,
             nak_timer_interval=timer_s, nak_timer_expiration_limit=20,
@@ -229,3 +290,5 @@ class LibreCubePeer:
                 with contextlib.suppress(Exception):
                     getattr(machine, timer).shutdown()
         self.entity.shutdown()
+        self._sender2.MetadataPdu = self._metadata_pdu
+        self._receiver2.Receiver2.process_metadata_options = self._process_options

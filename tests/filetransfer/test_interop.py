@@ -2,8 +2,9 @@
 
 Issue 22's acceptance: downlink and uplink complete byte-identical with an independent
 implementation as the ground entity, at 0 % and 10 % frame loss, and with a lost Metadata or a
-lost EOF. The matrix with cfdp-py's own handlers covers what LibreCube cannot do (CRC-32,
-CRC-32C, other field widths, class 1 uplinks).
+lost EOF, with the modular checksum and with CRC-32 (which LibreCube 0.2 lacks: the test peer
+gives its filestore a zlib CRC-32). The matrix with cfdp-py's own handlers covers what LibreCube
+cannot do (CRC-32C, other field widths, class 1 uplinks).
 """
 
 from __future__ import annotations
@@ -145,20 +146,25 @@ async def test_class1_uplink_whose_metadata_is_lost_ends_cleanly(tmp_path: Path,
 
 # ---- LibreCube cfdp 0.2: an independent implementation (own threads, wall-clock timers)
 
-async def _librecube_pair(tmp_path: Path, loss: float, seed: int = 9):
+async def _librecube_pair(tmp_path: Path, loss: float, seed: int = 9, checksum: str = "modular"):
     link = MemoryLink(loss=loss, seed=seed)
     flight = start_station(fast_config(FLIGHT_ID, GROUND_ID, tmp_path / "flight", max_pdu_len=600,
                                        ack_interval_s=0.5, nak_interval_s=0.5, inactivity_s=20.0,
-                                       ack_limit=40, nak_limit=40), link.a)
-    ground = LibreCubePeer(GROUND_ID, FLIGHT_ID, link.b, tmp_path / "ground", asyncio.get_running_loop())
+                                       ack_limit=40, nak_limit=40, send_checksum=checksum), link.a)
+    ground = LibreCubePeer(GROUND_ID, FLIGHT_ID, link.b, tmp_path / "ground", asyncio.get_running_loop(),
+                           checksum=checksum)
     link.attach(flight.entity.receive_pdu, ground.receive_pdu)
     return link, flight, ground
 
 
+LIBRECUBE_CHECKSUMS = ["modular", "crc32"]  # crc32: added to its filestore (interop_peers)
+
+
+@pytest.mark.parametrize("checksum", LIBRECUBE_CHECKSUMS)
 @pytest.mark.parametrize("loss", [0.0, 0.1], ids=["clean", "loss10"])
-async def test_downlink_to_a_librecube_ground(tmp_path: Path, payload_file, loss: float) -> None:
+async def test_downlink_to_a_librecube_ground(tmp_path: Path, payload_file, loss: float, checksum: str) -> None:
     image = payload_file(20_000, "img.bin")
-    link, flight, ground = await _librecube_pair(tmp_path, loss)
+    link, flight, ground = await _librecube_pair(tmp_path, loss, checksum=checksum)
     try:
         await flight.entity.put(image, "img.bin")
         await wait_for(lambda: bool(flight.outcomes and (ground.result.received or ground.result.errors)),
@@ -171,13 +177,14 @@ async def test_downlink_to_a_librecube_ground(tmp_path: Path, payload_file, loss
         await flight.stop()
 
 
+@pytest.mark.parametrize("checksum", LIBRECUBE_CHECKSUMS)
 @pytest.mark.parametrize("loss", [0.0, 0.1], ids=["clean", "loss10"])
-async def test_uplink_from_a_librecube_ground(tmp_path: Path, loss: float) -> None:
+async def test_uplink_from_a_librecube_ground(tmp_path: Path, loss: float, checksum: str) -> None:
     data = bytes(range(256)) * 70 + b"odd"
     source = tmp_path / "ground" / "up.cfg"
     source.parent.mkdir(parents=True)
     source.write_bytes(data)
-    link, flight, ground = await _librecube_pair(tmp_path, loss)
+    link, flight, ground = await _librecube_pair(tmp_path, loss, checksum=checksum)
     try:
         ground.put(source, "up.cfg")
         await wait_for(lambda: bool(flight.received) and bool(ground.result.sent), limit_s=60)
