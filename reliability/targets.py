@@ -68,12 +68,12 @@ from spacepackets.cfdp.pdu import (
     NakPdu,
     PromptPdu,
 )
+from spacepackets.cfdp.pdu.ack import TransactionStatus
 from spacepackets.cfdp.pdu.file_data import FileDataParams
+from spacepackets.cfdp.pdu.file_directive import DirectiveType
 from spacepackets.cfdp.pdu.finished import FinishedParams
 from spacepackets.cfdp.pdu.metadata import MetadataParams
 from spacepackets.cfdp.pdu.prompt import ResponseRequired
-from spacepackets.cfdp.pdu.ack import TransactionStatus
-from spacepackets.cfdp.pdu.file_directive import DirectiveType
 from spacepackets.util import UnsignedByteField
 
 REPO = Path(__file__).resolve().parents[1]
