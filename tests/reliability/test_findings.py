@@ -90,3 +90,34 @@ async def test_oversized_uplink_frames_are_counted_in_telemetry(tmp_path: Path, 
         assert link.kiss_oversize.value == 2
     finally:
         writer.close()
+
+
+def test_two_sensors_at_one_i2c_address_are_a_config_error(tmp_path: Path) -> None:
+    """The config loaded, then building the satellite raised the simulated bus's ValueError (a
+    traceback from `flightsw run` instead of the one-line error naming the key)."""
+    from flightsw.config import ConfigError, loads
+    from flightsw.config_check import check_config
+
+    text = (f'[storage]\ndata_dir = "{tmp_path}"\n[[devices]]\nname = "t1"\nkind = "mcp9808"\naddress = 0x18\n'
+            '[[devices]]\nname = "t2"\nkind = "mcp9808"\n')  # t2: the driver's default 0x18
+    with pytest.raises(ConfigError, match=r"^<string>: devices\[1\]\.address: 0x18 on bus 1 already used by t1$"):
+        check_config(loads(text))
+    loads(text.replace('name = "t2"\n', 'name = "t2"\nbus = 2\n'))  # another bus: fine
+
+
+def test_a_callsign_with_a_trailing_newline_is_not_an_address() -> None:
+    """`re.match` with `$` accepted "NS0U0\\n": the ground's "foreign" error message then spanned
+    two lines, and the flight side's source check (check_source = false) took it as well formed."""
+    from flightsw.ground.decoder import GroundDecoder
+    from flightsw.ground.dictionary import GroundDictionary
+    from flightsw.link import ax25
+
+    with pytest.raises(ax25.Ax25Error):
+        ax25.Address("NS0U0\n")
+    frame = b"\xaa\x9c`\x8e\x9c\x88\xe0\x9c\xa6`\xaa`\x14c\x03\x08"  # the fuzzer's input
+    with pytest.raises(ax25.Ax25Error):
+        ax25.decode(frame)
+    decoder = GroundDecoder(GroundDictionary(hash=""), ax25.Address("UN0SAT", 1))
+    with pytest.raises(ValueError) as info:
+        decoder.decode_frame(frame)
+    assert "\n" not in str(info.value)
