@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := sim,ground,payload,dev
 
-.PHONY: sim test lint bench venv clean ksc install-test system-python
+.PHONY: sim test lint bench reliability venv clean ksc install-test system-python
 
 venv: $(STAMP)
 
@@ -56,6 +56,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	PYTHONASYNCIODEBUG= $(PY) -m bench.core
 	PYTHONASYNCIODEBUG= $(PY) -m bench
+
+# Reliability and security campaigns, written to docs/reliability.md (+ .json): fuzzing of every parser
+# of outside bytes (hypothesis; atheris too when it installs), uplink attacks on a running `flightsw sim`
+# over its KISS TCP port, least privilege. About 25 minutes; not part of `make test` (its smoke versions are).
+reliability: $(STAMP)
+	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install --quiet "atheris>=2.3" \
+	  || echo "atheris did not install on this Python: fuzzing with hypothesis only"
+	PYTHONASYNCIODEBUG= $(PY) -m reliability
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
