@@ -150,10 +150,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"upload quarantine: {a['files_in_quarantine']}, the one legitimate upload).",
         f"- Legitimate commands: {a['legit_completed']} of {a['legit_commands']} completed; the file upload "
         f"({a['legit_file_pdus']} PDUs) {'succeeded' if a['upload_ok'] else 'FAILED'}.",
-        f"- Flood of {_n(a['flood_frames'])} frames: a legitimate command sent into it completed in "
-        f"{a['flood_command_during_s']} s (with the ground's re-sends), one after it in {a['flood_command_after_s']} s. "
-        "The simulated radio passes what the 9600 bit/s channel carries and drops the rest (8-frame queue), as a "
-        "real one would.",
+        f"- Flood ({_n(a['flood_frames'])} forged frames at twice the air rate, so the 9600 bit/s channel never idles; "
+        "the simulated radio, like a real one, carries what the air rate allows and drops the rest): a legitimate "
+        f"command sent into it completed in {a['flood_command_during_s']} s (with the ground's re-sends), one after "
+        f"it in {a['flood_command_after_s']} s.",
         f"- Resident memory of the satellite process: {_n(a['rss_before_kb'])} kB before the attacks, "
         f"{_n(a['rss_after_kb'])} kB after (high-water mark {_n(a['rss_peak_kb'])} kB).",
         f"- Campaign time: {a['wall_s']:.0f} s.",
@@ -196,6 +196,9 @@ FOUND = [
     "| `ground_decoder` | `re.match` with `$` accepted a callsign ending in a newline: a two-line \"foreign\" error, and "
     "the flight side's source check took it as well formed | callsigns must match fully | "
     "`tests/campaigns/test_findings.py` |",
+    "| `config` | `key_file = \"\"` names the data directory: `KeyRing.load` let `IsADirectoryError` through (a traceback "
+    "from `flightsw run`; a key file the service's user cannot read, `PermissionError`, took the same path) | a "
+    "`KeyFileError`, reported as a `ConfigError` naming `link.key_file` | `tests/campaigns/test_findings.py` |",
     "| uplink attacks | frames longer than `link.max_frame`, dropped by the radio's KISS decoder, were counted in no "
     "telemetry: an attacker's oversized frames left no trace | new channel `link.kiss_oversize` | "
     "`tests/campaigns/test_findings.py` |",

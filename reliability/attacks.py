@@ -37,7 +37,7 @@ from spacepackets.ccsds.spacepacket import PacketType
 
 from flightsw.link import ax25
 from flightsw.link.auth import MAX_COUNTER, KeyRing, mac
-from flightsw.link.packets import PRIMARY_HEADER_LEN, Apid, build, split_packets
+from flightsw.link.packets import CRC_LEN, PRIMARY_HEADER_LEN, Apid, build, crc16, split_packets
 from hal import kiss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -401,6 +401,15 @@ async def _campaign(result: CampaignResult, station: Any, files: Any, attacker: 
         flips.append(bytes(frame))
     await attack("bit_flips", f"{'a sample of' if quick else 'every'} single-bit flip of a fresh authenticated "
                  f"command frame ({len(template)} bytes), each on its own fresh counter", flips)
+    fixed = []  # the attacker recomputes the CRC: only the MAC stands between the flip and execution
+    packet_bits = range(ax25.HEADER_LEN * 8, (len(template) - CRC_LEN) * 8)
+    for bit in (packet_bits if not quick else packet_bits[:: max(1, len(packet_bits) // 16)]):
+        frame = bytearray(attacker.ui(attacker.signed(body, next(fresh))))
+        frame[bit // 8] ^= 1 << (bit % 8)
+        frame[-CRC_LEN:] = struct.pack(">H", crc16(bytes(frame[ax25.HEADER_LEN : -CRC_LEN])))
+        fixed.append(bytes(frame))
+    await attack("bit_flips_crc_fixed", f"{'a sample of' if quick else 'every'} single-bit flip of the packet "
+                 "(CRC excluded), each with its CRC recomputed by the attacker, on fresh counters", fixed)
     wrong = [attacker.ui(attacker.signed(body, next(fresh), key=forged_key)),  # the attacker's key, active id
              attacker.ui(attacker.signed(body, next(fresh), key=bytes(32))),
              attacker.ui(attacker.signed(body, next(fresh), key=_flip(attacker.keys.key(0))))]
@@ -424,25 +433,36 @@ async def _campaign(result: CampaignResult, station: Any, files: Any, attacker: 
     await attack("truncated", f"a fresh authenticated command frame cut at {'every' if not quick else 'some'} length", truncated)
     await attack("kiss_escapes", "FESC before FEND, FESC + other bytes, FEND runs, escaped type bytes, other "
                  "ports and commands, a frame one byte per write", raw=_kiss_abuse(forged, attacker, fresh, body))
-    # -- the flood ------------------------------------------------------------------------------
+    # -- the flood: forged frames at twice the air rate, the channel never idle ----------------------
     before = result.counters if not quick else await counters_now(station)
-    flood_n = 300 if quick else 3000
-    flood = b"".join(kiss.encode(attacker.ui(attacker.signed(body, next(fresh), key=forged_key))) for _ in range(flood_n))
-    assert attacker.writer is not None
-    attacker.writer.write(flood)
-    await attacker.writer.drain()
-    result.flood_frames = flood_n
+    flood_s = 5.0 if quick else 60.0
+    forged_frame = kiss.encode(attacker.ui(attacker.signed(body, next(fresh), key=forged_key)))
+
+    async def flood() -> None:
+        assert attacker.writer is not None
+        end_at = time.perf_counter() + flood_s
+        while time.perf_counter() < end_at:
+            attacker.writer.write(forged_frame)
+            await attacker.writer.drain()
+            result.flood_frames += 1
+            await asyncio.sleep(airtime(forged_frame) / 2)
+
+    flooding = asyncio.create_task(flood())
+    await asyncio.sleep(min(2.0, flood_s / 4))  # the channel is full of forged frames by now
     result.flood_command_during_s = await _legit(station, result)
+    peak_during = rss_kb(pid)[0]
+    await flooding
     after_flood = await counters_now(station)
     result.flood_command_after_s = await _legit(station, result)
     delta = _delta(before, after_flood)
-    result.attacks.append(Attack("flood", f"{flood_n} forged frames in one write on a second KISS connection",
-                                 flood_n, delta.get("frames_received", 0),
+    result.attacks.append(Attack("flood", f"forged frames at twice the air rate for {flood_s:.0f} s on a second "
+                                 "KISS connection, a legitimate command sent into it",
+                                 result.flood_frames, delta.get("frames_received", 0),
                                  delta.get("commands_executed", 0) + delta.get("pdus_up", 0)
                                  - (result.flood_command_during_s is not None),
                                  {k: v for k, v in delta.items() if k != "frames_received"}))
-    log(f"attack flood: {flood_n} sent, legit command during {result.flood_command_during_s} s, "
-        f"after {result.flood_command_after_s} s")
+    log(f"attack flood: {result.flood_frames} sent, legit command during {result.flood_command_during_s} s, "
+        f"after {result.flood_command_after_s} s, RSS during {peak_during} kB")
     end = await counters_now(station)
     result.counters = end
     rss, peak = rss_kb(pid)

@@ -121,3 +121,16 @@ def test_a_callsign_with_a_trailing_newline_is_not_an_address() -> None:
     with pytest.raises(ValueError) as info:
         decoder.decode_frame(frame)
     assert "\n" not in str(info.value)
+
+
+def test_an_unreadable_key_file_is_a_config_error(tmp_path: Path) -> None:
+    """Found fuzzing configs: `key_file = ""` names the data directory, and KeyRing.load let the
+    IsADirectoryError through (a traceback from `flightsw run`); a key file the service's user may
+    not read (PermissionError) took the same path."""
+    from flightsw.config import ConfigError, loads
+    from flightsw.config_check import check_config
+
+    text = (f'[storage]\ndata_dir = "{tmp_path}"\n[[devices]]\nname = "radio"\nkind = "uhf_radio"\n'
+            '[link]\ncallsign = "UN0SAT-1"\nground_callsign = "UN0GND"\nkey_file = ""\n')
+    with pytest.raises(ConfigError, match=r"link\.key_file: key file .* cannot be read: Is a directory$"):
+        check_config(loads(text))
