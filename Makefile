@@ -48,8 +48,8 @@ install-test: $(STAMP) system-python
 	FLIGHTSW_INSTALL_TEST=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy/test_install_real_path.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check flightsw hal sim tests
-	$(VENV)/bin/mypy flightsw hal sim
+	$(VENV)/bin/ruff check flightsw hal sim tests reliability
+	$(VENV)/bin/mypy flightsw hal sim reliability
 	$(VENV)/bin/mypy --strict flightsw/core
 
 # Speed figures, each as a ratio to a baseline measured in the same run (core costs, then a simulated day).

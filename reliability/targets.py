@@ -463,7 +463,8 @@ def frame_pdus(pdus: list[bytes]) -> bytes:
 
 
 def split_pdus(data: bytes) -> list[bytes]:
-    out, offset = [], 0
+    out: list[bytes] = []
+    offset = 0
     while offset + 2 <= len(data) and len(out) < 64:
         (n,) = struct.unpack(">H", data[offset : offset + 2])
         out.append(data[offset + 2 : offset + 2 + n])
