@@ -33,7 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-atheris", action="store_true", help="hypothesis only")
     parser.add_argument("--quick-attacks", action="store_true", help="the smoke version of the attack campaign")
     parser.add_argument("--output", default=str(REPO / "docs" / "reliability.md"))
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the page from the JSON beside it (no campaign is run)")
     args = parser.parse_args(argv)
+    out = Path(args.output)
+    if args.render:
+        out.write_text(markdown(json.loads(out.with_suffix(".json").read_text())))
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     began = time.perf_counter()
     targets = [t for t in args.targets.split(",") if t]
@@ -58,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     failures = verdicts(report)
     report["failures"] = failures
-    out = Path(args.output)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     out.write_text(markdown(report))
     print(f"wrote {out} and {out.with_suffix('.json')} in {report['wall_s']} s")
@@ -171,8 +176,6 @@ def markdown(r: dict[str, Any]) -> str:
         + (", ".join(f"`{k}` {v}" for k, v in p["exposure"].items()) or "no score")
         + " (0 = fully confined, 10 = fully exposed; the updater runs as root by design: it installs into "
         "/opt, read-only to the service).",
-        "",
-        "Not part of these campaigns yet: power cuts, storage faults and the 7-day soak of issue 16.",
         "",
     ]
     if r.get("failures"):
