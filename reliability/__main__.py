@@ -192,7 +192,7 @@ FOUND = [
     "`flightsw ground sequence --check`) | \"arguments nested too deeply\" | `tests/campaigns/test_findings.py` |",
     "| `cfdp` | File Data at an offset far beyond the Metadata's file size was written: a sparse staging file of "
     "430 GB apparent size | refused before it is written, counted as `FileSizeError` | "
-    "`tests/filetransfer/test_cfdp_defects.py` |",
+    "`tests/campaigns/test_findings.py` |",
     "| `config` | two I2C sensors at one bus address loaded, then building the satellite raised the simulated bus's "
     "`ValueError` (a traceback from `flightsw run`) | a `ConfigError` naming the key at load | "
     "`tests/campaigns/test_findings.py` |",

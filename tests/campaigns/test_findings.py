@@ -134,3 +134,32 @@ def test_an_unreadable_key_file_is_a_config_error(tmp_path: Path) -> None:
             '[link]\ncallsign = "UN0SAT-1"\nground_callsign = "UN0GND"\nkey_file = ""\n')
     with pytest.raises(ConfigError, match=r"link\.key_file: key file .* cannot be read: Is a directory$"):
         check_config(loads(text))
+
+
+def test_file_data_beyond_the_declared_size_is_refused_before_it_is_written(tmp_path: Path) -> None:
+    """Found by the fuzzing campaign: a File Data PDU at an offset far beyond the Metadata's file
+    size was written, a sparse staging file of any apparent size (the fuzzer's: 430 GB). One
+    step of the entity, as its worker thread runs it."""
+    from spacepackets.cfdp import ChecksumType, PduConfig, TransmissionMode
+    from spacepackets.cfdp.pdu import FileDataPdu, MetadataPdu
+    from spacepackets.cfdp.pdu.file_data import FileDataParams
+    from spacepackets.cfdp.pdu.metadata import MetadataParams
+    from spacepackets.util import UnsignedByteField
+
+    from flightsw.filetransfer import CfdpEntity, EntityConfig
+
+    class Sink:
+        async def send_pdu(self, pdu: bytes) -> None:
+            pass
+
+    entity = CfdpEntity(EntityConfig(2, 1, tmp_path / "flight"), Sink())
+    conf = PduConfig(source_entity_id=UnsignedByteField(1, 2), dest_entity_id=UnsignedByteField(2, 2),
+                     transaction_seq_num=UnsignedByteField(5, 4), trans_mode=TransmissionMode.ACKNOWLEDGED)
+    metadata = MetadataParams(closure_requested=True, checksum_type=ChecksumType.MODULAR, file_size=280,
+                              source_file_name="up.txt", dest_file_name="up.txt")
+    entity._step([bytes(MetadataPdu(conf, metadata).pack()),
+                  bytes(FileDataPdu(conf, FileDataParams(b"x" * 10, 4_000_000_000, None)).pack()),
+                  bytes(FileDataPdu(conf, FileDataParams(b"y" * 10, 270, None)).pack())], 0.0)
+    assert entity.stats.errors.by_kind["FileSizeError"] == 1
+    staged = list((tmp_path / "flight" / "staging").iterdir())
+    assert [p.stat().st_size for p in staged] == [280]  # the data within the declared size was written
