@@ -144,6 +144,7 @@ class Satellite:
         self.workers = Workers()
         self.records = RecordLog(data / "records", config.storage.records_segment_bytes,
                                  config.storage.records_max_bytes)
+        self._reporting_store_problem = False
         self.params = ParameterStore(data / "params", fsync=fsync)
         self.tables = TableRegistry(data / "tables", fsync=fsync)
         if watchdog is None:
@@ -296,10 +297,25 @@ class Satellite:
         self.executive.member_error.emit(group=group.name, member=member.name, error=f"{type(exc).__name__}: {exc}"[:80])
 
     def _record_event(self, record: EventRecord) -> None:
-        self.records.append_numbered("evt", record.to_wire(), met=self.clock.met())
+        self._record("evt", record.to_wire())
 
     def _record_packet(self, packet: PacketDef, body: bytes) -> None:
-        self.records.append_numbered("tlm", body, met=self.clock.met())
+        self._record("tlm", body)
+
+    def _record(self, kind: str, value: Any) -> None:
+        """Append to the record log; a storage error (full, read-only, failing card) drops the record,
+        is counted (``records.write_errors``) and reported by the throttled ``exec.store_problem``:
+        the satellite keeps flying and records again once the storage takes writes."""
+        try:
+            self.records.append_numbered(kind, value, met=self.clock.met())
+        except OSError as exc:
+            if self._reporting_store_problem:  # the report's own record failed too: counted, not re-reported
+                return
+            self._reporting_store_problem = True
+            try:
+                self.executive.store_problem.emit(store="records", detail=f"record dropped: {exc.strerror or exc}"[:80])
+            finally:
+                self._reporting_store_problem = False
 
     # -- time ---------------------------------------------------------------------------------
     def time_checkpoint(self) -> timekeeping.TimeCheckpoint:
