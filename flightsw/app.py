@@ -222,6 +222,10 @@ class Satellite:
         self.commands.use_dictionary(d)  # complete now (packets included): hashed once
         self._finalized = True
         self.executive.note_store_problems("state", self.state.load_problems)
+        if self.state.last_save_error:  # the boot count could not be saved (a full or failing card)
+            self.executive.note_store_problems("state", [f"save failed: {self.state.last_save_error}"])
+        self.state.on_save_error = functools.partial(self._store_save_failed, "state")
+        self.params.on_save_error = functools.partial(self._store_save_failed, "parameters")
         self.executive.note_store_problems("parameters", self.params.load())
         self.executive.note_store_problems("parameters", self.params.activate_all())
         for comp in self.components:
@@ -302,6 +306,9 @@ class Satellite:
     def _record_packet(self, packet: PacketDef, body: bytes) -> None:
         self._record("tlm", body)
 
+    def _store_save_failed(self, store: str, exc: OSError) -> None:
+        self.executive.store_problem.emit(store=store, detail=f"save failed: {exc.strerror or exc}"[:80])
+
     def _record(self, kind: str, value: Any) -> None:
         """Append to the record log; a storage error (full, read-only, failing card) drops the record,
         is counted (``records.write_errors``) and reported by the throttled ``exec.store_problem``:
@@ -338,7 +345,10 @@ class Satellite:
     async def _sync_records(self) -> None:
         while True:
             await asyncio.sleep(self.config.storage.records_sync_seconds)
-            await self.workers.run_io(STORAGE_RESOURCE, self.records.sync)
+            try:
+                await self.workers.run_io(STORAGE_RESOURCE, self.records.sync)
+            except OSError as exc:  # a failing card: reported; the recorder itself is alive
+                self.executive.store_problem.emit(store="records", detail=f"sync failed: {exc.strerror or exc}"[:80])
             self._records_beat.beat()
 
     def _packet_groups(self) -> list[RateGroup]:
@@ -358,6 +368,10 @@ class Satellite:
         last = report.last_record
         if isinstance(last, dict) and isinstance(last.get("m"), int | float):
             self.clock.raise_met_floor(float(last["m"]))  # MET continues from the newest record
+        # events of the start-up (a store slot that did not load, a boot count that could not be
+        # saved) were emitted before the recorder was attached: recorded now, first
+        for early in list(self.events.recent):
+            self._record_event(early)
         self.events.add_sink(self._record_event)
         self.telemetry.add_packet_sink(self._record_packet)
         self.state.use_writer(self._storage_writer)

@@ -69,3 +69,49 @@ def test_the_satellite_drops_refused_records_reports_them_and_records_again(smal
     assert sat.records.next_seq == before + 1
     numbers = [r["n"] for r in sat.records.read_all()]
     assert numbers == list(range(len(numbers)))
+
+
+async def test_a_store_slot_that_does_not_load_is_recorded_from_the_start_up(tmp_path: Path, new_satellite,
+                                                                             sat_runner) -> None:
+    """exec.store_problem of a corrupt slot is emitted while the satellite is built, before the
+    recorder attaches: it is recorded all the same (it used to reach only the journal)."""
+    first = new_satellite(data_dir=tmp_path / "data")
+    first.state.save_blocking()  # boot() saved slot a; now slot b is the newest
+    newest = max((tmp_path / "data").glob("state.[ab]"), key=lambda p: p.stat().st_mtime_ns)
+    newest.write_bytes(b"garbage" * 20)
+    first.workers.shutdown()
+    sat = await sat_runner.start(new_satellite(data_dir=tmp_path / "data"))
+    await sat_runner.stop(sat)
+    problems = [r for r in RecordLog(tmp_path / "data" / "records").read_all()
+                if r.get("k") == "evt" and r["v"][0] == sat.executive.store_problem.id]
+    assert problems and newest.name in str(problems[0]["v"])
+
+
+async def test_state_and_parameter_saves_on_a_full_card_are_reported_not_raised(small_fs: Path) -> None:
+    """A save the card refuses used to raise into whoever saved: on a full card time.checkpoint,
+    link.rx and deploy.sequence crashed until a critical one failed and the watchdog reset the board,
+    whose next boot could not save its boot count (the storage-fault campaign found it)."""
+    from flightsw.core.params import ParameterStore
+    from flightsw.core.state import StateStore
+
+    state = StateStore(small_fs / "state")
+    state.load()
+    state.boot()
+    errors: list[OSError] = []
+    state.on_save_error = errors.append
+    (small_fs / "filler").write_bytes(b"")
+    with open(small_fs / "filler", "ab", buffering=0) as fh, pytest.raises(OSError):
+        while True:
+            fh.write(b"f" * 4096)
+    state.set("k", "x" * 3000)
+    await state.save()  # no exception
+    state.save_blocking()
+    assert state.save_errors == 2 and len(errors) == 2 and "No space left" in (state.last_save_error or "")
+    params = ParameterStore(small_fs / "params")
+    params.save_blocking()
+    assert params.save_errors == 1
+    (small_fs / "filler").unlink()
+    await state.save()
+    reloaded = StateStore(small_fs / "state")
+    reloaded.load()
+    assert reloaded.get("k") == "x" * 3000 and state.save_errors == 2
