@@ -1,5 +1,6 @@
-"""`python -m reliability` (`make reliability`): the fuzzing, uplink attack and least privilege
-campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
+"""`python -m reliability` (`make reliability`): the fuzzing, uplink attack, least privilege and
+power-cut campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
+``--campaigns`` runs some of them and keeps the other sections' figures (and their dates) from the JSON.
 
 Exit status 1 when a figure misses its target (a finding, a command or file accepted without a
 valid key and fresh counter, a legitimate command that did not execute, a key in an output, a
@@ -20,15 +21,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reliability import attacks, fuzz, privilege
+from reliability import attacks, fuzz, power_cuts, privilege, storage_faults
 from reliability.targets import TARGETS, cleanup
 
 REPO = Path(__file__).resolve().parents[1]
+CAMPAIGNS = ("fuzz", "attacks", "privilege", "power_cuts", "storage_faults")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__.splitlines()[0])
-    parser.add_argument("--fuzz-seconds", type=float, default=60.0, help="per target and engine (default 60)")
+    parser.add_argument("--campaigns", default=",".join(CAMPAIGNS),
+                        help=f"comma separated, of {', '.join(CAMPAIGNS)} (default all)")
+    parser.add_argument("--fuzz-seconds", type=float, default=45.0, help="per target and engine (default 45)")
+    parser.add_argument("--power-cuts", type=int, default=1000, help="SIGKILLs of the flight process (default 1000)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="fuzz targets, comma separated")
     parser.add_argument("--no-atheris", action="store_true", help="hypothesis only")
     parser.add_argument("--quick-attacks", action="store_true", help="the smoke version of the attack campaign")
@@ -42,26 +47,52 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     began = time.perf_counter()
-    targets = [t for t in args.targets.split(",") if t]
-    fuzz_results = fuzz.run(targets, args.fuzz_seconds, 0.0 if args.no_atheris else args.fuzz_seconds)
-    cleanup()
-    scratch = Path(tempfile.mkdtemp(prefix="flightsw-attacks-"))
-    try:
-        attack = asyncio.run(attacks.run(scratch, quick=args.quick_attacks))
-        rights = privilege.run(scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    report = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-        "wall_s": round(time.perf_counter() - began, 1),
-        "atheris": "used" if fuzz.atheris_available() and not args.no_atheris else
-                   ("not installed (pip install atheris failed or was skipped): hypothesis only"
-                    if not fuzz.atheris_available() else "skipped (--no-atheris)"),
-        "fuzz": [r.to_json() for r in fuzz_results],
-        "attacks": attack.to_json(),
-        "privilege": rights.to_json(),
-    }
+    chosen = [c for c in args.campaigns.split(",") if c]
+    unknown = sorted(set(chosen) - set(CAMPAIGNS))
+    if unknown:
+        parser.error(f"unknown campaigns {unknown}; choose from {', '.join(CAMPAIGNS)}")
+    previous = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
+    if set(chosen) != set(CAMPAIGNS) and not previous:
+        parser.error(f"no {out.with_suffix('.json')} to keep the other campaigns' figures from: run them all")
+    report: dict[str, Any] = dict(previous)
+    report.pop("failures", None)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    if "fuzz" in chosen:
+        targets = [t for t in args.targets.split(",") if t]
+        report["fuzz"] = [r.to_json() for r in fuzz.run(targets, args.fuzz_seconds,
+                                                         0.0 if args.no_atheris else args.fuzz_seconds)]
+        report["atheris"] = ("used" if fuzz.atheris_available() and not args.no_atheris else
+                             ("not installed (pip install atheris failed or was skipped): hypothesis only"
+                              if not fuzz.atheris_available() else "skipped (--no-atheris)"))
+        cleanup()
+    if "attacks" in chosen or "privilege" in chosen:
+        scratch = Path(tempfile.mkdtemp(prefix="flightsw-attacks-"))
+        try:
+            report["attacks"] = asyncio.run(attacks.run(scratch, quick=args.quick_attacks)).to_json()
+            report["privilege"] = privilege.run(scratch).to_json()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if "power_cuts" in chosen:
+        scratch = Path(tempfile.mkdtemp(prefix="flightsw-power-cuts-"))
+        try:
+            report["power_cuts"] = power_cuts.run(scratch, args.power_cuts).to_json()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if "storage_faults" in chosen:
+        scratch = Path(tempfile.mkdtemp(prefix="flightsw-storage-faults-"))
+        try:
+            report["storage_faults"] = storage_faults.run(scratch).to_json()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    dates = dict(report.get("dates") or {})
+    for name in CAMPAIGNS:  # figures kept from a run before dates were kept per campaign
+        if name not in dates and name in previous:
+            dates[name] = f"{previous['date']} on {previous['machine']}"
+    for name in chosen:
+        dates[name] = f"{stamp} on {machine}"
+    report.update(date=stamp, machine=machine, dates=dates)
+    report["wall_s"] = round(time.perf_counter() - began, 1)
     failures = verdicts(report)
     report["failures"] = failures
     out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
@@ -74,6 +105,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def verdicts(report: dict[str, Any]) -> list[str]:
     """Every figure that misses its target, one line each."""
+    out_cuts: list[str] = []
+    pc = report.get("power_cuts")
+    if pc is not None:
+        out_cuts += [f"power cuts: corrupt {x}" for x in pc["corrupt_files"]]
+        out_cuts += [f"power cuts: lost {x}" for x in pc["lost_committed"]]
+        out_cuts += [f"power cuts: boot loop {x}" for x in pc["boot_loop_violations"]]
+        out_cuts += [f"power cuts: {x}" for x in pc["child_errors"]]
+    sf = report.get("storage_faults")
+    if sf is not None:
+        out_cuts += [f"storage fault {c['case']}: {c['verdict']}" for c in sf["cases"] if c["verdict"] != "ok"]
     out = [f"fuzz {f['target']} ({f['engine']}): {f['kind']} {f['error']}" for r in report["fuzz"] for f in r["findings"]]
     a = report["attacks"]
     if a["accepted_without_key"] or a["unexplained_verdicts"]:
@@ -90,7 +131,7 @@ def verdicts(report: dict[str, Any]) -> list[str]:
         out.append(f"privilege: key file modes {p['key_files']}")
     if not p["service_user_non_root"]:
         out.append(f"privilege: the service runs as {p['service_user']}")
-    return out
+    return out + out_cuts
 
 
 def _n(x: float) -> str:
@@ -107,7 +148,8 @@ def markdown(r: dict[str, Any]) -> str:
         "their short smoke versions run in `make test` (`tests/campaigns/`), and every finding is fixed "
         "with a regression test in `make test`.",
         "",
-        f"Run {r['date']} on {r['machine']}, {r['wall_s']:.0f} s in all. Atheris: {r['atheris']}.",
+        f"Last run {r['date']} on {r['machine']} ({r['wall_s']:.0f} s, the campaigns it ran). Atheris: {r['atheris']}. "
+        "Each campaign's own run: " + "; ".join(f"{k} {v}" for k, v in (r.get("dates") or {}).items()) + ".",
         "",
         "## Fuzzing",
         "",
@@ -178,9 +220,84 @@ def markdown(r: dict[str, Any]) -> str:
         "/opt, read-only to the service).",
         "",
     ]
+    if r.get("power_cuts"):
+        lines += power_cut_lines(r["power_cuts"])
+    if r.get("storage_faults"):
+        lines += storage_fault_lines(r["storage_faults"])
     if r.get("failures"):
         lines += ["## Figures that missed their target", "", *[f"- {f}" for f in r["failures"]], ""]
     return "\n".join(lines)
+
+
+def power_cut_lines(pc: dict[str, Any]) -> list[str]:
+    corrupt, lost = len(pc["corrupt_files"]), len(pc["lost_committed"])
+    return [
+        "## Power cuts",
+        "",
+        "The flight process (`python -m reliability.power_cuts --child`: a `SimulationRun` of the reference "
+        "mission's config, every device simulated, virtual time as fast as it goes, stores with fsync on) "
+        "SIGKILLed at a random instant of its life (uniform in "
+        f"{pc['life_s'][0]:.1f}..{pc['life_s'][1]:.1f} s of wall time after it starts, a simulated pass over "
+        "Almaty of about 10 minutes), then restarted on the same storage. Each life is busy: separation "
+        "(stowed antennas, 60 s RF silence, the primary burn wire failing once), `modes.SET_MODE NOMINAL` "
+        "(a killed process boots in SAFE), a capture commanded every 45 s and a stored command added every "
+        "70 s, housekeeping and events recorded all along. A worker starts a fresh satellite every "
+        f"{power_cuts.LIVES_PER_SATELLITE} kills, so first boots and deployment are cut again. After every kill "
+        "the storage is checked read-only (the checks: `reliability/power_cuts.py`).",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| SIGKILLs | {_n(pc['kills'])} |",
+        f"| satellites (data directories), boots counted | {pc['satellites']}, {_n(pc['boots'])} |",
+        f"| records committed (flushed to the OS before the kill) | {_n(pc['records_committed'])} |",
+        f"| images committed (catalog row after the files) | {_n(pc['images_committed'])} |",
+        f"| satellites that reached DEPLOYED | {pc['deployed_satellites']} |",
+        f"| most stored commands in a queue | {pc['stored_commands_max']} |",
+        f"| kills that left a torn record at the log's end (allowed: the record in flight) | {pc['torn_tails']} |",
+        f"| **corrupt files** (a store that does not load, a record log invalid before its end, an image "
+        f"catalog failing `integrity_check`, an image whose full product misses its sha256, a stored-command "
+        f"queue or deployment record that does not parse) | **{corrupt}** |",
+        f"| **lost committed data** (a committed record missing from the log, a committed image still in the "
+        f"catalog without its full product, the boot count or the deployment going back) | **{lost}** |",
+        f"| boots with `boot_loop_count` (4) unproven boots before them | {pc['boot_loop_checks']} |",
+        f"| of those not booting SAFE with `modes.boot_loop` (the documented protection) | "
+        f"{len(pc['boot_loop_violations'])} |",
+        f"| lives that ended other than by the kill | {len(pc['child_errors'])} |",
+        "",
+        f"Campaign time: {pc['wall_s']:.0f} s, two satellites killed in parallel (each one's lives strictly one "
+        "after the other). A SIGKILL ends the process, not the machine: what was flushed to the OS survives it. "
+        "Not covered here: the OS losing its page cache (a real power cut), file transfers both ways and "
+        "parameter-table loads during the lives.",
+        "",
+    ]
+
+
+def storage_fault_lines(sf: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Storage faults",
+        "",
+        "The power-cut campaign's busy mission (40 simulated minutes, one process, virtual time) flying on a "
+        f"storage that fails under it {storage_faults.FAULT_AT_S / 60:.0f} minutes in, for "
+        f"{storage_faults.FAULT_FOR_S / 60:.0f} minutes: `disk_full`, the data directory a tmpfs shrunk to "
+        "what it holds (every write ENOSPC), then given its space back; `fsync_error`, `os.fsync` failing "
+        "with EIO in the flight process (fsync on; the storage layer has no seam of its own); "
+        "`corrupt_slots`, before the boot garbage over the newest slot of the state and parameter stores and "
+        "the middle of the oldest record segment of a satellite that flew one life. Judged: flew to the end "
+        "with no reset and no service crash, reported the fault, recorded and sent frames down after it.",
+        "",
+        "| case | flew to the end | resets | service crashes | reports (`exec.store_problem`, "
+        "`exec.records_recovered`) | first report | records refused | records after the fault | "
+        "downlink frames after it | verdict |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for c in sf["cases"]:
+        lines.append(f"| `{c['case']}` | {'yes' if c['flew_to_end'] else 'NO'} | {c['resets']} | "
+                     f"{c['service_crashes']} | {c['store_problems']} | {c['first_report'].replace('|', '/')[:110]} | "
+                     f"{_n(c['write_errors'])} | {_n(c['records_after'])} | {_n(c['frames_after'])} | "
+                     f"{c['verdict']} |")
+    lines += ["", *[f"- Skipped: {x}" for x in sf["skipped"]],
+              f"- Campaign time: {sf['wall_s']:.0f} s.", ""]
+    return lines
 
 
 #: What the campaigns found while they were built (fixed; the table of docs/reliability.md).
@@ -202,6 +319,18 @@ FOUND = [
     "| `config` | `key_file = \"\"` names the data directory: `KeyRing.load` let `IsADirectoryError` through (a traceback "
     "from `flightsw run`; a key file the service's user cannot read, `PermissionError`, took the same path) | a "
     "`KeyFileError`, reported as a `ConfigError` naming `link.key_file` | `tests/campaigns/test_findings.py` |",
+    "| storage faults | after ENOSPC a refused record stayed in the file buffer and was written later behind a torn "
+    "frame, its number repeated (4 records numbered 523): records after it unreadable to the scan | segments "
+    "unbuffered, a failed write cut back to the last whole record; the record dropped, counted, reported by "
+    "`exec.store_problem` | `tests/core/test_storage_faults.py` |",
+    "| storage faults | a state or parameter save on a full or failing card raised into its caller: "
+    "`time.checkpoint`, `link.rx` and `deploy.sequence` crashed until a critical one failed, the watchdog reset "
+    "the board, and the next boot could not save its boot count (the flight software could not start) | saves "
+    "counted and reported, the value kept in memory for the next save; a `records.sync` fsync error reported | "
+    "`tests/core/test_storage_faults.py` |",
+    "| storage faults | `exec.store_problem` for a store slot that did not load is emitted while the satellite is "
+    "built, before the recorder attaches: it reached only the journal | the start-up's events are recorded "
+    "once the recorder attaches | `tests/core/test_storage_faults.py` |",
     "| uplink attacks | frames longer than `link.max_frame`, dropped by the radio's KISS decoder, were counted in no "
     "telemetry: an attacker's oversized frames left no trace | new channel `link.kiss_oversize` | "
     "`tests/campaigns/test_findings.py` |",
