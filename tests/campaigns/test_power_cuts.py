@@ -78,3 +78,19 @@ def test_the_checks_find_a_damaged_image(flown: Path, tmp_path: Path) -> None:
     result = power_cuts.PowerCutResult()
     power_cuts.check(sat, result)
     assert any(f"image {image_id}" in x for x in result.corrupt_files), result.corrupt_files
+
+
+def test_a_scenario_refuses_a_used_data_directory_unless_resumed(tmp_path: Path) -> None:
+    from flightsw.config import load
+    from flightsw.sim_runner.options import SimOptions, SimulationError
+    from flightsw.sim_runner.runner import SimulationRun
+    from sim.scenario import loads_scenario
+
+    (tmp_path / "state.a").write_bytes(b"x")
+    config = load(power_cuts.REPO / "deploy" / "sim.toml")
+    scenario = loads_scenario(power_cuts.SCENARIO, "power_cuts")
+    with pytest.raises(SimulationError, match="is not empty"):
+        SimulationRun(config, scenario, SimOptions(data_dir=tmp_path))._prepare_config()
+    run = SimulationRun(config, scenario, SimOptions(data_dir=tmp_path, resume=True))
+    run._prepare_config()
+    assert run.config.storage.data_dir == str(tmp_path)
