@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := sim,ground,payload,dev
 
-.PHONY: sim test lint bench venv clean ksc install-test system-python
+.PHONY: sim test lint bench reliability venv clean ksc install-test system-python
 
 venv: $(STAMP)
 
@@ -48,14 +48,23 @@ install-test: $(STAMP) system-python
 	FLIGHTSW_INSTALL_TEST=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy/test_install_real_path.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check flightsw hal sim tests
-	$(VENV)/bin/mypy flightsw hal sim
+	$(VENV)/bin/ruff check flightsw hal sim tests reliability
+	$(VENV)/bin/mypy flightsw hal sim reliability
 	$(VENV)/bin/mypy --strict flightsw/core
 
 # Speed figures, each as a ratio to a baseline measured in the same run (core costs, then a simulated day).
 bench: $(STAMP)
 	PYTHONASYNCIODEBUG= $(PY) -m bench.core
 	PYTHONASYNCIODEBUG= $(PY) -m bench
+
+# Reliability and security campaigns, written to docs/reliability.md (+ .json): fuzzing of every parser
+# of outside bytes (hypothesis; atheris too when it installs), uplink attacks on a running `flightsw sim`
+# over its KISS TCP port, least privilege, 1000 SIGKILLs of the flight process (power cuts), storage faults
+# (full tmpfs, failing fsync, corrupt store slots). About 30 minutes; not part of `make test` (its smoke versions are).
+reliability: $(STAMP)
+	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install --quiet "atheris>=2.3" \
+	  || echo "atheris did not install on this Python: fuzzing with hypothesis only"
+	PYTHONASYNCIODEBUG= $(PY) -m reliability
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -144,6 +144,7 @@ class Satellite:
         self.workers = Workers()
         self.records = RecordLog(data / "records", config.storage.records_segment_bytes,
                                  config.storage.records_max_bytes)
+        self._reporting_store_problem = False
         self.params = ParameterStore(data / "params", fsync=fsync)
         self.tables = TableRegistry(data / "tables", fsync=fsync)
         if watchdog is None:
@@ -221,6 +222,10 @@ class Satellite:
         self.commands.use_dictionary(d)  # complete now (packets included): hashed once
         self._finalized = True
         self.executive.note_store_problems("state", self.state.load_problems)
+        if self.state.last_save_error:  # the boot count could not be saved (a full or failing card)
+            self.executive.note_store_problems("state", [f"save failed: {self.state.last_save_error}"])
+        self.state.on_save_error = functools.partial(self._store_save_failed, "state")
+        self.params.on_save_error = functools.partial(self._store_save_failed, "parameters")
         self.executive.note_store_problems("parameters", self.params.load())
         self.executive.note_store_problems("parameters", self.params.activate_all())
         for comp in self.components:
@@ -296,10 +301,28 @@ class Satellite:
         self.executive.member_error.emit(group=group.name, member=member.name, error=f"{type(exc).__name__}: {exc}"[:80])
 
     def _record_event(self, record: EventRecord) -> None:
-        self.records.append_numbered("evt", record.to_wire(), met=self.clock.met())
+        self._record("evt", record.to_wire())
 
     def _record_packet(self, packet: PacketDef, body: bytes) -> None:
-        self.records.append_numbered("tlm", body, met=self.clock.met())
+        self._record("tlm", body)
+
+    def _store_save_failed(self, store: str, exc: OSError) -> None:
+        self.executive.store_problem.emit(store=store, detail=f"save failed: {exc.strerror or exc}"[:80])
+
+    def _record(self, kind: str, value: Any) -> None:
+        """Append to the record log; a storage error (full, read-only, failing card) drops the record,
+        is counted (``records.write_errors``) and reported by the throttled ``exec.store_problem``:
+        the satellite keeps flying and records again once the storage takes writes."""
+        try:
+            self.records.append_numbered(kind, value, met=self.clock.met())
+        except OSError as exc:
+            if self._reporting_store_problem:  # the report's own record failed too: counted, not re-reported
+                return
+            self._reporting_store_problem = True
+            try:
+                self.executive.store_problem.emit(store="records", detail=f"record dropped: {exc.strerror or exc}"[:80])
+            finally:
+                self._reporting_store_problem = False
 
     # -- time ---------------------------------------------------------------------------------
     def time_checkpoint(self) -> timekeeping.TimeCheckpoint:
@@ -322,7 +345,10 @@ class Satellite:
     async def _sync_records(self) -> None:
         while True:
             await asyncio.sleep(self.config.storage.records_sync_seconds)
-            await self.workers.run_io(STORAGE_RESOURCE, self.records.sync)
+            try:
+                await self.workers.run_io(STORAGE_RESOURCE, self.records.sync)
+            except OSError as exc:  # a failing card: reported; the recorder itself is alive
+                self.executive.store_problem.emit(store="records", detail=f"sync failed: {exc.strerror or exc}"[:80])
             self._records_beat.beat()
 
     def _packet_groups(self) -> list[RateGroup]:
@@ -342,6 +368,10 @@ class Satellite:
         last = report.last_record
         if isinstance(last, dict) and isinstance(last.get("m"), int | float):
             self.clock.raise_met_floor(float(last["m"]))  # MET continues from the newest record
+        # events of the start-up (a store slot that did not load, a boot count that could not be
+        # saved) were emitted before the recorder was attached: recorded now, first
+        for early in list(self.events.recent):
+            self._record_event(early)
         self.events.add_sink(self._record_event)
         self.telemetry.add_packet_sink(self._record_packet)
         self.state.use_writer(self._storage_writer)

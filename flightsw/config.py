@@ -726,6 +726,7 @@ def _cross_check(cfg: MissionConfig) -> None:
         seen.add(dev.name)
     outputs = {d.name for d in cfg.devices if d.kind == "gpio_output"}
     lines: dict[tuple[str, int], str] = {}
+    addresses: dict[tuple[str, int, int], str] = {}
     for i, dev in enumerate(cfg.devices):
         if dev.kind in GPIO_KINDS:
             line = (dev.backend, int(dev.options["line"]))
@@ -733,6 +734,15 @@ def _cross_check(cfg: MissionConfig) -> None:
                 raise ConfigError(f"devices[{i}].line: line {line[1]} already used by {lines[line]}")
             lines[line] = dev.name
         elif dev.kind not in (RADIO_KIND, GPS_KIND, CAMERA_KIND):  # an I2C sensor
+            from hal.drivers import DRIVERS
+
+            address = dev.options.get("address")
+            address = DRIVERS[dev.kind].regmap.addresses[0] if address is None else int(address)
+            where = (dev.backend, int(dev.options.get("bus", 1)), address)
+            if where in addresses:
+                raise ConfigError(f"devices[{i}].address: {address:#04x} on bus {where[1]} already used by "
+                                  f"{addresses[where]}")
+            addresses[where] = dev.name
             rate = dev.options.get("rate", "slow")
             if rate not in cfg.scheduler.rate_groups:
                 raise ConfigError(f"devices[{i}].rate: no rate group {rate!r} "

@@ -77,6 +77,11 @@ class KissRadio:
         self.frames_received = 0
         self.frames_ignored = 0
 
+    @property
+    def frames_oversize(self) -> int:
+        """Received frames longer than ``max_frame``, dropped by the KISS decoder."""
+        return self._decoder.oversize_frames
+
     async def _configure_if_new(self) -> None:
         """Send the parameters once per (re)open of the device: a reconnected TNC has lost them."""
         if self.serial.opens != self._configured_open and self.serial.connected:

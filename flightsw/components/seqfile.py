@@ -11,7 +11,8 @@ One step per line; blank lines and ``#`` comments are ignored::
     2026-12-06T05:12:30Z imaging.CAPTURE_NOW
 
 A step is ``TIME COMMAND [ARGS] [late=POLICY]``: ``TIME`` is ``+OFFSET`` after the sequence's
-start (seconds, or with ``h``/``m``/``s`` units) or an absolute ISO-8601 UTC time; ``COMMAND`` a
+start (seconds, or with ``h``/``m``/``s`` units; at most 366 days) or an absolute ISO-8601 UTC
+time (1970 to 9999: what the clock and every report can show); ``COMMAND`` a
 dictionary name; ``ARGS`` a JSON array of the command's arguments in order (omitted: none);
 ``POLICY`` is ``RUN_LATE``, ``SKIP`` or ``SKIP_IF_LATER_THAN:N`` (seconds). Steps run in time
 order, steps with the same time in file order.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,9 @@ from flightsw.components.schedule import LatePolicy, StoredCommand
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,24}$")
 OFFSET_RE = re.compile(r"^\+(?:(\d+(?:\.\d+)?)|(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?)$")
 DEFAULT_POLICY = (LatePolicy.SKIP_IF_LATER_THAN, 60.0)
+MAX_OFFSET_S = 366 * 86400.0  #: a sequence spans at most a year after its start
+#: absolute step times: from the UNIX epoch to the last second a calendar (and time.gmtime) shows
+MAX_UTC = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
 
 #: checks a command and its arguments against the dictionary; raises ValueError naming the problem
 CommandCheck = Callable[[str, list[Any]], None]
@@ -79,9 +84,14 @@ def parse_offset(text: str) -> float:
     if match is None or text == "+":
         raise ValueError(f"bad offset {text!r} (e.g. +90, +2m, +1h30m)")
     plain, hours, minutes, seconds = match.groups()
-    if plain is not None:
-        return float(plain)
-    return int(hours or 0) * 3600.0 + int(minutes or 0) * 60.0 + float(seconds or 0)
+    try:
+        seconds_after = (float(plain) if plain is not None else
+                         int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0))
+    except OverflowError:  # a whole number of hours too large for a float
+        seconds_after = math.inf
+    if not seconds_after <= MAX_OFFSET_S:  # also inf: float() of 400 digits does not raise
+        raise ValueError(f"offset {text[:24]!r} is more than {MAX_OFFSET_S / 86400:.0f} days after the start")
+    return seconds_after
 
 
 def parse_utc(text: str) -> float:
@@ -92,7 +102,10 @@ def parse_utc(text: str) -> float:
         raise ValueError(f"bad time {text!r} (+OFFSET or ISO UTC such as 2026-12-06T05:12:30Z)") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
+    utc = when.timestamp()
+    if not 0.0 <= utc <= MAX_UTC:
+        raise ValueError(f"time {text!r} is outside 1970-01-01..9999-12-31 UTC")
+    return utc
 
 
 def parse_policy(text: str) -> tuple[LatePolicy, float]:
@@ -123,6 +136,8 @@ def parse_args(text: str) -> tuple[Any, ...]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"arguments are not a JSON array: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError("arguments nested too deeply") from None
     if not isinstance(value, list):
         raise ValueError("arguments must be a JSON array, e.g. [2000, 1.0]")
     return tuple(value)

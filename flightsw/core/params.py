@@ -29,6 +29,9 @@ class ParameterStore:
         self._values: dict[int, Any] = {}
         self.problems: list[str] = []
         self._writer: Callable[[Callable[[], None]], Any] | None = None
+        self.save_errors = 0  # saves the storage refused (see save_blocking)
+        self.last_save_error: str | None = None
+        self.on_save_error: Callable[[OSError], None] | None = None
         self._lock = asyncio.Lock()
         self.sets = 0
 
@@ -98,12 +101,27 @@ class ParameterStore:
         await self.save()
 
     def save_blocking(self) -> None:
-        self.store.save(self.snapshot())
+        """Persist now (blocking). A storage error (full, read-only or failing card) is counted and
+        reported through ``on_save_error``, not raised: the value stays in memory and the next save
+        writes it; the satellite keeps flying on a card that refuses writes."""
+        try:
+            self.store.save(self.snapshot())
+        except OSError as exc:
+            self._save_failed(exc)
+
+    def _save_failed(self, exc: OSError) -> None:
+        self.save_errors += 1
+        self.last_save_error = f"{exc.strerror or exc}"
+        if self.on_save_error is not None:
+            self.on_save_error(exc)
 
     async def save(self) -> None:
         async with self._lock:
             prepared = self.store.prepare(self.snapshot())
-            if self._writer is None:
-                self.store.write_blob(prepared)
-            else:
-                await self._writer(lambda: self.store.write_blob(prepared))
+            try:
+                if self._writer is None:
+                    self.store.write_blob(prepared)
+                else:
+                    await self._writer(lambda: self.store.write_blob(prepared))
+            except OSError as exc:  # as in save_blocking: counted and reported, not raised
+                self._save_failed(exc)

@@ -14,6 +14,7 @@ records by number and the ground see which ones it still lacks.
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import re
 import struct
@@ -90,6 +91,7 @@ class RecordLog:
         self.segments_deleted = 0
         self._closed_bytes: int | None = None  # sizes of the segments before the open one
         self._lock = threading.Lock()
+        self.write_errors = 0  # appends refused by the OS (full, read-only or failing storage)
         self._rotated_fds: list[int] = []  # segments closed since the last sync, not yet fsynced
         self.next_seq = 0  # number of the next numbered record (continues after a reboot)
         self._first_seq: dict[str, int | None] = {}  # segment name -> its first record number
@@ -136,7 +138,7 @@ class RecordLog:
         else:
             self._current = self._segment_path(1)
             self._current_size = 0
-        self._fh = open(self._current, "ab")
+        self._fh = open(self._current, "ab", buffering=0)
         deleted = self._enforce_limit()
         return RecoveryReport(len(self.segments()), records, truncated, deleted, last_record)
 
@@ -156,7 +158,7 @@ class RecordLog:
         number = int(match.group(1)) + 1
         self._current = self._segment_path(number)
         self._current_size = 0
-        self._fh = open(self._current, "ab")
+        self._fh = open(self._current, "ab", buffering=0)
         self._enforce_limit()
 
     def _enforce_limit(self) -> int:
@@ -209,11 +211,31 @@ class RecordLog:
                 raise RuntimeError("record log is not open")
             if self._current_size and self._current_size + len(framed) > self.segment_bytes:
                 self._rotate()
-            self._fh.write(framed)
-            self._fh.flush()  # into the OS: survives a process kill; fsync() for power cuts
+            self._write(framed)  # unbuffered, into the OS: survives a process kill; fsync() for power cuts
             self._current_size += len(framed)
             self.records_written += 1
             self.bytes_written += len(framed)
+
+    def _write(self, framed: bytes) -> None:
+        """Write one whole frame or nothing: after an error (a full or read-only card) the segment is
+        cut back to its last whole record and the error raised, so the record is not written later
+        by a buffer behind a torn frame (which made later records unreadable and numbers repeat)."""
+        assert self._fh is not None
+        done = 0
+        try:
+            while done < len(framed):
+                n = self._fh.write(framed[done:])
+                if not n:
+                    raise OSError(errno.ENOSPC, "short write")
+                done += n
+        except OSError:
+            self.write_errors += 1
+            if done:
+                try:
+                    os.ftruncate(self._fh.fileno(), self._current_size)
+                except OSError:  # the next open() cuts the torn tail instead
+                    pass
+            raise
 
     def sync(self) -> None:
         """Make everything appended so far durable (fsync), without holding appends meanwhile."""

@@ -67,6 +67,7 @@ class _Incoming:
     unflushed: int = 0
     last_activity: float = 0.0
     done: bool = False
+    declared_size: int | None = None  # the Metadata's file size, once looked at
 
 
 class DestinationSide:
@@ -101,6 +102,8 @@ class DestinationSide:
         if pdu is not None:
             incoming.last_activity = now
             directive = directive_of(pdu)
+            if pdu.pdu_type == PduType.FILE_DATA and incoming.record.metadata_pdu:
+                self._check_within_size(incoming, pdu)  # type: ignore[arg-type]
             if directive == DirectiveType.EOF_PDU and incoming.eof_seen:
                 # Repeated EOF: its ACK was lost. cfdp-py would not answer it again.
                 out.emit(eof_ack_for(pdu))  # type: ignore[arg-type]
@@ -152,6 +155,17 @@ class DestinationSide:
             self._feed(incoming, for_dest_handler(pdu, staging), out)  # type: ignore[arg-type]
             self._save(incoming)
         return incoming
+
+    def _check_within_size(self, incoming: _Incoming, pdu: FileDataPdu) -> None:
+        """File data beyond the size the Metadata declared is refused before it is written: it
+        would only make a sparse staging file of any apparent size (offsets go to 2^64)."""
+        if incoming.declared_size is None:
+            metadata: MetadataPdu = decode_pdu(incoming.record.metadata_pdu)  # type: ignore[assignment]
+            incoming.declared_size = int(metadata.file_size)
+        end = pdu.offset + len(pdu.file_data)
+        if end > incoming.declared_size:
+            raise FileTransferError("FileSizeError", f"file data up to byte {end} beyond the declared size "
+                                    f"{incoming.declared_size}", incoming.record.key)
 
     def _prune_partials(self) -> None:
         """Keep at most ``max_partial`` resumable incoming transfers on disk (oldest go first)."""

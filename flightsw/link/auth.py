@@ -129,6 +129,8 @@ class KeyRing:
             text = path.read_text(encoding="ascii")
         except FileNotFoundError:
             raise KeyFileError(f"key file {path} does not exist") from None
+        except OSError as exc:  # a directory, not readable by the service's user...
+            raise KeyFileError(f"key file {path} cannot be read: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise KeyFileError(f"key file {path} is not ASCII text") from None
         keys: dict[int, bytes] = {}

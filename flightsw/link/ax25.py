@@ -17,7 +17,7 @@ ADDRESS_LEN = 7
 HEADER_LEN = 2 * ADDRESS_LEN + 2  # destination, source, control, PID
 MAX_DIGIPEATERS = 8
 
-_CALLSIGN_RE = re.compile(r"^[A-Z0-9]{1,6}$")
+_CALLSIGN_RE = re.compile(r"[A-Z0-9]{1,6}")
 
 
 class Ax25Error(ValueError):
@@ -32,7 +32,7 @@ class Address:
     ssid: int = 0
 
     def __post_init__(self) -> None:
-        if not _CALLSIGN_RE.match(self.callsign):
+        if not _CALLSIGN_RE.fullmatch(self.callsign):  # match() would let "CALL\n" through ($)
             raise Ax25Error(
                 f"callsign {self.callsign!r} must be 1-6 upper-case letters or digits"
             )

@@ -99,6 +99,8 @@ class LinkComponent(Component):
     frames_wrong_control = Counter("Uplink frames whose control byte is not UI 0x03")
     frames_wrong_pid = Counter("Uplink frames whose PID is not 0xF0")
     kiss_wrong_port = Channel(U32, doc="KISS frames from the radio on another port or not data", update="on_change")
+    kiss_oversize = Channel(U32, doc="Frames from the radio longer than link.max_frame (dropped unread)",
+                            update="on_change")
     counter_refusals = Counter("MAC-valid commands refused for their counter (jump, reserved)")
     resends_suppressed = Counter("Re-sent commands not answered again (within resend_interval)")
     malformed = Counter("Frames or packets that could not be decoded")
@@ -494,6 +496,7 @@ class LinkComponent(Component):
     def publish(self) -> None:
         self.stats.publish()
         self.kiss_wrong_port.set(self.radio.frames_ignored & 0xFFFFFFFF)
+        self.kiss_oversize.set(self.radio.frames_oversize & 0xFFFFFFFF)
         sched = self.scheduler
         self.frames_sent.set(sched.frames_sent & 0xFFFFFFFF)
         self.bytes_sent.set(sched.bytes_sent & 0xFFFFFFFF)

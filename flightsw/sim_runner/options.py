@@ -32,6 +32,7 @@ class SimOptions:
     fsync: bool = False  # flight stores fsync; off by default, a simulated power cut is not real
     threaded_buses: bool = False  # True: simulated I2C calls keep their worker thread (~4x slower)
     boot_delay_s: float = DEFAULT_BOOT_DELAY_S  # watchdog reset to flight software running again
+    resume: bool = False  # True: data_dir may hold a satellite's storage (power-cut campaign), which boots on it
 
     def __post_init__(self) -> None:
         if self.speed is not None and not self.speed > 0:

@@ -153,7 +153,7 @@ class SimulationRun:
         cfg = self.config
         if self.options.data_dir is not None:
             data_dir = Path(self.options.data_dir)
-            if data_dir.exists() and any(data_dir.iterdir()):
+            if not self.options.resume and data_dir.exists() and any(data_dir.iterdir()):
                 raise SimulationError(f"data directory {data_dir} is not empty; a scenario starts from a fresh "
                                       "satellite (first boot), so give an empty or new directory")
         else:

@@ -218,3 +218,4 @@ async def test_class2_receiver_verifies_the_crc_itself_and_the_sender_retries(
     assert len(list((tmp_path / "ground" / "quarantine").glob("image*.bin"))) == 1
     await pair.flight.stop()
     await pair.ground.stop()
+
