@@ -1,0 +1,61 @@
+"""Why a missed target was missed, from the figures of the same run (for the page).
+
+Only causes the run itself shows are stated; a miss without one is listed as not analysed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _figures(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {fig["key"]: fig for bench in run["benchmarks"] for fig in bench["figures"]}
+
+
+def missed(run: dict[str, Any]) -> list[str]:
+    figures = _figures(run)
+    out: list[str] = []
+    for key, fig in figures.items():
+        if fig["meets"] is not False:
+            continue
+        text = EXPLAIN.get(key, _not_analysed)(fig, figures)
+        out.append(f"**{fig['label']}** (worst {fig['worst']:.{fig['decimals']}f} {fig['unit']}, "
+                   f"target {fig['target_text']}): {text}")
+    return out
+
+
+def _not_analysed(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    return "not analysed by the suite."
+
+
+def _lateness(group: str):  # type: ignore[no-untyped-def]
+    def explain(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+        bare = fig.get("baseline_median")
+        select = figures.get(f"bare_select_lateness_p99_{group}_ms")
+        ratio = fig.get("ratio_worst")
+        parts = []
+        if bare is not None and bare > 1.0:
+            parts.append(
+                f"the bare asyncio loop, idle, in the same window has a p99 of {bare:.3f} ms itself: the "
+                "default selector (epoll) takes its timeout in whole milliseconds, rounded up, so every "
+                "wake-up of any asyncio program on it is 0-1 ms late before the kernel's own wake-up "
+                "latency and the machine's load add theirs. The 1 ms target cannot be met with the "
+                "default event loop")
+            if select is not None:
+                parts.append(
+                    f"a loop on select(2), which takes microsecond timeouts, measured in the same window: "
+                    f"p99 {select['median']:.3f} ms (median of repeats). Proposed change: run the flight "
+                    "loop with `asyncio.SelectorEventLoop(selectors.SelectSelector())` (the flight process "
+                    "has a few dozen file descriptors, far below select's limit of 1024), with a test that "
+                    "its descriptors stay below it")
+        if ratio is not None and fig.get("ratio_max") is not None and ratio > fig["ratio_max"]:
+            parts.append(f"the ratio to the bare loop ({ratio:.2f}× worst) is over "
+                         f"{fig['ratio_max']:g}×: the flight software's own work delays wake-ups")
+        return "; ".join(parts) + "." if parts else _not_analysed(fig, figures)
+    return explain
+
+
+EXPLAIN = {
+    "lateness_p99_10hz_ms": _lateness("10hz"),
+    "lateness_p99_1hz_ms": _lateness("1hz"),
+}
