@@ -32,10 +32,13 @@ from bench.harness import (
     thread_cpu_seconds,
     write_result,
 )
+from bench.packing import analyse
 from flightsw.app import Satellite
 from flightsw.core.commands import Completion
 from flightsw.core.scheduler import RateGroup
-from flightsw.testing import ResponseLog
+from flightsw.link.subsystem import SIM_TRANSCEIVER
+from flightsw.testing import ResponseLog, wait_until
+from hal.kiss import KissDecoder
 
 WARM_UP_S = 3.0  # start-up transients (first boot's mode change, first packets) left out
 
@@ -45,6 +48,17 @@ def group_at(sat: Satellite, hz: float) -> RateGroup:
         if group.rate_hz == hz:
             return group
     raise RuntimeError(f"the mission config has no {hz:g} Hz rate group")
+
+
+async def listen(port: int, frames: list[bytes]) -> None:
+    """The ground side of the simulated transceiver's KISS server: every downlinked frame."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    decoder = KissDecoder()
+    try:
+        while chunk := await reader.read(4096):
+            frames.extend(f.payload for f in decoder.feed(chunk) if f.command == 0)
+    finally:
+        writer.close()
 
 
 async def fly(data_dir: Path, nominal_s: float, safe_s: float, scratch: Path) -> tuple[dict[str, float], dict]:
@@ -64,6 +78,10 @@ async def fly(data_dir: Path, nominal_s: float, safe_s: float, scratch: Path) ->
     runner = asyncio.create_task(sat.run())
     await sat.started.wait()
     responses = ResponseLog(sat)
+    transceiver = sat.ports.require(SIM_TRANSCEIVER)
+    await wait_until(lambda: transceiver.listening)
+    frames: list[bytes] = []
+    listener = asyncio.create_task(listen(transceiver.bound_port, frames))
     await asyncio.sleep(WARM_UP_S)
 
     bare = {selector: await asyncio.create_subprocess_exec(
@@ -92,6 +110,7 @@ async def fly(data_dir: Path, nominal_s: float, safe_s: float, scratch: Path) ->
     cpu3, wall3 = time.process_time(), time.perf_counter()
     progress(f"SAFE {safe_s:g} s: CPU {100 * (cpu3 - cpu2) / (wall3 - wall2):.2f} %")
 
+    listener.cancel()
     sat.stop_event.set()
     await runner
     for selector, process in bare.items():
@@ -112,6 +131,8 @@ async def fly(data_dir: Path, nominal_s: float, safe_s: float, scratch: Path) ->
     figures["overruns"] = float(sum(g.stats.overruns - slips0[k][1] for k, g in groups.items()))
     figures["cpu_nominal_pct"] = 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
     figures["cpu_safe_pct"] = 100.0 * (cpu3 - cpu2) / (wall3 - wall2)
+    packing, per_packet = analyse(sat, frames)
+    figures.update(packing)
     figures["rss_mb"] = rss_nominal
     figures["peak_rss_mb"] = peak_rss_mb()
     samples = {
@@ -120,6 +141,7 @@ async def fly(data_dir: Path, nominal_s: float, safe_s: float, scratch: Path) ->
         "thread_cpu_s": {name: round(threads1.get(name, 0.0) - threads0.get(name, 0.0), 3)
                          for name in threads1},
         "cycles": {key: len(late[key]) for key in groups},
+        "housekeeping": per_packet,
     }
     return figures, samples
 

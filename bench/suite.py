@@ -110,7 +110,12 @@ SUITE: list[Benchmark] = [
         "task sleeping to absolute deadlines runs in its own process over the same window (the "
         "baseline). CPU is the process's user+system time over wall time (one core = 100 %); it "
         "includes the simulated parts, so it bounds the flight software's share from above. Then "
-        "`modes.SET_MODE SAFE` and the CPU again. RSS is VmRSS at the end of the nominal window.",
+        "`modes.SET_MODE SAFE` and the CPU again. RSS is VmRSS at the end of the nominal window. "
+        "A KISS client on the transceiver's TCP port records every downlinked frame of the nominal "
+        "window: housekeeping packing is the on-air size of the frames (as the downlink scheduler "
+        "prices them: AX.25 header, FCS, bit stuffing, flags; shared among a frame's packets by "
+        "length) over the values' raw size in their declared fixed-size types (F32 4 bytes, U16 "
+        "2, ...), over every housekeeping packet of the window.",
         [
             Figure("lateness_p99_10hz_ms", "wake-up lateness p99, 10 Hz group", "ms", 1.0,
                    target_text="≤ 1 ms and ≤ 2× bare loop", baseline="bare_lateness_p99_10hz_ms",
@@ -131,6 +136,21 @@ SUITE: list[Benchmark] = [
                    target_text="≤ 0.5 %", pi="cpu", decimals=2),
             Figure("rss_mb", "resident memory, full install (sim parts in-process)", "MB", 60.0,
                    target_text="≤ 60 MB", pi="same", decimals=1),
+            Figure("hk_packing_ratio", "housekeeping bytes on the air / raw binary size of the values", "×",
+                   1.3, target_text="≤ 1.3×", pi="same"),
+            Figure("hk_frame_per_raw", "… of which AX.25 frame (header, FCS, flags, stuffing)", "×", None),
+            Figure("hk_space_packet_per_raw", "… of which space packet headers and CRC", "×", None),
+            Figure("hk_body_header_per_raw", "… of which packet body header (msgpack id, boot, seconds, utc)",
+                   "×", None),
+            Figure("hk_values_per_raw", "… of which the values (msgpack)", "×", None),
+            Figure("hk_raw_bytes_per_packet", "housekeeping raw values per packet (mean)", "bytes", None,
+                   decimals=1),
+            Figure("hk_overhead_bytes_per_packet", "housekeeping overhead per packet (mean, all but values)",
+                   "bytes", None, decimals=1),
+            Figure("beacon_frame_bytes", "beacon AX.25 frame (header, information field, FCS)", "bytes", 128.0,
+                   target_text="≤ 128 bytes", pi="same", decimals=0),
+            Figure("beacon_on_air_bytes", "beacon on the air (with flags and bit stuffing)", "bytes", None,
+                   pi="same", decimals=1),
         ],
         repeats=3, quick_repeats=2, timeout_s=400.0, plots=lateness_histograms),
     Benchmark(
