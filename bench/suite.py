@@ -189,6 +189,54 @@ SUITE: list[Benchmark] = [
         ],
         repeats=3, quick_repeats=1, timeout_s=300.0),
     Benchmark(
+        "flood", "Uplink flood of garbage frames",
+        "The laptop mission in real time, as in the flight benchmark. After a quiet window (20 s), a "
+        "client on the simulated transceiver's KISS TCP port sends 200 frames/s for 60 s: in turn "
+        "random bytes, AX.25 UI frames to the satellite with random information fields, and frames "
+        "to the satellite carrying a well-formed space packet on the command APID with a random body "
+        "and MAC. The transceiver passes what its 9600 bit/s uplink carries (its queue is bounded "
+        "and drops the rest, as a radio's would), so the flight software sees the link's worth of "
+        "garbage. Lateness is the 10 Hz group's p99 in the quiet window and during the flood; RSS "
+        "is read before the flood and 2 s after it. Quick mode: 5 s windows.",
+        [
+            Figure("commands_executed", "commands executed from the flood", "", 0.0, target_text="0",
+                   pi="none", decimals=0),
+            Figure("commands_received", "commands reaching the dispatcher from the flood", "", 0.0,
+                   target_text="0", pi="none", decimals=0),
+            Figure("frames_offered", "garbage frames offered on the KISS port", "", None, pi="none",
+                   decimals=0),
+            Figure("frames_reaching_flight", "… of which carried by the 9600 bit/s uplink to the flight software",
+                   "", None, pi="none", decimals=0),
+            Figure("flood_lateness_rise_ms", "10 Hz lateness p99, flood minus quiet", "ms", 1.0,
+                   target_text="< 1 ms", pi="none", decimals=3),
+            Figure("flood_lateness_p99_ms", "10 Hz lateness p99 during the flood", "ms", None,
+                   baseline="quiet_lateness_p99_ms", baseline_label="quiet window p99", pi="none", decimals=3),
+            Figure("flood_rss_growth_mb", "RSS after the flood minus before", "MB", 1.0,
+                   target_text="no growth (< 1 MB)", pi="same", decimals=2),
+        ],
+        repeats=2, quick_repeats=1, timeout_s=200.0),
+    Benchmark(
+        "capture", "12 MP capture to thumbnail and preview",
+        "A 4056 × 3040 JPEG (the HQ camera's full resolution; the simulator's rendered scene with "
+        "2 DN of sensor noise, encoded at quality 92 before timing) is turned into the preview and "
+        "the thumbnail by imaging's own `make_products` on the CPU executor (`Workers.run_cpu`), as "
+        "the imaging component does it; eight captures back to back after one untimed, median and "
+        "worst time. A 10 Hz task on the loop sleeps to absolute deadlines meanwhile; its lateness "
+        "p99 during the work is compared with a quiet window of the same length after it. Imaging "
+        "computes no triage score, so none is timed.",
+        [
+            Figure("products_s", "12 MP JPEG → preview + thumbnail (median of 8)", "s", 1.5,
+                   target_text="≤ 1.5 s", pi="cpu", decimals=3),
+            Figure("products_worst_s", "12 MP JPEG → preview + thumbnail (slowest of 8)", "s", 1.5,
+                   target_text="≤ 1.5 s", pi="cpu", decimals=3),
+            Figure("capture_lateness_rise_ms", "10 Hz lateness p99, during the work minus quiet", "ms", 1.0,
+                   target_text="within 1 ms", pi="none", decimals=3),
+            Figure("busy_lateness_p99_ms", "10 Hz lateness p99 during the work", "ms", None,
+                   baseline="quiet_lateness_p99_ms", baseline_label="quiet window p99", pi="none",
+                   decimals=3),
+        ],
+        repeats=3, quick_repeats=1, timeout_s=120.0),
+    Benchmark(
         "core", "Runtime core operations",
         "Costs of the runtime's hot paths, each timed against the plain operation it wraps in the "
         "same process: a record append against a raw write+flush, an atomic state save against a "
