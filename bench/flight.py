@@ -141,6 +141,7 @@ async def fly(data_dir: Path, nominal_s: float, safe_s: float, scratch: Path) ->
         "thread_cpu_s": {name: round(threads1.get(name, 0.0) - threads0.get(name, 0.0), 3)
                          for name in threads1},
         "cycles": {key: len(late[key]) for key in groups},
+        "nominal_s": wall1 - wall0,
         "housekeeping": per_packet,
     }
     return figures, samples
