@@ -80,11 +80,10 @@ def _safe_cpu(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
         return _not_analysed(fig, figures)
     return (f"SAFE costs about what nominal operations cost ({fig['median']:.2f} % against "
             f"{nominal['median']:.2f} %, medians): SAFE switches the payload power off "
-            "(`[modes] safe_off_outputs`) and lengthens the beacon period, but the sensors are polled "
-            "at their rates in every mode (nothing in flightsw/components/housekeeping.py or "
-            "hardware.py reads the mode), and that polling and the rate groups' wake-ups are most of "
-            "the process's work (thread split in the flight section). The figure also includes the "
-            "simulated parts. Proposed change: per-mode polling rates (e.g. ADCS sensors at 0.1 Hz "
+            "(`[modes] safe_off_outputs`) and doubles the beacon period (30 s to 60 s), but the sensors "
+            "are polled and the housekeeping packets built at the same rates in every mode (nothing in "
+            "flightsw/components/housekeeping.py or hardware.py reads the mode); the thread split is in "
+            "the flight section. The figure also includes the simulated parts. Proposed change: per-mode polling rates (e.g. ADCS sensors at 0.1 Hz "
             "in SAFE), then measure again.")
 
 
