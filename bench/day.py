@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                "wall_s": result.wall_s, "baseline_s": baseline_s, "rss_end_mb": rss.samples[-1][1]}
     if growth == growth:
         figures["rss_growth_mb"] = growth
+    # the simulator's own growth inside the same process: the World's recorded series (Python
+    # lists of floats, sys.getsizeof), of which the part recorded after the first hour
+    recording = sum(sys.getsizeof(v) + sum(sys.getsizeof(x) for x in v) for v in result.world_series.values())
+    figures["world_recording_growth_mb"] = recording / 2**20 * (1.0 - min(1.0, 3600.0 / duration))
     notes = [f"{scenario.name}, {duration / 3600:g} h simulated"]
     if not result.passed:  # a shortened day cannot meet a full day's expectations; speed still counts
         notes.append(f"the scenario's expectations failed in this {duration / 3600:g} h run")

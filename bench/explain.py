@@ -87,7 +87,20 @@ def _safe_cpu(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
             "in SAFE), then measure again.")
 
 
+def _day_rss(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    world = figures.get("world_recording_growth_mb")
+    if world is None:
+        return _not_analysed(fig, figures)
+    return (f"the figure is the whole process, flight software and simulator together. The simulator's "
+            f"recorded World series alone grew by {world['median']:.2f} MB of Python objects over the "
+            f"same span (freed memory returns to the allocator, not always to the OS, so RSS and object "
+            "sizes need not add up). The flight software's own share is not separated by this "
+            "benchmark. What would separate it: the same day with the flight software in its own process "
+            "(the simulated parts behind the pty and a socket), or tracemalloc filtered by package.")
+
+
 EXPLAIN = {
+    "rss_growth_mb": _day_rss,
     "cpu_safe_pct": _safe_cpu,
     "hk_packing_ratio": _packing,
     "lateness_p99_10hz_ms": _lateness("10hz"),

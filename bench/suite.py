@@ -280,6 +280,8 @@ SUITE: list[Benchmark] = [
                    baseline_label="bare World speed-up", pi="inverse", decimals=0),
             Figure("rss_growth_mb", "RSS growth over the simulated day (whole process)", "MB", 1.0,
                    target_text="< 1 MB", pi="same", decimals=2),
+            Figure("world_recording_growth_mb", "… the simulator's recorded World series after the first hour "
+                   "(Python objects)", "MB", None, pi="none", decimals=2),
         ],
         repeats=1, quick_repeats=1, timeout_s=400.0),
 ]
