@@ -8,6 +8,7 @@ doc: |
   The information field holds one CCSDS space packet on APID 0x012 with
   an 8-byte time stamp, the beacon fields and a CRC-16/CCITT-FALSE over the packet.
   A field equal to the maximum (unsigned) or minimum (signed) value means not available.
+  Versions 2 to 3 decode: a later version only appends fields.
 seq:
   - id: dest_callsign_raw
     size: 6
@@ -72,7 +73,9 @@ types:
       - id: version
         type: u1
         doc: beacon layout version
-        valid: 2
+        valid:
+          min: 2
+          max: 3
       - id: mode
         type: u1
         enum: mode
@@ -83,7 +86,7 @@ types:
       - id: reset_reason
         type: u1
         enum: reset_reason
-        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG)
+        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG, 9 CRITICAL_SERVICE, 10 FDIR)
       - id: uptime
         type: u4
         doc: seconds since boot [s]
@@ -133,6 +136,10 @@ types:
       - id: frames_sent
         type: u4
         doc: downlink frames sent since boot
+      - id: dictionary_hash
+        type: u4
+        if: version >= 3
+        doc: first 32 bits of the flight dictionary's SHA-256 (version 3 on)
       - id: crc
         type: u2
         doc: CRC-16/CCITT-FALSE over the packet
@@ -174,6 +181,8 @@ enums:
     6: duration
     7: software_error
     8: watchdog
+    9: critical_service
+    10: fdir
   command_status:
     0: none
     1: accepted

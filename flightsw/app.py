@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from flightsw.components.executive import Executive
 from flightsw.components.rate_group_monitor import rate_group_monitor
 from flightsw.components.sequencer import Sequencer
+from flightsw.components.tables import TableService
 from flightsw.config import ConfigError, MissionConfig
 from flightsw.core.clock import SpacecraftClock, TimeCorrelation, loop_time
 from flightsw.core.commands import CommandDispatcher
@@ -33,13 +34,14 @@ from flightsw.core.context import ComponentContext
 from flightsw.core.dictionary import Dictionary, DictionaryError
 from flightsw.core.enums import ResetReason
 from flightsw.core.events import EventInfo, EventLog, EventRecord
-from flightsw.core.health import HealthMonitor
+from flightsw.core.health import HealthMonitor, Ping
 from flightsw.core.params import ParameterStore
-from flightsw.core.ports import COMMANDS, OVERFLIGHTS, STORED_COMMANDS, Ports
+from flightsw.core.ports import COMMANDS, OVERFLIGHTS, REBOOT, STORED_COMMANDS, Ports
 from flightsw.core.records import RecordLog
 from flightsw.core.scheduler import RateGroup
 from flightsw.core.state import StateStore
-from flightsw.core.supervisor import Service, Supervisor
+from flightsw.core.supervisor import Service, ServiceState, Supervisor
+from flightsw.core.tables import TableRegistry
 from flightsw.core.telemetry import PacketDef, TelemetryDB
 from flightsw.core.workers import Workers
 from hal.watchdog import CompositeWatchdog, DevWatchdog, NullWatchdog, SystemdWatchdog, Watchdog
@@ -140,12 +142,14 @@ class Satellite:
         self.records = RecordLog(data / "records", config.storage.records_segment_bytes,
                                  config.storage.records_max_bytes)
         self.params = ParameterStore(data / "params", fsync=fsync)
+        self.tables = TableRegistry(data / "tables", fsync=fsync)
         if watchdog is None:
             watchdog, watchdog_expired = build_watchdog_and_bite(config)
         self.watchdog = watchdog
         self._watchdog_expired = watchdog_expired
         self.health = HealthMonitor(self.watchdog, self.clock.monotonic, config.watchdog.check_period,
-                                    on_stale=self._on_stale)
+                                    on_stale=self._on_stale, on_critical=self._on_critical,
+                                    grace=config.watchdog.critical_grace_s)
         self.supervisor = Supervisor(on_crash=self._on_crash, on_failed=self._on_failed)
         self.fault_hooks: list[Callable[[Service, BaseException], None]] = []
         self.rate_groups = {name: RateGroup(name, hz, on_overrun=self._on_overrun,
@@ -156,7 +160,7 @@ class Satellite:
         self.ports = ports if ports is not None else Ports()
         self.ctx = ComponentContext(config, self.clock, self.telemetry, self.events, self.params, self.state,
                                     self.records, self.workers, self.supervisor, self.health, self.rate_groups,
-                                    lambda: list(self.components))
+                                    lambda: list(self.components), self.tables)
         self.stop_event = asyncio.Event()
         self.started = asyncio.Event()  # set once every service is running
         self.dictionary: Dictionary | None = None
@@ -169,12 +173,14 @@ class Satellite:
         self.add(self.executive)
         self.add(self.commands)
         self.ports.provide(COMMANDS, self.commands, by=self.commands.name)
+        self.ports.provide(REBOOT, self.request_reboot, by=self.executive.name)
         self.add(rate_group_monitor(self.rate_groups))
         # Stored commands are a framework service (like the dispatcher): every satellite has one.
         self.sequencer = self.add(Sequencer(config.sequencer))
         self.ports.provide(STORED_COMMANDS, self.sequencer, by=self.sequencer.name)
         self.ports.connect(COMMANDS, self.sequencer.use_commands, required=True, by=self.sequencer.name)
         self.ports.connect(OVERFLIGHTS, self.sequencer.use_overflights, by=self.sequencer.name)
+        self.add(TableService())
         for subsystem in subsystems if subsystems is not None else load_subsystems():
             subsystem(self)
 
@@ -202,7 +208,6 @@ class Satellite:
             log.debug("port %s: %s -> %s", port, provider or "(none)", ", ".join(consumers) or "(no consumer)")
         d = Dictionary.build(self.components)
         self.dictionary = d
-        self.commands.dictionary = d
         for cid in d.channels:
             self.telemetry.declare(cid)
         for eid, item in d.events.items():
@@ -210,6 +215,7 @@ class Satellite:
             self.events.declare(EventInfo(eid, item.name, decl.severity, decl.format, decl.throttle))
         self.params.declare(d.parameters)
         self._configure_packets(d)
+        self.commands.use_dictionary(d)  # complete now (packets included): hashed once
         self._finalized = True
         self.executive.note_store_problems("state", self.state.load_problems)
         self.executive.note_store_problems("parameters", self.params.load())
@@ -249,6 +255,34 @@ class Satellite:
         for hook in self.fault_hooks:
             hook(svc, exc)
 
+    async def _on_critical(self, critical: list[Ping]) -> None:
+        """A critical service is dead past its grace time and the pets stop: record why first,
+        as the reason of a stop, so the boot after the kill or board reset reads it (an empty
+        list: it recovered before the watchdog bit, the run goes on)."""
+        if critical:
+            detail = "; ".join(f"{p.name}: {p.problem}" for p in critical)[:160]
+            self.executive.critical_service.emit(detail=detail, grace_s=critical[0].grace)
+            self.state.set("shutdown_reason", ResetReason.CRITICAL_SERVICE.value)
+            self.state.set("critical_failure", detail)
+        else:
+            self.executive.critical_recovered.emit()
+            self.state.set("shutdown_reason", None)
+            self.state.set("critical_failure", None)
+        await self.state.save()
+
+    def request_reboot(self, reason: ResetReason, detail: str) -> None:
+        """The REBOOT port: an orderly stop with ``reason`` recorded; the service manager
+        (systemd ``Restart=always``, the simulator's runner) starts the flight software again."""
+        self.executive.reboot_requested.emit(reason=reason.value, detail=detail[:100])
+        self.state.set("pending_shutdown_reason", reason.value)
+        self.stop_event.set()
+
+    def _add_health_pings(self) -> None:
+        """Every critical service gets a health ping: failed, or crashing and restarting."""
+        for svc in self.supervisor.services.values():
+            if svc.critical and svc.name not in self.health.pings:
+                self.health.add_ping(svc.name, functools.partial(_service_problem, svc))
+
     def _on_stale(self, stale: list[Any]) -> None:
         self.executive.health_stale.emit(tasks=",".join(hb.name for hb in stale)[:100])
 
@@ -259,10 +293,10 @@ class Satellite:
         self.executive.member_error.emit(group=group.name, member=member.name, error=f"{type(exc).__name__}: {exc}"[:80])
 
     def _record_event(self, record: EventRecord) -> None:
-        self.records.append({"k": "evt", "v": record.to_wire()})
+        self.records.append_numbered("evt", record.to_wire())
 
     def _record_packet(self, packet: PacketDef, body: bytes) -> None:
-        self.records.append({"k": "tlm", "v": body})
+        self.records.append_numbered("tlm", body)
 
     # -- running ----------------------------------------------------------------------------
     async def _storage_writer(self, fn: Callable[[], None]) -> None:
@@ -272,6 +306,7 @@ class Satellite:
         while True:
             await asyncio.sleep(self.config.storage.records_sync_seconds)
             await self.workers.run_io(STORAGE_RESOURCE, self.records.sync)
+            self._records_beat.beat()
 
     def _packet_groups(self) -> list[RateGroup]:
         groups: dict[float, RateGroup] = {}
@@ -294,6 +329,10 @@ class Satellite:
         if report.truncated_bytes:
             self.executive.records_recovered.emit(bytes=report.truncated_bytes)
         self.executive.booted.emit(boot=self.state.boot_count, reason=self.state.get("reset_reason"))
+        failure = self.state.get("critical_failure")
+        if failure:
+            self.executive.previous_critical.emit(detail=str(failure)[:160])
+            self.state.set("critical_failure", None)
 
         reason = ResetReason.COMMANDED
         if install_signals:
@@ -307,7 +346,11 @@ class Satellite:
         self.supervisor.add_service("health", self.health.run)
         if self._watchdog_expired is not None:  # a simulated watchdog: it can bite
             self.supervisor.add_service("sim.watchdog", self._watch_for_bite, critical=False)
-        self.supervisor.add_service("records.sync", self._sync_records, critical=False)
+        self.supervisor.add_service("records.sync", self._sync_records)
+        # the recorder is critical: its heartbeat is the health ping of "records.sync"
+        self._records_beat = self.health.register(
+            "records.sync", deadline=3 * self.config.storage.records_sync_seconds + 10.0)
+        self._add_health_pings()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, so full collections stay short and never stall the loop for long.
         gc.collect()
@@ -332,6 +375,8 @@ class Satellite:
                 reason = ResetReason(self._signal_name)
             elif self.watchdog_reset:
                 reason = ResetReason.WATCHDOG
+            else:  # a stop requested with its reason (REBOOT port, exec.RESTART)
+                reason = ResetReason.parse(self.state.get("pending_shutdown_reason")) or reason
         finally:
             stop_task.cancel()
             supervisor_task.cancel()
@@ -395,6 +440,15 @@ class Satellite:
         self.records.close()
         self.workers.shutdown()
         log.info("stopped: %s", reason)
+
+
+def _service_problem(svc: Service) -> str | None:
+    """A critical service's health ping: what is wrong with it, or None."""
+    if svc.state is ServiceState.FAILED:
+        return f"failed: {svc.last_error}"[:120]
+    if svc.state is ServiceState.BACKOFF:
+        return f"restarting after {svc.last_error}"[:120]
+    return None
 
 
 def load_subsystems() -> list[Subsystem]:

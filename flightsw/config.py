@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
+from flightsw.components.fdir import WatchPoint, WatchTable, validate_watch_table
 from flightsw.core.enums import OPERATING_MODES
 
 
@@ -78,6 +79,8 @@ class WatchdogSection(Section):
     backend: Literal["none", "sim", "systemd", "device", "systemd+device"] = "none"
     device: str = "/dev/watchdog"
     check_period: Annotated[float, _range(0.1, 60.0)] = 1.0
+    #: a critical service failed (or its health ping failing) this long stops the watchdog pets
+    critical_grace_s: Annotated[float, _range(1.0, 3600.0)] = 30.0
 
 
 class TimeSection(Section):
@@ -158,6 +161,48 @@ class LinkSection(Section):
                 raise ValueError(f"beacon_channels.{name}: expected \"component.channel\", got {channel!r}")
 
 
+class ContactStationSection(Section):
+    """A ground station the satellite predicts its passes over."""
+
+    name: Annotated[str, Meta(pattern=f"^{NAME}$")]
+    lat_deg: Annotated[float, _range(-90.0, 90.0)]
+    lon_deg: Annotated[float, _range(-180.0, 180.0)]
+    alt_m: Annotated[float, _range(-500.0, 9000.0)] = 0.0
+    min_elevation_deg: Annotated[float, _range(0.0, 60.0)] = 5.0
+
+
+class ContactSection(Section):
+    """Contact-aware downlink (flightsw.link.contact, docs/store-and-forward.md): onboard pass
+    prediction from the uplinked TLE (contact.SET_TLE); needs the ``payload`` extra (sgp4)."""
+
+    stations: list[ContactStationSection] = []
+    #: out of a predicted pass: "beacon" (beacons at link.beacon_period only) or "silent"
+    out_of_contact: Literal["beacon", "silent"] = "beacon"
+    #: housekeeping packets are emitted (and recorded) every Nth cycle out of a pass
+    housekeeping_divisor: Annotated[int, _range(1, 3600)] = 12
+    #: a pass is taken to start this long before the predicted AOS and end this long after LOS
+    margin_s: Annotated[float, _range(0.0, 1800.0)] = 30.0
+    #: passes are predicted this far ahead ...
+    horizon_h: Annotated[float, _range(1.0, 168.0)] = 24.0
+    #: ... and again this often (in an executor, never per cycle)
+    replan_h: Annotated[float, _range(0.1, 168.0)] = 6.0
+    #: each pass starts a playback of everything recorded since the last one
+    auto_playback: bool = True
+    #: the transmitter's draw above receive, for the energy-saved figure
+    tx_extra_power_w: Annotated[float, _range(0.0, 100.0)] = 2.95
+    #: a TLE loaded before launch (the launch provider's); an uplinked one replaces it
+    tle: list[str] = []
+
+    def __post_init__(self) -> None:
+        if self.tle and len(self.tle) != 2:
+            raise ValueError(f"tle: expected the two TLE lines, got {len(self.tle)} strings")
+        names = [s.name for s in self.stations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stations: duplicate station names in {names}")
+        if self.replan_h > self.horizon_h:
+            raise ValueError("replan_h: must not exceed horizon_h (passes would run out between plans)")
+
+
 class FileTransferSection(Section):
     """CFDP entity settings (flightsw.filetransfer); unset keys take EntityConfig's defaults."""
 
@@ -201,6 +246,35 @@ class FileTransferSection(Section):
                          **self.protocol_options())
         except ValueError as exc:
             raise ValueError(f"{_leading_key(str(exc), self.__struct_fields__)}: {exc}") from None
+
+
+class FilesSection(Section):
+    """File management by command (flightsw.components.file_manager): roots by name, relative to data_dir."""
+
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x00A0
+    #: root name -> directory (relative to storage.data_dir); "quarantine" is added with [filetransfer]
+    roots: dict[str, str] = field(default_factory=lambda: {
+        "configs": "uploads/configs", "sequences": "uploads/sequences", "tables": "uploads/tables",
+        "software": "uploads/software", "images": "images", "records": "records"})
+    #: the roots MOVE may put a verified upload in
+    destinations: list[str] = field(default_factory=lambda: ["configs", "sequences", "tables", "software"])
+    #: entries a listing reports (sorted by name; the total is always reported)
+    max_listing: Annotated[int, _range(1, 1000)] = 64
+    #: entries a listing sends as events (the rest: LIST with to_file)
+    listing_events: Annotated[int, _range(1, 64)] = 16
+    max_downlink_mb: Annotated[float, _range(0.001, 4096)] = 16.0
+
+    def __post_init__(self) -> None:
+        from flightsw.components.file_policy import ROOT_NAME_RE
+
+        for name in self.roots:
+            if not ROOT_NAME_RE.match(name):
+                raise ValueError(f"roots.{name}: a root name must match {ROOT_NAME_RE.pattern}")
+            if name == "quarantine":
+                raise ValueError("roots.quarantine: reserved for the CFDP quarantine (added with [filetransfer])")
+        for i, name in enumerate(self.destinations):
+            if name not in self.roots:
+                raise ValueError(f"destinations[{i}]: {name!r} is not a root (roots: {', '.join(sorted(self.roots))})")
 
 
 class ImagingSection(Section):
@@ -314,6 +388,8 @@ class ModesSection(Section):
     safe_without_battery_s: Annotated[float, _range(0.0, 86400.0)] = 600.0
     max_auto_recoveries: Annotated[int, _range(1, 100)] = 3
     recovery_window_s: Annotated[float, _range(600.0, 7 * 86400.0)] = 21600.0
+    #: the default watch-point table (docs/operations.md); tbl.LOAD/ACTIVATE replace it in flight
+    watchpoints: list[WatchPoint] = []
 
     @property
     def battery_channel_name(self) -> str:
@@ -326,6 +402,7 @@ class ModesSection(Section):
         return not isinstance(self.battery_channel, UnsetType) and self.battery_channel != ""
 
     def __post_init__(self) -> None:
+        validate_watch_table(WatchTable(watchpoints=list(self.watchpoints)))
         if isinstance(self.battery_channel, str) and self.battery_channel and self.battery_channel.count(".") != 1:
             raise ValueError(f"battery_channel: expected \"component.channel\" or \"\" (no battery FDIR), "
                              f"got {self.battery_channel!r}")
@@ -573,6 +650,8 @@ class MissionConfig(Section):
     housekeeping: HousekeepingSection = field(default_factory=HousekeepingSection)
     link: LinkSection = field(default_factory=LinkSection)
     filetransfer: FileTransferSection | None = None
+    files: FilesSection | None = None
+    contact: ContactSection | None = None
     imaging: ImagingSection = field(default_factory=ImagingSection)
     update: UpdateSection = field(default_factory=UpdateSection)
     modes: ModesSection = field(default_factory=ModesSection)
@@ -644,6 +723,10 @@ def _cross_check(cfg: MissionConfig) -> None:
                                       f"device named {name!r} (have: {sorted(have)})")
         if cfg.deployment.first_boot == "stowed" and not cfg.deployment.burn_outputs:
             raise ConfigError("deployment.burn_outputs: a stowed satellite needs at least one burn-wire output")
+    for i, wp in enumerate(cfg.modes.watchpoints):
+        if wp.output and wp.output not in outputs:
+            raise ConfigError(f"modes.watchpoints[{i}].output: no gpio_output device named {wp.output!r} "
+                              f"(have: {sorted(outputs)})")
     for i, name in enumerate(cfg.modes.safe_off_outputs):
         if name not in outputs:
             raise ConfigError(f"modes.safe_off_outputs[{i}]: no gpio_output device named {name!r} "

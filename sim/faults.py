@@ -19,12 +19,17 @@ def _check_probability(name: str, value: float) -> None:
 
 @dataclass
 class PartFaults:
-    """Faults of one part. `hung` models a latched-up part: it NACKs until power-cycled."""
+    """Faults of one part. `hung` models a latched-up part: it NACKs until power-cycled;
+    `frozen` repeats the last sample while set, `latch_frozen` until the part is power-cycled
+    (a stuck conversion engine); `bias` is added to a scalar sample (a part running hot: degC
+    for a thermometer)."""
 
     nack_probability: float = 0.0
     absent: bool = False
     hung: bool = False
     frozen: bool = False
+    latch_frozen: bool = False
+    bias: float = 0.0
     out_of_range: bool = False
     bit_flip_probability: float = 0.0
     latency_s: float = 0.0

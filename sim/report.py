@@ -47,6 +47,10 @@ class ReportData:
     metrics: Mapping[str, float] = field(default_factory=dict)
     expectations: Sequence[ExpectationResult] = ()
     resets: Sequence[float] = ()  # POSIX seconds of each watchdog reset (the board rebooted)
+    # store and forward: (t, bytes recorded so far, played-back bytes received so far) ...
+    data_budget: Sequence[tuple[float, float, float]] = ()
+    # ... and (station, AOS, LOS, played-back bytes received) per pass
+    pass_goodput: Sequence[tuple[str, float, float, float]] = ()
 
     @classmethod
     def from_world(cls, title: str, world: World, **extra: Any) -> ReportData:
@@ -277,6 +281,20 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
     chart.save(out / "data_volume.png")
     plots.append(("data_volume.png", "Cumulative data volume down and up (contacts shaded)"))
 
+    if data.data_budget:
+        budget = np.asarray(data.data_budget, dtype=float)
+        top = float(max(budget[:, 1].max(), budget[:, 2].max(), 1.0)) / 1024.0
+        chart = Chart("Data budget", x_range, (0.0, top), "KiB")
+        for a, b in ((s, e) for _, s, e in windows):
+            chart.band(to_h(a), to_h(b), "#dff0df")
+        chart.line(to_h(budget[:, 0]), budget[:, 1] / 1024.0, PALETTE[1], "recorded")
+        chart.line(to_h(budget[:, 0]), budget[:, 2] / 1024.0, PALETTE[0], "played back")
+        chart.line(to_h(budget[:, 0]), np.maximum(budget[:, 1] - budget[:, 2], 0.0) / 1024.0, PALETTE[3],
+                   "difference")
+        chart.save(out / "data_budget.png")
+        plots.append(("data_budget.png", "Bytes recorded on board and played-back bytes received "
+                      "(cumulative; contacts shaded)"))
+
     severities = [s for s in SEVERITY_ORDER if any(e[1] == s for e in data.events)] or ["INFO"]
     chart = Chart("Events", x_range, (0.0, float(len(severities))), "severity", height=220)
     for t, severity, _ in data.events:
@@ -303,6 +321,8 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
         ],
         "contacts": [{"station": s, "aos": a, "los": b} for s, a, b in windows],
         "resets": [datetime.fromtimestamp(t, tz=UTC).isoformat() for t in data.resets],
+        "pass_goodput": [{"station": s, "aos": a, "los": b, "stored_bytes": n,
+                          "goodput_bps": 8.0 * n / (b - a) if b > a else 0.0} for s, a, b, n in data.pass_goodput],
     }
     atomic_write(out / "report.json", json.dumps(summary, indent=2).encode())
     page = _html(data, plots, windows, passed)
@@ -327,6 +347,7 @@ def _html(data: ReportData, plots: list[tuple[str, str]], windows: list[tuple[st
     contact_rows = "".join(
         f"<tr><td>{esc(s)}</td><td>{utc(a)}</td><td>{utc(b)}</td><td>{(b - a) / 60:.1f}</td></tr>" for s, a, b in windows
     )
+    budget = _budget_html(data)
     events = list(data.events)[:MAX_EVENT_ROWS]
     event_rows = "".join(f"<tr{' class=reset' if sev == 'RESET' else ''}><td>{utc(t)}</td><td>{esc(sev)}</td>"
                          f"<td>{esc(text)}</td></tr>" for t, sev, text in events)
@@ -344,9 +365,41 @@ figure{{margin:1em 0}}img{{max-width:100%}}.verdict{{font-weight:bold;color:{'#0
 {f' &middot; {len(data.resets)} watchdog reset(s)' if data.resets else ''}</p>
 <h2>Expectations</h2><table><tr><th>metric</th><th>min</th><th>max</th><th>value</th><th>result</th></tr>{rows}</table>
 <h2>Plots</h2>{images}
+{budget}
 <h2>Contact windows</h2><table><tr><th>station</th><th>AOS (UTC)</th><th>LOS (UTC)</th><th>minutes</th></tr>{contact_rows}</table>
 <h2>Events</h2><table><tr><th>time (UTC)</th><th>severity</th><th>event</th></tr>{event_rows}</table>
 {f'<p>{more} more events are not listed.</p>' if more > 0 else ''}
 <h2>Metrics</h2><table>{metrics}</table>
 </body></html>
 """
+
+
+BUDGET_METRICS = (
+    ("bytes_recorded", "bytes recorded on board"), ("records_recorded", "records recorded on board"),
+    ("bytes_down_stored", "bytes down: played back"), ("bytes_down_housekeeping", "bytes down: real-time housekeeping"),
+    ("bytes_down_events", "bytes down: real-time events"), ("bytes_down_beacon", "bytes down: beacons"),
+    ("bytes_down_verdict", "bytes down: verdicts"), ("bytes_down_file", "bytes down: files"),
+    ("backlog_records_end", "backlog at the end: records"), ("backlog_bytes_end", "backlog at the end: bytes"),
+    ("hk_archive_completeness", "recorded housekeeping in the ground archive (%)"),
+    ("archive_gaps", "gaps the archive reports"), ("archive_missing_records", "records in those gaps"),
+    ("archive_duplicates", "duplicate records in the archive"), ("goodput_mean_bps", "mean playback goodput in passes (bit/s)"),
+    ("airtime_s", "airtime used (s)"), ("airtime_saved_s", "airtime saved out of contact (s)"),
+    ("energy_saved_wh", "transmitter energy saved (Wh)"),
+    ("frames_sent_out_of_contact", "frames sent out of predicted contact"),
+    ("frames_sent_out_of_contact_other", "... of them carrying more than a beacon or verdict"),
+)
+
+
+def _budget_html(data: ReportData) -> str:
+    """The data budget section: what was recorded, what came down by kind, what is left, per pass."""
+    rows = "".join(f"<tr><td>{html.escape(label)}</td><td>{data.metrics[key]:,.4g}</td></tr>"
+                   for key, label in BUDGET_METRICS if key in data.metrics)
+    if not rows and not data.pass_goodput:
+        return ""
+    passes = "".join(
+        f"<tr><td>{html.escape(s)}</td><td>{datetime.fromtimestamp(a, tz=UTC):%H:%M:%S}</td>"
+        f"<td>{(b - a) / 60:.1f}</td><td>{n:,.0f}</td><td>{8.0 * n / (b - a) if b > a else 0.0:,.0f}</td></tr>"
+        for s, a, b, n in data.pass_goodput)
+    return (f"<h2>Data budget</h2><table>{rows}</table>"
+            f"<table><tr><th>station</th><th>AOS (UTC)</th><th>minutes</th><th>played-back bytes</th>"
+            f"<th>goodput (bit/s)</th></tr>{passes}</table>")

@@ -26,7 +26,8 @@ from sim.faults import BusFaults, PartFaults
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MAX_DURATION_S = 30 * 86400.0
 
-LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool}
+LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool,
+                                "uart_missing": bool}
 # Software faults: `target = "rategroup.<name>"` (a rate group of the mission config).
 SOFTWARE_TARGET_PREFIX = "rategroup."
 SOFTWARE_FAULTS = frozenset({"hang"})
@@ -51,6 +52,15 @@ RUN_METRICS = frozenset({
     "frames_before_silence_end", "first_frame_s", "silence_end_s", "antennas_released",
     "antenna_release_attempt", "antenna_release_circuit", "burn_attempts", "deployment_deployed",
     "reboots_during_silence", "reboots_after_silence", "reboots_after_silence_silent",
+    "watchpoint_responses", "watchpoint_yellows", "parts_isolated", "critical_service_alarms",
+    "critical_service_resets", "beacons_after_reset",
+    # store and forward ([ground] playback / contact_aware): the data budget and the archive
+    "hk_archive_completeness", "archive_duplicates", "archive_gaps", "archive_missing_records",
+    "bytes_recorded", "records_recorded", "bytes_down_stored", "bytes_down_housekeeping",
+    "bytes_down_events", "bytes_down_beacon", "bytes_down_verdict", "bytes_down_file",
+    "backlog_records_end", "backlog_bytes_end", "goodput_mean_bps", "playback_requests_sent",
+    "frames_sent", "frames_sent_out_of_contact", "frames_sent_out_of_contact_other", "airtime_s",
+    "airtime_saved_s", "energy_saved_wh", "frames_saved",
 })
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
@@ -97,7 +107,7 @@ class FaultInjection:
         if self.software:
             return False
         if self.target == "link":
-            return False if self.fault == "blackout" else 0.0
+            return False if LINK_FAULTS[self.fault] is bool else 0.0
         table = BUS_FAULTS if self.target == "bus" else PART_FAULTS
         return table[self.fault].default
 
@@ -109,6 +119,25 @@ class GroundCommand:
     at: float
     command: str  # "component.NAME", e.g. "imaging.CAPTURE_NOW"
     args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroundScript:
+    """What the scripted ground and the run's configuration do for store and forward.
+
+    ``playback``: the ground archives what comes down (live and played back) and each pass asks
+    for the record numbers it lacks (at most ``requests_per_pass`` playback requests).
+    ``contact_aware``: the satellite gets ``[contact]`` for the scenario's stations, with the
+    World's orbit as the TLE loaded before launch, predicting passes above
+    ``contact_min_elevation_deg`` (where the link budget closes). ``completeness_until``: the archive's
+    completeness is measured on the housekeeping recorded up to this time from start.
+    """
+
+    playback: bool = False
+    contact_aware: bool = False
+    requests_per_pass: int = 4
+    completeness_until: float | None = None
+    contact_min_elevation_deg: float = 0.0  # the satellite's pass mask (at least the station's)
 
 
 @dataclass(frozen=True)
@@ -164,6 +193,7 @@ class Scenario:
     extra: dict[str, Any] = field(default_factory=dict)
     ageing: dict[str, float] = field(default_factory=dict)  # [power]: END_OF_LIFE keys, 0/1 = new
     launch: Launch | None = None  # [launch]: start stowed, right after separation
+    ground: GroundScript = GroundScript()
 
     @property
     def start_epoch(self) -> float:
@@ -256,11 +286,13 @@ class FaultApplier:
     """
 
     def __init__(self, parts: Mapping[str, Any] | None = None, buses: Iterable[Any] = (),
-                 channel: Any = None, gate: Any = None, hangs: RateGroupHangs | None = None) -> None:
+                 channel: Any = None, gate: Any = None, hangs: RateGroupHangs | None = None,
+                 transceiver: Any = None) -> None:
         self.parts = dict(parts or {})
         self.buses = list(buses)
         self.channel = channel
         self.gate = gate
+        self.transceiver = transceiver
         self.hangs = hangs
         self.applied: list[tuple[float, str, str, Any]] = []
 
@@ -293,7 +325,11 @@ class FaultApplier:
             else:
                 self.hangs.release(group)
         elif target == "link":
-            if fault == "blackout":
+            if fault == "uart_missing":
+                if self.transceiver is None:
+                    raise ScenarioError("link uart_missing needs the simulated transceiver")
+                self.transceiver.set_uart_present(not value)
+            elif fault == "blackout":
                 if self.gate is None:
                     raise ScenarioError("link blackout needs the transceiver's contact gate")
                 self.gate.blackout = bool(value)
@@ -383,7 +419,7 @@ class _Parser:
 
     def scenario(self, raw: dict[str, Any]) -> Scenario:
         self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "power", "faults", "expect", "commands",
-                              "launch"}, "top level")
+                              "launch", "ground"}, "top level")
         head = self.table(raw, "scenario", {"name", "description", "start", "duration", "seed", "tick_s"}, True)
         for key in ("name", "start", "duration"):
             if key not in head:
@@ -416,11 +452,14 @@ class _Parser:
         expectations = self.expectations(raw.get("expect", []), {s.name for s in stations})
         commands = self.commands(raw.get("commands", []), duration)
         launch = self.launch(raw) if "launch" in raw else None
+        ground = self.ground(self.table(raw, "ground", {"playback", "contact_aware", "requests_per_pass",
+                                                        "completeness_until", "contact_min_elevation_deg"}), duration)
         return Scenario(
             name=name, description=str(head.get("description", "")), start=start, duration_s=duration,
             seed=seed, orbit=orbit, stations=stations, initial_soc=soc, faults=faults,
             expectations=expectations, tick_s=tick, source=self.source, commands=commands, ageing=ageing,
             launch=launch,
+            ground=ground,
         )
 
     def launch(self, raw: dict[str, Any]) -> Launch:
@@ -440,6 +479,22 @@ class _Parser:
                 raise self.fail(f"launch.failed_burns.{name}", f"no device {name!r} in the mission config")
             self.number(count, f"launch.failed_burns.{name}", 0, 100)
         return Launch(silence_s=silence, failed_burns={k: int(v) for k, v in failed.items()})
+
+    def ground(self, table: dict[str, Any], duration: float) -> GroundScript:
+        flags = {}
+        for key in ("playback", "contact_aware"):
+            value = table.get(key, False)
+            if not isinstance(value, bool):
+                raise self.fail(f"ground.{key}", f"expected true or false, got {value!r}")
+            flags[key] = value
+        per_pass = int(self.number(table.get("requests_per_pass", 4), "ground.requests_per_pass", 0, 100))
+        until = None
+        if "completeness_until" in table:
+            until = parse_duration(table["completeness_until"], f"{self.source}: ground.completeness_until")
+            if not 0 < until <= duration:
+                raise self.fail("ground.completeness_until", f"{until:g} s is outside (0, {duration:g}]")
+        mask = self.number(table.get("contact_min_elevation_deg", 0.0), "ground.contact_min_elevation_deg", 0.0, 60.0)
+        return GroundScript(flags["playback"], flags["contact_aware"], per_pass, until, mask)
 
     def power(self, table: dict[str, Any]) -> dict[str, float]:
         """`end_of_life = true` takes END_OF_LIFE; single keys set or override a factor."""

@@ -216,6 +216,9 @@ class SimTransceiver:
         self.max_frame = max_frame
         self._rng = random.Random(self.channel.seed)
         self._master: int | None = None
+        #: False: the flight computer's serial device is missing (the `uart_missing` link fault)
+        self.uart_present = True
+        self._started = False
         self._slave: int | None = None
         self._slave_name = ""
         self._pty_backlog = bytearray()
@@ -261,7 +264,9 @@ class SimTransceiver:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._open_pty()
+        self._started = True
+        if self.uart_present:
+            self._open_pty()
         loop = asyncio.get_running_loop()
 
         def connection() -> asyncio.StreamReaderProtocol:
@@ -303,6 +308,20 @@ class SimTransceiver:
         if self.link_path:
             with contextlib.suppress(FileNotFoundError):
                 self.link_path.unlink()
+
+    def set_uart_present(self, present: bool) -> None:
+        """The `uart_missing` fault: the device node vanishes (a USB-serial adapter that did not
+        enumerate, a udev link not made) or comes back under the same path."""
+        self.uart_present = present
+        if not self._started:
+            return  # start() honours it
+        if not present:
+            self._close_pty()
+            if self.link_path:
+                with contextlib.suppress(FileNotFoundError):
+                    self.link_path.unlink()
+        elif self._master is None:
+            self._open_pty()
 
     async def replug(self) -> None:
         """Bring the device back under the same link path."""

@@ -41,6 +41,14 @@ class Executive(Component):
     overrun = Event(Severity.WARNING, "Rate group {group} overran: cycle {cycle_ms:.1f} ms", throttle=(5, 60.0))
     member_error = Event(Severity.WARNING, "Rate group {group} member {member} raised {error}", throttle=(5, 60.0))
     restart_requested = Event(Severity.WARNING, "Flight software restart commanded ({delay} s)", throttle=None)
+    critical_service = Event(Severity.CRITICAL, "Critical service down for {grace_s:.0f} s, watchdog pets stopped: "
+                             "{detail}", throttle=None)
+    critical_recovered = Event(Severity.WARNING, "Critical services healthy again: watchdog pets resumed",
+                               throttle=None)
+    previous_critical = Event(Severity.WARNING, "Previous run was reset by the health monitor: {detail}",
+                              throttle=None)
+    reboot_requested = Event(Severity.CRITICAL, "Flight software restart requested ({reason}): {detail}",
+                             throttle=None)
 
     def __init__(self, name: str = "exec", base_id: int = 0x0001) -> None:
         super().__init__(name, base_id)

@@ -6,6 +6,8 @@ and they are easier to trust without an event loop, a state store or telemetry a
 Nothing here does I/O, awaits, or knows about components: the component (``modes.py``) reads
 the state and telemetry, asks these functions what to do, and does it (persist, emit, switch
 outputs). Times are seconds since boot of the readings, so the rules run the same on virtual time.
+The watch-points (fault protection on any channel, end of this module) follow the same split:
+their table's type and rules here, the responses in the mode manager.
 
 The rules (lessons from flown missions, see docs/modes.md):
 
@@ -20,10 +22,13 @@ The rules (lessons from flown missions, see docs/modes.md):
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from flightsw.core.enums import OPERATING_MODES, UNCLEAN_RESETS, Mode
+import msgspec
+
+from flightsw.core.enums import FAILED_RUNS, OPERATING_MODES, UNCLEAN_RESETS, Mode
 
 SAFE, NOMINAL, DETUMBLE = Mode.SAFE, Mode.NOMINAL, Mode.DETUMBLE
 MODES = OPERATING_MODES
@@ -32,7 +37,8 @@ BOOT = Mode.BOOT
 
 # Why SAFE was entered; only a "battery" SAFE may be left automatically.
 CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP = "battery", "command", "reset", "boot_loop"
-SAFE_CAUSES = (CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP)
+CAUSE_WATCHPOINT = "watchpoint"  # a watch-point's MODE response (the operators' to clear)
+SAFE_CAUSES = (CAUSE_BATTERY, CAUSE_COMMAND, CAUSE_RESET, CAUSE_BOOT_LOOP, CAUSE_WATCHPOINT)
 
 NO_BATTERY_CHANNEL = "no battery channel"
 NO_READING_YET = "no reading yet"
@@ -104,7 +110,7 @@ def decide_boot(boot: int, reset: str, last_good: Any, stored_mode: Any, stored_
     ``boot_loop_window_s`` or ended in a deliberate stop. A deliberate stop (or no history) makes
     every earlier boot count as good.
     """
-    if reset not in UNCLEAN_RESETS or not isinstance(last_good, int) or not 0 <= last_good < boot:
+    if reset not in FAILED_RUNS or not isinstance(last_good, int) or not 0 <= last_good < boot:
         last_good = boot - 1
     unproven = boot - last_good
     stored = str(stored_mode).upper()
@@ -134,8 +140,8 @@ def decide_boot(boot: int, reset: str, last_good: Any, stored_mode: Any, stored_
 
 def counts_as_good_stop(shutdown_reason: Any) -> bool:
     """A deliberate stop ends a boot well; a stop after a software error does not (a crash loop
-    must trip the protection)."""
-    return shutdown_reason not in UNCLEAN_RESETS
+    must trip the protection, and so must a loop of watch-point reboots)."""
+    return shutdown_reason not in FAILED_RUNS
 
 
 # --- battery readings ----------------------------------------------------------------------------
@@ -291,3 +297,226 @@ def mode_refusal(target: str, reading: BatteryReading | None, settings: FdirSett
 def payload_refusal(mode: str) -> str | None:
     """The imaging payload gate: captures run in NOMINAL only."""
     return None if mode == NOMINAL else f"mode {mode}"
+
+
+# --- watch-points: fault protection on any channel --------------------------------------------------
+#
+# A watch-point names a telemetry channel, a check (limits, stale, frozen), how long the condition
+# must persist, and the response. The table of them is a ``flightsw.core.tables`` table
+# (``modes.watchpoints``): changed by command as a whole, validated, persisted atomically. These
+# are its type and rules; the mode manager reads the channels and carries out the responses.
+
+
+class Check(enum.StrEnum):
+    """What a watch-point looks for in its channel."""
+
+    LIMITS = "LIMITS"  # outside yellow/red thresholds
+    STALE = "STALE"    # no new sample for ``seconds``
+    FROZEN = "FROZEN"  # ``samples`` new samples in a row with exactly the same value
+
+
+class Response(enum.StrEnum):
+    """What a watch-point does once its (red) condition has persisted."""
+
+    EVENT = "EVENT"                      # report only
+    MODE = "MODE"                        # enter ``mode`` (SAFE switches the SAFE-off outputs off)
+    POWER_CYCLE = "POWER_CYCLE"          # cycle the GPIO power line ``output``
+    RESTART_SERVICE = "RESTART_SERVICE"  # restart the supervised service ``service``
+    REBOOT = "REBOOT"                    # orderly restart of the flight software (reset reason FDIR)
+
+
+class Level(enum.StrEnum):
+    """A watch-point's verdict on its channel this cycle."""
+
+    OK = "OK"
+    NO_DATA = "NO_DATA"
+    YELLOW = "YELLOW"
+    RED = "RED"
+    STALE = "STALE"
+    FROZEN = "FROZEN"
+
+
+#: responses that try to cure the fault: re-armed at once, and counted towards isolation
+CURES = frozenset({Response.POWER_CYCLE, Response.RESTART_SERVICE})
+#: a watch-point in limits this long forgets its earlier cure attempts
+CURE_MEMORY_S = 3600.0
+WATCH_NAME = r"^[a-z][a-z0-9_]{0,23}$"
+
+
+class WatchPoint(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One entry of the watch-point table."""
+
+    name: Annotated[str, msgspec.Meta(pattern=WATCH_NAME)]
+    channel: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
+    check: Check = Check.LIMITS
+    red_low: float | None = None
+    yellow_low: float | None = None
+    yellow_high: float | None = None
+    red_high: float | None = None
+    #: FROZEN: identical new samples in a row that mean a frozen sensor
+    samples: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
+    #: STALE: seconds without a new sample
+    seconds: Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)] = 0.0
+    #: LIMITS: new samples in a row beyond a threshold; STALE/FROZEN: 1 s checks in a row
+    persistence: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 3
+    response: Response = Response.EVENT
+    mode: str = "SAFE"       # MODE
+    output: str = ""         # POWER_CYCLE: a gpio_output name
+    service: str = ""        # RESTART_SERVICE: a supervised service name
+    #: POWER_CYCLE/RESTART_SERVICE: cures that did not hold before the part is isolated
+    isolate_after: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    enabled: bool = True
+
+
+class WatchTable(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The whole table (the file format of ``tbl.LOAD modes.watchpoints``)."""
+
+    watchpoints: list[WatchPoint] = []
+
+
+def validate_watch_table(table: WatchTable) -> None:
+    """Rules within the table (names unique, thresholds ordered, each response's target given);
+    raises ValueError naming the entry. Names that must exist on the satellite are the mode
+    manager's check."""
+    seen: set[str] = set()
+    for i, wp in enumerate(table.watchpoints):
+        where = f"watchpoints[{i}] ({wp.name})"
+        if wp.name in seen:
+            raise ValueError(f"{where}: duplicate name")
+        seen.add(wp.name)
+        if wp.check is Check.LIMITS:
+            bounds = [b for b in (wp.red_low, wp.yellow_low, wp.yellow_high, wp.red_high) if b is not None]
+            if wp.red_low is None and wp.red_high is None and wp.yellow_low is None and wp.yellow_high is None:
+                raise ValueError(f"{where}: a LIMITS check needs at least one threshold")
+            if bounds != sorted(bounds):
+                raise ValueError(f"{where}: thresholds must be ordered red_low <= yellow_low <= yellow_high <= red_high")
+        elif wp.check is Check.FROZEN and wp.samples < 2:
+            raise ValueError(f"{where}: a FROZEN check needs samples >= 2")
+        elif wp.check is Check.STALE and wp.seconds <= 0:
+            raise ValueError(f"{where}: a STALE check needs seconds > 0")
+        if wp.response is Response.MODE and wp.mode.upper() not in MODES:
+            raise ValueError(f"{where}: mode {wp.mode!r} is not one of {', '.join(MODES)}")
+        if wp.response is Response.POWER_CYCLE and not wp.output:
+            raise ValueError(f"{where}: POWER_CYCLE needs an output (a gpio_output name)")
+        if wp.response is Response.RESTART_SERVICE and not wp.service:
+            raise ValueError(f"{where}: RESTART_SERVICE needs a service name")
+
+
+@dataclass
+class WatchState:
+    """What one watch-point remembers between cycles (this boot; isolation is persisted)."""
+
+    violations: int = 0      # consecutive counted steps in violation
+    oks: int = 0             # consecutive counted steps in limits
+    fired: bool = False      # the response ran; re-armed when the condition clears
+    yellow: bool = False     # the yellow event was sent; re-armed when back in limits
+    yellows: int = 0         # consecutive counted steps in the yellow band
+    last_stamp: float | None = None
+    last_value: Any = None
+    same: int = 0            # new samples in a row equal to the one before
+    ok_since: float | None = None
+    cures: int = 0           # cure attempts since the last long clean period
+    firings: int = 0
+    isolated: bool = False
+
+
+@dataclass(frozen=True)
+class WatchStep:
+    """What one cycle asks of the mode manager."""
+
+    level: Level
+    fire: bool = False       # run the response now
+    isolate: bool = False    # the cures did not hold: isolate (event, status) instead
+    yellow: bool = False     # report a yellow excursion
+    cleared: bool = False    # the condition that fired has cleared
+    detail: str = ""
+
+
+def _limit_level(wp: WatchPoint, value: float) -> tuple[Level, str]:
+    if wp.red_high is not None and value > wp.red_high:
+        return Level.RED, f"{value:.4g} > red_high {wp.red_high:g}"
+    if wp.red_low is not None and value < wp.red_low:
+        return Level.RED, f"{value:.4g} < red_low {wp.red_low:g}"
+    if wp.yellow_high is not None and value > wp.yellow_high:
+        return Level.YELLOW, f"{value:.4g} > yellow_high {wp.yellow_high:g}"
+    if wp.yellow_low is not None and value < wp.yellow_low:
+        return Level.YELLOW, f"{value:.4g} < yellow_low {wp.yellow_low:g}"
+    return Level.OK, ""
+
+
+def watch_step(wp: WatchPoint, st: WatchState, sample: tuple[Any, float] | None, now: float) -> WatchStep:
+    """One check of ``wp`` on its channel's latest ``sample`` (value, seconds since boot) at
+    ``now`` (seconds since boot); updates ``st``.
+
+    LIMITS and FROZEN count new samples only (a sensor that stops updating neither advances nor
+    clears them; a STALE watch-point catches that); STALE counts checks.
+    """
+    fresh = sample is not None and sample[1] != st.last_stamp
+    if sample is not None and fresh:
+        st.last_stamp = sample[1]
+    counted = fresh
+    detail = ""
+    if wp.check is Check.STALE:
+        counted = True
+        age = now - sample[1] if sample is not None else now
+        level = Level.STALE if age >= wp.seconds else Level.OK
+        detail = f"no new sample for {age:.0f} s" if level is Level.STALE else ""
+    elif sample is None:
+        return WatchStep(Level.NO_DATA)
+    else:
+        value = sample[0]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return WatchStep(Level.NO_DATA)
+        if wp.check is Check.FROZEN:
+            if fresh:
+                st.same = st.same + 1 if value == st.last_value else 0
+                st.last_value = value
+            level = Level.FROZEN if st.same + 1 >= wp.samples else Level.OK
+            detail = f"{st.same + 1} samples in a row at {value:.6g}" if level is Level.FROZEN else ""
+        else:
+            level, detail = _limit_level(wp, float(value))
+    if not counted:
+        return WatchStep(level)
+    bad = level in (Level.RED, Level.STALE, Level.FROZEN)
+    yellow = level is Level.YELLOW
+    st.yellows = st.yellows + 1 if yellow else 0
+    if bad:
+        st.violations += 1
+        st.oks = 0
+        st.ok_since = None
+    elif yellow:
+        st.violations = 0
+        st.oks = 0
+        st.ok_since = None
+    else:
+        st.violations = 0
+        st.oks += 1
+        if st.ok_since is None:
+            st.ok_since = now
+        if st.cures and now - st.ok_since >= CURE_MEMORY_S:
+            st.cures = 0
+    report_yellow = False
+    if yellow and not st.yellow and st.yellows >= wp.persistence:
+        st.yellow = report_yellow = True
+    elif st.oks >= wp.persistence:
+        st.yellow = False
+    if st.isolated or not wp.enabled:
+        return WatchStep(level, yellow=report_yellow and wp.enabled, detail=detail)
+    if bad and not st.fired and st.violations >= wp.persistence:
+        st.firings += 1
+        if wp.response in CURES:
+            if st.cures >= wp.isolate_after:
+                st.isolated = True
+                return WatchStep(level, isolate=True, detail=detail)
+            st.cures += 1
+            # a cure is judged by what follows it: the condition must persist in full again
+            st.violations = st.same = 0
+            st.last_value = None
+        else:
+            st.fired = True
+        return WatchStep(level, fire=True, detail=detail)
+    if st.fired and st.oks >= wp.persistence:
+        st.fired = False
+        return WatchStep(level, cleared=True, yellow=report_yellow)
+    return WatchStep(level, yellow=report_yellow, detail=detail)
+

@@ -30,6 +30,7 @@ from flightsw.components.fdir import (
     CAUSE_BOOT_LOOP,
     CAUSE_COMMAND,
     CAUSE_RESET,
+    CAUSE_WATCHPOINT,
     DETUMBLE,
     MODES,
     NO_BATTERY_CHANNEL,
@@ -38,12 +39,19 @@ from flightsw.components.fdir import (
     UNCLEAN_RESETS,
     BatteryFdir,
     BatteryReading,
+    Response,
+    WatchPoint,
+    WatchState,
+    WatchStep,
+    WatchTable,
     assess_reading,
     counts_as_good_stop,
     decide_boot,
     detumble_timeout,
     mode_refusal,
     payload_refusal,
+    validate_watch_table,
+    watch_step,
 )
 from flightsw.config import ConfigError, MissionConfig, ModesSection
 from flightsw.core.component import (
@@ -52,13 +60,24 @@ from flightsw.core.component import (
     Channel,
     CommandFailure,
     Component,
+    Counter,
+    CounterSet,
     Event,
     command,
 )
+from flightsw.core.enums import ResetReason
 from flightsw.core.events import Severity
 from flightsw.core.ports import MODES as MODES_PORT
-from flightsw.core.ports import OUTPUTS, PAYLOAD_GATE, ModeListener, OutputBank
-from flightsw.core.types import BOOL, F32, STRING, U16, U32
+from flightsw.core.ports import (
+    OUTPUTS,
+    PAYLOAD_GATE,
+    REBOOT,
+    ModeListener,
+    OutputBank,
+    RebootRequest,
+)
+from flightsw.core.tables import Table, TableDef
+from flightsw.core.types import BOOL, F32, STRING, U8, U16, U32
 
 if TYPE_CHECKING:
     from flightsw.app import Satellite
@@ -74,6 +93,11 @@ STATE_CAUSE = "modes.safe_cause"
 STATE_PREVIOUS = "modes.previous"  # the mode DETUMBLE returns to when it times out
 STATE_LAST_GOOD_BOOT = "modes.last_good_boot"
 STATE_SAFE_ENTRIES = "modes.safe_entries"
+STATE_ISOLATED = "modes.isolated"  # watch-point name -> what it isolated (survives reboots)
+WATCH_TABLE = "modes.watchpoints"
+#: a POWER_CYCLE response holds the line off for at least this long (the next 1 s FDIR cycle
+#: switches it on again), long enough for a part's supply capacitors to drain
+POWER_OFF_S = 0.5
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -115,6 +139,20 @@ class ModeManager(Component):
                                  "within {window_s} s; SAFE until commanded", throttle=None)
     output_failed = Event(Severity.WARNING, "Output {output} not switched {state}: {error}", throttle=(5, 600.0))
 
+    watch_firings = Counter("Watch-point responses run since boot (isolations included)")
+    watch_active = Channel(U8, doc="Watch-points of the active table that are enabled", update="on_change")
+    watch_isolated = Channel(U8, doc="Watch-points whose part or service is isolated", update="on_change")
+    isolated = Channel(STRING(60), doc="Isolated watch-points (name:output or name:service)", update="on_change")
+    watch_yellow = Event(Severity.WARNING, "Watch-point {name}: {channel} yellow, {detail}", throttle=(5, 600.0))
+    watch_fired = Event(Severity.ERROR, "Watch-point {name}: {channel} {level}, {detail}; response {response} "
+                        "{target}", throttle=(10, 600.0))
+    watch_cleared = Event(Severity.INFO, "Watch-point {name}: {channel} back in limits", throttle=(5, 600.0))
+    part_isolated = Event(Severity.CRITICAL, "Watch-point {name}: {target} isolated after {cures} {response} "
+                          "responses that did not hold; no further automatic responses", throttle=None)
+    response_failed = Event(Severity.WARNING, "Watch-point {name}: response {response} failed: {error}",
+                            throttle=(5, 600.0))
+    isolation_cleared = Event(Severity.INFO, "Watch-point {name}: isolation cleared by command", throttle=None)
+
     def __init__(self, settings: ModeSettings, name: str = "modes") -> None:
         super().__init__(name, settings.base_id)
         self.settings = settings
@@ -130,6 +168,12 @@ class ModeManager(Component):
         self._published: dict[int, Any] = {}
         self._last_reason = ""
         self._boot_loop_boots = 0  # > 0 when this boot tripped boot-loop protection
+        self.watch_stats = CounterSet(self)
+        self._reboot: RebootRequest | None = None  # the REBOOT port
+        self.table: Table[WatchTable] | None = None
+        # the active table's entries with their channel ids and states (by name across tables)
+        self._watch: list[tuple[WatchPoint, int, WatchState]] = []
+        self._power_on_at: dict[str, float] = {}  # output -> when a POWER_CYCLE switches it on
 
     # -- wiring -------------------------------------------------------------------------------
     def add_listener(self, listener: ModeListener) -> None:
@@ -137,8 +181,12 @@ class ModeManager(Component):
         self._listeners.append(listener)
 
     def use_outputs(self, outputs: OutputBank) -> None:
-        """Consumer of the OUTPUTS port: the lines SAFE switches off."""
+        """Consumer of the OUTPUTS port: the lines SAFE switches off and watch-points power-cycle."""
         self._gpio = outputs
+
+    def use_reboot(self, reboot: RebootRequest) -> None:
+        """Consumer of the REBOOT port: the watch-points' REBOOT response."""
+        self._reboot = reboot
 
     def setup(self) -> None:
         self._find_battery()
@@ -146,7 +194,18 @@ class ModeManager(Component):
         if missing:
             raise ConfigError(f"modes.safe_off_outputs: output(s) {missing} not built by the hardware layer")
         self._decide_boot_mode()
+        default = WatchTable(watchpoints=list(self.settings.watchpoints))
+        try:
+            self.validate_watch_table(default)
+        except ValueError as exc:
+            raise ConfigError(f"modes.{exc}") from None
+        self.table = self.ctx.tables.register(TableDef(
+            WATCH_TABLE, WatchTable, default,
+            validate=self.validate_watch_table, on_activate=self._use_watch_table,
+            doc="Watch-points: channel, check, persistence, response (docs/operations.md)"))
         self.ctx.rate_group("slow").add(f"{self.name}.fdir", self.cycle)
+        # the mode manager is a critical service: its cycle is its health ping
+        self._alive = self.ctx.health.register(f"{self.name}.fdir", deadline=10.0)
 
     def _find_battery(self) -> None:
         """The configured battery channel (by name, from the config) and its sensor's status channels."""
@@ -289,7 +348,9 @@ class ModeManager(Component):
         reading = self.read_battery()
         self._battery(reading)
         self._check_detumble_timeout()
+        self._watchpoints()
         self._publish(reading)
+        self._alive.beat()
         if self._dirty:
             self._dirty = False
             await self.ctx.state.save()
@@ -322,6 +383,121 @@ class ModeManager(Component):
         if change is not None:
             self.enter(change.mode, change.reason, change.cause)
 
+    # -- watch-points ---------------------------------------------------------------------------
+    def _channel_id(self, name: str) -> int | None:
+        owner, _, channel = name.partition(".")
+        comp = next((c for c in self.ctx.components() if c.name == owner), None)
+        decl = comp.declarations.get(channel) if comp is not None else None
+        return comp.item_id(decl) if comp is not None and isinstance(decl, Channel) else None
+
+    def validate_watch_table(self, table: WatchTable) -> None:
+        """The table's own rules, then the names it uses must exist on this satellite."""
+        validate_watch_table(table)
+        outputs = self._gpio.outputs if self._gpio is not None else {}
+        services = self.ctx.supervisor.services
+        for i, wp in enumerate(table.watchpoints):
+            where = f"watchpoints[{i}] ({wp.name})"
+            if self._channel_id(wp.channel) is None:
+                raise ValueError(f"{where}: no telemetry channel {wp.channel!r}")
+            if wp.response is Response.POWER_CYCLE and wp.output not in outputs:
+                raise ValueError(f"{where}: no gpio_output {wp.output!r} (have: {sorted(outputs)})")
+            if wp.response is Response.RESTART_SERVICE and wp.service not in services:
+                raise ValueError(f"{where}: no service {wp.service!r}")
+            if wp.response is Response.REBOOT and self._reboot is None:
+                raise ValueError(f"{where}: REBOOT needs the satellite's reboot port")
+
+    def _use_watch_table(self, table: WatchTable) -> None:
+        """A table became active: entries keep their state by name; isolation is persisted."""
+        old = {wp.name: state for wp, _cid, state in self._watch}
+        isolated = self.ctx.state.get(STATE_ISOLATED) or {}
+        watch = []
+        for wp in table.watchpoints:
+            cid = self._channel_id(wp.channel)
+            if cid is None:  # validated before: only a stored table of an older build gets here
+                continue
+            state = old.get(wp.name) or WatchState()
+            state.isolated = wp.name in isolated
+            watch.append((wp, cid, state))
+        self._watch = watch
+
+    def _watchpoints(self) -> None:
+        now = self.ctx.clock.seconds_since_boot()
+        mono = self.ctx.clock.monotonic()
+        for output, due in list(self._power_on_at.items()):
+            if mono >= due:
+                del self._power_on_at[output]
+                self._switch(output, True, "power cycle")
+        telemetry = self.ctx.telemetry
+        for wp, cid, state in self._watch:
+            sample = telemetry.latest(cid)
+            step = watch_step(wp, state, None if sample is None else (sample.value, sample.stamp.seconds), now)
+            self._on_watch_step(wp, state, step)
+
+    def _target(self, wp: WatchPoint) -> str:
+        return {Response.MODE: wp.mode.upper(), Response.POWER_CYCLE: wp.output,
+                Response.RESTART_SERVICE: wp.service}.get(wp.response, "")
+
+    def _on_watch_step(self, wp: WatchPoint, state: WatchState, step: WatchStep) -> None:
+        if step.yellow:
+            self.watch_yellow.emit(name=wp.name, channel=wp.channel, detail=step.detail[:60])
+        if step.cleared:
+            self.watch_cleared.emit(name=wp.name, channel=wp.channel)
+        if step.isolate:
+            self.watch_stats.inc("watch_firings")
+            isolated = dict(self.ctx.state.get(STATE_ISOLATED) or {})
+            isolated[wp.name] = self._target(wp)
+            self.ctx.state.set(STATE_ISOLATED, isolated)
+            self._dirty = True
+            self.part_isolated.emit(name=wp.name, target=self._target(wp), cures=state.cures,
+                                    response=wp.response.value)
+        if not step.fire:
+            return
+        self.watch_stats.inc("watch_firings")
+        self.watch_fired.emit(name=wp.name, channel=wp.channel, level=step.level.value, detail=step.detail[:60],
+                              response=wp.response.value, target=self._target(wp))
+        try:
+            self._respond(wp, step)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            self.response_failed.emit(name=wp.name, response=wp.response.value, error=str(exc)[:80])
+
+    def _respond(self, wp: WatchPoint, step: WatchStep) -> None:
+        """Carry out a watch-point's response (none of them waits: the cycle goes on)."""
+        if wp.response is Response.MODE:
+            self.enter(wp.mode.upper(), f"watch-point {wp.name}: {step.detail}"[:60], CAUSE_WATCHPOINT)
+        elif wp.response is Response.POWER_CYCLE:
+            self._switch(wp.output, False, "power cycle")
+            self._power_on_at[wp.output] = self.ctx.clock.monotonic() + POWER_OFF_S
+        elif wp.response is Response.RESTART_SERVICE:
+            self.ctx.supervisor.restart(wp.service)
+        elif wp.response is Response.REBOOT:
+            if self._reboot is None:
+                raise RuntimeError("no reboot port")
+            self._reboot(ResetReason.FDIR, f"watch-point {wp.name}: {step.detail}")
+
+    def _switch(self, output: str, on: bool, why: str) -> None:
+        if self._gpio is None:
+            raise RuntimeError(f"no outputs to {why}")
+        self._gpio.open()
+        try:
+            self._gpio.outputs[output].set(on)
+        except (OSError, RuntimeError) as exc:
+            self.output_failed.emit(output=output, state="on" if on else "off", error=str(exc)[:80])
+
+    @command(args=[Arg("name", STRING(24), doc="Watch-point name")],
+             doc="Clear a watch-point's isolation: its automatic responses resume.")
+    async def clear_isolation(self, name: str) -> None:
+        isolated = dict(self.ctx.state.get(STATE_ISOLATED) or {})
+        if name not in isolated:
+            raise CommandFailure(f"watch-point {name!r} is not isolated (isolated: {sorted(isolated) or 'none'})")
+        del isolated[name]
+        self.ctx.state.set(STATE_ISOLATED, isolated)
+        for wp, _cid, state in self._watch:
+            if wp.name == name:
+                state.isolated, state.cures, state.violations = False, 0, 0
+        self.isolation_cleared.emit(name=name)
+        self._dirty = True
+        await self._save_now()
+
     def _publish(self, reading: BatteryReading) -> None:
         state, now = self.ctx.state, self.ctx.clock.monotonic()
         at = reading.at
@@ -339,6 +515,11 @@ class ModeManager(Component):
         self.time_in_mode.set(now - self._entered_at)
         self.low_for_s.set(self.fdir.low_for(at))
         self.recover_for_s.set(self.fdir.recover_for(at))
+        isolated = self.ctx.state.get(STATE_ISOLATED) or {}
+        self.watch_active.set(min(sum(1 for wp, _c, _s in self._watch if wp.enabled), 0xFF))
+        self.watch_isolated.set(min(len(isolated), 0xFF))
+        self.isolated.set(",".join(f"{k}:{v}" for k, v in sorted(isolated.items()))[:60])
+        self.watch_stats.publish()
 
     def _set_if_changed(self, channel: BoundChannel, value: Any) -> None:
         if self._published.get(channel.id, ...) != value:
@@ -392,6 +573,7 @@ def build_modes(sat: Satellite) -> None:
     sat.ports.provide(MODES_PORT, manager, by=manager.name)
     sat.ports.provide(PAYLOAD_GATE, manager.payload_refusal, by=manager.name)
     sat.ports.connect(OUTPUTS, manager.use_outputs, by=manager.name)
+    sat.ports.connect(REBOOT, manager.use_reboot, by=manager.name)
 
 
 SUBSYSTEM = Subsystem("modes", build_modes, order=90)

@@ -21,6 +21,7 @@ import msgpack
 
 from flightsw.core.clock import Stamp
 from flightsw.core.component import (
+    Arg,
     Channel,
     CommandDecl,
     CommandFailure,
@@ -31,6 +32,7 @@ from flightsw.core.component import (
     DeclaredItem,
     Event,
     check_arguments,
+    command,
 )
 from flightsw.core.events import Severity
 from flightsw.core.types import STRING, U32, OutOfRange
@@ -128,6 +130,8 @@ class CommandDispatcher(Component):
     timed_out = Event(Severity.WARNING, "Command {name} timed out after {timeout} s", throttle=(10, 60.0))
     malformed_evt = Event(Severity.WARNING, "Malformed command: {detail}", throttle=(5, 60.0))
     executed = Event(Severity.INFO, "Command {name} completed", throttle=(30, 60.0))
+    dictionary_reported = Event(Severity.INFO, "Dictionary hash {hash} ({short}), {commands} commands",
+                                throttle=None)
 
     def __init__(self, name: str = "cmd", base_id: int = 0x0002, queue_depth: int = 32) -> None:
         super().__init__(name, base_id)
@@ -138,6 +142,38 @@ class CommandDispatcher(Component):
         self.stats = CounterSet(self)
         self._seq = 0
         self._counters_published = False
+        self._dictionary_hash: str | None = None
+
+    def use_dictionary(self, dictionary: Dictionary) -> None:
+        """Route by ``dictionary`` and hash it now, once (at start-up: ~2 ms here, tens on a Pi Zero),
+        so the very first beacon already carries the hash."""
+        self.dictionary = dictionary
+        self._dictionary_hash = dictionary.content_hash()
+
+    @property
+    def dictionary_hash(self) -> int | None:
+        """First 32 bits of the dictionary's content hash (None before the satellite is finalized)."""
+        return None if self._dictionary_hash is None else int(self._dictionary_hash[:8], 16)
+
+    # Explicit ids: the ground uses these two to find out which commands it may still send when
+    # the dictionaries differ, so their opcodes must not move with a rename.
+    @command(doc="Report the dictionary's content hash as an event (the beacon carries its first 32 bits).",
+             id=0xFF10, name="DICTIONARY_HASH")
+    def dictionary_hash_report(self) -> None:
+        full = self._dictionary_hash
+        assert self.dictionary is not None and full is not None
+        self.dictionary_reported.emit(hash=full[:16], short=f"0x{full[:8]}", commands=len(self.dictionary.commands))
+
+    @command(args=[Arg("opcode", U32, doc="the command's opcode in the ground's dictionary"),
+                   Arg("digest", U32, doc="the ground's digest of its definition (dictionary.command_digest)")],
+             doc="Succeed only if this satellite defines opcode exactly as the ground does.", id=0xFF11, name="CHECK_COMMAND")
+    def verify_command(self, opcode: int, digest: int) -> None:
+        assert self.dictionary is not None
+        flight = self.dictionary.command_digest(opcode)
+        if flight is None:
+            raise CommandFailure(f"unknown opcode 0x{opcode:08x}")
+        if flight != digest:
+            raise CommandFailure(f"0x{opcode:08x} defined differently on board (digest 0x{flight:08x})")
 
     def setup(self) -> None:
         self.ctx.supervisor.add_service("cmd.executor", self.run)

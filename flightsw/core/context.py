@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from flightsw.core.scheduler import RateGroup
     from flightsw.core.state import StateStore
     from flightsw.core.supervisor import Supervisor
+    from flightsw.core.tables import TableRegistry
     from flightsw.core.telemetry import TelemetryDB
     from flightsw.core.workers import Workers
 
@@ -35,6 +36,7 @@ class ComponentContext:
     health: HealthMonitor
     rate_groups: dict[str, RateGroup]
     components: Callable[[], list[Component]]
+    tables: TableRegistry
 
     def find_channel(self, name: str) -> tuple[Component, int] | None:
         """The component owning a channel named as in the mission config ("component.channel")

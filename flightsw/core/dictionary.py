@@ -15,7 +15,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flightsw.core.component import Channel, CommandDecl, Component, DeclaredItem, Event, Parameter
+from flightsw.core.component import (
+    Arg,
+    Channel,
+    CommandDecl,
+    Component,
+    DeclaredItem,
+    Event,
+    Parameter,
+)
 from flightsw.core.telemetry import PacketDef, packet_id
 
 
@@ -126,6 +134,13 @@ class Dictionary:
     def content_hash(self) -> str:
         return _hash(self.content())
 
+    def command_digest(self, opcode: int) -> int | None:
+        """The wire definition's digest of the command ``opcode`` (None: no such command)."""
+        item = self.commands.get(opcode)
+        if item is None:
+            return None
+        return command_digest(opcode, item.name, item.decl_as(CommandDecl).args)
+
     def short_hash(self) -> int:
         """32-bit form of the content hash, small enough for the beacon."""
         return int(self.content_hash()[:8], 16)
@@ -146,6 +161,15 @@ def enums_json() -> dict[str, dict[str, Any]]:
                                         "CommandCompletion": Completion, "CommandStatus": CommandStatus,
                                         "DeviceStatus": DeviceStatus, "LatePolicy": LatePolicy}
     return {name: {member.name: member.value for member in cls} for name, cls in sets.items()}
+
+
+def command_digest(opcode: int, name: str, args: Sequence[Arg]) -> int:
+    """32 bits of SHA-256 over what decides a command's meaning on the wire: opcode, name and each
+    argument's name, type and range (not the docs). Flight and ground compute it the same way, so a
+    command whose definition is identical on both sides can be told apart from one that changed."""
+    wire = [opcode, name, [[a.name, a.type.name, [float(x) for x in a.range] if a.range else None] for a in args]]
+    canonical = json.dumps(wire, separators=(",", ":"))
+    return int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
 
 
 def _hash(content: dict[str, Any]) -> str:

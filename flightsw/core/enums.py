@@ -52,6 +52,11 @@ class ResetReason(enum.StrEnum):
     DURATION = "DURATION"  # --duration elapsed
     SOFTWARE_ERROR = "SOFTWARE_ERROR"  # the framework itself failed and stopped
     WATCHDOG = "WATCHDOG"
+    #: the health monitor stopped the watchdog pets: a critical service failed or stopped answering
+    #: its health ping for the grace time (recorded before the pets stop; the process is then
+    #: killed by systemd or the board reset by the hardware watchdog)
+    CRITICAL_SERVICE = "CRITICAL_SERVICE"
+    FDIR = "FDIR"  # a watch-point's REBOOT response (an orderly stop; the service manager restarts)
 
     @classmethod
     def parse(cls, value: object) -> ResetReason | None:
@@ -63,6 +68,9 @@ class ResetReason(enum.StrEnum):
 
 #: reset reasons after which the previous mode is not trusted
 UNCLEAN_RESETS = frozenset({ResetReason.UNEXPECTED, ResetReason.STATE_LOST, ResetReason.SOFTWARE_ERROR})
+#: runs that ended on a fault: they do not prove a boot good (boot-loop protection counts them),
+#: though the mode after the last two is trusted (the fault and its cause were recorded)
+FAILED_RUNS = UNCLEAN_RESETS | {ResetReason.CRITICAL_SERVICE, ResetReason.FDIR}
 
 
 class CommandStatus(enum.IntEnum):
@@ -120,6 +128,9 @@ class TxInhibit(enum.StrEnum):
     COMMANDED_OFF = "commanded_off"  # the ground's persisted transmitter-off (cessation of emissions)
     LOW_POWER = "low_power"  # battery below the transmitter's limit
     MODE = "mode"  # an operating mode in which the transmitter stays off
+    OUT_OF_CONTACT = "out_of_contact"  # no predicted pass and [contact] out_of_contact = "silent"
+
+
 class LatePolicy(enum.IntEnum):
     """What a stored command found due after its time (the computer was off) does; the code is
     the ``late`` argument of the sequencer's store commands."""

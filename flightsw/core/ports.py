@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
-    from flightsw.core.enums import LatePolicy, TxInhibit
+    from flightsw.core.enums import LatePolicy, ResetReason, TxInhibit
 
 T = TypeVar("T")
 
@@ -126,6 +126,8 @@ class Ports:
 ResponseListener = Callable[["CommandResponse"], None]
 #: why the payload may not run now, or None when it may
 PayloadGate = Callable[[], "str | None"]
+#: an orderly restart of the flight software with the reset reason the next boot reads, and why
+RebootRequest = Callable[["ResetReason", str], None]
 #: called as ``listener(old, new, reason)`` on every mode change ("BOOT" as the boot's first old mode)
 ModeListener = Callable[[str, str, str], None]
 
@@ -144,6 +146,11 @@ class CommandPort(Protocol):
     @property
     def stats(self) -> CounterSet:
         """Counters since boot: at least "succeeded" and "rejected_total" (the beacon reports them)."""
+        ...
+
+    @property
+    def dictionary_hash(self) -> int | None:
+        """First 32 bits of the dictionary's SHA-256 (the beacon carries it), None before it is built."""
         ...
 
 
@@ -281,6 +288,14 @@ class SceneSource(Protocol):
     def __call__(self) -> Any: ...
 
 
+class TleSource(Protocol):
+    """The TLE uplinked for onboard propagation, and news of a new one (one upload serves all)."""
+
+    def tle(self) -> tuple[str, str] | None: ...
+
+    def add_tle_listener(self, listener: Callable[[tuple[str, str]], None]) -> None: ...
+
+
 # --- the framework's ports ------------------------------------------------------------------------
 
 COMMANDS: PortKey[CommandPort] = PortKey("commands", "the command dispatcher (provided by the satellite)")
@@ -296,3 +311,5 @@ STORED_COMMANDS: PortKey[StoredCommands] = PortKey(
 OVERFLIGHTS: PortKey[OverflightPredictor] = PortKey(
     "overflights", "next overflight of a target, for event-relative stored commands (imaging)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")
+REBOOT: PortKey[RebootRequest] = PortKey("reboot", "orderly restart with a reset reason (provided by the satellite)")
+ORBIT_TLE: PortKey[TleSource] = PortKey("orbit_tle", "the uplinked TLE (imaging.SET_TLE)")

@@ -4,10 +4,16 @@ Each record is framed as ``magic(2) | length(u32) | crc32(u32) | payload``, so a
 power cut or a kill is detected on open and cut off (only the record being written is lost). The
 log is split into segments; when the total size passes the limit, the oldest segments are
 deleted, so the log can never fill the card (LightSail-1 froze on a 32 MB file).
+
+Telemetry and events are appended as numbered records ``{"n": seq, "k": kind, "v": value}``:
+the sequence number only grows (it continues from the newest record after a reboot and does
+not depend on the clock, so a clock step cannot reorder the log), which lets playback select
+records by number and the ground see which ones it still lacks.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import struct
@@ -84,6 +90,10 @@ class RecordLog:
         self._closed_bytes: int | None = None  # sizes of the segments before the open one
         self._lock = threading.Lock()
         self._rotated_fds: list[int] = []  # segments closed since the last sync, not yet fsynced
+        self.next_seq = 0  # number of the next numbered record (continues after a reboot)
+        self._first_seq: dict[str, int | None] = {}  # segment name -> its first record number
+        # the last segment read_numbered decoded: (name, size, records, their numbers)
+        self._decoded_cache: tuple[str, int, list[tuple[int, str, Any]], list[int]] | None = None
 
     # -- segments ---------------------------------------------------------------------------
     def segments(self) -> list[Path]:
@@ -114,6 +124,7 @@ class RecordLog:
                     os.fsync(fh.fileno())
             self._current = newest
             self._current_size = end
+            self.next_seq = self._recover_seq(good, segments[:-1])
         else:
             self._current = self._segment_path(1)
             self._current_size = 0
@@ -154,7 +165,27 @@ class RecordLog:
         self._closed_bytes = total - (self._current.stat().st_size if self._current in segments else 0)
         return deleted
 
+    def _recover_seq(self, newest: list[bytes], older: list[Path]) -> int:
+        """The next record number: one past the last numbered record (newest segment first)."""
+        payloads = newest
+        remaining = list(older)
+        while True:
+            for payload in reversed(payloads):
+                seq = _seq_of(payload)
+                if seq is not None:
+                    return seq + 1
+            if not remaining:
+                return 0
+            payloads, _ = scan(remaining.pop().read_bytes())
+
     # -- writing and reading ----------------------------------------------------------------
+    def append_numbered(self, kind: str, value: Any) -> int:
+        """Append ``value`` as the next numbered record of ``kind``; returns its number."""
+        seq = self.next_seq
+        self.append({"n": seq, "k": kind, "v": value})
+        self.next_seq = seq + 1
+        return seq
+
     def append(self, record: Any) -> None:
         payload = msgpack.packb(record, use_bin_type=True)
         if len(payload) > MAX_RECORD:
@@ -206,9 +237,83 @@ class RecordLog:
             return sum(p.stat().st_size for p in self.segments())
         return self._closed_bytes + self._current_size
 
+    def first_seq(self, segment: Path) -> int | None:
+        """Number of the first numbered record of a segment (cached: closed segments never change)."""
+        key = segment.name
+        if key in self._first_seq and segment != self._current:
+            return self._first_seq[key]
+        found: int | None = None
+        try:
+            with open(segment, "rb") as fh:
+                head = fh.read(REC_HEADER.size)
+                if len(head) == REC_HEADER.size:
+                    magic, length, _ = REC_HEADER.unpack(head)
+                    if magic == REC_MAGIC and length <= MAX_RECORD:
+                        found = _seq_of(fh.read(length))
+        except FileNotFoundError:
+            return None
+        if segment != self._current or found is not None:
+            self._first_seq[key] = found
+        return found
+
+    def read_numbered(self, first: int, last: int, limit: int = 1000) -> list[tuple[int, str, Any]]:
+        """Up to ``limit`` numbered records with ``first <= n <= last``, oldest first, as
+        (n, kind, value). Blocking (reads segments): call it on the storage worker. The records of
+        the segment read last are kept decoded, so a playback reading on in chunks decodes each
+        record once."""
+        segments = self.segments()
+        firsts = [self.first_seq(p) for p in segments]
+        self._first_seq = {p.name: f for p, f in zip(segments, firsts, strict=True)}
+        out: list[tuple[int, str, Any]] = []
+        for i, seg in enumerate(segments):
+            later = [f for f in firsts[i + 1:] if f is not None]
+            if later and later[0] <= first:
+                continue  # every record of this segment is before `first`
+            start = firsts[i]
+            if start is not None and start > last:
+                break
+            records, numbers = self._decoded(seg)
+            for record in records[bisect.bisect_left(numbers, first):]:
+                if record[0] > last:
+                    return out
+                out.append(record)
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def _decoded(self, segment: Path) -> tuple[list[tuple[int, str, Any]], list[int]]:
+        """The numbered records of a segment and their numbers (cached while the file is unchanged)."""
+        try:
+            data = segment.read_bytes()
+        except FileNotFoundError:  # deleted by the size bound meanwhile
+            return [], []
+        cached = self._decoded_cache
+        if cached is not None and cached[0] == segment.name and cached[1] == len(data):
+            return cached[2], cached[3]
+        records: list[tuple[int, str, Any]] = []
+        good, _ = scan(data)
+        for payload in good:
+            record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+            n = record.get("n") if isinstance(record, dict) else None
+            if isinstance(n, int):
+                records.append((n, str(record.get("k")), record.get("v")))
+        numbers = [r[0] for r in records]
+        self._decoded_cache = (segment.name, len(data), records, numbers)
+        return records, numbers
+
     def read_all(self) -> Iterator[Any]:
         """Every valid record, oldest first (a torn record ends its segment)."""
         for seg in self.segments():
             good, _ = scan(seg.read_bytes())
             for payload in good:
                 yield msgpack.unpackb(payload, raw=False, strict_map_key=False)
+
+
+def _seq_of(payload: bytes) -> int | None:
+    """The number of a numbered record's payload (None for other records or garbage)."""
+    try:
+        record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException):
+        return None
+    n = record.get("n") if isinstance(record, dict) else None
+    return n if isinstance(n, int) else None

@@ -39,6 +39,7 @@ class Service:
     restarts: int = 0
     failures: deque[float] = field(default_factory=deque)
     last_error: str = ""
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 ServiceHook = Callable[[Service, BaseException], None]
@@ -70,15 +71,32 @@ class Supervisor:
         svc = Service(name, factory, critical, max_failures, window, backoff_initial, backoff_max)
         self.services[name] = svc
         if self._group is not None:  # added while running: start it in the same group
-            self._group.create_task(self._supervise(svc), name=name)
+            svc.task = self._group.create_task(self._supervise(svc), name=name)
         return svc
+
+    def restart(self, name: str) -> ServiceState:
+        """Start service ``name`` afresh (FDIR's restart response): a running one is cancelled
+        first, a failed one gets a clean failure history. Returns the state it was in."""
+        svc = self.services.get(name)
+        if svc is None:
+            raise KeyError(f"no service {name!r}")
+        if self._group is None:
+            raise RuntimeError("services are not running")
+        was = svc.state
+        if svc.task is not None and not svc.task.done():
+            svc.task.cancel()
+        svc.failures.clear()
+        svc.restarts += 1
+        svc.state = ServiceState.PENDING
+        svc.task = self._group.create_task(self._supervise(svc), name=name)
+        return was
 
     async def run(self) -> None:
         """Run every service until cancelled."""
         async with asyncio.TaskGroup() as group:
             self._group = group
             for svc in list(self.services.values()):
-                group.create_task(self._supervise(svc), name=svc.name)
+                svc.task = group.create_task(self._supervise(svc), name=svc.name)
         self._group = None
 
     async def _supervise(self, svc: Service) -> None:

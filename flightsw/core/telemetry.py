@@ -53,6 +53,11 @@ class TelemetryDB:
         self._known: set[int] = set()
         self._sinks: list[PacketSink] = []
         self.packets_built = 0
+        self.packet_divisor = 1  # emit every Nth cycle of each packet (contact-aware downlink)
+        self.packets_skipped = 0
+        self._cycles: dict[int, int] = {}
+        self._last_size: dict[int, int] = {}  # packet id -> bytes of its last body
+        self._skip_sinks: list[Callable[[PacketDef, int], None]] = []
 
     def declare(self, channel_id: int) -> None:
         self._known.add(channel_id)
@@ -88,8 +93,34 @@ class TelemetryDB:
         self.packets_built += 1
         return body
 
-    def emit_packet(self, packet: PacketDef) -> bytes:
+    def set_packet_divisor(self, divisor: int) -> None:
+        """Emit housekeeping packets on every ``divisor``-th cycle of their rate only (1: all).
+
+        Why: out of contact nothing is listening live, so the recorded rate can drop to what the
+        passes can play back; the next emission of each packet is the first of the new rate."""
+        if divisor < 1:
+            raise ValueError(f"packet divisor must be >= 1, got {divisor}")
+        self.packet_divisor = int(divisor)
+        self._cycles.clear()
+
+    def add_skip_sink(self, sink: Callable[[PacketDef, int], None]) -> None:
+        """Told of each packet a divisor skipped, with the size of its last body (what was saved)."""
+        self._skip_sinks.append(sink)
+
+    def emit_packet(self, packet: PacketDef) -> bytes | None:
+        """Build a packet and hand it to every sink (None: this cycle is skipped by the divisor)."""
+        if self.packet_divisor > 1:
+            cycle = self._cycles.get(packet.id, 0)
+            self._cycles[packet.id] = (cycle + 1) % self.packet_divisor
+            if cycle:
+                self.packets_skipped += 1
+                size = self._last_size.get(packet.id)
+                if size is not None:
+                    for skip_sink in self._skip_sinks:
+                        skip_sink(packet, size)
+                return None
         body = self.build_packet(packet)
+        self._last_size[packet.id] = len(body)
         for sink in self._sinks:
             try:
                 sink(packet, body)

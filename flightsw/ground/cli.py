@@ -1,5 +1,5 @@
 """`flightsw ground`: live view (default), `send NAME ARG=VALUE ...`, `export --since ... --csv`,
-and the file (`files_cli`) and sequence (`sequence_cli`) commands."""
+`gaps`, and the file (`files_cli`) and sequence (`sequence_cli`) commands."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from flightsw.ground.dictionary import CommandArgumentError
 from flightsw.ground.files_cli import optional_files
 from flightsw.ground.files_cli import register as register_files
 from flightsw.ground.live import parse_assignments, run_live
+from flightsw.ground.records_cli import register as register_records
 from flightsw.ground.sequence_cli import register as register_sequence
 from flightsw.ground.station import CounterExhausted
 
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=cmd_export)
     register_files(actions)
     register_sequence(actions)
+    register_records(actions)
 
 
 def _since(text: str) -> float:

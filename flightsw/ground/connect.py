@@ -14,6 +14,7 @@ from flightsw.cli import default_sim_config, load_config_or_exit
 from flightsw.config import ConfigError
 from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.records import RecordIngest
 from flightsw.ground.station import GroundStation, SerialKiss, TcpKiss
 from flightsw.link import ax25
 from flightsw.link.auth import KeyFileError, KeyRing
@@ -48,5 +49,12 @@ async def open_station(args: argparse.Namespace) -> GroundStation:
         raise SystemExit(f"flightsw ground: cannot reach the TNC: {exc}") from None
     archive = await asyncio.to_thread(Archive, args.db)
     ground = ax25.Address.parse(args.callsign) if args.callsign else settings.ground
-    return GroundStation(dictionary, keys, args.key_id, ground=ground, satellite=settings.callsign,
-                         archive=archive, transport=transport)
+    station = GroundStation(dictionary, keys, args.key_id, ground=ground, satellite=settings.callsign,
+                            archive=archive, transport=transport)
+    # The flight dictionary's hash from the last beacon archived: a `send` right after start-up
+    # is checked before any beacon of this session arrives (a newer beacon replaces it).
+    last = await archive.call(archive.latest_value, "beacon.dictionary_hash")
+    if last is not None and isinstance(last[1], int):
+        station.note_flight_dictionary(int(last[1]), last[0])
+    RecordIngest(archive, station.wall_clock).attach(station)  # live and played-back records merged
+    return station

@@ -11,6 +11,7 @@ other payloads are msgpack arrays, checked here by msgspec:
   housekeeping  [packet_id, boot, seconds, utc, [values...]]   (values in the dictionary's order)
   event         [id, severity, boot, seconds, utc, suppressed, {args}]
   verdict       [seq, opcode, reason, completion, detail, boot, seconds, utc]
+  stored        [head, [[number, kind, value]...]]   (flightsw.link.stored: played-back records)
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from flightsw.core.clock import Stamp
 from flightsw.core.commands import Completion, Reason
 from flightsw.core.events import Severity
 from flightsw.ground.dictionary import GroundDictionary
-from flightsw.link import ax25, beacon
+from flightsw.link import ax25, beacon, stored
 from flightsw.link.packets import Apid, Packet, split_packets
+from flightsw.link.stored import RecordCode
 
 
 class DecodeError(ValueError):
@@ -93,7 +95,17 @@ class FilePdu:
     packet: Packet
 
 
-Item = Beacon | Telemetry | EventItem | CommandResult | FilePdu
+@dataclass(frozen=True)
+class StoredPacket:
+    """Played-back records (``flightsw.link.stored``): the satellite's next record number and the
+    records, each (number, kind, value) with the value in its live format."""
+
+    packet: Packet
+    head: int
+    records: tuple[tuple[int, RecordCode, Any], ...]
+
+
+Item = Beacon | Telemetry | EventItem | CommandResult | FilePdu | StoredPacket
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,9 @@ class GroundDecoder:
             return self.verdict(data)
         if packet.apid == Apid.FILE:
             return FilePdu(packet)
+        if packet.apid == Apid.STORED:
+            head, records = stored.unpack(data)
+            return StoredPacket(packet, head, tuple(records))
         raise ValueError(f"unexpected APID 0x{packet.apid:03x}")
 
     # -- one decoder per payload format (public: a stored record's body decodes the same way) --

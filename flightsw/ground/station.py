@@ -28,9 +28,10 @@ from flightsw.ground.decoder import (
     ForeignFrame,
     GroundDecoder,
     Item,
+    StoredPacket,
     Telemetry,
 )
-from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.dictionary import DictionaryCheck, GroundDictionary
 from flightsw.link import ax25, beacon
 from flightsw.link.auth import COUNTER_RESERVE, MAX_COUNTER, KeyRing, build_command
 from flightsw.link.packets import Packet
@@ -194,6 +195,11 @@ class GroundStation:
         self.files: FileSide | None = None
         # Called on the loop with (event name, arguments) for every downlinked event.
         self.event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.dictionary_check = DictionaryCheck(dictionary)
+        # Played-back records (APID STORED) go here: the record archive (flightsw/ground/records.py).
+        self.stored_handler: Callable[[Packet], None] | None = None
+        # Also told of every well-formed downlink packet (the record archive takes live records).
+        self.packet_listeners: list[Callable[[Packet], None]] = []
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -225,6 +231,9 @@ class GroundStation:
             note = "; ".join(map(str, frame.broken))[:200]
             for decoded in frame.packets:
                 self._track_sequence(decoded.packet)
+                if decoded.error is None:
+                    for listener in self.packet_listeners:
+                        listener(decoded.packet)
                 problem = decoded.error or self._apply(decoded.item, rx_time, values, events, responses)
                 if problem is not None:
                     self.stats.packets_bad += 1
@@ -263,6 +272,9 @@ class GroundStation:
                 if isinstance(counter, int | float):
                     # The satellite's used counter: never sign below it (e.g. after losing the database).
                     self._counter_floor = max(self._counter_floor, int(counter))
+                flight_hash = decoded.get("dictionary_hash")
+                if isinstance(flight_hash, int):
+                    self._observe_dictionary(int(flight_hash), rx_time)
             case Telemetry():
                 self.stats.housekeeping += 1
                 for cname, value in item.values.items():
@@ -272,6 +284,8 @@ class GroundStation:
                 self.stats.events += 1
                 self.recent_events.append((rx_time, severity, item.name, item.text))
                 events.append((item.stamp.boot, item.stamp.seconds, item.name, severity, item.text))
+                if item.name == "cmd.dictionary_reported":
+                    self._observe_dictionary(int(str(item.args.get("short", "0")), 16), rx_time)
                 for listener in self.event_listeners:
                     listener(item.name, item.args)
             case CommandResult():
@@ -282,6 +296,9 @@ class GroundStation:
                     bucket.append(resp)
                 responses.append((item.seq, item.opcode, item.name, item.reason.name,
                                   item.completion.name if item.completion is not None else "", item.detail))
+            case StoredPacket(packet=packet):
+                if self.stored_handler is not None:
+                    self.stored_handler(packet)
             case FilePdu(packet=packet):
                 if self.files is None:
                     return f"APID 0x{packet.apid:03x}: no file receiver on this station"
@@ -293,10 +310,33 @@ class GroundStation:
 
     _counter_floor = 0
 
+    def note_flight_dictionary(self, flight_hash: int, rx_time: float) -> None:
+        """The flight dictionary's 32-bit hash, from a beacon, an event or the archive."""
+        self._observe_dictionary(flight_hash, rx_time)
+
+    def _observe_dictionary(self, flight_hash: int, rx_time: float) -> None:
+        warning = self.dictionary_check.observe(flight_hash)
+        if warning:
+            log.warning("%s", warning)
+            self.recent_events.append((rx_time, "WARNING", "ground.dictionary_mismatch", warning))
+
+    async def verify_command(self, name: str, timeout: float = 10.0, retries: int = 2) -> bool:
+        """Ask the satellite whether it defines ``name`` as this ground does (cmd.CHECK_COMMAND)."""
+        opcode, digest = self.dictionary.command_digest(name)
+        resp = await self.command("cmd.CHECK_COMMAND", {"opcode": str(opcode), "digest": str(digest)},
+                                  timeout=timeout, retries=retries)
+        if resp is None:
+            return False  # no answer: still unconfirmed, so still refused
+        identical = resp.completion is Completion.SUCCESS
+        self.dictionary_check.record(name, identical, resp.detail)
+        return identical
+
     # -- commanding ----------------------------------------------------------------------------
     async def send(self, name: str, assignments: dict[str, str]) -> int:
-        """Validate against the dictionary, sign with the next counter, transmit. Returns the counter."""
+        """Validate against the dictionary, sign with the next counter, transmit. Returns the counter.
+        With a dictionary mismatch, only commands confirmed identical on board go (DictionaryMismatch)."""
         opcode, args = self.dictionary.encode_command(name, assignments)
+        self.dictionary_check.permit(name)
         body = msgpack.packb([opcode, args], use_bin_type=True)
         # The last counters of a key are kept for SELECT_KEY: a key near the end of its space can
         # always hand over to a fresh key (whose counter space starts again at 1 on board).
@@ -341,7 +381,10 @@ class GroundStation:
 
     async def command(self, name: str, assignments: dict[str, str], *, timeout: float = 10.0,
                       retries: int = 2) -> Response | None:
-        """Send, and re-send the same packet until the command's final response arrives."""
+        """Send, and re-send the same packet until the command's final response arrives. With a
+        dictionary mismatch, the command's definition is first checked on board."""
+        if name in self.dictionary.commands and self.dictionary_check.needs_check(name):
+            await self.verify_command(name, timeout, retries)
         counter = await self.send(name, assignments)
         for attempt in range(retries + 1):
             if attempt:

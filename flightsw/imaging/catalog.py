@@ -31,9 +31,13 @@ CREATE TABLE IF NOT EXISTS images (
     preview_bytes INTEGER NOT NULL,
     thumbnail_bytes INTEGER NOT NULL,
     pinned INTEGER NOT NULL DEFAULT 0,
-    reason TEXT NOT NULL DEFAULT ''
+    reason TEXT NOT NULL DEFAULT '',
+    cloud REAL,
+    exposure REAL
 );
 """
+#: columns added after the first release: (name, SQL type); added to an older catalog on open
+ADDED_COLUMNS = (("cloud", "REAL"), ("exposure", "REAL"))
 
 
 @dataclass
@@ -57,6 +61,9 @@ class ImageRecord:
     temperatures: dict[str, float] = field(default_factory=dict)
     pinned: bool = False
     reason: str = ""
+    #: onboard triage (flightsw.imaging.triage): 0 clear .. 1 overcast; 0 unusable .. 1 good
+    cloud: float | None = None
+    exposure: float | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -69,7 +76,7 @@ class ImageRecord:
 _COLUMNS = (
     "id", "boot", "since_boot", "utc", "lat", "lon", "exposure_us", "analogue_gain", "width",
     "height", "temperatures", "sha256", "full_bytes", "preview_bytes", "thumbnail_bytes",
-    "pinned", "reason",
+    "pinned", "reason", "cloud", "exposure",
 )
 
 
@@ -90,6 +97,10 @@ class ImageCatalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous else 'NORMAL'}")
         self._db.executescript(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
+        for name, sql_type in ADDED_COLUMNS:
+            if name not in have:  # a catalog written before triage: its images stay unscored
+                self._db.execute(f"ALTER TABLE images ADD COLUMN {name} {sql_type}")
 
     def close(self) -> None:
         self._db.close()
@@ -112,6 +123,14 @@ class ImageCatalog:
         row = self._db.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM images WHERE id = ?", (image_id,)).fetchone()
         return None if row is None else _from_row(row)
+
+    def by_score(self, limit: int, max_cloud: float = 1.0, min_exposure: float = 0.0) -> list[ImageRecord]:
+        """Scored images, least cloud first, then best exposure, then oldest; unscored ones left out."""
+        rows = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM images WHERE cloud IS NOT NULL AND exposure IS NOT NULL "
+            "AND cloud <= ? AND exposure >= ? ORDER BY cloud, exposure DESC, id LIMIT ?",
+            (max_cloud, min_exposure, limit)).fetchall()
+        return [_from_row(r) for r in rows]
 
     def list(self, since_id: int = 0, limit: int = 1000) -> list[ImageRecord]:
         rows = self._db.execute(

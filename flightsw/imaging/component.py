@@ -49,9 +49,10 @@ from flightsw.imaging.downlink import (
     THUMBNAIL_PRIORITY,
     FileDownlink,
 )
-from flightsw.imaging.planner import OrbitPredictor, Target, great_circle_km
+from flightsw.imaging.planner import OrbitPredictor, Target, sun_elevation_deg
 from flightsw.imaging.products import ProductSet, make_products
 from flightsw.imaging.storage import ImageStore, QuotaReport, StorageFull
+from flightsw.imaging.triage import TriageScores, score_jpeg
 from hal.camera import Camera, CameraError, CaptureSettings, Frame
 
 _LOG = logging.getLogger(__name__)
@@ -71,6 +72,22 @@ def _allow_always() -> str | None:
     return None
 
 
+class CaptureRefused(CommandFailure):
+    """A capture not taken for a reason of the scene or the plan; ``reason`` goes down with it."""
+
+    reason = "refused"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.reason}: {detail}")
+        self.detail = detail
+
+
+class TargetInDarkness(CaptureRefused):
+    """The Sun is below ``min_sun_elevation_deg`` at the target (or the point below) then."""
+
+    reason = "target_in_darkness"
+
+
 class ImagingComponent(Component):
     """Earth imaging payload: capture, catalog, quota, planning and downlink requests."""
 
@@ -85,7 +102,7 @@ class ImagingComponent(Component):
 
     image_captured = Event(Severity.INFO,
                            "Image {image_id} captured ({reason}): {width}x{height}, {full_bytes} B, "
-                           "lat {lat} lon {lon}", throttle=None)
+                           "lat {lat} lon {lon}, cloud {cloud_pct} %, exposure {exposure_pct} %", throttle=None)
     capture_failed = Event(Severity.WARNING, "Capture failed ({reason}): {error}", throttle=(5, 60.0))
     capture_refused = Event(Severity.WARNING, "Capture refused ({reason}): {why}", throttle=(5, 60.0))
     capture_scheduled = Event(Severity.INFO, "Capture scheduled at UTC {utc} ({reason})",
@@ -101,6 +118,10 @@ class ImagingComponent(Component):
     downlink_failed = Event(Severity.WARNING, "Downlink of image {image_id} {product} not queued: "
                             "{error}", throttle=(5, 60.0))
     tle_accepted = Event(Severity.INFO, "TLE accepted for onboard propagation: {line1}", throttle=None)
+    image_scored = Event(Severity.INFO, "Image {image_id}: cloud {cloud_pct} %, exposure {exposure_pct} %",
+                         throttle=None)
+    last_cloud_pct = Channel(U8, unit="%", doc="Cloud score of the last capture (0 clear, 100 overcast)")
+    last_exposure_pct = Channel(U8, unit="%", doc="Exposure score of the last capture (100 good)")
 
     exposure_us = Parameter(U32, default=2000, range=(10, 1_000_000), doc="Exposure time (us)")
     analogue_gain = Parameter(F32, default=1.0, range=(1.0, 16.0), doc="Sensor analogue gain")
@@ -114,6 +135,8 @@ class ImagingComponent(Component):
     low_space_pct = Parameter(F32, default=20.0, range=(1.0, 90.0),
                               doc="Free share of the quota below which STORAGE_LOW is raised")
     auto_thumbnails = Parameter(BOOL, default=True, doc="Queue each new thumbnail for downlink")
+    min_sun_elevation_deg = Parameter(F32, default=5.0, range=(-90.0, 90.0),
+                                      doc="Captures need the Sun this high at the target (-90: never refuse)")
 
     def __init__(
         self,
@@ -136,6 +159,7 @@ class ImagingComponent(Component):
         self._catalog: ImageCatalog | None = None
         self._store: ImageStore | None = None
         self._predictor: OrbitPredictor | None = None
+        self._tle_listeners: list[Callable[[tuple[str, str]], None]] = []
         self._ready = asyncio.Event()
         self._stored: StoredCommands | None = None
         self._capture_lock = asyncio.Lock()
@@ -148,6 +172,13 @@ class ImagingComponent(Component):
     def set_payload_gate(self, gate: PayloadGate) -> None:
         """Install the predicate that says why the payload may not run now (None: it may)."""
         self._gate = gate
+
+    # ORBIT_TLE provider: one TLE upload serves every onboard propagation
+    def tle(self) -> tuple[str, str] | None:
+        return self._predictor.lines if self._predictor is not None else None
+
+    def add_tle_listener(self, listener: Callable[[tuple[str, str]], None]) -> None:
+        self._tle_listeners.append(listener)
 
     def set_downlink(self, downlink: FileDownlink) -> None:
         self.downlink = downlink
@@ -221,16 +252,24 @@ class ImagingComponent(Component):
              timeout=30.0)
     async def capture_over_target(self, lat: float, lon: float, radius_km: float) -> None:
         now = self._utc_now()
-        try:
-            utc = await self.next_overflight(lat, lon, radius_km, now + self.power_up_lead_s.value)
-        except ValueError as exc:
-            raise CommandFailure(str(exc)) from None
-        if utc is None:
+        predictor = self._predictor
+        if predictor is None:
+            raise CommandFailure("no TLE: uplink one with SET_TLE first")
+        target = Target(lat, lon, radius_km)
+        start = now + self.power_up_lead_s.value
+        minimum = float(self.min_sun_elevation_deg.value)
+        overflight, dark = await self.ctx.workers.run_cpu(predictor.next_sunlit_overflight, target, start,
+                                                          minimum)
+        if overflight is None and dark:
+            refusal = TargetInDarkness(f"{len(dark)} pass(es) of ({lat:.2f}, {lon:.2f}) in the next 24 h, the Sun "
+                                       f"at most {max(dark):.1f} deg there (minimum {minimum:g})")
+            self.capture_refused.emit(reason="target", why=str(refusal)[:80])
+            raise refusal
+        if overflight is None:
             raise CommandFailure(
                 f"no pass within {radius_km:.0f} km of ({lat:.2f}, {lon:.2f}) in the next 24 h")
-        assert self._predictor is not None
-        distance = await self.ctx.workers.run_cpu(self._predictor_distance, utc, lat, lon)
-        await self._add_plan(utc, f"target {lat:.2f},{lon:.2f} at {distance:.1f} km")
+        await self._add_plan(overflight.utc,
+                             f"target {lat:.2f},{lon:.2f} at {overflight.distance_km:.1f} km")
 
     @command(args=[Arg("utc", F64, doc="UNIX time (s) of the capture"),
                    Arg("reason", STRING(40), doc="why (reported with the image)")],
@@ -266,6 +305,8 @@ class ImagingComponent(Component):
         self.ctx.state.set(TLE_KEY, list(predictor.lines))
         await self.ctx.state.save()
         self.tle_accepted.emit(line1=predictor.lines[0][:24])
+        for listener in self._tle_listeners:  # the ORBIT_TLE port: contact-aware downlink follows
+            listener(predictor.lines)
 
     @command(args=[Arg("exposure_us", U32, range=(10, 1_000_000)),
                    Arg("analogue_gain", F32, range=(1.0, 16.0)),
@@ -323,6 +364,35 @@ class ImagingComponent(Component):
             raise CommandFailure("no file downlink available")
         path: Path = await self._db(self._export_catalog)
         await self.downlink.put(path, "catalog.json", CATALOG_PRIORITY)
+
+    @command(args=[Arg("max_count", U8, range=(1, 50)),
+                   Arg("max_cloud_pct", U8, range=(0, 100), doc="leave out images cloudier than this"),
+                   Arg("min_exposure_pct", U8, range=(0, 100), doc="leave out images exposed worse than this")],
+             doc="Report the best images (least cloud, then best exposure) as IMAGE_SCORED events.")
+    async def list_best(self, max_count: int, max_cloud_pct: int, min_exposure_pct: int) -> None:
+        assert self._catalog is not None
+        for record in await self._db(self._catalog.by_score, max_count, max_cloud_pct / 100,
+                                     min_exposure_pct / 100):
+            self.image_scored.emit(image_id=record.id, cloud_pct=_pct(record.cloud),
+                                   exposure_pct=_pct(record.exposure))
+
+    @command(args=[Arg("product", U8, range=(0, 2), doc="0 thumbnail, 1 preview, 2 full"),
+                   Arg("max_count", U8, range=(1, 50)),
+                   Arg("max_cloud_pct", U8, range=(0, 100), doc="leave out images cloudier than this"),
+                   Arg("min_exposure_pct", U8, range=(0, 100), doc="leave out images exposed worse than this")],
+             doc="Queue a product of the best images for downlink, best first (least cloud, best exposure).",
+             timeout=60.0)
+    async def downlink_best(self, product: int, max_count: int, max_cloud_pct: int, min_exposure_pct: int) -> None:
+        assert self._catalog is not None
+        best = await self._db(self._catalog.by_score, max_count, max_cloud_pct / 100, min_exposure_pct / 100)
+        if not best:
+            raise CommandFailure(f"no scored image with cloud <= {max_cloud_pct} % and exposure >= "
+                                 f"{min_exposure_pct} %")
+        queued = 0
+        for record in best:
+            queued += await self._request_downlink(record.id, PRODUCTS[product])
+        if not queued:
+            raise CommandFailure(f"none of {len(best)} images could be queued")
 
     @command(doc="Forget every scheduled capture (deletes them from the stored commands).")
     async def cancel_captures(self) -> None:
@@ -382,11 +452,6 @@ class ImagingComponent(Component):
                                                     Target(lat, lon, radius_km), after_utc)
         return None if overflight is None else overflight.utc
 
-    def _predictor_distance(self, utc: float, lat: float, lon: float) -> float:
-        assert self._predictor is not None
-        sub = self._predictor.subpoint(utc)
-        return float(great_circle_km(sub.lat_deg, sub.lon_deg, lat, lon))
-
     async def _migrate_old_plan(self) -> None:
         """Captures planned by a version that kept its own plan become stored commands."""
         old = self.ctx.state.get(PLAN_KEY)
@@ -443,6 +508,17 @@ class ImagingComponent(Component):
         async with self._capture_lock:
             settings = self._settings()
             stamp = self.ctx.clock.now()
+            position = None
+            sun = None
+            if self._predictor is not None and stamp.utc is not None:
+                position = self._predictor.subpoint(stamp.utc)
+                sun = float(sun_elevation_deg(position.lat_deg, position.lon_deg, stamp.utc))
+                minimum = float(self.min_sun_elevation_deg.value)
+                if sun < minimum:
+                    refusal = TargetInDarkness(f"Sun {sun:.1f} deg at ({position.lat_deg:.2f}, "
+                                               f"{position.lon_deg:.2f}), minimum {minimum:g}")
+                    self.capture_refused.emit(reason=reason, why=str(refusal)[:80])
+                    raise refusal
             try:
                 await self._open_camera()
                 frame: Frame = await asyncio.wait_for(
@@ -459,9 +535,8 @@ class ImagingComponent(Component):
                     int(self.thumbnail_px.value))
             except CameraError as exc:
                 raise self._fail(reason, f"bad frame: {exc}") from exc
-            position = None
-            if self._predictor is not None and stamp.utc is not None:
-                position = self._predictor.subpoint(stamp.utc)
+            scores: TriageScores = await self.ctx.workers.run_cpu(
+                score_jpeg, products.preview, float(settings.exposure_us), float(settings.analogue_gain), sun)
             temperatures: dict[str, float] = {}
             sensor_temp = frame.metadata.get("SensorTemperature")
             if isinstance(sensor_temp, int | float):
@@ -475,7 +550,8 @@ class ImagingComponent(Component):
                 exposure_us=settings.exposure_us, analogue_gain=settings.analogue_gain,
                 width=products.width, height=products.height, sha256=products.sha256,
                 full_bytes=len(products.full), preview_bytes=len(products.preview),
-                thumbnail_bytes=len(products.thumbnail), temperatures=temperatures, reason=reason)
+                thumbnail_bytes=len(products.thumbnail), temperatures=temperatures, reason=reason,
+                cloud=round(scores.cloud, 4), exposure=round(scores.exposure, 4))
             try:
                 report: QuotaReport = await self._db(self._store_capture, record, products)
             except StorageFull as exc:
@@ -486,7 +562,10 @@ class ImagingComponent(Component):
         self.captures.set(self._captures)
         self.image_captured.emit(
             image_id=record.id, reason=reason, width=record.width, height=record.height,
-            full_bytes=record.full_bytes, lat=_fmt(record.lat, 3), lon=_fmt(record.lon, 3))
+            full_bytes=record.full_bytes, lat=_fmt(record.lat, 3), lon=_fmt(record.lon, 3),
+            cloud_pct=round(100 * scores.cloud), exposure_pct=round(100 * scores.exposure))
+        self.last_cloud_pct.set(round(100 * scores.cloud))
+        self.last_exposure_pct.set(round(100 * scores.exposure))
         await self._refresh_storage()
         if self.auto_thumbnails.value and self.downlink is not None:
             await self._request_downlink(record.id, "thumbnail")
@@ -533,6 +612,10 @@ class ImagingComponent(Component):
         records = [r.to_json() for r in self._catalog.list(0, 100_000)]
         atomic_write(path, json.dumps({"images": records}, sort_keys=True).encode(), fsync=self._store.fsync)
         return path
+
+
+def _pct(score: float | None) -> int:
+    return 255 if score is None else round(100 * score)
 
 
 def _fmt(value: float | None, digits: int) -> str:

@@ -12,6 +12,7 @@ A scan over a day is ~4000 SGP4 evaluations (vectorised, a few ms); callers stil
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,29 @@ def great_circle_km(lat1: np.ndarray | float, lon1: np.ndarray | float, lat2: fl
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+def sun_elevation_deg(lat_deg: np.ndarray | float, lon_deg: np.ndarray | float,
+                      utc: np.ndarray | float) -> np.ndarray:
+    """Geometric elevation of the Sun's centre above the horizon at a point on Earth (degrees).
+
+    The Astronomical Almanac's low-precision solar coordinates (good to ~0.01 deg in 1950-2050)
+    with Greenwich mean sidereal time: the flight payload has sgp4 and numpy but no ephemeris
+    library, and deciding day or night at a target needs nothing finer. Checked against skyfield
+    in the tests.
+    """
+    n = np.asarray(utc, dtype=np.float64) / 86400.0 + UNIX_EPOCH_JD - 2451545.0
+    mean_lon = np.radians((280.460 + 0.9856474 * n) % 360.0)
+    anomaly = np.radians((357.528 + 0.9856003 * n) % 360.0)
+    ecl_lon = mean_lon + np.radians(1.915 * np.sin(anomaly) + 0.020 * np.sin(2 * anomaly))
+    obliquity = np.radians(23.439 - 0.0000004 * n)
+    ra = np.arctan2(np.cos(obliquity) * np.sin(ecl_lon), np.cos(ecl_lon))
+    dec = np.arcsin(np.sin(obliquity) * np.sin(ecl_lon))
+    gmst = np.radians((280.46061837 + 360.98564736629 * n) % 360.0)
+    hour_angle = gmst + np.radians(lon_deg) - ra
+    lat = np.radians(lat_deg)
+    sin_el = np.sin(lat) * np.sin(dec) + np.cos(lat) * np.cos(dec) * np.cos(hour_angle)
+    return np.degrees(np.arcsin(np.clip(sin_el, -1.0, 1.0)))
+
+
 class OrbitPredictor:
     """SGP4 propagation of an uplinked TLE to sub-satellite points and target overflights."""
 
@@ -129,6 +153,11 @@ class OrbitPredictor:
     def next_overflight(self, target: Target, start_utc: float, horizon_s: float = 86400.0,
                         step_s: float = 20.0) -> Overflight | None:
         """First closest approach after ``start_utc`` within ``target.radius_km``, or None."""
+        return next(self.overflights(target, start_utc, horizon_s, step_s), None)
+
+    def overflights(self, target: Target, start_utc: float, horizon_s: float = 86400.0,
+                    step_s: float = 20.0) -> Iterator[Overflight]:
+        """Every closest approach within ``target.radius_km`` in the horizon, earliest first."""
         if horizon_s <= 0 or step_s <= 0:
             raise ValueError("horizon_s and step_s must be positive")
         times = start_utc + np.arange(0.0, horizon_s + step_s, step_s)
@@ -140,8 +169,19 @@ class OrbitPredictor:
                     continue
                 best = self._refine(times[i - 1], times[i + 1], target)
                 if best.distance_km <= target.radius_km and best.utc >= start_utc:
-                    return best
-        return None
+                    yield best
+
+    def next_sunlit_overflight(self, target: Target, start_utc: float, min_sun_elevation_deg: float,
+                               horizon_s: float = 86400.0) -> tuple[Overflight | None, list[float]]:
+        """The first overflight with the Sun at least ``min_sun_elevation_deg`` above the target's
+        horizon, and the sun elevations of the dark ones skipped before it (or of all, if none)."""
+        dark: list[float] = []
+        for overflight in self.overflights(target, start_utc, horizon_s):
+            elevation = float(sun_elevation_deg(target.lat_deg, target.lon_deg, overflight.utc))
+            if elevation >= min_sun_elevation_deg:
+                return overflight, dark
+            dark.append(elevation)
+        return None, dark
 
     def _refine(self, lo: float, hi: float, target: Target) -> Overflight:
         """Golden-section search for the closest approach in [lo, hi] (to ~0.05 s)."""

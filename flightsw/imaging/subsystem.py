@@ -35,6 +35,7 @@ from flightsw.config import CAMERA_KIND, DeviceConfig, MissionConfig
 from flightsw.core.ports import (
     CAMERA_SCENE,
     FILE_DOWNLINK,
+    ORBIT_TLE,
     OVERFLIGHTS,
     PAYLOAD_GATE,
     STORED_COMMANDS,
@@ -93,6 +94,7 @@ def connect_imaging(ports: Ports, imaging: ImagingComponent) -> None:
     ports.connect(PAYLOAD_GATE, imaging.set_payload_gate, by=imaging.name)
     ports.connect(STORED_COMMANDS, imaging.use_stored_commands, required=True, by=imaging.name)
     ports.provide(OVERFLIGHTS, imaging, by=imaging.name)
+    ports.provide(ORBIT_TLE, imaging, by=imaging.name)  # contact-aware downlink shares the TLE
 
 
 SUBSYSTEM = Subsystem("imaging", build_imaging, order=40)

@@ -30,7 +30,8 @@ from flightsw.link.packets import (
 )
 
 # 2: last_command_opcode carries the full 32-bit opcode (its low 16 bits left 83 commands 35 values).
-BEACON_VERSION = 2
+# 3: dictionary_hash appended, so the ground sees a dictionary mismatch before it commands.
+BEACON_VERSION = 3
 
 # The codes below are part of the published format: a value, once given a code, keeps it. Every
 # value of each enum has one (tested); a stored value no enum knows goes down as 255 (a mode: the
@@ -41,7 +42,7 @@ MODE_CODES: dict[Mode, int] = {Mode.BOOT: 0, Mode.SAFE: 1, Mode.NOMINAL: 2, Mode
 RESET_CODES: dict[ResetReason, int] = {
     ResetReason.FIRST_BOOT: 0, ResetReason.UNEXPECTED: 1, ResetReason.STATE_LOST: 2, ResetReason.COMMANDED: 3,
     ResetReason.SIGTERM: 4, ResetReason.SIGINT: 5, ResetReason.DURATION: 6, ResetReason.SOFTWARE_ERROR: 7,
-    ResetReason.WATCHDOG: 8,
+    ResetReason.WATCHDOG: 8, ResetReason.CRITICAL_SERVICE: 9, ResetReason.FDIR: 10,
 }
 STATUS_CODES: dict[CommandStatus, int] = {status: int(status) for status in CommandStatus}
 
@@ -105,7 +106,11 @@ FIELDS: tuple[BeaconField, ...] = (
     BeaconField("auth_failures", "H", 1, "", "uplink packets dropped (auth, replay, CRC, malformed)"),
     BeaconField("frames_received", "H", 1, "", "uplink frames received since boot"),
     BeaconField("frames_sent", "I", 1, "", "downlink frames sent since boot"),
+    BeaconField("dictionary_hash", "I", 1, "", "first 32 bits of the flight dictionary's SHA-256 (version 3 on)"),
 )
+#: fields each version carries: a later version only appends, so an old beacon still decodes
+FIELDS_BY_VERSION: dict[int, tuple[BeaconField, ...]] = {2: FIELDS[:-1], 3: FIELDS}
+FIRST_FIELD_OF_VERSION = {"dictionary_hash": 3}
 
 FORMAT = ">6s" + "".join(f.code for f in FIELDS)
 PAYLOAD_LEN = struct.calcsize(FORMAT)
@@ -133,6 +138,12 @@ def _to_wire(field: BeaconField, value: float | None) -> int:
     return max(low + 1, min(high, raw))
 
 
+def dictionary_hash_as_sent(short_hash: int) -> int:
+    """The beacon's value for a 32-bit dictionary hash: all-ones is the "not available" sentinel,
+    so that one hash goes down one lower (the ground compares through this function too)."""
+    return min(short_hash, sentinel("I") - 1)
+
+
 def encode_payload(callsign: str, values: Mapping[str, float | None]) -> bytes:
     """Beacon user data. Unknown names in ``values`` are an error (a typo would silently vanish)."""
     known = {f.name for f in FIELDS}
@@ -151,12 +162,21 @@ def build_packet(builder: PacketBuilder, callsign: str, stamp: TimeStamp,
 
 
 def decode_payload(payload: bytes) -> dict[str, float | str | None]:
-    """Physical values of a beacon payload; sentinels decode to None; coded fields get a name too."""
-    if len(payload) != PAYLOAD_LEN:
-        raise ValueError(f"beacon payload is {len(payload)} bytes, expected {PAYLOAD_LEN}")
-    callsign, *wire = struct.unpack(FORMAT, payload)
+    """Physical values of a beacon payload of any known version; sentinels decode to None; coded
+    fields get a name too; a field an older version does not carry decodes to None."""
+    if len(payload) < 7:
+        raise ValueError(f"beacon payload is {len(payload)} bytes, expected at least 7 (callsign and version)")
+    version = payload[6]
+    fields = FIELDS_BY_VERSION.get(version)
+    if fields is None:
+        raise ValueError(f"beacon version {version} unknown (known: {sorted(FIELDS_BY_VERSION)})")
+    fmt = ">6s" + "".join(f.code for f in fields)
+    if len(payload) != struct.calcsize(fmt):
+        raise ValueError(f"beacon version {version} payload is {len(payload)} bytes, expected {struct.calcsize(fmt)}")
+    callsign, *wire = struct.unpack(fmt, payload)
     out: dict[str, float | str | None] = {"callsign": callsign.decode("ascii", "replace").rstrip()}
-    for field, raw in zip(FIELDS, wire, strict=True):
+    out.update(dict.fromkeys(f.name for f in FIELDS[len(fields):]))
+    for field, raw in zip(fields, wire, strict=True):
         if raw == sentinel(field.code):
             out[field.name] = None
         else:
@@ -183,6 +203,7 @@ def ksy() -> str:
         f"  The information field holds one CCSDS space packet on APID 0x{Apid.BEACON:03x} with",
         "  an 8-byte time stamp, the beacon fields and a CRC-16/CCITT-FALSE over the packet.",
         "  A field equal to the maximum (unsigned) or minimum (signed) value means not available.",
+        f"  Versions {min(FIELDS_BY_VERSION)} to {BEACON_VERSION} decode: a later version only appends fields.",
         "seq:",
         "  - id: dest_callsign_raw",
         "    size: 6",
@@ -250,9 +271,11 @@ def ksy() -> str:
                   f"        type: {_KSY_TYPES[field.code]}"]
         if field.name in CODED_FIELDS:
             lines.append(f"        enum: {CODED_FIELDS[field.name][0]}")
+        if field.name in FIRST_FIELD_OF_VERSION:
+            lines.append(f"        if: version >= {FIRST_FIELD_OF_VERSION[field.name]}")
         lines.append(f"        doc: {field.doc}" + (f" [{field.unit}]" if field.unit else ""))
         if field.name == "version":
-            lines.append(f"        valid: {BEACON_VERSION}")
+            lines += ["        valid:", f"          min: {min(FIELDS_BY_VERSION)}", f"          max: {BEACON_VERSION}"]
     lines += ["      - id: crc", "        type: u2", "        doc: CRC-16/CCITT-FALSE over the packet"]
     lines += ["    instances:"]
     for field in FIELDS:

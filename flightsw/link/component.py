@@ -54,6 +54,9 @@ from flightsw.link.auth import (
     verify_command,
 )
 from flightsw.link.packets import (
+    CRC_LEN,
+    PRIMARY_HEADER_LEN,
+    TM_SECONDARY_LEN,
     Apid,
     CrcMismatch,
     PacketBuilder,
@@ -117,6 +120,14 @@ class LinkComponent(Component):
     queue_stored = Channel(U16, doc="Queued stored-telemetry packets", update="on_change")
     packets_dropped = Channel(U32, doc="Downlink packets dropped from full queues", update="on_change")
     airtime = Channel(F32, unit="s", doc="Downlink on-air time since boot", update="on_change")
+    frames_out_of_contact = Counter("Frames sent while out of a predicted contact", group="contact")
+    frames_out_of_contact_other = Counter("Frames sent out of a predicted contact carrying more than "
+                                          "a beacon or a verdict", group="contact")
+    packets_withheld = Counter("Real-time packets not sent out of contact (recorded, or not emitted "
+                               "at the reduced housekeeping rate)", group="contact")
+    frames_saved = Counter("Frames the withheld packets would have filled", group="contact")
+    airtime_saved = Channel(F32, unit="s", doc="On-air time of the frames not sent out of contact",
+                            update="on_change")
 
     uplink_rejected = Event(Severity.WARNING, "Uplink packet dropped: {reason} ({detail})", throttle=(5, 60.0))
     uplink_duplicate = Event(Severity.INFO, "Re-sent command {counter} not executed again", throttle=(5, 60.0))
@@ -149,8 +160,21 @@ class LinkComponent(Component):
         self._permission: TransmitPermission | None = None  # transmitter control (TX_INHIBIT port)
         # Other uplink APIDs (file PDUs) go to their owner, which authenticates them itself.
         self.packet_handlers: dict[int, Callable[[Any], Awaitable[None]]] = {}
+        # Contact-aware downlink (flightsw/link/contact.py): None while no pass prediction exists.
+        self.in_contact: bool | None = None
+        # Transmitter control's out-of-contact inhibit (wired by the link subsystem).
+        self._contact_silence: Callable[[bool], None] | None = None
+        self.silent_out_of_contact = False
+        self.contact_stats = CounterSet(self, group="contact")
+        self.airtime_saved_s = 0.0
+        self._withheld = bytearray()  # packets withheld since the last whole frame was counted
 
     # -- wiring -------------------------------------------------------------------------------
+    def use_contact_silence(self, set_silent: Callable[[bool], None]) -> None:
+        """``set_silent(True)`` keeps the transmitter off while out of contact (``[contact]
+        out_of_contact = "silent"``): transmitter control owns every inhibit."""
+        self._contact_silence = set_silent
+
     def use_commands(self, commands: CommandPort) -> None:
         """Consumer of the COMMANDS port: uplinked commands go to this dispatcher."""
         self._commands = commands
@@ -178,6 +202,7 @@ class LinkComponent(Component):
         ctx.supervisor.add_service(f"{self.name}.beacon", self._beacon_loop, critical=False)
         ctx.rate_group("slow").add(f"{self.name}.telemetry", self.publish)
         ctx.telemetry.add_packet_sink(self._on_housekeeping)
+        ctx.telemetry.add_skip_sink(self._on_housekeeping_skipped)
         ctx.events.add_sink(self._on_event)
         self._dispatcher.add_listener(self._on_response)
         for field_name, channel_name in self.settings.beacon_channels.items():
@@ -203,7 +228,38 @@ class LinkComponent(Component):
     def _wrap(self, info: bytes) -> bytes:
         return ax25.UiFrame(self.settings.ground, self.settings.callsign, info).encode()
 
+    def set_contact(self, in_contact: bool | None, silent: bool = False) -> None:
+        """Contact-aware downlink: out of a predicted contact only beacons (none when ``silent``)
+        and verdicts go; real-time housekeeping and events are withheld (they are recorded and
+        played back in the next pass) and queued playback and files wait. None: no prediction,
+        everything is sent as usual."""
+        self.in_contact = in_contact
+        self.silent_out_of_contact = silent
+        out = in_contact is False
+        self.scheduler.hold(Priority.VERDICT if out else None)
+        if self._contact_silence is not None:
+            self._contact_silence(out and silent)
+
+    def _withhold(self, packet_len: int, alone: bool = False) -> None:
+        """Count a packet not sent out of contact, and the airtime of the frames it would have filled."""
+        self.contact_stats.inc("packets_withheld")
+        if alone:  # a beacon has a frame to itself
+            self.airtime_saved_s += self.scheduler.airtime(self._wrap(bytes(packet_len)))
+            self.contact_stats.inc("frames_saved")
+            return
+        if len(self._withheld) + packet_len > self.settings.max_info:
+            self.airtime_saved_s += self.scheduler.airtime(self._wrap(bytes(self._withheld)))
+            self.contact_stats.inc("frames_saved")
+            self._withheld.clear()
+        self._withheld += bytes(packet_len)
+
     async def _transmit(self, frame: bytes) -> None:
+        if self.in_contact is False:
+            self.contact_stats.inc("frames_out_of_contact")
+            info = frame[ax25.HEADER_LEN:]
+            apid = ((info[0] & 0x07) << 8) | info[1] if len(info) > 1 else -1
+            if apid not in (Apid.BEACON, Apid.VERDICT):
+                self.contact_stats.inc("frames_out_of_contact_other")
         try:
             await self.radio.send(frame)
         except (SerialPortUnavailable, FrameTooLong) as exc:
@@ -214,6 +270,10 @@ class LinkComponent(Component):
     def downlink(self, priority: Priority, apid: int, user_data: bytes, *,
                  replace_key: Any = None, alone: bool = False) -> bool:
         """Queue user data on an APID; a packet too large for a frame is refused and reported."""
+        if self.in_contact is False and (priority in (Priority.HOUSEKEEPING, Priority.EVENT) or
+                                         (priority == Priority.BEACON and self.silent_out_of_contact)):
+            self._withhold(len(user_data) + PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + CRC_LEN, alone)
+            return True
         try:
             packet = self.builder.telemetry(apid, user_data, self._stamp())
         except PacketError as exc:
@@ -224,6 +284,11 @@ class LinkComponent(Component):
 
     def _on_housekeeping(self, packet: PacketDef, body: bytes) -> None:
         self.downlink(Priority.HOUSEKEEPING, Apid.HOUSEKEEPING, body, replace_key=packet.id)
+
+    def _on_housekeeping_skipped(self, packet: PacketDef, size: int) -> None:
+        """A sample not emitted out of contact (contact-aware divisor) is airtime saved too."""
+        if self.in_contact is False:
+            self._withhold(size + PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + CRC_LEN)
 
     def _on_event(self, record: EventRecord) -> None:
         if record.severity < Severity.INFO:
@@ -265,6 +330,8 @@ class LinkComponent(Component):
                               + self.stats["crc_failures"] + self.stats["malformed"]),
             "frames_received": self.stats["frames_received"],
             "frames_sent": self.scheduler.frames_sent,
+            "dictionary_hash": (None if dispatcher.dictionary_hash is None
+                                else beacon.dictionary_hash_as_sent(dispatcher.dictionary_hash)),
         }
         for field_name, read in self.beacon_sources.items():
             values[field_name] = read()
@@ -433,6 +500,8 @@ class LinkComponent(Component):
         self.queue_stored.set(min(sched.depth(Priority.STORED), 0xFFFF))
         self.packets_dropped.set(sched.packets_dropped & 0xFFFFFFFF)
         self.airtime.set(sched.airtime_total)
+        self.contact_stats.publish()
+        self.airtime_saved.set(self.airtime_saved_s)
 
     # -- commands -----------------------------------------------------------------------------
     @command(args=[Arg("key_id", U8, doc="id of a key in the on-board key file")],

@@ -126,6 +126,9 @@ class DownlinkScheduler:
         }
         self._latest: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
         self._permit: Callable[[], bool] | None = None
+        # Queues at or below this priority are held, not sent (out of a predicted contact only
+        # the beacon and verdicts go); their packets wait for the next pass.
+        self.hold_from: int | None = None
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()  # a frame went out, or transmit permission changed
         self.frames_sent = 0
@@ -207,6 +210,8 @@ class DownlinkScheduler:
         self._verdict_bytes = 0
         chosen = bytearray()
         for priority in Priority:
+            if self.hold_from is not None and priority >= self.hold_from:
+                break
             if priority == Priority.VERDICT and now is not None and not self._verdicts_may_go():
                 continue
             while (entry := self._head(priority)) is not None:
@@ -231,6 +236,12 @@ class DownlinkScheduler:
         """Ask ``permit()`` before every frame (transmitter control, through the link)."""
         self._permit = permit
         self.permission_changed()
+
+    def hold(self, lowest_sent: Priority | None) -> None:
+        """Send queues up to ``lowest_sent`` only, holding the rest (None: every queue is sent)."""
+        self.hold_from = None if lowest_sent is None else int(lowest_sent) + 1
+        self._wake.set()
+        self._progress.set()
 
     def permission_changed(self) -> None:
         """Transmit permission may have changed: wake the transmitter and the waiting producers."""

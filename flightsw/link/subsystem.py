@@ -20,7 +20,15 @@ from msgspec import UnsetType
 
 from flightsw.app import Subsystem
 from flightsw.config import ConfigError
-from flightsw.core.ports import COMMANDS, FILE_DOWNLINK, MODES, RF_SILENCE, TX_INHIBIT, PortKey
+from flightsw.core.ports import (
+    COMMANDS,
+    FILE_DOWNLINK,
+    MODES,
+    ORBIT_TLE,
+    RF_SILENCE,
+    TX_INHIBIT,
+    PortKey,
+)
 from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.component import LinkComponent
 from flightsw.link.settings import find_radio, load_link_settings
@@ -96,7 +104,29 @@ def build_link(sat: Satellite) -> None:
     sat.ports.connect(TX_INHIBIT, link.use_permission, required=True, by=link.name)
     sat.ports.connect(RF_SILENCE, tx.use_silence, by=tx.name)
     sat.ports.connect(MODES, tx.use_modes, by=tx.name)
+    link.use_contact_silence(tx.set_out_of_contact)
     _add_file_link(sat, link)
+    _add_playback_and_contact(sat, link)
+
+
+def _add_playback_and_contact(sat: Satellite, link: LinkComponent) -> None:
+    """Playback of the record log rides every link; with ``[contact]`` the downlink follows the
+    predicted passes (sgp4 is imported only then: the minimal install has none)."""
+    from flightsw.link.playback import Playback
+
+    playback = sat.add(Playback(link, lambda: sat.packets))
+    if sat.config.contact is None:
+        return
+    try:
+        from flightsw.link.contact import ContactManager
+    except ImportError as exc:
+        from flightsw.app import StartupError
+
+        raise StartupError(f"[contact] needs the payload extra (sgp4): pip install 'flightsw[payload]' ({exc})") from exc
+    if not sat.config.contact.stations:
+        raise ConfigError("contact.stations: at least one ground station is needed to predict passes")
+    contact = sat.add(ContactManager(sat.config.contact, link, playback))
+    sat.ports.connect(ORBIT_TLE, contact.use_tle_source, required=False, by=contact.name)
 
 
 def _add_file_link(sat: Satellite, link: LinkComponent) -> None:

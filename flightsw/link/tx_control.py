@@ -45,7 +45,7 @@ class TransmitterControl(Component):
     """Combines every transmit inhibit; the link asks it before any frame goes on the air."""
 
     allowed = Channel(BOOL, doc="The transmitter may key up now", update="on_change")
-    inhibit = Channel(STRING(48), doc="Active inhibits: silence, commanded_off, low_power, mode",
+    inhibit = Channel(STRING(64), doc="Active inhibits: silence, commanded_off, low_power, mode, out_of_contact",
                       update="on_change")
     tx_off = Channel(BOOL, doc="Transmitter commanded off (persisted)", update="on_change")
     silence_left = Channel(F32, unit="s", doc="RF silence still to serve")
@@ -61,6 +61,7 @@ class TransmitterControl(Component):
         self._listeners: list[Callable[[], None]] = []
         self._battery_id: int | None = None
         self._low_power = False
+        self._out_of_contact = False
         self._last: frozenset[TxInhibit] | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
@@ -72,6 +73,11 @@ class TransmitterControl(Component):
         modes.add_listener(self._on_mode)
 
     def _on_mode(self, old: str, new: str, reason: str) -> None:
+        self.evaluate()
+
+    def set_out_of_contact(self, silent: bool) -> None:
+        """Contact-aware downlink: out of a predicted pass with ``out_of_contact = "silent"``."""
+        self._out_of_contact = bool(silent)
         self.evaluate()
 
     def add_listener(self, listener: Callable[[], None]) -> None:
@@ -97,6 +103,8 @@ class TransmitterControl(Component):
             reasons.add(TxInhibit.COMMANDED_OFF)
         if self._low_power:
             reasons.add(TxInhibit.LOW_POWER)
+        if self._out_of_contact:
+            reasons.add(TxInhibit.OUT_OF_CONTACT)
         if self._modes is not None and self.section.silent_modes:
             mode = Mode.parse(self._modes.current)
             if mode is not None and mode.value in self.section.silent_modes:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
+from flightsw.ground.archive import Archive
 from flightsw.ground.decoder import (
     Beacon,
     CommandResult,
@@ -24,9 +25,11 @@ from flightsw.ground.decoder import (
 )
 from flightsw.ground.dictionary import GroundDictionary
 from flightsw.ground.files import ground_entity_config
-from flightsw.link import ax25
+from flightsw.ground.records import REQUEST_COMMAND, RecordIngest, gap_requests
+from flightsw.link import ax25, stored
 from flightsw.link.packets import Apid, Packet
 from flightsw.link.scheduler import stuffed_bits
+from flightsw.link.stored import PACKET_OVERHEAD
 from hal import kiss
 from sim.transceiver import (
     CountingStreamReader,
@@ -38,7 +41,23 @@ from sim.transceiver import (
 COMMAND_GAP_S = 900.0  # the ground sends at most one no-op per this many seconds (one per pass)...
 COMMAND_RETRY_S = 60.0  # ... unless no verdict came back: then it tries again after this long, as operators do
 NOOP_COMMAND = "exec.NO_OP"
+PLAYBACK_COMMAND = REQUEST_COMMAND
+TAIL_END = 0xFFFFFFFF  # "up to the newest record", whatever its number
+MAX_RECORDS_PER_PASS = 3000  # about what one pass's playback carries: asked for at most
+PASS_GAP_S = 600.0  # a beacon after this long without one starts a new pass
+REQUEST_SPACING_S = 30.0  # the ground's playback requests go at most this often
 IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
+
+
+def _holes(archive: Archive, tail: bool = False) -> list[tuple[int, int]]:
+    """Gaps below the newest numbered record in the archive, and with ``tail`` everything after
+    it too (runs on the archive thread)."""
+    row = archive.db.execute("SELECT MAX(seq) FROM records").fetchone()
+    newest = row[0]
+    holes = [] if newest is None else [(a, b) for a, b in archive.record_gaps(0) if b < newest]
+    if tail:
+        holes.append((0 if newest is None else newest + 1, TAIL_END))
+    return holes
 
 
 class GroundFileReceiver:
@@ -111,6 +130,19 @@ class GroundMonitor:
         self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
         self.bit_rate = bit_rate
         self.files: GroundFileReceiver | None = None
+        # Store and forward: the archive of live and played-back records, and the per-pass gap
+        # requests (body of playback.REQUEST for (first, last)); None without [ground] playback.
+        self.records: RecordIngest | None = None
+        self.request_body: Callable[[str], bytes] | None = None
+        self.requests_per_pass = 0
+        self.request_tail = False  # also ask for what is newer than the archive (no automatic playback)
+        self.playback_requests_sent = 0
+        self.bytes_by_apid: collections.Counter[int] = collections.Counter()  # whole packets
+        self.stored_arrivals: list[tuple[float, int]] = []  # (simulated UTC, stored user-data bytes)
+        self._last_beacon = -float("inf")
+        self._requests_left = 0
+        self._pending_requests: collections.deque[str] = collections.deque()
+        self._asked_up_to = -1  # highest record number asked for in this pass
         self.frames = 0
         self.frames_foreign = 0
         self.frames_bad = 0
@@ -191,13 +223,24 @@ class GroundMonitor:
         self.bytes_down += len(raw)
         self.frame_times.append(now)
         for decoded in frame.packets:
+            packet = decoded.packet
+            self.bytes_by_apid[packet.apid] += len(packet.user_data) + PACKET_OVERHEAD
+            if self.records is not None:
+                self.records.on_packet(packet)
+                if packet.apid == Apid.STORED:
+                    self.stored_arrivals.append((now, len(packet.user_data)))
             match decoded.item:
                 case Beacon():
+                    if now - self._last_beacon > PASS_GAP_S:
+                        self._requests_left = self.requests_per_pass  # a new pass
+                        self._pending_requests.clear()
+                        self._asked_up_to = -1
+                    self._last_beacon = now
                     self.beacon_times.append(now)
                     await self._maybe_command(now)
                 case CommandResult():
                     self.verdicts += 1
-                case FilePdu(packet=packet) if self.files is not None:
+                case FilePdu() if self.files is not None:
                     self.files.on_packet(packet)
 
     async def _maybe_command(self, now: float) -> None:
@@ -210,6 +253,9 @@ class GroundMonitor:
             _, name, body = self.scheduled.popleft()
         elif self.noop is not None and (since >= COMMAND_GAP_S or (unanswered and since >= COMMAND_RETRY_S)):
             name, body = NOOP_COMMAND, self.noop
+        elif since >= REQUEST_SPACING_S and (request := await self._next_request()) is not None:
+            name, body = request
+            self.playback_requests_sent += 1
         else:
             return
         self._verdicts_at_command = self.verdicts
@@ -218,6 +264,25 @@ class GroundMonitor:
         await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
         self.commands_sent += 1
         self.commands_log.append((now, name))
+
+    async def _next_request(self) -> tuple[str, bytes] | None:
+        """The next playback request of this pass: record numbers missing below the newest one
+        the archive has (the satellite's automatic playback, in order, brings what is newer), not
+        asked for already in this pass (what was asked may still be on its way)."""
+        if self.records is None or self.request_body is None or self._requests_left <= 0:
+            return None
+        if not self._pending_requests:
+            archive = self.records.archive
+            holes = [(max(a, self._asked_up_to + 1), b) for a, b in await archive.call(_holes, archive, self.request_tail)
+                     if b > self._asked_up_to]
+            requests = gap_requests(holes, self._requests_left, MAX_RECORDS_PER_PASS)
+            if not requests:
+                return None
+            self._asked_up_to = max(b for _a, b in stored.parse_ranges(",".join(requests)))
+            self._pending_requests.extend(requests)
+        ranges = self._pending_requests.popleft()
+        self._requests_left -= 1
+        return f"{PLAYBACK_COMMAND} {ranges}", self.request_body(ranges)
 
     async def send_file_pdu(self, pdu: bytes) -> None:
         """The ground entity's PDUs: signed like telecommands with their own counter, paced to the

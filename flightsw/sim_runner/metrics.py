@@ -10,6 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgpack
+
+from flightsw.core.records import RecordLog
+from flightsw.ground.archive import Archive
+from flightsw.ground.records import KIND_EVT, KIND_TLM
+from flightsw.link.packets import Apid
 from flightsw.sim_runner.ground import GroundMonitor
 from flightsw.sim_runner.results import ContactTally, contact_windows
 from sim.environment.contacts import StationGeometry
@@ -65,4 +71,54 @@ def link_metrics(transceiver: Any, ground: GroundMonitor, contacts: Sequence[Con
     if ground.files is not None:
         m["files_downlinked"] = float(len(ground.files.files))
         m["images_downlinked"] = float(len(ground.files.images))
+    return m
+
+
+def store_and_forward_metrics(records: RecordLog, archive: Archive, ground: GroundMonitor,
+                              contacts: Sequence[ContactTally], until_utc: float | None) -> dict[str, float]:
+    """The data budget of a run with the scripted ground's archive (after the run: blocking).
+
+    Completeness compares the housekeeping the satellite recorded (its record log, read back from
+    the data directory) up to ``until_utc`` with what reached the ground archive, live or played
+    back, by (packet id, boot, spacecraft seconds); the backlog is what the satellite holds that
+    the ground does not."""
+    m: dict[str, float] = {}
+    flight = records.read_numbered(0, records.next_seq, limit=records.next_seq + 1)
+    have = {KIND_TLM: archive.call_blocking(archive.record_keys, KIND_TLM),
+            KIND_EVT: archive.call_blocking(archive.record_keys, KIND_EVT)}
+    total = found = backlog = backlog_bytes = 0
+    for _n, kind, value in flight:
+        if kind == "tlm":
+            pid, boot, seconds, utc, _values = msgpack.unpackb(value, raw=False)
+            key, code, size = (int(pid), int(boot), float(seconds)), KIND_TLM, len(value)
+            if until_utc is None or (utc is not None and utc < until_utc):
+                total += 1
+                found += key in have[KIND_TLM]
+        elif kind == "evt":
+            key, code = (int(value[0]), int(value[2]), float(value[3])), KIND_EVT
+            size = len(msgpack.packb(value, use_bin_type=True))
+        else:
+            continue
+        if key not in have[code]:
+            backlog += 1
+            backlog_bytes += size
+    m["records_recorded"] = float(records.next_seq)
+    m["hk_archive_completeness"] = 100.0 * found / total if total else 0.0
+    numbered, distinct = archive.call_blocking(lambda: archive.db.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT seq) FROM records WHERE seq IS NOT NULL").fetchone())
+    m["archive_duplicates"] = float(numbered - distinct)
+    gaps = archive.call_blocking(archive.record_gaps, 0)
+    m["archive_gaps"] = float(len(gaps))
+    m["archive_missing_records"] = float(sum(b - a + 1 for a, b in gaps))
+    m["backlog_records_end"] = float(backlog)
+    m["backlog_bytes_end"] = float(backlog_bytes)
+    by_apid = ground.bytes_by_apid
+    for name, apid in (("stored", Apid.STORED), ("housekeeping", Apid.HOUSEKEEPING), ("events", Apid.EVENT),
+                       ("beacon", Apid.BEACON), ("verdict", Apid.VERDICT), ("file", Apid.FILE)):
+        m[f"bytes_down_{name}"] = float(by_apid[apid])
+    usable = [c for c in contacts if c.usable]
+    seconds = sum(c.los - c.aos for c in usable)
+    stored = sum(n for t, n in ground.stored_arrivals if any(c.aos <= t <= c.los + 1.0 for c in usable))
+    m["goodput_mean_bps"] = 8.0 * stored / seconds if seconds else 0.0
+    m["playback_requests_sent"] = float(ground.playback_requests_sent)
     return m

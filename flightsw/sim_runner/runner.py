@@ -10,6 +10,7 @@ import contextlib
 import copy
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -23,18 +24,26 @@ import msgpack
 from flightsw.app import Satellite, load_subsystems
 from flightsw.components.hardware import HardwareBuilder, HardwareSet
 from flightsw.components.housekeeping import add_hardware, build_hardware
-from flightsw.config import ConfigError, MissionConfig
+from flightsw.config import ConfigError, ContactSection, ContactStationSection, MissionConfig
 from flightsw.core.events import EventRecord, Severity
 from flightsw.core.ports import CAMERA_SCENE, MODES, Ports
 from flightsw.core.supervisor import Service, Supervisor
 from flightsw.filetransfer.settings import entity_config_from
+from flightsw.ground.archive import Archive
 from flightsw.ground.dictionary import GroundDictionary
+from flightsw.ground.records import RecordIngest
 from flightsw.link.auth import KeyRing, build_command
+from flightsw.link.packets import Apid
 from flightsw.link.settings import RADIO_KIND, find_radio, load_link_settings
 from flightsw.link.subsystem import SIM_TRANSCEIVER
-from flightsw.sim_runner.ground import NOOP_COMMAND, GroundFileReceiver, GroundMonitor
+from flightsw.sim_runner.ground import (
+    NOOP_COMMAND,
+    PLAYBACK_COMMAND,
+    GroundFileReceiver,
+    GroundMonitor,
+)
 from flightsw.sim_runner.io_accounting import bytes_not_yet_readable, inline_buses
-from flightsw.sim_runner.metrics import link_metrics, measure_contacts
+from flightsw.sim_runner.metrics import link_metrics, measure_contacts, store_and_forward_metrics
 from flightsw.sim_runner.options import SimOptions, SimulationError
 from flightsw.sim_runner.reboots import BootTasks, collect_frozen_garbage, coroutine_name
 from flightsw.sim_runner.results import BootRecord, ContactTally, SimResult
@@ -64,6 +73,17 @@ BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change 
 TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
 RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
 SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
+UART_MISSING = "uart_missing"
+#: a run that ended for these reasons is started again on the same data directory, as the
+#: board's watchdog (WATCHDOG) or the service manager (FDIR: a watch-point's orderly restart) does
+REBOOTING = frozenset({"WATCHDOG", "FDIR"})
+#: flight events counted as metrics of the run (fault protection: docs/operations.md)
+FDIR_EVENTS = {
+    "modes.watch_fired": "watchpoint_responses",
+    "modes.watch_yellow": "watchpoint_yellows",
+    "modes.part_isolated": "parts_isolated",
+    "exec.critical_service": "critical_service_alarms",
+}
 
 
 
@@ -94,6 +114,7 @@ class SimulationRun:
         self.services = Supervisor(on_crash=self._on_service_crash, on_failed=self._on_service_crash)
         self.events: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=MAX_EVENTS_KEPT)
         self.event_counts: collections.Counter[str] = collections.Counter()
+        self.fdir_counts: collections.Counter[str] = collections.Counter()  # FDIR_EVENTS' metrics
         self.data_volume: list[tuple[float, float, float]] = []
         self.modes: list[tuple[float, str]] = []
         self.boots: list[BootRecord] = []
@@ -116,6 +137,8 @@ class SimulationRun:
         self._boot_at: float | None = None  # loop time the running boot started
         self._silence_end: tuple[float, int] | None = None  # (run time, downlink frames before it)
         self._boot_frames: list[tuple[float, float | None]] = []  # per boot: (start, first downlink frame)
+        self.archive: Archive | None = None  # the scripted ground's archive ([ground] playback)
+        self.budget: list[tuple[float, float, float]] = []  # (t, bytes recorded, stored bytes down)
 
     # -- composition --------------------------------------------------------------------------
     def _prepare_config(self) -> None:
@@ -141,6 +164,8 @@ class SimulationRun:
                                       "device simulated (backend = \"sim\")")
         self._seed_uplink_keys()
         self._prepare_launch()
+        if self.scenario.ground.contact_aware:
+            self._configure_contact()
         groups = set(cfg.scheduler.rate_groups)
         for i, fault in enumerate(self.scenario.faults):
             group = fault.target.removeprefix(SOFTWARE_TARGET_PREFIX)
@@ -166,6 +191,18 @@ class SimulationRun:
                 raise SimulationError(f"{self.scenario.source}: launch.failed_burns.{name}: not a gpio_output "
                                       "with a simulated burn_wire")
             wire["fail_first"] = failures
+
+    def _configure_contact(self) -> None:
+        """Contact-aware downlink for the scenario's stations; the World's orbit is the TLE the
+        satellite was loaded with before launch (a mission config's own [contact] is kept)."""
+        if self.config.contact is not None:
+            return
+        stations = [ContactStationSection(name=re.sub(r"[^A-Za-z0-9_]", "_", s.name), lat_deg=s.lat_deg,
+                                          lon_deg=s.lon_deg, alt_m=s.alt_m, min_elevation_deg=s.min_elevation_deg)
+                    for s in self.scenario.stations]
+        for station in stations:  # the flight's pass mask: the ground's, or the scenario's when higher
+            station.min_elevation_deg = max(station.min_elevation_deg, self.scenario.ground.contact_min_elevation_deg)
+        self.config.contact = ContactSection(stations=stations, tle=list(self.scenario.orbit.tle))
 
     def _seed_uplink_keys(self) -> None:
         """Where the link would generate a random uplink key file, write one derived from the seed.
@@ -236,7 +273,8 @@ class SimulationRun:
             self.ground = self._ground_monitor(sat)
             self.services.add_service(TRANSCEIVER_SERVICE, self._run_transceiver, critical=False)
             self.services.add_service("sim.ground", self.ground.run, critical=False)
-        self.applier = FaultApplier(channel=self.transceiver.channel if self.transceiver else None, gate=self.gate)
+        self.applier = FaultApplier(channel=self.transceiver.channel if self.transceiver else None, gate=self.gate,
+                                    transceiver=self.transceiver)
         period = self.options.ticker_period_s
         self.services.add_service("sim.world", lambda: run_world_ticker(self.environment, period, feeds))
         self.services.add_service("sim.faults", self._fault_timeline)
@@ -245,6 +283,11 @@ class SimulationRun:
             self.services.add_service("sim.silence", self._silence_watch, critical=False)
             self.transceiver.downlink.on_submit = self._on_downlink_frame
         self._attach(sat)
+        # A serial device missing at boot must be missing before the transceiver and the flight
+        # link start: applied now, not by the fault timeline that runs beside them.
+        for at, injection, value in self.scenario.timeline():
+            if at == 0 and injection.fault == UART_MISSING:
+                self.applier.apply(at, injection, value)
         return sat
 
     def _attach(self, sat: Satellite) -> None:
@@ -274,7 +317,11 @@ class SimulationRun:
         dictionary = sat.finalize()
         # the ground decodes with the dictionary it would load: the flight side's export
         ground_dictionary = GroundDictionary.from_json(dictionary.to_json(indent=None))
-        if self.options.ground_commands or self.scenario.commands:
+        script = self.scenario.ground
+        request_opcode: int | None = None
+        if script.playback:
+            request_opcode = dictionary.command(PLAYBACK_COMMAND).id
+        if self.options.ground_commands or self.scenario.commands or script.playback:
             ring = KeyRing.load(settings.key_file)  # written by the link subsystem at build time
             key_id = ring.ids[0]
 
@@ -293,9 +340,18 @@ class SimulationRun:
                 scheduled.append((self.scenario.start_epoch + cmd.at, cmd.command, body))
         ground = GroundMonitor(self.transceiver, settings.callsign, ground_dictionary, settings.ground, self.environment.epoch_now,
                                sign, noop, scheduled, settings.bit_rate)
+        if script.playback:
+            self._ground_scratch = self._ground_scratch or tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
+            self.archive = Archive(Path(self._ground_scratch) / "archive.sqlite3")
+            ground.records = RecordIngest(self.archive, self.environment.epoch_now)
+            ground.requests_per_pass = script.requests_per_pass
+            ground.request_tail = not script.contact_aware  # no automatic playback to bring new records
+            if request_opcode is not None:
+                opcode = request_opcode
+                ground.request_body = lambda ranges: msgpack.packb([opcode, [0, ranges]], use_bin_type=True)
         flight_files = entity_config_from(sat.config)
         if flight_files is not None and sign is not None:
-            self._ground_scratch = tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
+            self._ground_scratch = self._ground_scratch or tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
             ground.files = GroundFileReceiver(flight_files, Path(self._ground_scratch), ground.send_file_pdu,
                                               self.environment.epoch_now)
         return ground
@@ -314,6 +370,8 @@ class SimulationRun:
     async def _fault_timeline(self) -> None:
         assert self.applier is not None
         for at, injection, value in self.scenario.timeline():
+            if at == 0 and injection.fault == UART_MISSING:
+                continue  # applied before the boot (build)
             delay = self._t0 + at - self._loop_time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -356,6 +414,8 @@ class SimulationRun:
         down = float(self.ground.bytes_down) if self.ground else 0.0
         up = float(self._bytes_up())
         self.data_volume.append((now, down, up))
+        if self.ground is not None and self.ground.records is not None:
+            self.budget.append((now, float(self._bytes_recorded()), float(self.ground.bytes_by_apid[Apid.STORED])))
         if not self.modes_measured and self.sat is not None and self._port is not None:
             # no mode manager: the persisted mode, as the beacon reports it, while software runs
             mode = self.sat.state.get("mode")
@@ -388,6 +448,16 @@ class SimulationRun:
         self.environment.set_detumbling(active)
         self.environment.set_load_state("adcs", "detumble" if active else "idle")
 
+    def _bytes_recorded(self) -> int:
+        running = self.sat is not None and self._port is not None  # after a boot ended: in _finished
+        live = self.sat.records.bytes_written if running and self.sat is not None else 0
+        return self._finished["bytes_recorded"] + int(live)
+
+    def _link_figure(self, name: str) -> float:
+        """A link counter summed over every boot (the contact-aware downlink's figures)."""
+        link = self._link() if self._port is not None else None  # after a boot ended: in _finished
+        return self._finished[name] + (_link_figures(link).get(name, 0.0) if link is not None else 0.0)
+
     def _bytes_up(self) -> int:
         link = self._link()
         live = link.stats["bytes_received"] if link is not None and self._port is not None else 0
@@ -404,6 +474,8 @@ class SimulationRun:
     def _on_event(self, record: EventRecord) -> None:
         assert self.sat is not None
         self.event_counts[record.severity.name] += 1
+        if record.name in FDIR_EVENTS:
+            self.fdir_counts[FDIR_EVENTS[record.name]] += 1
         if record.severity >= Severity.WARNING:
             text = record.text(self.sat.events.info(record.id).format)
             self.events.append((self.environment.epoch_now(), record.severity.name, f"{record.name}: {text}"))
@@ -460,13 +532,14 @@ class SimulationRun:
                 reason = await sat.run(duration=end - loop.time())
             await self._power_off(sat, reason)
             await self._check_nothing_left(boot)
-            if reason != "WATCHDOG":
+            if reason not in REBOOTING:
                 return reason
             now = self.environment.epoch_now()
             self.resets.append(now)
-            self.events.append((now, RESET_SEVERITY, f"watchdog reset: boot {sat.state.boot_count} ended, "
-                                "the board restarts"))
-            log.warning("simulated watchdog reset at t+%.0f s; booting again", loop.time() - self._t0)
+            what = "watchdog reset" if reason == "WATCHDOG" else f"restart ({reason})"
+            self.events.append((now, RESET_SEVERITY, f"{what}: boot {sat.state.boot_count} ended, "
+                                "the flight software starts again"))
+            log.warning("simulated %s at t+%.0f s; booting again", what, loop.time() - self._t0)
             delay = min(self.options.boot_delay_s, end - loop.time())
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -498,6 +571,9 @@ class SimulationRun:
             self._boot_at = None
         self._finished["commands_rejected"] += int(sat.commands.stats["rejected_total"])
         self._finished["bytes_up"] += int(link.stats["bytes_received"]) if link is not None else 0
+        self._finished["bytes_recorded"] += int(sat.records.bytes_written)
+        for name, value in (_link_figures(link) if link is not None else {}).items():
+            self._finished[name] += value  # type: ignore[assignment]
         port, self._port = self._port, None
         if port is not None:
             self._port_written_before += port.bytes_written
@@ -535,6 +611,8 @@ class SimulationRun:
             wall_s = time.monotonic() - wall
             return self._result(wall_s)
         finally:
+            if self.archive is not None:
+                self.archive.close()
             for scratch in (self._scratch, self._ground_scratch):
                 if scratch is not None:
                     shutil.rmtree(scratch, ignore_errors=True)
@@ -551,13 +629,21 @@ class SimulationRun:
         m["events_error"] = float(sum(self.event_counts[s] for s in ("ERROR", "CRITICAL", "FATAL")))
         m["commands_rejected"] = float(self._finished["commands_rejected"])
         m["reboots"] = float(len(self.resets))
+        for metric in FDIR_EVENTS.values():
+            m[metric] = float(self.fdir_counts[metric])
+        m["critical_service_resets"] = float(sum(1 for b in self.boots if b.reset_reason == "CRITICAL_SERVICE"))
         if self.modes_measured:
             m["safe_mode_entries"] = float(self.safe_mode_entries)
         if self.transceiver is not None and self.ground is not None:
             m.update(link_metrics(self.transceiver, self.ground, contacts, self._bytes_up()))
+            # the link after the last reset (deaf_radio: the board recovers its own radio link)
+            last_reset = self.resets[-1] if self.resets else float("-inf")
+            m["beacons_after_reset"] = float(sum(1 for t in self.ground.beacon_times if t > last_reset))
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
         m.update(self._deployment_metrics())
+        if self.ground is not None and self.ground.records is not None:
+            m.update(self._store_and_forward_metrics(contacts))
         return m
 
     def _deployment_metrics(self) -> dict[str, float]:
@@ -597,6 +683,29 @@ class SimulationRun:
             m["deployment_deployed"] = float(record.get("state") == "DEPLOYED")
         return m
 
+    def _store_and_forward_metrics(self, contacts: list[ContactTally]) -> dict[str, float]:
+        """The data budget and the archive's completeness (read from the flight record log)."""
+        assert self.ground is not None and self.archive is not None and self.sat is not None
+        until = self.scenario.ground.completeness_until
+        m = store_and_forward_metrics(
+            self.sat.records, self.archive, self.ground, contacts,
+            None if until is None else self.scenario.start_epoch + until)
+        m["bytes_recorded"] = float(self._bytes_recorded())
+        for name in LINK_FIGURES:
+            m[name] = self._link_figure(name)
+        contact = self.config.contact
+        if contact is not None:
+            m["energy_saved_wh"] = m["airtime_saved_s"] * contact.tx_extra_power_w / 3600.0
+        return m
+
+    def _pass_goodput(self, contacts: list[ContactTally]) -> list[tuple[str, float, float, float]]:
+        """(station, AOS, LOS, played-back bytes received) of every pass, for the report."""
+        if self.ground is None or self.ground.records is None:
+            return []
+        arrivals = self.ground.stored_arrivals
+        return [(c.station, c.aos, c.los, float(sum(n for t, n in arrivals if c.aos <= t <= c.los + 1.0)))
+                for c in contacts]
+
     def _result(self, wall_s: float) -> SimResult:
         contacts = self.contacts()
         metrics = self.metrics(contacts)
@@ -610,12 +719,25 @@ class SimulationRun:
             data = ReportData.from_world(
                 f"{self.scenario.name} (seed {self.scenario.seed})", self.world, modes=self.modes,
                 data_volume=self.data_volume, events=list(self.events), expectations=expectations,
-                metrics=metrics, resets=list(self.resets))
+                metrics=metrics, resets=list(self.resets), data_budget=list(self.budget),
+                pass_goodput=self._pass_goodput(contacts))
             index = build_report(self.options.report_dir, data)
         return SimResult(self.scenario, metrics, expectations, contacts, list(self.events), index, wall_s,
                          boots=list(self.boots), modes=list(self.modes),
                          world_series={k: list(v) for k, v in self.world.recording.columns.items()},
                          frames_digest=self.transceiver.frames_digest() if self.transceiver is not None else "")
+
+
+LINK_FIGURES = ("frames_sent", "frames_sent_out_of_contact", "frames_sent_out_of_contact_other", "airtime_s",
+                "airtime_saved_s", "frames_saved")
+
+
+def _link_figures(link: Any) -> dict[str, float]:
+    """One boot's transmit figures from its link component."""
+    return {"frames_sent": float(link.scheduler.frames_sent), "airtime_s": float(link.scheduler.airtime_total),
+            "frames_sent_out_of_contact": float(link.contact_stats["frames_out_of_contact"]),
+            "frames_sent_out_of_contact_other": float(link.contact_stats["frames_out_of_contact_other"]),
+            "airtime_saved_s": float(link.airtime_saved_s), "frames_saved": float(link.contact_stats["frames_saved"])}
 
 
 def _mode_name(mode: Any) -> str:

@@ -28,7 +28,8 @@ DEFAULT_LIGHT_CHANNELS: dict[str, str] = {
     "css_px": "+X", "css_mx": "-X", "css_py": "+Y", "css_my": "-Y", "css_pz": "+Z", "css_mz": "-Z",
 }
 NEGLIGIBLE_BER = 1e-12
-DEFAULT_LOCATION_ALIASES: dict[str, str] = {"obc": "board", "eps": "board", "panel": "structure"}
+DEFAULT_LOCATION_ALIASES: dict[str, str] = {"obc": "board", "eps": "board", "panel": "structure",
+                                             "payload": "structure"}  # the camera sits on the structure
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class SimPart:
             if on and not self.powered:
                 self.power_cycles += 1
                 self.faults.hung = False
+                self.faults.latch_frozen = False
                 self.reset()
             self.powered = on
 
@@ -70,9 +71,12 @@ class SimPart:
         """Apply the frozen/out-of-range faults to a new physical sample."""
         if self.faults.out_of_range:
             return saturated()
-        if self.faults.frozen and self._last_sample is not None:
+        if (self.faults.frozen or self.faults.latch_frozen) and self._last_sample is not None:
             return self._last_sample
-        self._last_sample = fresh()
+        sample = fresh()
+        if self.faults.bias and isinstance(sample, int | float):
+            sample += self.faults.bias
+        self._last_sample = sample
         return self._last_sample
 
     # -- bus side (called by SimI2CBus on a worker thread) ----------------------------------

@@ -68,7 +68,7 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
          "link.beacon_channels.battery: no such beacon field (fields: version, mode, boot_count, reset_reason, "
          "uptime, battery_voltage, battery_current, battery_temperature, rail_3v3_current, rail_5v_current, "
          "board_temperature, radio_temperature, last_command_opcode, last_command_status, uplink_counter, "
-         "commands_executed, commands_rejected, auth_failures, frames_received, frames_sent)"),
+         "commands_executed, commands_rejected, auth_failures, frames_received, frames_sent, dictionary_hash)"),
         ("[filetransfer]\nlocal_id = 2\n", "filetransfer.remote_id: required key missing"),
         ("[filetransfer]\nlocal_id = 2\nremote_id = 2\n", "filetransfer.local_id: local_id and remote_id must differ"),
         ("[imaging]\nquota = 2\n", "imaging.quota: unknown key (allowed: base_id, quota_mb)"),

@@ -30,8 +30,8 @@ def mission_devices() -> list[str]:
     return [d.name for d in load_mission(REPO / "deploy" / "sim.toml").devices]
 
 
-DAYS = ["nominal_day", "magnetometer_failure_day", "frame_loss_day", "low_battery_day"]
-SHIPPED = [*DAYS, "first_boot"]
+DAYS = ["nominal_day", "magnetometer_failure_day", "frame_loss_day", "low_battery_day", "store_and_forward_day"]
+SHIPPED = [*DAYS, "first_boot", "hot_payload", "frozen_sensor", "deaf_radio"]
 
 
 @pytest.mark.parametrize("name", DAYS)
@@ -212,3 +212,15 @@ def test_end_of_life_power_option() -> None:
         loads_scenario(MINIMAL + "[power]\nend_of_life = 1\n", "bad.toml")
     with pytest.raises(ScenarioError, match="unknown key"):
         loads_scenario(MINIMAL + "[power]\nageing = 1\n", "bad.toml")
+
+
+def test_ground_table_is_checked() -> None:
+    script = loads_scenario(MINIMAL + '[ground]\nplayback = true\ncontact_aware = true\n'
+                            'completeness_until = "1h"\ncontact_min_elevation_deg = 8\n').ground
+    assert (script.playback, script.contact_aware, script.completeness_until, script.contact_min_elevation_deg) == \
+        (True, True, 3600.0, 8.0)
+    for bad, message in (('[ground]\nplayback = "yes"\n', "ground.playback: expected true or false"),
+                         ('[ground]\ncompleteness_until = "99d"\n', "ground.completeness_until"),
+                         ('[ground]\nreplay = true\n', "replay")):
+        with pytest.raises(ScenarioError, match=message):
+            loads_scenario(MINIMAL + bad)

@@ -91,7 +91,8 @@ def test_every_kind_of_downlink_decodes_to_its_item(dictionary: GroundDictionary
     (_tm(Apid.EVENT, msgpack.packb([1, 99, 3, 1.0, None, 0, {}])), "APID 0x014: Invalid enum value 99 - at `$[1]`"),
     (_tm(Apid.VERDICT, msgpack.packb([1, 2])), "APID 0x011: Expected `array` of at least length 5, got 2"),
     (_tm(Apid.BEACON, b"short"), "APID 0x012: beacon payload is 5 bytes, expected"),
-    (_tm(Apid.STORED, b""), "APID 0x015: unexpected APID 0x015"),
+    (_tm(Apid.STORED, b""), "APID 0x015: malformed stored-telemetry packet"),
+    (_tm(0x017, b""), "APID 0x017: unexpected APID 0x017"),
     (_tm(Apid.HOUSEKEEPING, b"\x95\x01\x03\x01\xc0" + b"\x91" * 3000 + b"\x01"),  # values nested 3000 deep
      "APID 0x013: maximum recursion depth exceeded"),
     (_tm(Apid.EVENT, b"\xc1"), "APID 0x014: MessagePack data is malformed"),

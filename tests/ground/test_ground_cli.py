@@ -131,3 +131,58 @@ async def test_a_sequence_is_checked_on_the_ground_and_runs_on_board(tmp_path: P
     assert state.get("sequencer.schedule") == {"next_id": 3, "items": []}
     params = AtomicStore(tmp_path / "sat" / "params", 1).load().value
     assert params["link.beacon_period"] == 45, params
+
+
+def _seed_archive(path: Path, seqs: list[int], head: int) -> None:
+    """An archive that holds some numbered records (as if played back earlier) and knows the head."""
+    import msgpack
+
+    from flightsw.ground.archive import Archive
+
+    archive = Archive(path)
+    rows = [(n, 1, 0xFFFF, 99, float(n), None, msgpack.packb([0xFFFF, 99, float(n), None, []]), False, "playback")
+            for n in seqs]
+    archive.call_blocking(archive.store_records, rows, 0.0, head)
+    archive.close()
+
+
+async def test_gaps_are_shown_and_requested_and_the_playback_fills_them(tmp_path: Path) -> None:
+    port = _free_port()
+    config = _config(tmp_path, port)
+    db = tmp_path / "g.sqlite3"
+    _seed_archive(db, [0, 1, 2, 3, 4, 8, 9], head=12)
+    common = ["ground", "--config", str(config), "--kiss", f"127.0.0.1:{port}", "--db", str(db)]
+    shown = await run_cli(*common, "gaps", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "missing: 5 records in 2 gaps" in shown.stdout
+    assert "#5-#7 (3)" in shown.stdout and "#10-#11 (2)" in shown.stdout
+    async with running_sim(tmp_path, config, port, duration=60):
+        await asyncio.sleep(8.0)  # the satellite records its first dozen records
+        asked = await run_cli(*common, "gaps", "--request", "--wait", "20", cwd=tmp_path)
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        assert "playback.REQUEST_RANGES 5-7,10-11: SUCCESS" in asked.stdout
+        assert "after playback: 0 of the records asked for still missing" in asked.stdout
+    after = await run_cli(*common, "gaps", cwd=tmp_path)
+    assert "#5-#7" not in after.stdout and "#10-#11" not in after.stdout
+    missing = await run_cli("ground", "--db", str(tmp_path / "none.sqlite3"), "gaps", cwd=tmp_path)
+    assert missing.returncode == 2 and "no archive" in missing.stderr
+
+
+def test_record_table_is_bounded_like_the_frames(tmp_path: Path) -> None:
+    import msgpack
+
+    from flightsw.ground.archive import Archive
+
+    archive = Archive(tmp_path / "a.sqlite3", max_frames=500)
+    try:
+        for batch in range(1000):  # pruning runs every 1000 stores
+            rows = [(batch, 1, 1, 1, float(batch), None, msgpack.packb([1, 1, float(batch), None, []]), False,
+                     "playback")]
+            archive.call_blocking(archive.store_records, rows, 0.0, batch + 1)
+        count, low = archive.call_blocking(lambda: archive.db.execute(
+            "SELECT COUNT(*), MIN(seq) FROM records").fetchone())
+        assert count == 500 and low == 500
+        assert archive.call_blocking(archive.record_gaps, 0) == [(0, 499)]  # pruned: a gap again
+        assert archive.call_blocking(archive.record_gaps, 500) == []
+    finally:
+        archive.close()

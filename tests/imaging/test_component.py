@@ -17,7 +17,7 @@ from flightsw.core.commands import Completion
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
 from flightsw.filetransfer.memory_link import MemoryLink
 from flightsw.imaging.component import ImagingComponent
-from flightsw.imaging.planner import OrbitPredictor, great_circle_km
+from flightsw.imaging.planner import OrbitPredictor, great_circle_km, sun_elevation_deg
 from flightsw.imaging.subsystem import connect_imaging
 from flightsw.testing import ResponseLog, make_satellite
 from sim.camera import FixedScene, SimCamera
@@ -56,6 +56,10 @@ def _satellite(tmp_path: Path, camera: SimCamera, **kwargs: Any):
     sat = make_satellite(tmp_path / "sat", [imaging])
     connect_imaging(sat.ports, imaging)
     return sat, imaging
+
+
+def _latlon(point: Any) -> tuple[float, float]:
+    return point.lat_deg, point.lon_deg
 
 
 SMALL_CAMERA = dict(exposure_us=2000, analogue_gain=1.0, width=160, height=120, jpeg_quality=85)
@@ -182,7 +186,10 @@ async def test_target_capture_from_tle_fires_over_target_and_files_reach_ground(
     orbit = Orbit.from_tle(line1, line2)
     epoch = orbit.epoch_seconds + 3600.0
     predictor = OrbitPredictor(line1, line2)
-    ahead = predictor.subpoint(epoch + 3000.0)
+    # a target the satellite flies over in daylight (captures in darkness are refused)
+    ahead_s = next(t for t in range(3000, 9000, 60)
+                   if sun_elevation_deg(*_latlon(predictor.subpoint(epoch + t)), epoch + t) > 20.0)
+    ahead = predictor.subpoint(epoch + ahead_s)
     target = (round(ahead.lat_deg + 0.15, 3), round(ahead.lon_deg, 3), 40.0)
 
     loop = asyncio.get_running_loop()
@@ -218,7 +225,7 @@ async def test_target_capture_from_tle_fires_over_target_and_files_reach_ground(
         done = await _command(sat, log, "CAPTURE_OVER_TARGET", *target)
         assert done.completion == Completion.SUCCESS, done.detail
         planned = imaging.planned()[0]["utc"]
-        assert abs(planned - (epoch + 3000.0)) < 60.0
+        assert abs(planned - (epoch + ahead_s)) < 60.0
         assert not received  # nothing taken yet
         while not received:  # noqa: ASYNC110 - virtual seconds until the pass
             await asyncio.sleep(5.0)  # virtual seconds

@@ -65,9 +65,20 @@ retry_backoff_s = 1.0
 """
 
 
-def build_satellite(data_dir: Path, loss: float = 0.0) -> Satellite:
-    config = mission_config(data_dir, TOML.format(loss=loss, bit_rate=BIT_RATE))
-    return Satellite(config, subsystems=[build_link, build_imaging])
+FILES_TOML = """
+[files]
+roots = { sequences = "uploads/sequences", configs = "uploads/configs", images = "images" }
+destinations = ["sequences", "configs"]
+"""
+
+
+def build_satellite(data_dir: Path, loss: float = 0.0, file_manager: bool = False) -> Satellite:
+    """The satellite; ``file_manager``: with ``[files]`` and the file manager subsystem too."""
+    from flightsw.components.file_manager import SUBSYSTEM as FILES
+
+    extra = FILES_TOML if file_manager else ""
+    config = mission_config(data_dir, TOML.format(loss=loss, bit_rate=BIT_RATE) + extra)
+    return Satellite(config, subsystems=[build_link, FILES, build_imaging])
 
 
 def link_of(sat: Satellite) -> LinkComponent:
@@ -123,11 +134,12 @@ class Ground:
 
 
 @contextlib.asynccontextmanager
-async def ground_pass(data_dir: Path, loss: float = 0.0) -> AsyncIterator[tuple[Satellite, Ground]]:
+async def ground_pass(data_dir: Path, loss: float = 0.0,
+                      file_manager: bool = False) -> AsyncIterator[tuple[Satellite, Ground]]:
     """A running satellite and a ground station with its file entity, connected through the
     simulated transceiver; both are stopped on the way out, whether the body passed or failed."""
     # Building a satellite does start-up file I/O (boot count, keys): off the loop, as in flight.
-    sat = await asyncio.to_thread(build_satellite, data_dir / "sat", loss)
+    sat = await asyncio.to_thread(build_satellite, data_dir / "sat", loss, file_manager)
     runner = asyncio.create_task(sat.run())
     ground: Ground | None = None
     try:

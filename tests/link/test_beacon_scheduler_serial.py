@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flightsw.link import ax25, beacon
-from flightsw.link.packets import PacketBuilder, TimeStamp, split_packets
+from flightsw.link.packets import Apid, PacketBuilder, TimeStamp, split_packets
 from flightsw.link.scheduler import DownlinkScheduler, Priority, _fcs16, stuffed_bits
 from hal import kiss
 from hal.radio import FrameTooLong, KissRadio
@@ -26,7 +27,7 @@ KSC_MODULES = ROOT / ".venv" / "ksc" / "node_modules"
 
 VALUES = {"battery_voltage": 3.912, "battery_current": -0.25, "battery_temperature": 21.5,
           "board_temperature": None, "uplink_counter": 17, "mode": 2, "frames_sent": 1234,
-          "reset_reason": 7}
+          "reset_reason": 7, "dictionary_hash": 0x1234ABCD}
 
 
 def _beacon_frame() -> bytes:
@@ -78,6 +79,35 @@ def test_ksy_compiles_with_kaitai_and_decodes_a_satellite_beacon(tmp_path: Path)
     assert parsed.packet.mode == module.FlightswBeacon.Mode.nominal
     assert parsed.packet.reset_reason == module.FlightswBeacon.ResetReason.software_error
     assert parsed.packet.last_command_status == 255  # not available: no code, left as the number
+    assert parsed.packet.version == beacon.BEACON_VERSION and parsed.packet.dictionary_hash == 0x1234ABCD
+    # a version 2 beacon (before dictionary_hash) still decodes, without the field
+    old = module.FlightswBeacon.from_bytes(_v2_beacon_frame())
+    assert old.packet.version == 2 and not hasattr(old.packet, "dictionary_hash")  # not in version 2
+    assert old.packet.uplink_counter == 17 and old.packet.frames_sent == 1234
+
+
+def _v2_beacon_frame() -> bytes:
+    """A beacon as version 2 sent it: the same fields without dictionary_hash."""
+    fields = beacon.FIELDS_BY_VERSION[2]
+    values = {**VALUES, "version": 2}
+    payload = struct.pack(">6s" + "".join(f.code for f in fields), b"UN0SAT",
+                          *[beacon._to_wire(f, values.get(f.name)) for f in fields])
+    packet = PacketBuilder(240).telemetry(Apid.BEACON, payload, TimeStamp(5, 1234.5))
+    return ax25.UiFrame(ax25.Address("UN0GND"), ax25.Address("UN0SAT", 1), packet).encode()
+
+
+def test_a_version_2_beacon_still_decodes_and_an_unknown_version_is_named() -> None:
+    (packet,), _ = split_packets(ax25.decode(_v2_beacon_frame()).info)
+    decoded = beacon.decode_payload(packet.user_data)
+    assert decoded["version"] == 2 and decoded["uplink_counter"] == 17 and decoded["frames_sent"] == 1234
+    assert decoded["dictionary_hash"] is None
+    (packet,), _ = split_packets(ax25.decode(_beacon_frame()).info)
+    assert beacon.decode_payload(packet.user_data)["dictionary_hash"] == 0x1234ABCD
+    bad = bytearray(packet.user_data)
+    bad[6] = 9
+    with pytest.raises(ValueError, match="beacon version 9 unknown"):
+        beacon.decode_payload(bytes(bad))
+    assert beacon.dictionary_hash_as_sent(0xFFFFFFFF) == 0xFFFFFFFE  # never the sentinel
 
 
 def test_stuffed_bits_counts_runs_of_ones() -> None:

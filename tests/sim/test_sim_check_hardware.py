@@ -18,13 +18,13 @@ def test_sim_config_lists_every_part_as_found() -> None:
     result = run_cli("--config", str(REPO / "deploy" / "sim.toml"))
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line for line in result.stdout.splitlines() if "sim-i2c-1@" in line]
-    assert len(rows) == 9
+    assert len(rows) == 10
     assert all(line.rstrip().endswith("FOUND") for line in rows), result.stdout
     battery = next(line for line in rows if line.startswith("eps_battery"))
     voltage = float(battery.split("bus_voltage=")[1].split()[0])
     assert 7.5 < voltage < 7.7  # the simulated battery rail is 7.6 V plus noise
     assert "WHO_AM_I=0x40" in result.stdout and "WHO_AM_I=0x6c" in result.stdout
-    assert "9/9 sensors found" in result.stdout
+    assert "10/10 sensors found" in result.stdout
     assert "adcs_sensor_power" in result.stdout
 
 
