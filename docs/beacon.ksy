@@ -8,7 +8,7 @@ doc: |
   The information field holds one CCSDS space packet on APID 0x012 with
   an 8-byte time stamp, the beacon fields and a CRC-16/CCITT-FALSE over the packet.
   A field equal to the maximum (unsigned) or minimum (signed) value means not available.
-  Versions 2 to 3 decode: a later version only appends fields.
+  Versions 2 to 4 decode: a later version only appends fields.
 seq:
   - id: dest_callsign_raw
     size: 6
@@ -75,7 +75,7 @@ types:
         doc: beacon layout version
         valid:
           min: 2
-          max: 3
+          max: 4
       - id: mode
         type: u1
         enum: mode
@@ -86,7 +86,7 @@ types:
       - id: reset_reason
         type: u1
         enum: reset_reason
-        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG, 9 CRITICAL_SERVICE, 10 FDIR)
+        doc: cause of the last reset (0 FIRST_BOOT, 1 UNEXPECTED, 2 STATE_LOST, 3 COMMANDED, 4 SIGTERM, 5 SIGINT, 6 DURATION, 7 SOFTWARE_ERROR, 8 WATCHDOG, 9 CRITICAL_SERVICE, 10 FDIR, 11 LOSS_OF_CONTACT)
       - id: uptime
         type: u4
         doc: seconds since boot [s]
@@ -140,6 +140,15 @@ types:
         type: u4
         if: version >= 3
         doc: first 32 bits of the flight dictionary's SHA-256 (version 3 on)
+      - id: met
+        type: u4
+        if: version >= 4
+        doc: mission elapsed time: seconds run since the first boot, across boots (version 4 on) [s]
+      - id: time_quality
+        type: u1
+        enum: time_quality
+        if: version >= 4
+        doc: quality of spacecraft UTC (0 UNKNOWN, 1 DEGRADED, 2 SYSTEM, 3 GROUND_SET, 4 GPS; version 4 on)
       - id: crc
         type: u2
         doc: CRC-16/CCITT-FALSE over the packet
@@ -183,9 +192,16 @@ enums:
     8: watchdog
     9: critical_service
     10: fdir
+    11: loss_of_contact
   command_status:
     0: none
     1: accepted
     2: rejected
     3: completed
     4: failed
+  time_quality:
+    0: unknown
+    1: degraded
+    2: system
+    3: ground_set
+    4: gps

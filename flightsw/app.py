@@ -27,7 +27,8 @@ from flightsw.components.rate_group_monitor import rate_group_monitor
 from flightsw.components.sequencer import Sequencer
 from flightsw.components.tables import TableService
 from flightsw.config import ConfigError, MissionConfig
-from flightsw.core.clock import SpacecraftClock, TimeCorrelation, loop_time
+from flightsw.core import timekeeping
+from flightsw.core.clock import SpacecraftClock, loop_time
 from flightsw.core.commands import CommandDispatcher
 from flightsw.core.component import Component, Event
 from flightsw.core.context import ComponentContext
@@ -129,13 +130,15 @@ class Satellite:
         self.state = StateStore(data / "state", fsync=fsync)
         self.state.load()
         self.state.boot()
-        corr_raw = self.state.get("time_correlation")
-        correlation = TimeCorrelation.from_dict(corr_raw) if isinstance(corr_raw, dict) else None
+        # MET continues and UTC is carried over (DEGRADED) from the last time checkpoint
+        resumed = timekeeping.resume(timekeeping.TimeCheckpoint.from_dict(self.state.get(timekeeping.STATE_KEY)),
+                                     self.state.boot_count)
         if utc_source is None and config.time.utc_source == "system":
             import time
 
             utc_source = time.time
-        self.clock = SpacecraftClock(self.state.boot_count, monotonic, utc_source, correlation)
+        self.clock = SpacecraftClock(self.state.boot_count, monotonic, utc_source, resumed.correlation,
+                                     met_at_boot=resumed.met_at_boot)
         self.events = EventLog(self.clock)
         self.telemetry = TelemetryDB(self.clock)
         self.workers = Workers()
@@ -293,10 +296,24 @@ class Satellite:
         self.executive.member_error.emit(group=group.name, member=member.name, error=f"{type(exc).__name__}: {exc}"[:80])
 
     def _record_event(self, record: EventRecord) -> None:
-        self.records.append_numbered("evt", record.to_wire())
+        self.records.append_numbered("evt", record.to_wire(), met=self.clock.met())
 
     def _record_packet(self, packet: PacketDef, body: bytes) -> None:
-        self.records.append_numbered("tlm", body)
+        self.records.append_numbered("tlm", body, met=self.clock.met())
+
+    # -- time ---------------------------------------------------------------------------------
+    def time_checkpoint(self) -> timekeeping.TimeCheckpoint:
+        """MET and UTC now, put in the state store (the caller saves it)."""
+        clock = self.clock
+        point = timekeeping.checkpoint_of(clock.met(), clock.utc(), clock.quality)
+        self.state.set(timekeeping.STATE_KEY, point.to_dict())
+        return point
+
+    async def _checkpoint_time(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.time.checkpoint_s)
+            self.time_checkpoint()
+            await self.state.save()
 
     # -- running ----------------------------------------------------------------------------
     async def _storage_writer(self, fn: Callable[[], None]) -> None:
@@ -322,6 +339,9 @@ class Satellite:
         self.clock.restart_epoch()
         # Recovery reads the newest segment (up to its size limit): not on the loop.
         report = await self.workers.run_io(STORAGE_RESOURCE, self.records.open)
+        last = report.last_record
+        if isinstance(last, dict) and isinstance(last.get("m"), int | float):
+            self.clock.raise_met_floor(float(last["m"]))  # MET continues from the newest record
         self.events.add_sink(self._record_event)
         self.telemetry.add_packet_sink(self._record_packet)
         self.state.use_writer(self._storage_writer)
@@ -351,6 +371,7 @@ class Satellite:
         self._records_beat = self.health.register(
             "records.sync", deadline=3 * self.config.storage.records_sync_seconds + 10.0)
         self._add_health_pings()
+        self.supervisor.add_service("time.checkpoint", self._checkpoint_time, critical=False)
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, so full collections stay short and never stall the loop for long.
         gc.collect()
@@ -435,11 +456,12 @@ class Satellite:
                         log.exception("shutdown of %s failed", comp.name)
         except TimeoutError:
             log.error("component shutdown exceeded %.1f s; flushing stores anyway", SHUTDOWN_BUDGET)
+        self.time_checkpoint()
         self.state.save_blocking()
         self.params.save_blocking()
         self.records.close()
         self.workers.shutdown()
-        log.info("stopped: %s", reason)
+        log.info("stopped: %s", pending or reason)
 
 
 def _service_problem(svc: Service) -> str | None:

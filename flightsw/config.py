@@ -84,7 +84,15 @@ class WatchdogSection(Section):
 
 
 class TimeSection(Section):
+    """Spacecraft time (flightsw.core.clock, flightsw.core.timekeeping, the ``gps`` device)."""
+
     utc_source: Literal["ground", "system"] = "ground"
+    #: seconds between two persisted time checkpoints (MET and UTC carried over a reset)
+    checkpoint_s: Annotated[float, _range(1.0, 3600.0)] = 60.0
+    #: a GPS fix steps UTC only when it differs from spacecraft UTC by more than this [s]
+    gps_step_threshold_s: Annotated[float, _range(0.0, 3600.0)] = 0.5
+    #: a GPS fix that jumps more than this from a confirmed UTC is refused (0: never refused)
+    gps_max_step_s: Annotated[float, _range(0.0, 1e9)] = 0.0
 
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -422,11 +430,34 @@ class ModesSection(Section):
             raise ValueError(f"safe_off_outputs: duplicate names in {self.safe_off_outputs!r}")
 
 
+class LossOfContactSection(Section):
+    """The loss-of-contact ladder (flightsw.components.loss_of_contact); absent: not built."""
+
+    #: seconds without a valid authenticated command before the radio is power-cycled
+    radio_reset_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 16 * 3600.0
+    #: seconds without one before the computer is rebooted (after the radio reset)
+    reboot_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 20 * 3600.0
+    #: seconds without one before the link falls back to its safe defaults (after the reboot)
+    safe_defaults_after_s: Annotated[float, _range(60.0, 30 * 86400.0)] = 24 * 3600.0
+    #: the gpio_output that powers the radio ("" = no radio reset step, counted as skipped)
+    radio_power_output: str = ""
+    #: seconds the radio stays unpowered during a reset
+    radio_off_s: Annotated[float, _range(0.1, 600.0)] = 5.0
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0600
+
+    def __post_init__(self) -> None:
+        if not self.radio_reset_after_s < self.reboot_after_s < self.safe_defaults_after_s:
+            raise ValueError("reboot_after_s: the ladder's times must increase: radio_reset_after_s "
+                             f"({self.radio_reset_after_s:g}) < reboot_after_s ({self.reboot_after_s:g}) "
+                             f"< safe_defaults_after_s ({self.safe_defaults_after_s:g})")
+
+
 # --- devices --------------------------------------------------------------------------------------
 
 BACKENDS = ("real", "sim")
 GPIO_KINDS = ("gpio_output", "gpio_input")
 RADIO_KIND = "uhf_radio"
+GPS_KIND = "gps"
 CAMERA_KIND = "camera"
 DEVICE_NAME = r"[a-z_][a-z0-9_]*"
 
@@ -488,6 +519,16 @@ class RadioOptions(Section):
     propagation_delay: Annotated[float, _range(0.0, 10.0)] = 0.005
     seed: int | None = None
     queue_frames: Annotated[int, _range(1, 10_000)] = 8  # simulated radio's queue per direction
+
+
+class GpsOptions(Section):
+    """A GPS receiver's NMEA serial port (RMC and ZDA sentences are read for time)."""
+
+    device: str | UnsetType = UNSET  # required for a real receiver; sim: a pty in the data directory
+    baud: Annotated[int, _range(1200, 921_600)] = 9600
+    # simulated receiver only
+    period_s: Annotated[float, _range(0.1, 60.0)] = 1.0  # seconds between two fixes
+    offset_s: float = 0.0  # the simulated receiver's UTC error (tests of a wrong fix)
 
 
 class RealCameraOptions(Section):
@@ -563,7 +604,7 @@ def device_kinds() -> list[str]:
     """Every ``kind`` a ``[[devices]]`` entry may have."""
     from hal.drivers import DRIVERS
 
-    return sorted([*GPIO_KINDS, RADIO_KIND, CAMERA_KIND, *DRIVERS])
+    return sorted([*GPIO_KINDS, RADIO_KIND, GPS_KIND, CAMERA_KIND, *DRIVERS])
 
 
 def device_options_schema(kind: str, backend: str) -> type[Struct]:
@@ -573,6 +614,8 @@ def device_options_schema(kind: str, backend: str) -> type[Struct]:
         return GpioInputOptions
     if kind == RADIO_KIND:
         return RadioOptions
+    if kind == GPS_KIND:
+        return GpsOptions
     if kind == CAMERA_KIND:
         return RealCameraOptions if backend == "real" else SimCameraOptions
     return sensor_options_schema(kind)
@@ -627,8 +670,9 @@ def parse_device(index: int, raw: Any) -> DeviceConfig:
                        options={k: v for k, v in raw.items() if k not in base_keys})
     options = _convert(dev.options, device_options_schema(dev.kind, dev.backend), dev.options, where,
                        what=f"{dev.backend} {dev.kind}" if dev.kind == CAMERA_KIND else f"kind {dev.kind}")
-    if dev.kind == RADIO_KIND and dev.backend == "real" and not options.device:
-        raise ConfigError(f"{where}.device: the serial device path is required for a real radio")
+    if dev.kind in (RADIO_KIND, GPS_KIND) and dev.backend == "real" and not options.device:
+        what = "radio" if dev.kind == RADIO_KIND else "GPS receiver"
+        raise ConfigError(f"{where}.device: the serial device path is required for a real {what}")
     if isinstance(options, SensorCommonOptions):
         _check_sensor(index, dev, options)
     return dev
@@ -658,6 +702,7 @@ class MissionConfig(Section):
     transmitter: TransmitterSection = field(default_factory=TransmitterSection)
     deployment: DeploymentSection | None = None
     sequencer: SequencerSection = field(default_factory=SequencerSection)
+    loss_of_contact: LossOfContactSection | None = None
 
     #: the file it came from, for messages (set by load/loads; not a key of the file)
     source: str = "<defaults>"
@@ -687,7 +732,7 @@ def _cross_check(cfg: MissionConfig) -> None:
             if line in lines:
                 raise ConfigError(f"devices[{i}].line: line {line[1]} already used by {lines[line]}")
             lines[line] = dev.name
-        elif dev.kind not in (RADIO_KIND, CAMERA_KIND):  # an I2C sensor
+        elif dev.kind not in (RADIO_KIND, GPS_KIND, CAMERA_KIND):  # an I2C sensor
             rate = dev.options.get("rate", "slow")
             if rate not in cfg.scheduler.rate_groups:
                 raise ConfigError(f"devices[{i}].rate: no rate group {rate!r} "
@@ -727,6 +772,12 @@ def _cross_check(cfg: MissionConfig) -> None:
         if wp.output and wp.output not in outputs:
             raise ConfigError(f"modes.watchpoints[{i}].output: no gpio_output device named {wp.output!r} "
                               f"(have: {sorted(outputs)})")
+    if len(cfg.devices_of(GPS_KIND)) > 1:
+        raise ConfigError(f"devices: only one gps is supported, found {[d.name for d in cfg.devices_of(GPS_KIND)]}")
+    loc = cfg.loss_of_contact
+    if loc is not None and loc.radio_power_output and loc.radio_power_output not in outputs:
+        raise ConfigError(f"loss_of_contact.radio_power_output: no gpio_output device named "
+                          f"{loc.radio_power_output!r} (have: {sorted(outputs)})")
     for i, name in enumerate(cfg.modes.safe_off_outputs):
         if name not in outputs:
             raise ConfigError(f"modes.safe_off_outputs[{i}]: no gpio_output device named {name!r} "
@@ -999,7 +1050,7 @@ def reference_markdown() -> str:
             "Every entry has `name` (matching `" + DEVICE_NAME + "`, unique), `kind` and `backend`",
             '(`"real"` or `"sim"`, default `"sim"`); the other keys are the kind\'s options below.', ""]
     for kind, cls in (("gpio_output", GpioOutputOptions), ("gpio_input", GpioInputOptions),
-                      (RADIO_KIND, RadioOptions)):
+                      (RADIO_KIND, RadioOptions), (GPS_KIND, GpsOptions)):
         out += _table(cls, f"kind `{kind}`")
         if cls is GpioOutputOptions:
             out += _table(SimBurnWireOptions, "`burn_wire` table of a `gpio_output` (simulation only)")

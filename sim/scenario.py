@@ -27,7 +27,7 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 MAX_DURATION_S = 30 * 86400.0
 
 LINK_FAULTS: dict[str, type] = {"frame_loss": float, "bit_error_rate": float, "blackout": bool,
-                                "uart_missing": bool}
+                                "uart_missing": bool, "uplink_blackout": bool}
 # Software faults: `target = "rategroup.<name>"` (a rate group of the mission config).
 SOFTWARE_TARGET_PREFIX = "rategroup."
 SOFTWARE_FAULTS = frozenset({"hang"})
@@ -61,6 +61,9 @@ RUN_METRICS = frozenset({
     "backlog_records_end", "backlog_bytes_end", "goodput_mean_bps", "playback_requests_sent",
     "frames_sent", "frames_sent_out_of_contact", "frames_sent_out_of_contact_other", "airtime_s",
     "airtime_saved_s", "energy_saved_wh", "frames_saved",
+    # the loss-of-contact ladder and the ground's command counters
+    "loss_of_contact_radio_resets", "loss_of_contact_reboots", "loss_of_contact_safe_defaults",
+    "ground_commands_executed_after", "ground_key_fallbacks",
 })
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
@@ -333,6 +336,10 @@ class FaultApplier:
                 if self.gate is None:
                     raise ScenarioError("link blackout needs the transceiver's contact gate")
                 self.gate.blackout = bool(value)
+            elif fault == "uplink_blackout":
+                if self.channel is None:
+                    raise ScenarioError("link uplink_blackout needs the simulated transceiver's channel")
+                self.channel.uplink_blackout = bool(value)
             else:
                 if self.channel is None:
                     raise ScenarioError(f"link fault {fault} needs the simulated transceiver's channel")

@@ -98,6 +98,7 @@ class ChannelModel:
     frame_loss: float = 0.0  # probability a frame is lost
     bit_error_rate: float = 0.0
     pass_corrupted: bool = False
+    uplink_blackout: bool = False  # a scenario fault: the satellite's receiver hears nothing
     contact: Callable[[], bool] = field(default=lambda: True)
     seed: int | None = None
     queue_frames: int = DEFAULT_QUEUE_FRAMES
@@ -125,6 +126,7 @@ class DirectionStats:
     frames_dropped_backlog: int = 0
     frames_dropped_busy: int = 0  # offered while the transmit queue was full
     frames_wrong_port: int = 0  # KISS data for a TNC port other than 0 (ground side)
+    frames_blacked_out: int = 0  # offered while the direction was blacked out (uplink_blackout)
     first_frame_at: float | None = None  # loop time the first frame was offered (RF silence checks)
 
 
@@ -132,8 +134,10 @@ class _Direction:
     """One direction of the channel: serialises frames at the bit rate, then loses/corrupts."""
 
     def __init__(self, channel: ChannelModel, rng: random.Random,
-                 deliver: Callable[[bytes], None], tx_delay: Callable[[], float]) -> None:
+                 deliver: Callable[[bytes], None], tx_delay: Callable[[], float],
+                 blacked_out: Callable[[], bool] = lambda: False) -> None:
         self.channel = channel
+        self.blacked_out = blacked_out
         self.rng = rng
         self.deliver = deliver
         self.tx_delay = tx_delay
@@ -155,6 +159,9 @@ class _Direction:
         self.digest.update(struct.pack("<dI", loop.time(), len(frame)) + frame)
         if not self.channel.contact():
             self.stats.frames_out_of_contact += 1
+            return
+        if self.blacked_out():
+            self.stats.frames_blacked_out += 1
             return
         now = loop.time()
         while self._ends and self._ends[0] <= now:
@@ -236,7 +243,8 @@ class SimTransceiver:
         self._gone_clients_received = 0  # bytes taken out of the kernel from clients that left
         self._gone_clients_sent = 0  # bytes sent into the kernel to clients that left
         self.downlink = _Direction(self.channel, self._rng, self._to_ground, self._tx_delay)
-        self.uplink = _Direction(self.channel, self._rng, self._to_flight, lambda: 0.0)
+        self.uplink = _Direction(self.channel, self._rng, self._to_flight, lambda: 0.0,
+                                 lambda: self.channel.uplink_blackout)
 
     def frames_digest(self) -> str:
         """SHA-256 over every frame offered to the channel in both directions, with its time."""

@@ -11,8 +11,10 @@ import asyncio
 from typing import Any
 
 from flightsw.core.component import Arg, Channel, Component, Event, command
-from flightsw.core.enums import ResetReason
+from flightsw.core.enums import ResetReason, TimeQuality
 from flightsw.core.events import Severity
+from flightsw.core.timekeeping import STATE_KEY as TIME_STATE_KEY
+from flightsw.core.timekeeping import checkpoint_of
 from flightsw.core.types import BOOL, F64, STRING, U8, U32
 
 
@@ -24,6 +26,9 @@ class Executive(Component):
     uptime = Channel(F64, unit="s", doc="Seconds since this boot")
     utc = Channel(F64, unit="s", doc="Spacecraft UTC (Unix seconds), 0 when unknown")
     utc_valid = Channel(BOOL, doc="True when spacecraft UTC is known", update="on_change")
+    met = Channel(F64, unit="s", doc="Mission elapsed time: seconds run since the first boot, across boots")
+    time_quality = Channel(U8, doc="UTC quality code: 0 UNKNOWN, 1 DEGRADED, 2 SYSTEM, 3 GROUND_SET, 4 GPS",
+                           update="on_change")
     services_failed = Channel(U32, doc="Services marked failed after repeated crashes", update="on_change")
     service_restarts = Channel(U32, doc="Service restarts since boot", update="on_change")
     events_emitted = Channel(U32, doc="Events emitted since boot", update="on_change")
@@ -37,7 +42,8 @@ class Executive(Component):
     health_stale = Event(Severity.ERROR, "Watchdog withheld: no progress from {tasks}", throttle=(3, 60.0))
     store_problem = Event(Severity.WARNING, "Store {store}: {detail}", throttle=(10, 60.0))
     records_recovered = Event(Severity.WARNING, "Record log: torn tail of {bytes} bytes dropped", throttle=None)
-    time_set = Event(Severity.INFO, "Spacecraft UTC set to {utc:.3f} (was {previous})", throttle=(5, 60.0))
+    time_set = Event(Severity.INFO, "Spacecraft UTC set to {utc:.3f} (was {previous}, step {step} s)",
+                     throttle=(5, 60.0))
     overrun = Event(Severity.WARNING, "Rate group {group} overran: cycle {cycle_ms:.1f} ms", throttle=(5, 60.0))
     member_error = Event(Severity.WARNING, "Rate group {group} member {member} raised {error}", throttle=(5, 60.0))
     restart_requested = Event(Severity.WARNING, "Flight software restart commanded ({delay} s)", throttle=None)
@@ -65,6 +71,8 @@ class Executive(Component):
         utc = ctx.clock.utc()
         self.utc.set(utc or 0.0)
         self.utc_valid.set(utc is not None)
+        self.met.set(ctx.clock.met())
+        self.time_quality.set(ctx.clock.quality.code)
         services = ctx.supervisor.services.values()
         self.services_failed.set(sum(1 for s in services if s.state.name == "FAILED"))
         self.service_restarts.set(sum(s.restarts for s in services))
@@ -74,13 +82,16 @@ class Executive(Component):
         self.watchdog_withheld.set(ctx.health.withheld)
 
     @command(args=[Arg("utc", F64, range=(946684800.0, 4102444800.0), doc="Unix seconds (2000..2100)")],
-             doc="Correlate spacecraft time with UTC; persisted, valid for this boot.")
+             doc="Set spacecraft UTC (quality GROUND_SET); carried over resets as DEGRADED until set again.")
     async def set_time(self, utc: float) -> None:
-        previous = self.ctx.clock.utc()
-        corr = self.ctx.clock.set_utc(utc)
-        self.ctx.state.set("time_correlation", corr.to_dict())
+        clock = self.ctx.clock
+        previous = clock.utc()
+        clock.set_utc(utc, TimeQuality.GROUND_SET)
+        point = checkpoint_of(clock.met(), clock.utc(), clock.quality)
+        self.ctx.state.set(TIME_STATE_KEY, point.to_dict())
         await self.ctx.state.save()
-        self.time_set.emit(utc=utc, previous="unknown" if previous is None else f"{previous:.3f}")
+        self.time_set.emit(utc=utc, previous="unknown" if previous is None else f"{previous:.3f}",
+                           step="?" if previous is None else f"{utc - previous:+.3f}")
 
     @command(args=[Arg("delay", U8, range=(0, 60), doc="Seconds before the restart")],
              doc="Stop the flight software cleanly; the service manager starts it again.")

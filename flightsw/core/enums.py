@@ -57,6 +57,7 @@ class ResetReason(enum.StrEnum):
     #: killed by systemd or the board reset by the hardware watchdog)
     CRITICAL_SERVICE = "CRITICAL_SERVICE"
     FDIR = "FDIR"  # a watch-point's REBOOT response (an orderly stop; the service manager restarts)
+    LOSS_OF_CONTACT = "LOSS_OF_CONTACT"  # the loss-of-contact ladder rebooted the computer
 
     @classmethod
     def parse(cls, value: object) -> ResetReason | None:
@@ -71,6 +72,32 @@ UNCLEAN_RESETS = frozenset({ResetReason.UNEXPECTED, ResetReason.STATE_LOST, Rese
 #: runs that ended on a fault: they do not prove a boot good (boot-loop protection counts them),
 #: though the mode after the last two is trusted (the fault and its cause were recorded)
 FAILED_RUNS = UNCLEAN_RESETS | {ResetReason.CRITICAL_SERVICE, ResetReason.FDIR}
+
+
+class TimeQuality(enum.StrEnum):
+    """How far spacecraft UTC can be trusted (telemetry ``exec.time_quality``, state ``time``).
+
+    UNKNOWN: never set. DEGRADED: carried across a reset from the last persisted UTC plus this
+    boot's uptime (the time the computer was off is not counted, so it runs late). SYSTEM: the
+    operating system's clock (``time.utc_source = "system"``, or the simulator's). GROUND_SET: set
+    by ``exec.SET_TIME`` during this boot. GPS: from a GPS fix during this boot.
+    """
+
+    UNKNOWN = "UNKNOWN"
+    DEGRADED = "DEGRADED"
+    SYSTEM = "SYSTEM"
+    GROUND_SET = "GROUND_SET"
+    GPS = "GPS"
+
+    @property
+    def code(self) -> int:
+        """Wire code (telemetry, beacon): the order of the members."""
+        return list(TimeQuality).index(self)
+
+    @property
+    def confirmed(self) -> bool:
+        """Set by an authority (ground or GPS) during this boot."""
+        return self in (TimeQuality.GROUND_SET, TimeQuality.GPS)
 
 
 class CommandStatus(enum.IntEnum):

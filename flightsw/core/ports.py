@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from flightsw.core.clock import StepListener, TimeCorrelation
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
-    from flightsw.core.enums import LatePolicy, ResetReason, TxInhibit
+    from flightsw.core.enums import LatePolicy, ResetReason, TimeQuality, TxInhibit
 
 T = TypeVar("T")
 
@@ -224,6 +225,8 @@ class SilenceSource(Protocol):
     def silence_active(self) -> bool: ...
 
     def silence_remaining_s(self) -> float: ...
+
+
 class StoredItem(Protocol):
     """One stored command as its users see it (``flightsw.components.schedule.StoredCommand``)."""
 
@@ -282,6 +285,34 @@ class OverflightPredictor(Protocol):
         ...
 
 
+class TimeService(Protocol):
+    """Spacecraft time as a consumer sees it (``SpacecraftClock``, reached through ``ctx.clock``).
+
+    Order and key stored work by ``met()`` (never steps, counts across boots); convert to UTC only
+    to compare with a UTC time tag, and re-plan UTC-timed work when a step listener is called
+    (a ground or GPS correction can move UTC forward or backward by any amount)."""
+
+    def met(self) -> float: ...
+
+    def utc(self) -> float | None: ...
+
+    @property
+    def quality(self) -> TimeQuality: ...
+
+    def seconds_since_boot(self) -> float: ...
+
+    def add_step_listener(self, listener: StepListener) -> None: ...
+
+    def set_utc(self, utc: float, quality: TimeQuality = ...) -> TimeCorrelation: ...
+
+
+class LinkDefaults(Protocol):
+    """Put the link back to its launch configuration (the link): the default uplink key and
+    the link parameters' defaults. Returns what changed, for the event."""
+
+    async def restore_defaults(self) -> str: ...
+
+
 class SceneSource(Protocol):
     """What a simulated camera looks at now (lat/lon/sun elevation), given by an orbit simulator."""
 
@@ -310,6 +341,7 @@ STORED_COMMANDS: PortKey[StoredCommands] = PortKey(
     "stored_commands", "time-tagged commands run through the dispatcher (sequencer)")
 OVERFLIGHTS: PortKey[OverflightPredictor] = PortKey(
     "overflights", "next overflight of a target, for event-relative stored commands (imaging)")
+LINK_DEFAULTS: PortKey[LinkDefaults] = PortKey("link_defaults", "the link's safe defaults (link)")
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")
 REBOOT: PortKey[RebootRequest] = PortKey("reboot", "orderly restart with a reset reason (provided by the satellite)")
 ORBIT_TLE: PortKey[TleSource] = PortKey("orbit_tle", "the uplinked TLE (imaging.SET_TLE)")

@@ -41,6 +41,7 @@ class RecoveryReport:
     records: int
     truncated_bytes: int  # bytes cut from the torn tail of the newest segment
     deleted_segments: int
+    last_record: Any = None  # the newest valid record (decoded), None when the log is empty
 
 
 def frame(payload: bytes) -> bytes:
@@ -111,11 +112,18 @@ class RecordLog:
         segments = self.segments()
         truncated = 0
         records = 0
+        last_record: Any = None
         if segments:
             newest = segments[-1]
             data = newest.read_bytes()
             good, end = scan(data)
             records = len(good)
+            if good:
+                last_record = msgpack.unpackb(good[-1], raw=False, strict_map_key=False)
+            elif len(segments) > 1:  # just rotated: the previous segment holds the newest record
+                older, _ = scan(segments[-2].read_bytes())
+                if older:
+                    last_record = msgpack.unpackb(older[-1], raw=False, strict_map_key=False)
             if end < len(data):
                 truncated = len(data) - end
                 with open(newest, "r+b") as fh:
@@ -130,7 +138,7 @@ class RecordLog:
             self._current_size = 0
         self._fh = open(self._current, "ab")
         deleted = self._enforce_limit()
-        return RecoveryReport(len(self.segments()), records, truncated, deleted)
+        return RecoveryReport(len(self.segments()), records, truncated, deleted, last_record)
 
     def _rotate(self) -> None:
         assert self._current is not None and self._fh is not None
@@ -179,10 +187,15 @@ class RecordLog:
             payloads, _ = scan(remaining.pop().read_bytes())
 
     # -- writing and reading ----------------------------------------------------------------
-    def append_numbered(self, kind: str, value: Any) -> int:
-        """Append ``value`` as the next numbered record of ``kind``; returns its number."""
+    def append_numbered(self, kind: str, value: Any, met: float | None = None) -> int:
+        """Append ``value`` as the next numbered record of ``kind``, stamped with mission elapsed
+        time ``met`` when given (readers order by number and MET, never by UTC, which a time
+        correction can step backward); returns its number."""
         seq = self.next_seq
-        self.append({"n": seq, "k": kind, "v": value})
+        record: dict[str, Any] = {"n": seq, "k": kind, "v": value}
+        if met is not None:
+            record["m"] = round(met, 3)
+        self.append(record)
         self.next_seq = seq + 1
         return seq
 

@@ -1,4 +1,4 @@
-"""The persisted state store: boot count, reset reason, mode, flags, counters, time correlation.
+"""The persisted state store: boot count, reset reason, mode, flags, counters, time checkpoint.
 
 Loaded once at boot (the boot count is incremented and saved before anything else runs), changed
 by components through :meth:`set`, and written atomically (``AtomicStore``) off the event loop.
@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "mode": Mode.SAFE.value,
     "flags": {},
     "counters": {},
-    "time_correlation": None,
+    "time": None,  # the time checkpoint (flightsw.core.timekeeping): MET, UTC, quality
 }
 
 

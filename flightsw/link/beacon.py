@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flightsw.core.enums import CommandStatus, Mode, ResetReason
+from flightsw.core.enums import CommandStatus, Mode, ResetReason, TimeQuality
 from flightsw.link import ax25
 from flightsw.link.packets import (
     CRC_LEN,
@@ -31,7 +31,8 @@ from flightsw.link.packets import (
 
 # 2: last_command_opcode carries the full 32-bit opcode (its low 16 bits left 83 commands 35 values).
 # 3: dictionary_hash appended, so the ground sees a dictionary mismatch before it commands.
-BEACON_VERSION = 3
+# 4: mission elapsed time and the UTC quality appended (time across reboots).
+BEACON_VERSION = 4
 
 # The codes below are part of the published format: a value, once given a code, keeps it. Every
 # value of each enum has one (tested); a stored value no enum knows goes down as 255 (a mode: the
@@ -43,14 +44,17 @@ RESET_CODES: dict[ResetReason, int] = {
     ResetReason.FIRST_BOOT: 0, ResetReason.UNEXPECTED: 1, ResetReason.STATE_LOST: 2, ResetReason.COMMANDED: 3,
     ResetReason.SIGTERM: 4, ResetReason.SIGINT: 5, ResetReason.DURATION: 6, ResetReason.SOFTWARE_ERROR: 7,
     ResetReason.WATCHDOG: 8, ResetReason.CRITICAL_SERVICE: 9, ResetReason.FDIR: 10,
+    ResetReason.LOSS_OF_CONTACT: 11,
 }
 STATUS_CODES: dict[CommandStatus, int] = {status: int(status) for status in CommandStatus}
+TIME_QUALITY_CODES: dict[TimeQuality, int] = {quality: quality.code for quality in TimeQuality}
 
 #: beacon field -> (Kaitai enum name, value -> code) for the fields that carry an enum
 CODED_FIELDS: dict[str, tuple[str, Mapping[Any, int]]] = {
     "mode": ("mode", MODE_CODES),
     "reset_reason": ("reset_reason", RESET_CODES),
     "last_command_status": ("command_status", STATUS_CODES),
+    "time_quality": ("time_quality", TIME_QUALITY_CODES),
 }
 
 
@@ -107,10 +111,12 @@ FIELDS: tuple[BeaconField, ...] = (
     BeaconField("frames_received", "H", 1, "", "uplink frames received since boot"),
     BeaconField("frames_sent", "I", 1, "", "downlink frames sent since boot"),
     BeaconField("dictionary_hash", "I", 1, "", "first 32 bits of the flight dictionary's SHA-256 (version 3 on)"),
+    BeaconField("met", "I", 1, "s", "mission elapsed time: seconds run since the first boot, across boots (version 4 on)"),
+    BeaconField("time_quality", "B", 1, "", f"quality of spacecraft UTC ({_codes_doc(TIME_QUALITY_CODES)}; version 4 on)"),
 )
 #: fields each version carries: a later version only appends, so an old beacon still decodes
-FIELDS_BY_VERSION: dict[int, tuple[BeaconField, ...]] = {2: FIELDS[:-1], 3: FIELDS}
-FIRST_FIELD_OF_VERSION = {"dictionary_hash": 3}
+FIELDS_BY_VERSION: dict[int, tuple[BeaconField, ...]] = {2: FIELDS[:-3], 3: FIELDS[:-2], 4: FIELDS}
+FIRST_FIELD_OF_VERSION = {"dictionary_hash": 3, "met": 4, "time_quality": 4}
 
 FORMAT = ">6s" + "".join(f.code for f in FIELDS)
 PAYLOAD_LEN = struct.calcsize(FORMAT)

@@ -332,6 +332,8 @@ class LinkComponent(Component):
             "frames_sent": self.scheduler.frames_sent,
             "dictionary_hash": (None if dispatcher.dictionary_hash is None
                                 else beacon.dictionary_hash_as_sent(dispatcher.dictionary_hash)),
+            "met": ctx.clock.met(),
+            "time_quality": beacon.TIME_QUALITY_CODES[ctx.clock.quality],
         }
         for field_name, read in self.beacon_sources.items():
             values[field_name] = read()
@@ -509,6 +511,9 @@ class LinkComponent(Component):
     async def select_key(self, key_id: int) -> None:
         if key_id not in self.keys:
             raise CommandFailure(f"key id {key_id} is not in the key file")
+        await self._switch_key(key_id)
+
+    async def _switch_key(self, key_id: int) -> None:
         # Each key has its own counter space: park this key's counter, take up the new key's.
         state = self.ctx.state
         counters = {str(k): int(v) for k, v in dict(state.get(STATE_KEY_COUNTERS, {})).items()}
@@ -519,6 +524,27 @@ class LinkComponent(Component):
         await self.ctx.state.save()
         self._active_key = key_id
         self.key_selected.emit(key_id=key_id)
+
+    # -- safe defaults (LINK_DEFAULTS port, the loss-of-contact ladder) --------------------------
+    async def restore_defaults(self) -> str:
+        """Back to what the ground knows from launch: the default uplink key (the lowest id of the
+        key file, with its own counter: a counter is never lowered) and the link parameters'
+        defaults. The transmitter-off command stays in force (cessation of emissions is the
+        ground's decision alone)."""
+        changed: list[str] = []
+        default_key = self.keys.ids[0]
+        if self._active_key != default_key:
+            changed.append(f"key {self._active_key}->{default_key}")
+            await self._switch_key(default_key)
+        declarations = type(self).declarations
+        for attr in ("beacon_period", "beacon_period_safe"):
+            decl = declarations[attr]
+            assert isinstance(decl, Parameter)
+            pid = self.item_id(decl)
+            if self.ctx.params.get(pid) != decl.default:
+                changed.append(f"{attr} {self.ctx.params.get(pid)}->{decl.default}")
+                await self.ctx.params.set(pid, decl.default)
+        return ", ".join(changed) or "already at defaults"
 
     @command(doc="Queue a beacon now (besides the periodic one).")
     def send_beacon_now(self) -> None:

@@ -23,6 +23,7 @@ from flightsw.config import ConfigError
 from flightsw.core.ports import (
     COMMANDS,
     FILE_DOWNLINK,
+    LINK_DEFAULTS,
     MODES,
     ORBIT_TLE,
     RF_SILENCE,
@@ -105,6 +106,7 @@ def build_link(sat: Satellite) -> None:
     sat.ports.connect(RF_SILENCE, tx.use_silence, by=tx.name)
     sat.ports.connect(MODES, tx.use_modes, by=tx.name)
     link.use_contact_silence(tx.set_out_of_contact)
+    sat.ports.provide(LINK_DEFAULTS, link, by=link.name)
     _add_file_link(sat, link)
     _add_playback_and_contact(sat, link)
 

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile
 from flightsw.ground.archive import Archive
 from flightsw.ground.decoder import (
@@ -46,6 +48,11 @@ TAIL_END = 0xFFFFFFFF  # "up to the newest record", whatever its number
 MAX_RECORDS_PER_PASS = 3000  # about what one pass's playback carries: asked for at most
 PASS_GAP_S = 600.0  # a beacon after this long without one starts a new pass
 REQUEST_SPACING_S = 30.0  # the ground's playback requests go at most this often
+SELECT_KEY_COMMAND = "link.SELECT_KEY"
+# The operators' loss-of-contact procedure: after this many commands in a row without a verdict
+# (while beacons come down), assume the satellite fell back to its safe defaults and sign with the
+# default key (the lowest id of the key file).
+FALLBACK_AFTER_MISSES = 3
 IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
 
 
@@ -113,19 +120,30 @@ class GroundMonitor:
     time, verdicts, files), sends the scenario's timed commands in the first contact after their
     time and, once per pass after the first beacon, an authenticated no-op (again a minute later
     while no verdict has come back: near the horizon a frame is often lost), so the uplink is
-    exercised through the same channel.
+    exercised through the same channel. It signs with the key it last selected (``link.SELECT_KEY``,
+    each key with its own counter) and falls back to the default key after
+    ``FALLBACK_AFTER_MISSES`` unanswered commands, as the loss-of-contact procedure says.
     """
 
     def __init__(self, transceiver: Any, satellite: ax25.Address, dictionary: GroundDictionary, ground: ax25.Address,
-                 epoch_now: Callable[[], float], sign: Callable[[int, bytes, int], bytes] | None,
+                 epoch_now: Callable[[], float], sign: Callable[[int, int, bytes, int], bytes] | None,
                  noop: bytes | None = None, scheduled: Sequence[tuple[float, str, bytes]] = (),
-                 bit_rate: float = 9600.0) -> None:
+                 bit_rate: float = 9600.0, default_key: int = 0) -> None:
         self.transceiver = transceiver
         self.satellite = satellite
         self.decoder = GroundDecoder(dictionary, satellite)  # the ground station's decoder
         self.ground = ground
         self.epoch_now = epoch_now
-        self.sign = sign  # (counter, body, apid) -> complete telecommand packet
+        self.sign = sign  # (key id, counter, body, apid) -> complete telecommand packet
+        self.default_key = default_key
+        self.key_id = default_key  # the key the ground signs commands with now
+        self.key_fallbacks = 0  # times the ground went back to the default key (no answer)
+        self.verdict_times: list[float] = []
+        self._misses = 0  # commands in a row without a verdict
+        self._pending_key: int | None = None  # selected by the last command, in use once answered
+        self._last_key = default_key  # the key the last command was signed with
+        self._unanswered: tuple[str, bytes] | None = None  # a link.SELECT_KEY, until answered
+        self._counters: dict[int, int] = {}  # key id -> last counter used
         self.noop = noop  # body of the per-pass no-op
         self.scheduled = collections.deque(sorted(scheduled, key=lambda c: c[0]))  # (epoch due, name, body); file order kept
         self.bit_rate = bit_rate
@@ -154,7 +172,6 @@ class GroundMonitor:
         self.commands_log: list[tuple[float, str]] = []  # (simulated UTC, command) sent
         self.bytes_read = 0  # raw KISS bytes from the socket
         self.bytes_written = 0
-        self._counter = 0
         self._file_counter = 0
         self._last_command = -float("inf")
         self._verdicts_at_command = 0
@@ -240,6 +257,10 @@ class GroundMonitor:
                     await self._maybe_command(now)
                 case CommandResult():
                     self.verdicts += 1
+                    self.verdict_times.append(now)
+                    self._unanswered = None
+                    if self._pending_key is not None:  # link.SELECT_KEY went through (signed with either key)
+                        self.key_id, self._pending_key = self._pending_key, None
                 case FilePdu() if self.files is not None:
                     self.files.on_packet(packet)
 
@@ -249,7 +270,12 @@ class GroundMonitor:
             return
         since = now - self._last_command
         unanswered = self.verdicts == self._verdicts_at_command
-        if self.scheduled and self.scheduled[0][0] <= now:
+        key = self.key_id
+        if self._unanswered is not None and unanswered and since >= COMMAND_RETRY_S:
+            name, body = self._unanswered
+            if self._last_key == self.key_id:
+                key = int(msgpack.unpackb(body)[1][0])  # it may have gone through, only its answer lost
+        elif self.scheduled and self.scheduled[0][0] <= now:
             _, name, body = self.scheduled.popleft()
         elif self.noop is not None and (since >= COMMAND_GAP_S or (unanswered and since >= COMMAND_RETRY_S)):
             name, body = NOOP_COMMAND, self.noop
@@ -258,12 +284,27 @@ class GroundMonitor:
             self.playback_requests_sent += 1
         else:
             return
+        if self.commands_sent and unanswered:
+            self._misses += 1
+        else:
+            self._misses = 0
+        if self._misses >= FALLBACK_AFTER_MISSES and self.key_id != self.default_key:
+            self.key_id = key = self.default_key
+            self.key_fallbacks += 1
+            self._misses = 0
+            self._unanswered = None
         self._verdicts_at_command = self.verdicts
         self._last_command = now
-        self._counter += 1
-        await self._transmit(self.sign(self._counter, body, Apid.COMMAND))
+        self._last_key = key
+        counter = self._counters.get(key, 0) + 1
+        self._counters[key] = counter
+        await self._transmit(self.sign(key, counter, body, Apid.COMMAND))
         self.commands_sent += 1
         self.commands_log.append((now, name))
+        # a key selection is sent again until answered: until then the ground cannot know the key
+        self._unanswered = (name, body) if name == SELECT_KEY_COMMAND else None
+        # the satellite uses the new key after this command: so does the ground, once it is answered
+        self._pending_key = int(msgpack.unpackb(body)[1][0]) if name == SELECT_KEY_COMMAND else None
 
     async def _next_request(self) -> tuple[str, bytes] | None:
         """The next playback request of this pass: record numbers missing below the newest one
@@ -290,7 +331,7 @@ class GroundMonitor:
         if self.sign is None:
             raise RuntimeError("the ground cannot send file PDUs without the uplink key")
         self._file_counter += 1
-        await self._transmit(self.sign(self._file_counter, pdu, Apid.FILE), pace=True)
+        await self._transmit(self.sign(self.key_id, self._file_counter, pdu, Apid.FILE), pace=True)
 
     async def _transmit(self, packet: bytes, pace: bool = False) -> None:
         frame = ax25.UiFrame(self.satellite, self.ground, packet).encode()

@@ -72,11 +72,16 @@ SAFE_MODE, DETUMBLE_MODE = "SAFE", "DETUMBLE"
 BOOT_MODE = "BOOT"  # the "old" mode a ModeManager reports for the first change of a boot
 TRANSCEIVER_SERVICE = "sim.transceiver"  # added by the link subsystem; the runner owns it instead
 RESET_SEVERITY = "RESET"  # the report's marker for a watchdog reset in the event list
+# events of the loss-of-contact ladder, counted as the scenario metrics of the same name
+LADDER_EVENTS = {"loc.radio_reset": "loss_of_contact_radio_resets",
+                 "loc.rebooting": "loss_of_contact_reboots",
+                 "loc.defaults_restored": "loss_of_contact_safe_defaults"}
 SIM_KEY_COUNT, SIM_KEY_LEN = 4, 32  # as KeyRing.generate writes them
 UART_MISSING = "uart_missing"
 #: a run that ended for these reasons is started again on the same data directory, as the
-#: board's watchdog (WATCHDOG) or the service manager (FDIR: a watch-point's orderly restart) does
-REBOOTING = frozenset({"WATCHDOG", "FDIR"})
+#: board's watchdog (WATCHDOG) or the service manager does after an orderly restart the flight
+#: software asked for (FDIR: a watch-point's response; LOSS_OF_CONTACT: the ladder's last rung)
+REBOOTING = frozenset({"WATCHDOG", "FDIR", "LOSS_OF_CONTACT"})
 #: flight events counted as metrics of the run (fault protection: docs/operations.md)
 FDIR_EVENTS = {
     "modes.watch_fired": "watchpoint_responses",
@@ -118,7 +123,10 @@ class SimulationRun:
         self.data_volume: list[tuple[float, float, float]] = []
         self.modes: list[tuple[float, str]] = []
         self.boots: list[BootRecord] = []
-        self.resets: list[float] = []  # simulated UTC of each watchdog reset
+        self.resets: list[float] = []  # simulated UTC of each reset: watchdog, or a restart asked for
+        self.commanded_reboots: list[float] = []  # simulated UTC of each reboot the software asked for
+        self.ladder_events: collections.Counter[str] = collections.Counter()
+        self.last_safe_defaults: float | None = None  # simulated UTC of the last fall back to defaults
         self.leaked_tasks: list[str] = []  # tasks of a reset satellite still alive afterwards (a bug)
         self.modes_measured = False  # a ModeManager was found in (at least one) boot
         self.safe_mode_entries = 0
@@ -311,7 +319,7 @@ class SimulationRun:
 
     def _ground_monitor(self, sat: Satellite) -> GroundMonitor:
         settings = load_link_settings(sat.config)
-        sign: Callable[[int, bytes, int], bytes] | None = None
+        sign: Callable[[int, int, bytes, int], bytes] | None = None
         noop: bytes | None = None
         scheduled: list[tuple[float, str, bytes]] = []
         dictionary = sat.finalize()
@@ -323,9 +331,7 @@ class SimulationRun:
             request_opcode = dictionary.command(PLAYBACK_COMMAND).id
         if self.options.ground_commands or self.scenario.commands or script.playback:
             ring = KeyRing.load(settings.key_file)  # written by the link subsystem at build time
-            key_id = ring.ids[0]
-
-            def sign(counter: int, body: bytes, apid: int) -> bytes:
+            def sign(key_id: int, counter: int, body: bytes, apid: int) -> bytes:
                 return build_command(ring.key(key_id), key_id, counter, body, seq_count=counter, apid=apid)
 
             if self.options.ground_commands:
@@ -338,8 +344,10 @@ class SimulationRun:
                                           f"{cmd.command!r} in this satellite's dictionary") from None
                 body = msgpack.packb([opcode, list(cmd.args)], use_bin_type=True)
                 scheduled.append((self.scenario.start_epoch + cmd.at, cmd.command, body))
-        ground = GroundMonitor(self.transceiver, settings.callsign, ground_dictionary, settings.ground, self.environment.epoch_now,
-                               sign, noop, scheduled, settings.bit_rate)
+        default_key = KeyRing.load(settings.key_file).ids[0] if sign is not None else 0
+        ground = GroundMonitor(self.transceiver, settings.callsign, ground_dictionary, settings.ground,
+                               self.environment.epoch_now, sign, noop, scheduled, settings.bit_rate,
+                               default_key=default_key)
         if script.playback:
             self._ground_scratch = self._ground_scratch or tempfile.mkdtemp(prefix=f"flightsw-sim-ground-{self.scenario.name}-")
             self.archive = Archive(Path(self._ground_scratch) / "archive.sqlite3")
@@ -476,6 +484,11 @@ class SimulationRun:
         self.event_counts[record.severity.name] += 1
         if record.name in FDIR_EVENTS:
             self.fdir_counts[FDIR_EVENTS[record.name]] += 1
+        metric = LADDER_EVENTS.get(record.name)
+        if metric is not None:
+            self.ladder_events[metric] += 1
+            if metric == "loss_of_contact_safe_defaults":
+                self.last_safe_defaults = self.environment.epoch_now()
         if record.severity >= Severity.WARNING:
             text = record.text(self.sat.events.info(record.id).format)
             self.events.append((self.environment.epoch_now(), record.severity.name, f"{record.name}: {text}"))
@@ -535,8 +548,13 @@ class SimulationRun:
             if reason not in REBOOTING:
                 return reason
             now = self.environment.epoch_now()
-            self.resets.append(now)
-            what = "watchdog reset" if reason == "WATCHDOG" else f"restart ({reason})"
+            if reason == "WATCHDOG":
+                self.resets.append(now)
+                what = "watchdog reset"
+            else:  # an orderly restart the flight software asked for (FDIR, loss of contact)
+                self.resets.append(now)
+                self.commanded_reboots.append(now)
+                what = f"restart ({reason})"
             self.events.append((now, RESET_SEVERITY, f"{what}: boot {sat.state.boot_count} ended, "
                                 "the flight software starts again"))
             log.warning("simulated %s at t+%.0f s; booting again", what, loop.time() - self._t0)
@@ -605,7 +623,9 @@ class SimulationRun:
             # The first boot's satellite is built before the loop runs, as a process starts
             # before its loop: reading stores and setting components up never holds the loop.
             self.build().finalize()
-            with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(0.0, speed)) as runner:
+            # debug=False whatever PYTHONASYNCIODEBUG says: debug mode records a stack for each
+            # of the millions of callbacks of a simulated day (the loop-block guard does not need it)
+            with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(0.0, speed), debug=False) as runner:
                 reason = runner.run(self._main())
             log.info("simulation stopped (%s) at %s", reason, self.world.state.utc.isoformat())
             wall_s = time.monotonic() - wall
@@ -639,6 +659,15 @@ class SimulationRun:
             # the link after the last reset (deaf_radio: the board recovers its own radio link)
             last_reset = self.resets[-1] if self.resets else float("-inf")
             m["beacons_after_reset"] = float(sum(1 for t in self.ground.beacon_times if t > last_reset))
+        if self.sat is not None and self.sat.config.loss_of_contact is not None:
+            for metric in LADDER_EVENTS.values():
+                m[metric] = float(self.ladder_events[metric])
+            if self.ground is not None:
+                m["ground_key_fallbacks"] = float(self.ground.key_fallbacks)
+                if self.last_safe_defaults is not None:
+                    # the ground's commands answered after the satellite fell back to its defaults
+                    m["ground_commands_executed_after"] = float(
+                        sum(1 for t in self.ground.verdict_times if t > self.last_safe_defaults))
         if self.loop is not None:
             m["io_hold_expired"] = float(self.loop.io_hold_expired)
         m.update(self._deployment_metrics())

@@ -37,7 +37,7 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
         ('[[devices]]\nkind = "ina219"\n', "devices[0].name: required key missing"),
         (INA + 'backend = "fake"\n', "devices[0].backend: expected one of 'real', 'sim', got 'fake'"),
         ('[[devices]]\nname = "eps"\nkind = "ina291"\n',
-         "devices[0].kind: unknown device kind 'ina291' (known: ads1115, camera, gpio_input, gpio_output, ina219, "
+         "devices[0].kind: unknown device kind 'ina291' (known: ads1115, camera, gpio_input, gpio_output, gps, ina219, "
          "lis2mdl, lsm6dsox, mcp9808, uhf_radio)"),
         (INA + "shunt_ohm = 0.1\n", "devices[0].shunt_ohm: unknown key for kind ina219 (allowed: address, base_id, "
                                     "bus, bus_range_v, faults, limits, max_current_a, max_failures, power_switch, "
@@ -68,7 +68,7 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
          "link.beacon_channels.battery: no such beacon field (fields: version, mode, boot_count, reset_reason, "
          "uptime, battery_voltage, battery_current, battery_temperature, rail_3v3_current, rail_5v_current, "
          "board_temperature, radio_temperature, last_command_opcode, last_command_status, uplink_counter, "
-         "commands_executed, commands_rejected, auth_failures, frames_received, frames_sent, dictionary_hash)"),
+         "commands_executed, commands_rejected, auth_failures, frames_received, frames_sent, dictionary_hash, met, time_quality)"),
         ("[filetransfer]\nlocal_id = 2\n", "filetransfer.remote_id: required key missing"),
         ("[filetransfer]\nlocal_id = 2\nremote_id = 2\n", "filetransfer.local_id: local_id and remote_id must differ"),
         ("[imaging]\nquota = 2\n", "imaging.quota: unknown key (allowed: base_id, quota_mb)"),

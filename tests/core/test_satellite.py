@@ -13,6 +13,7 @@ import msgpack
 import pytest
 
 from flightsw.core.commands import Completion
+from flightsw.core.enums import TimeQuality
 from flightsw.core.records import RecordLog
 from flightsw.testing import ResponseLog, ground_decoder
 from sim.watchdog import SimWatchdog
@@ -53,7 +54,7 @@ async def test_six_simulated_hours_on_virtual_time(tmp_path: Path, new_satellite
 
 
 @pytest.mark.virtual_time
-async def test_utc_correlation_by_command_persists_for_the_boot(new_satellite, sat_runner) -> None:
+async def test_utc_set_by_command_is_carried_over_a_reboot_as_degraded(new_satellite, sat_runner) -> None:
     sat = await sat_runner.start(new_satellite())
     await asyncio.sleep(1.0)
     op = sat.dictionary.command("exec.SET_TIME").id
@@ -63,8 +64,13 @@ async def test_utc_correlation_by_command_persists_for_the_boot(new_satellite, s
     await sat_runner.stop(sat)
 
     assert utc is not None and abs(utc - 1_800_000_100.0) < 0.01
+    assert sat.clock.quality is TimeQuality.GROUND_SET
     sat2 = new_satellite()
-    assert sat2.clock.correlation is not None and sat2.clock.utc() is None  # new boot: unknown until set again
+    # the new boot starts from the UTC of the clean stop, marked DEGRADED until confirmed again
+    assert sat2.clock.quality is TimeQuality.DEGRADED
+    carried = sat2.clock.utc()
+    assert carried is not None and abs(carried - 1_800_000_100.0) < 0.5
+    assert sat2.clock.met() >= 101.0  # MET continues from the previous boot
 
 
 def private_sim_config(tmp_path: Path, watchdog: str = "sim") -> Path:

@@ -272,3 +272,23 @@ def test_launch_silence_across_a_reset_then_deployment_then_beacons(sim_config: 
     assert len(resumed) == 1  # only the reset during the silence resumes it; the later one does not
     assert [t.split(":")[0] for t in texts if t.startswith(("deploy.burn_started", "deploy.deployed"))] == [
         "deploy.burn_started", "deploy.burn_started", "deploy.deployed"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_the_loss_of_contact_scenario_climbs_the_ladder_and_the_ground_gets_back_in(
+        sim_config: MissionConfig) -> None:
+    """The shipped scenario: a day without uplink -> radio reset, reboot, safe defaults; the
+    ground's first default-key command afterwards executes."""
+    from flightsw.sim_runner import run_scenario
+    from sim.scenario import builtin_scenario, load_scenario
+
+    scenario = load_scenario(builtin_scenario("loss_of_contact"), [d.name for d in sim_config.devices])
+    result = run_scenario(sim_config, scenario, SimOptions())
+    failed = [f"{e.expectation.metric}: {e.reason}" for e in result.expectations if not e.passed]
+    assert not failed, failed
+    # one reboot, the ladder's own: the second boot reads its reason
+    assert [(b.boot_count, b.reset_reason) for b in result.boots] == [(1, "FIRST_BOOT"), (2, "LOSS_OF_CONTACT")]
+    m = result.metrics
+    assert m["loss_of_contact_radio_resets"] == m["loss_of_contact_reboots"] == m["loss_of_contact_safe_defaults"] == 1
+    assert m["ground_commands_executed_after"] >= 1
