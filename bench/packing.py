@@ -63,7 +63,9 @@ def analyse(sat: Satellite, frames: Iterable[bytes]) -> tuple[dict[str, float], 
             name = names.get(packet_id)
             if name is None:
                 continue
-            values_len = len(msgpack.packb(body[-1], use_bin_type=True))
+            # The values array is the body's last element, as sent (F32 values are float32 on the
+            # wire: re-encoding the decoded floats would count them as float64).
+            values_len = len(packet.user_data) - len(msgpack.packb(body[:-1], use_bin_type=True))
             parts["frame"] += share - len(packet.raw)
             parts["space_packet"] += len(packet.raw) - len(packet.user_data)
             parts["body_header"] += len(packet.user_data) - values_len
