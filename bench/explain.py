@@ -61,8 +61,9 @@ def _packing(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
     if len(part) < 4 or "hk_raw_bytes_per_packet" not in figures:
         return _not_analysed(fig, figures)
     return (
-        f"per byte of raw values the air carries {part['values']:.2f} bytes of msgpack values (floats "
-        f"go as 9-byte doubles, F32 channels are 4 bytes raw), {part['body_header']:.2f} of body header "
+        f"per byte of raw values the air carries {part['values']:.2f} bytes of msgpack values (an F32 "
+        f"value goes as a 5-byte msgpack float32, 4 bytes raw; integers carry a type byte), "
+        f"{part['body_header']:.2f} of body header "
         f"(packet id, boot, seconds and utc again, though the space packet's secondary header already "
         f"stamps it), {part['space_packet']:.2f} of space packet headers and CRC and {part['frame']:.2f} "
         f"of AX.25 framing. A packet carries {figures['hk_raw_bytes_per_packet']['median']:.0f} bytes of raw "
@@ -99,7 +100,31 @@ def _day_rss(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
             "(the simulated parts behind the pty and a socket), or tracemalloc filtered by package.")
 
 
+def _goodput(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    alt = figures.get("alt_" + fig["key"])
+    ratio = fig.get("ratio_median")
+    if ratio is None:
+        return _not_analysed(fig, figures)
+    text = (f"the transfer used {ratio:.2f} of the raw link rate. With the flight settings a 256-byte frame "
+            "carries a 200-byte PDU of which ~186 bytes are file data, behind ~60 bytes of AX.25 header, "
+            "FCS and flags, space packet header, secondary header and CRC, and CFDP header; and every "
+            "frame pays the 50 ms TX delay again (the flight scheduler paces each frame as TX delay + "
+            "airtime and the simulated TNC keys up for each one), about 60 bytes' worth of airtime at "
+            "9600 bit/s. Housekeeping, beacon and events take their share of the link too. Together "
+            "that caps a 256-byte-frame link near 0.6 of the raw rate before any loss, so 0.85 cannot "
+            "be met with this frame size and per-frame key-up")
+    if alt is not None:
+        text += (f"; with 1024-byte frames (968-byte PDUs) and the TNC keyed once per burst, the same "
+                 f"transfer measured {alt['median']:.0f} B/s ({alt.get('ratio_median') or 0:.2f} of the link). "
+                 "Proposed change: larger frames where the ground's TNC and decoders take them (direwolf's "
+                 "KISS input holds 2048 bytes, multimon-ng 510) and a scheduler that keeps the TNC fed "
+                 "so a pass's frames go in one key-up (with the simulator's TNC charging TX delay per "
+                 "key-up, not per frame)")
+    return text + "."
+
+
 EXPLAIN = {
+    **{f"goodput_{pct}_Bps": _goodput for pct in (0, 5, 10, 20)},
     "rss_growth_mb": _day_rss,
     "cpu_safe_pct": _safe_cpu,
     "hk_packing_ratio": _packing,
