@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.bareloop import ticker
 from bench.harness import child_parser, percentile, progress, write_result
+from flightsw.core.eventloop import flight_loop
 from flightsw.core.workers import Workers
 from flightsw.imaging.products import make_products
 from hal.camera import Frame, encode_jpeg
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = child_parser(__doc__.splitlines()[0]).parse_args(argv)
     jpeg = twelve_megapixel_jpeg()
     frame = Frame("jpeg", WIDTH, HEIGHT, jpeg=jpeg)
-    figures = asyncio.run(run(frame))
+    with asyncio.Runner(loop_factory=flight_loop) as runner:
+        figures = runner.run(run(frame))
     write_result(args.json, figures, {}, [f"{WIDTH}x{HEIGHT} JPEG of {len(jpeg) / 1e6:.1f} MB"])
     return 0
 

@@ -35,6 +35,7 @@ from bench.harness import (
 from bench.packing import analyse
 from flightsw.app import Satellite
 from flightsw.core.commands import Completion
+from flightsw.core.eventloop import flight_loop
 from flightsw.core.scheduler import RateGroup
 from flightsw.link.subsystem import SIM_TRANSCEIVER
 from flightsw.testing import ResponseLog, wait_until
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     nominal_s = args.duration or (5.0 if args.quick else 60.0)
     safe_s = 3.0 if args.quick else 20.0
     with tempfile.TemporaryDirectory() as scratch:
-        figures, samples = asyncio.run(fly(Path(scratch) / "data", nominal_s, safe_s, Path(scratch)))
+        with asyncio.Runner(loop_factory=flight_loop) as runner:
+            figures, samples = runner.run(fly(Path(scratch) / "data", nominal_s, safe_s, Path(scratch)))
     write_result(args.json, figures, samples, [f"nominal window {nominal_s:g} s, SAFE window {safe_s:g} s"])
     return 0
 

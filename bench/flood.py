@@ -24,6 +24,7 @@ from bench.configs import sim_config
 from bench.flight import group_at
 from bench.harness import child_parser, percentile, progress, rss_mb, write_result
 from flightsw.app import Satellite
+from flightsw.core.eventloop import flight_loop
 from flightsw.core.scheduler import RateGroup
 from flightsw.link import ax25
 from flightsw.link.component import LinkComponent
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     flood_s = args.duration or (5.0 if args.quick else 60.0)
     quiet_s = 5.0 if args.quick else 20.0
     with tempfile.TemporaryDirectory() as d:
-        figures = asyncio.run(run(Path(d) / "data", quiet_s, flood_s))
+        with asyncio.Runner(loop_factory=flight_loop) as runner:
+            figures = runner.run(run(Path(d) / "data", quiet_s, flood_s))
     write_result(args.json, figures, {}, [f"quiet window {quiet_s:g} s, flood {flood_s:g} s at "
                                           f"{RATE_HZ:g} frames/s"])
     return 0
