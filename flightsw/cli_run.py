@@ -10,6 +10,7 @@ import time
 
 from flightsw.app import Satellite
 from flightsw.cli import default_sim_config, load_config_or_exit
+from flightsw.core.eventloop import flight_loop
 
 log = logging.getLogger("flightsw.cli")
 
@@ -67,7 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args.config)
     sat = Satellite(config)
     _log_packets(sat)
-    return asyncio.run(_run(sat, args.duration))
+    with asyncio.Runner(loop_factory=flight_loop) as runner:
+        return runner.run(_run(sat, args.duration))
 
 
 def parse_speed(text: str) -> float | None:
@@ -106,7 +108,8 @@ def cmd_sim_live(args: argparse.Namespace) -> int:
     while True:  # a simulated watchdog reset boots the simulated satellite again, as the board would
         sat = Satellite(config)
         _log_packets(sat)
-        reason = asyncio.run(sat.run(duration=duration, install_signals=True))
+        with asyncio.Runner(loop_factory=flight_loop) as runner:
+            reason = runner.run(sat.run(duration=duration, install_signals=True))
         if reason != "WATCHDOG":
             return 0
         log.warning("simulated watchdog reset: booting the simulated satellite again")

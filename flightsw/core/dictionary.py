@@ -25,6 +25,7 @@ from flightsw.core.component import (
     Parameter,
 )
 from flightsw.core.telemetry import PacketDef, packet_id
+from flightsw.core.types import F32
 
 
 class DictionaryError(ValueError):
@@ -71,12 +72,14 @@ class Dictionary:
 
     def add_packet(self, name: str, rate_hz: float, channel_names: Sequence[str]) -> PacketDef:
         ids = []
+        singles = []
         for cname in channel_names:
             item = self.by_name.get(cname)
             if item is None or not isinstance(item.decl, Channel):
                 raise DictionaryError(f"packet {name}: unknown channel {cname!r}")
             ids.append(item.id)
-        pdef = PacketDef(name, packet_id(name), rate_hz, tuple(ids), tuple(channel_names))
+            singles.append(item.decl.type is F32)
+        pdef = PacketDef(name, packet_id(name), rate_hz, tuple(ids), tuple(channel_names), tuple(singles))
         if pdef.id in self.packets:
             raise DictionaryError(f"packet {name}: id collides with {self.packets[pdef.id].name}")
         self.packets[pdef.id] = pdef

@@ -47,6 +47,8 @@ class RateGroup:
     stats: RateGroupStats = field(default_factory=RateGroupStats)
     on_overrun: Callable[[RateGroup, float], None] | None = None
     on_member_error: Callable[[RateGroup, MemberStats, BaseException], None] | None = None
+    # Each cycle's start lateness (s after its deadline), for a lateness distribution (bench/).
+    on_cycle_start: Callable[[RateGroup, float], None] | None = None
     start_time: float | None = None
 
     def __post_init__(self) -> None:
@@ -82,8 +84,11 @@ class RateGroup:
                 await asyncio.sleep(delay)
             cycle_start = loop.time()
             stats = self.stats
-            if cycle_start - deadline > stats.start_lateness_max:
-                stats.start_lateness_max = cycle_start - deadline
+            lateness = cycle_start - deadline
+            if lateness > stats.start_lateness_max:
+                stats.start_lateness_max = lateness
+            if self.on_cycle_start is not None:
+                self.on_cycle_start(self, lateness)
             # Members run inline (no coroutine per member): the 10 Hz group runs this ~36 000
             # times an hour, and most members are plain functions.
             for member in list(self.members):

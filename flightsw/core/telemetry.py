@@ -9,6 +9,7 @@ decodes by position without per-value ids (flightsw.ground.decoder). Packets go 
 from __future__ import annotations
 
 import logging
+import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ class PacketDef:
     rate_hz: float
     channel_ids: tuple[int, ...]
     channel_names: tuple[str, ...]
+    # Which channels are declared F32: their floats go on the wire as msgpack float32 (5 bytes)
+    # instead of float64 (9), the precision their type declares. Empty: every float as float64.
+    single_floats: tuple[bool, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "id": self.id, "rate_hz": self.rate_hz, "channels": list(self.channel_names)}
@@ -44,6 +48,22 @@ def packet_id(name: str) -> int:
 
 
 PacketSink = Callable[[PacketDef, bytes], None]
+
+_FLOAT32 = struct.Struct(">Bf")
+
+
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    return b"\xdc" + n.to_bytes(2, "big") if n < 0x10000 else b"\xdd" + n.to_bytes(4, "big")
+
+
+def _pack_single(value: float) -> bytes:
+    """A float as msgpack float32 (0xca); one beyond float32's range stays a float64."""
+    try:
+        return _FLOAT32.pack(0xCA, value)
+    except OverflowError:
+        return cast(bytes, msgpack.packb(value))
 
 
 class TelemetryDB:
@@ -88,8 +108,15 @@ class TelemetryDB:
         stamp = self._clock.now()
         latest = self._latest
         values = [None if (e := latest.get(cid)) is None else e[0] for cid in packet.channel_ids]
-        # msgpack ships no type hints; packb always returns bytes.
-        body = cast(bytes, msgpack.packb([packet.id, *stamp.to_wire(), values], use_bin_type=True))
+        if not any(packet.single_floats):
+            # msgpack ships no type hints; packb always returns bytes.
+            body = cast(bytes, msgpack.packb([packet.id, *stamp.to_wire(), values], use_bin_type=True))
+        else:
+            # The same msgpack array, with the values of F32 channels as msgpack float32.
+            head = cast(bytes, msgpack.packb([packet.id, *stamp.to_wire(), None], use_bin_type=True))
+            body = head[:-1] + _array_header(len(values)) + b"".join(
+                _pack_single(v) if single and type(v) is float else cast(bytes, msgpack.packb(v, use_bin_type=True))
+                for v, single in zip(values, packet.single_floats, strict=True))
         self.packets_built += 1
         return body
 

@@ -33,15 +33,27 @@ class ProductSet:
         return len(self.full) + len(self.preview) + len(self.thumbnail)
 
 
-def _resized_jpeg(full_jpeg: bytes, longest_side: int, quality: int) -> bytes:
+def _resized_jpegs(full_jpeg: bytes, sizes: list[tuple[int, int]]) -> list[bytes]:
+    """JPEGs of ``full_jpeg`` scaled to each (longest side, quality), decoded once.
+
+    The decoder is asked for the smallest DCT scale (1/2, 1/4, 1/8) still at least as large as the
+    biggest product (``Image.draft``): a 12 MP frame is decoded straight to ~500 x 380 instead of
+    36 MB of full-resolution pixels, about a tenth of the CPU and of the memory, and the worker
+    holds the interpreter (and so the flight loop) for that much less time.
+    """
     from PIL import Image
 
+    largest = max(side for side, _ in sizes)
     with Image.open(io.BytesIO(full_jpeg)) as decoded:
+        decoded.draft("RGB", (largest, largest))
         rgb = decoded.convert("RGB")
-    rgb.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
-    return buffer.getvalue()
+    out = []
+    for side, quality in sorted(sizes, key=lambda s: -s[0]):
+        rgb.thumbnail((side, side), Image.Resampling.LANCZOS)  # each product from the one before
+        buffer = io.BytesIO()
+        rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
+        out.append((side, quality, buffer.getvalue()))
+    return [next(data for s, q, data in out if (s, q) == wanted) for wanted in sizes]
 
 
 def make_products(frame: Frame, preview_quality: int, preview_px: int = 320,
@@ -58,10 +70,11 @@ def make_products(frame: Frame, preview_quality: int, preview_px: int = 320,
     else:
         full = encode_jpeg(frame.rgb, FULL_QUALITY_FROM_RAW)
     width, height = jpeg_size(full)
+    preview, thumbnail = _resized_jpegs(full, [(preview_px, preview_quality), (thumbnail_px, THUMBNAIL_QUALITY)])
     return ProductSet(
         full=full,
-        preview=_resized_jpeg(full, preview_px, preview_quality),
-        thumbnail=_resized_jpeg(full, thumbnail_px, THUMBNAIL_QUALITY),
+        preview=preview,
+        thumbnail=thumbnail,
         width=width,
         height=height,
         sha256=hashlib.sha256(full).hexdigest(),

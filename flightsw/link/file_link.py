@@ -105,6 +105,7 @@ class FileLink(Component):
                                  on_transfer_done=self._on_transfer_done)
         self.stats = CounterSet(self)
         self._outbox_links: dict[int, Path] = {}
+        self._pending_links: set[Path] = set()  # linked by put(), not yet in the journal
         self._finished_links: list[Path] = []
         self._outbox_seq = itertools.count()
         self.received: list[ReceivedFile] = []
@@ -120,14 +121,21 @@ class FileLink(Component):
         return await self.ctx.workers.run_io(WORKER, fn)
 
     async def _run_entity(self) -> None:
-        await self._run_io(self._sweep_outbox)
+        await self._startup_sweep()
         await self.entity.run()
 
-    def _sweep_outbox(self) -> None:
+    async def _startup_sweep(self) -> None:
+        # The links put() holds right now are spared: a put() may run before this start-up sweep,
+        # and its link is not in the journal until the entity has queued it.
+        spared = frozenset(self._pending_links | set(self._outbox_links.values()))
+        await self._run_io(lambda: self._sweep_outbox(spared))
+
+    def _sweep_outbox(self, spared: frozenset[Path] = frozenset()) -> None:
         """Remove outbox links whose transfer is finished or unknown (after a reboot)."""
         self.outbox.mkdir(parents=True, exist_ok=True)
         journal = OutgoingJournal.load(self.entity_config.journal_dir / "outgoing.json")
-        live = {Path(r.source) for r in journal.records.values() if r.state != "done"}
+        live = {Path(r.source).resolve() for r in journal.records.values() if r.state != "done"}
+        live |= {path.resolve() for path in spared}
         for path in self.outbox.iterdir():
             if path.resolve() not in live:
                 path.unlink(missing_ok=True)
@@ -146,13 +154,17 @@ class FileLink(Component):
                 link_path.unlink()
                 os.link(source, link_path)
 
-        await self._run_io(link)  # FileNotFoundError if the source is gone: the caller reports it
+        self._pending_links.add(link_path)
         try:
-            transfer_id = await self.entity.put(link_path, name, priority)
-        except BaseException:
-            await self._run_io(lambda: link_path.unlink(missing_ok=True))
-            raise
-        self._outbox_links[transfer_id] = link_path
+            await self._run_io(link)  # FileNotFoundError if the source is gone: the caller reports it
+            try:
+                transfer_id = await self.entity.put(link_path, name, priority)
+            except BaseException:
+                await self._run_io(lambda: link_path.unlink(missing_ok=True))
+                raise
+            self._outbox_links[transfer_id] = link_path
+        finally:
+            self._pending_links.discard(link_path)
         return transfer_id
 
     # -- PduSink: entity -> radio -----------------------------------------------------------------

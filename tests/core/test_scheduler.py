@@ -96,6 +96,23 @@ async def test_member_exception_is_counted_and_the_group_keeps_running() -> None
     assert len(starts) == 5 and group.members[1].errors == 5 and errors[0].startswith("broken:")
 
 
+@pytest.mark.virtual_time
+async def test_each_cycle_reports_its_start_lateness() -> None:
+    group = RateGroup("fast", 10.0)
+    seen: list[tuple[str, float]] = []
+    group.on_cycle_start = lambda g, lateness: seen.append((g.name, lateness))
+    loop = asyncio.get_running_loop()
+    group.start_time = loop.time() - 0.25  # started late: the first cycle is 0.25 s behind its deadline
+
+    await run_for([group], 0.3)
+    # the late cycle runs at once; the deadlines already past are slips; then on the grid again
+    assert group.stats.slips == 2
+    assert len(seen) == group.stats.cycles == 4  # at 0.0 (deadline -0.25), 0.05, 0.15, 0.25
+    assert seen[0] == ("fast", pytest.approx(0.25))
+    assert group.stats.start_lateness_max == pytest.approx(0.25)
+    assert [lateness for _, lateness in seen[1:]] == [pytest.approx(0.0, abs=1e-9)] * 3
+
+
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError):
         RateGroup("bad", 0)

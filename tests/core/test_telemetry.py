@@ -3,10 +3,11 @@
 import asyncio
 import json
 
+import msgpack
 import pytest
 
 from flightsw.core.component import Channel, Component
-from flightsw.core.types import F32, U8
+from flightsw.core.types import F32, F64, U8
 from flightsw.testing import ground_decoder
 
 
@@ -14,6 +15,7 @@ class Probe(Component):
     a = Channel(F32, unit="V")
     b = Channel(U8)
     count = Channel(U8, update="on_change")
+    wide = Channel(F64)
 
 
 @pytest.mark.virtual_time
@@ -77,6 +79,31 @@ channels = ["probe.b", "probe.a"]
     probe.a.set(1.5)
     probe.b.set(7)
     assert ground.housekeeping(sat.telemetry.build_packet(pdef)).values == {"probe.b": 7, "probe.a": 1.5}
+
+
+def test_f32_channels_go_as_msgpack_float32_and_f64_as_float64(new_satellite) -> None:
+    probe = Probe("probe", 0x30)
+    sat = new_satellite([probe], extra_toml="""
+[[telemetry.packets]]
+name = "hk_probe"
+rate_hz = 1.0
+channels = ["probe.a", "probe.wide", "probe.b"]
+""")
+    sat.finalize()
+    pdef = sat.packets[0]
+    assert pdef.single_floats == (True, False, False)
+    probe.a.set(3.3)
+    probe.wide.set(1_800_000_000.123)
+    probe.b.set(7)
+    body = sat.telemetry.build_packet(pdef)
+    raw = msgpack.unpackb(body)
+    assert raw[4] == [pytest.approx(3.3, rel=1e-7), 1_800_000_000.123, 7]  # F64 keeps every digit
+    assert body.endswith(b"\x93\xca" + msgpack.packb(3.3, use_single_float=True)[1:]
+                         + msgpack.packb(1_800_000_000.123) + b"\x07")
+    decoded = ground_decoder(sat).housekeeping(body).values
+    assert decoded["probe.a"] == pytest.approx(3.3, rel=1e-7) and decoded["probe.wide"] == 1_800_000_000.123
+    probe.a.set(1e39)  # beyond float32: still sent, as a float64
+    assert msgpack.unpackb(sat.telemetry.build_packet(pdef))[4][0] == 1e39
 
 
 def test_a_kept_channel_handle_follows_its_component_to_a_new_satellite(tmp_path, new_satellite) -> None:

@@ -6,6 +6,8 @@ import base64
 import contextlib
 import hashlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -227,3 +229,39 @@ def run_service_until_ready(command: list[str], *, cwd: Path, env: dict[str, str
     assert code == 0, log_text[-3000:]
     assert "Traceback" not in log_text, log_text[-3000:]
     return messages, log_text
+
+
+def flight_config_on_simulated_devices(data_dir: Path, scratch: Path, payload: bool = False) -> str:
+    """deploy/flight.toml with every device on its simulated backend, the radio's pty in ``scratch``;
+    without ``payload`` the camera and ``[imaging]`` are removed (a venv without extras runs it)."""
+    text = (REPO / "deploy" / "flight.toml").read_text()
+    camera = imaging = 1
+    if not payload:
+        text, camera = re.subn(r'\[\[devices\]\]\nname = "camera"\n(?:[^\n]+\n)+', "", text)
+        text, imaging = re.subn(r"\[imaging\]\n(?:[^\n]+\n)+", "", text)
+    text, storage = re.subn(r'(\[storage\]\s*\ndata_dir\s*=\s*)"[^"]*"', rf'\1"{data_dir}"', text)
+    text, real = re.subn(r'backend = "real"', 'backend = "sim"', text)
+    text, radio = re.subn(r'device = "/dev/flightsw-radio"', f'device = "{scratch / "radio.tty"}"\nkiss_tcp_port = 0',
+                          text)
+    assert (camera, imaging, storage, radio) == (1, 1, 1, 1) and real > 10, \
+        "deploy/flight.toml layout changed: update tests/deploy/deploy_support.py"
+    assert 'backend = "systemd"' in text  # the watchdog stays the unit's
+    return text
+
+
+def install_without_extras(source: Path, venv: Path) -> Path:
+    """A fresh venv with the project installed without any extra (pip resolves the real base
+    dependencies, from its cache or the package registry); returns its python."""
+    source.mkdir(parents=True)  # a copy: building never writes egg-info into the shared tree
+    for name in ("flightsw", "hal", "sim"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    created = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    assert created.returncode == 0, created.stderr[-2000:]
+    python = venv / "bin" / "python"
+    # the calling environment's pip installs into the new venv, as flightsw.update does
+    installed = run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+                     "--disable-pip-version-check", str(source)])
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    return python

@@ -1,0 +1,127 @@
+"""Why a missed target was missed, from the figures of the same run (for the page).
+
+Only causes the run itself shows are stated; a miss without one is listed as not analysed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _figures(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {fig["key"]: fig for bench in run["benchmarks"] for fig in bench["figures"]}
+
+
+def missed(run: dict[str, Any]) -> list[str]:
+    figures = _figures(run)
+    out: list[str] = []
+    for key, fig in figures.items():
+        if fig["meets"] is not False:
+            continue
+        text = EXPLAIN.get(key, _not_analysed)(fig, figures)
+        out.append(f"**{fig['label']}** (worst {fig['worst']:.{fig['decimals']}f} {fig['unit']}, "
+                   f"target {fig['target_text']}): {text}")
+    return out
+
+
+def _not_analysed(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    return "not analysed by the suite."
+
+
+def _lateness(group: str):  # type: ignore[no-untyped-def]
+    def explain(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+        bare = fig.get("baseline_median")
+        epoll = figures.get(f"bare_epoll_lateness_p99_{group}_ms")
+        ratio = fig.get("ratio_worst")
+        parts = []
+        if bare is not None and bare > 1.0:
+            parts.append(
+                f"the bare loop on select(2), idle, in the same window has a p99 of {bare:.3f} ms itself: "
+                "the machine's load and the kernel's wake-up latency, not the flight software")
+        if epoll is not None:
+            parts.append(f"the bare loop on asyncio's default epoll selector (whole-millisecond timeouts, "
+                         f"rounded up), which the flight process ran on before, measured {epoll['median']:.3f} ms "
+                         "in the same window")
+        if ratio is not None and fig.get("ratio_max") is not None and ratio > fig["ratio_max"]:
+            parts.append(f"the ratio to the bare loop ({ratio:.2f}× worst) is over "
+                         f"{fig['ratio_max']:g}×: the flight software's own work delays wake-ups")
+        return "; ".join(parts) + "." if parts else _not_analysed(fig, figures)
+    return explain
+
+
+def _packing(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    part = {key: figures[f"hk_{key}_per_raw"]["median"] for key in
+            ("frame", "space_packet", "body_header", "values") if f"hk_{key}_per_raw" in figures}
+    if len(part) < 4 or "hk_raw_bytes_per_packet" not in figures:
+        return _not_analysed(fig, figures)
+    return (
+        f"per byte of raw values the air carries {part['values']:.2f} bytes of msgpack values (an F32 "
+        f"value goes as a 5-byte msgpack float32, 4 bytes raw; integers carry a type byte), "
+        f"{part['body_header']:.2f} of body header "
+        f"(packet id, boot, seconds and utc again, though the space packet's secondary header already "
+        f"stamps it), {part['space_packet']:.2f} of space packet headers and CRC and {part['frame']:.2f} "
+        f"of AX.25 framing. A packet carries {figures['hk_raw_bytes_per_packet']['median']:.0f} bytes of raw "
+        f"values on average and {figures['hk_overhead_bytes_per_packet']['median']:.0f} bytes of fixed "
+        "overhead (framing share, packet headers, body header): the overhead alone exceeds 0.3× of the "
+        "values, so 1.3× cannot be met by tuning. Proposed change: housekeeping "
+        "bodies in a fixed binary layout from the declared types (as the beacon already is: big-endian, "
+        "values only, the dictionary gives the layout), no second time stamp in the body, and fewer, "
+        "larger packets (≥ ~120 bytes of values each) so the per-packet headers fall under 0.3×.")
+
+
+def _safe_cpu(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    nominal = figures.get("cpu_nominal_pct")
+    if nominal is None:
+        return _not_analysed(fig, figures)
+    return (f"SAFE costs about what nominal operations cost ({fig['median']:.2f} % against "
+            f"{nominal['median']:.2f} %, medians): SAFE switches the payload power off "
+            "(`[modes] safe_off_outputs`) and doubles the beacon period (30 s to 60 s), but the sensors "
+            "are polled and the housekeeping packets built at the same rates in every mode (nothing in "
+            "flightsw/components/housekeeping.py or hardware.py reads the mode); the thread split is in "
+            "the flight section. The figure also includes the simulated parts. Proposed change: per-mode polling rates (e.g. ADCS sensors at 0.1 Hz "
+            "in SAFE), then measure again.")
+
+
+def _day_rss(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    world = figures.get("world_recording_growth_mb")
+    if world is None:
+        return _not_analysed(fig, figures)
+    return (f"the figure is the whole process, flight software and simulator together. The simulator's "
+            f"recorded World series alone grew by {world['median']:.2f} MB of Python objects over the "
+            f"same span (freed memory returns to the allocator, not always to the OS, so RSS and object "
+            "sizes need not add up). The flight software's own share is not separated by this "
+            "benchmark. What would separate it: the same day with the flight software in its own process "
+            "(the simulated parts behind the pty and a socket), or tracemalloc filtered by package.")
+
+
+def _goodput(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
+    alt = figures.get("alt_" + fig["key"])
+    ratio = fig.get("ratio_median")
+    if ratio is None:
+        return _not_analysed(fig, figures)
+    text = (f"the transfer used {ratio:.2f} of the raw link rate. With the flight settings a 256-byte frame "
+            "carries a 200-byte PDU of which ~186 bytes are file data, behind ~60 bytes of AX.25 header, "
+            "FCS and flags, space packet header, secondary header and CRC, and CFDP header; and every "
+            "frame pays the 50 ms TX delay again (the flight scheduler paces each frame as TX delay + "
+            "airtime and the simulated TNC keys up for each one), about 60 bytes' worth of airtime at "
+            "9600 bit/s. Housekeeping, beacon and events take their share of the link too. Together "
+            "that caps a 256-byte-frame link near 0.6 of the raw rate before any loss, so 0.85 cannot "
+            "be met with this frame size and per-frame key-up")
+    if alt is not None:
+        text += (f"; with 1024-byte frames (968-byte PDUs) and the TNC keyed once per burst, the same "
+                 f"transfer measured {alt['median']:.0f} B/s ({alt.get('ratio_median') or 0:.2f} of the link). "
+                 "Proposed change: larger frames where the ground's TNC and decoders take them (direwolf's "
+                 "KISS input holds 2048 bytes, multimon-ng 510) and a scheduler that keeps the TNC fed "
+                 "so a pass's frames go in one key-up (with the simulator's TNC charging TX delay per "
+                 "key-up, not per frame)")
+    return text + "."
+
+
+EXPLAIN = {
+    **{f"goodput_{pct}_Bps": _goodput for pct in (0, 5, 10, 20)},
+    "rss_growth_mb": _day_rss,
+    "cpu_safe_pct": _safe_cpu,
+    "hk_packing_ratio": _packing,
+    "lateness_p99_10hz_ms": _lateness("10hz"),
+    "lateness_p99_1hz_ms": _lateness("1hz"),
+}
