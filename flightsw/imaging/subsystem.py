@@ -82,9 +82,15 @@ def build_imaging(sat: Satellite) -> None:
     except ImportError as exc:
         raise StartupError(f"devices.{dev.name}: imaging needs the payload extra "
                            f"(pip install 'flightsw[payload]'): {exc}") from None
+    from flightsw.imaging.planner import CameraGeometry, PlanLimits
+
     camera = build_camera(dev, sat.ports.get(CAMERA_SCENE))
+    limits = PlanLimits(horizon_s=section.horizon_days * 86400.0,
+                        max_tle_age_s=section.max_tle_age_days * 86400.0,
+                        footprint_margin_km=section.footprint_margin_km)
     imaging = sat.add(ImagingComponent("imaging", section.base_id, camera,
-                                       quota_bytes=int(section.quota_mb * 1024 * 1024)))
+                                       quota_bytes=int(section.quota_mb * 1024 * 1024),
+                                       camera_geometry=CameraGeometry(*section.fov()), plan_limits=limits))
     connect_imaging(sat.ports, imaging)
 
 

@@ -1,0 +1,211 @@
+"""Footprint- and daylight-aware capture planning, checked against skyfield."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flightsw.config import ConfigError
+from flightsw.imaging.planner import (
+    CameraGeometry,
+    NoCapture,
+    OrbitPredictor,
+    PlanLimits,
+    Target,
+    great_circle_km,
+    sun_elevation_deg,
+)
+from flightsw.testing import mission_config
+from sim.environment.orbit import default_tle
+
+CAMERA = CameraGeometry(6.5, 4.9)  # ~60 km x 45 km from 530 km
+DAYS = 3
+LIMITS = PlanLimits(min_sun_elevation_deg=10.0, horizon_s=DAYS * 86400.0, max_tle_age_s=7 * 86400.0,
+                    footprint_margin_km=2.0)
+
+
+def _predictor() -> OrbitPredictor:
+    return OrbitPredictor(*default_tle())
+
+
+def _offset(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
+    """A point ``km`` from (lat, lon) along a bearing (spherical Earth, small distances)."""
+    dlat = km * math.cos(math.radians(bearing_deg)) / 111.2
+    dlon = km * math.sin(math.radians(bearing_deg)) / (111.2 * max(math.cos(math.radians(lat)), 1e-3))
+    lon2 = (lon + dlon + 180.0) % 360.0 - 180.0
+    return max(-90.0, min(90.0, lat + dlat)), lon2
+
+
+def _targets(predictor: OrbitPredictor) -> dict[str, tuple[float, float]]:
+    """A dozen targets under the ground track in 3 days, a little off it (cross-track 0-20 km):
+    polar, equatorial, southern, both sides of the dateline, a pass around midnight UTC."""
+    epoch = predictor.epoch_utc
+    times = epoch + np.arange(0.0, DAYS * 86400.0, 10.0)
+    lat, lon, _ = predictor.subpoints(times)
+    sun = sun_elevation_deg(lat, lon, times)
+    lit = sun > 25.0
+    day = (times - 86400.0 * np.floor(times / 86400.0))
+    picks = {
+        "north_polar": np.nonzero(lit & (lat > 78.0))[0],
+        "south_high": np.nonzero((sun > 14.0) & (lat < -45.0))[0],  # June: the far south is dark
+        "equator_a": np.nonzero(lit & (np.abs(lat) < 0.3))[0],
+        "equator_b": np.nonzero(lit & (np.abs(lat) < 0.3))[0][::-1],
+        "south_mid": np.nonzero(lit & (lat < -30.0) & (lat > -40.0))[0],
+        "south_africa": np.nonzero(lit & (np.abs(lat + 33.9) < 0.2) & (np.abs(lon - 18.4) < 15.0))[0],
+        "dateline_east": np.nonzero(lit & (lon > 179.7))[0],
+        "dateline_west": np.nonzero(lit & (lon < -179.7))[0],
+        "midnight_utc": np.nonzero(lit & ((day < 300.0) | (day > 86100.0)))[0],
+        "north_mid": np.nonzero(lit & (np.abs(lat - 43.2) < 0.3))[0],
+        "day3": np.nonzero(lit & (times > epoch + 2.5 * 86400) & (lat > 50.0))[0],
+        "tropic": np.nonzero(lit & (np.abs(lat - 23.4) < 0.3))[0][::-1],
+    }
+    rng = np.random.default_rng(21)
+    targets = {}
+    for name, idx in picks.items():
+        assert len(idx), name
+        i = int(idx[len(idx) // 3])
+        j = min(i + 1, len(times) - 1)
+        heading = math.degrees(math.atan2(math.radians(lon[j] - lon[i]) * math.cos(math.radians(lat[i])),
+                                          math.radians(lat[j] - lat[i])))
+        targets[name] = _offset(float(lat[i]), float(lon[i]), heading + 90.0, float(rng.uniform(-20.0, 20.0)))
+    return targets
+
+
+def _all_captures(predictor: OrbitPredictor, target: Target, start: float) -> list:
+    plans = []
+    end = start + DAYS * 86400.0
+    while start < end:
+        limits = PlanLimits(LIMITS.min_sun_elevation_deg, end - start, LIMITS.max_tle_age_s,
+                            LIMITS.footprint_margin_km)
+        plan = predictor.plan_capture(target, start, CAMERA, limits)
+        if plan.opportunity is None:
+            break
+        plans.append(plan.opportunity)
+        start = plan.opportunity.utc + 60.0
+    return plans
+
+
+def test_every_planned_capture_frames_its_target_in_daylight_checked_with_skyfield() -> None:
+    warnings.simplefilter("ignore", RuntimeWarning)  # skyfield-data's IERS "expired" notice
+    import skyfield_data
+    from skyfield.api import EarthSatellite, load, load_file, wgs84
+    from skyfield.framelib import itrs
+
+    began = time.perf_counter()
+    predictor = _predictor()
+    ts = load.timescale(builtin=True)
+    eph = load_file(os.path.join(skyfield_data.get_skyfield_data_path(), "de421.bsp"))
+    sat = EarthSatellite(*predictor.lines, ts=ts)
+    targets = _targets(predictor)
+    assert len(targets) == 12
+    captures = 0
+    worst_subpoint_km = worst_off_track_km = worst_sun = 0.0
+    worst_edge = -1.0  # largest |angle| / half field of view
+    for name, (lat, lon) in targets.items():
+        target = Target(lat, lon, 100.0)
+        planned = _all_captures(predictor, target, predictor.epoch_utc)
+        assert planned, f"{name} ({lat:.3f}, {lon:.3f}) got no capture"
+        for chance in planned:
+            captures += 1
+            t = ts.from_datetime(datetime.fromtimestamp(chance.utc, tz=UTC))
+            position = sat.at(t)
+            r, v = position.frame_xyz_and_velocity(itrs)
+            r_km, v_kms = r.km, v.km_per_s
+            sub = wgs84.geographic_position_of(position)
+            # the camera frame, built independently of the planner: geodetic nadir, ground track
+            phi, lam = sub.latitude.radians, sub.longitude.radians
+            z = -np.array([math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi)])
+            x = v_kms - np.dot(v_kms, z) * z
+            x /= np.linalg.norm(x)
+            y = np.cross(z, x)
+            d = wgs84.latlon(lat, lon).itrs_xyz.km - r_km
+            along = math.degrees(math.atan2(np.dot(d, x), np.dot(d, z)))
+            across = math.degrees(math.atan2(np.dot(d, y), np.dot(d, z)))
+            worst_edge = max(worst_edge, abs(along) / (CAMERA.fov_along_deg / 2),
+                             abs(across) / (CAMERA.fov_across_deg / 2))
+            assert abs(along) <= CAMERA.fov_along_deg / 2, (name, along)
+            assert abs(across) <= CAMERA.fov_across_deg / 2, (name, across)
+            alt, _az, _d = (eph["earth"] + wgs84.latlon(lat, lon)).at(t).observe(eph["sun"]).apparent().altaz(
+                temperature_C=None, pressure_mbar=0)
+            assert alt.degrees >= LIMITS.min_sun_elevation_deg - 0.05, (name, alt.degrees)
+            worst_sun = max(worst_sun, abs(alt.degrees - chance.sun_elevation_deg))
+            worst_subpoint_km = max(worst_subpoint_km, float(great_circle_km(
+                sub.latitude.degrees, sub.longitude.degrees, chance.view.subpoint.lat_deg,
+                chance.view.subpoint.lon_deg)))
+            off_track = float(great_circle_km(sub.latitude.degrees, sub.longitude.degrees, lat, lon))
+            worst_off_track_km = max(worst_off_track_km, abs(off_track - chance.off_track_km))
+            assert chance.off_nadir_deg <= math.hypot(CAMERA.fov_across_deg, CAMERA.fov_along_deg) / 2
+    print(f"\n{captures} captures of {len(targets)} targets over {DAYS} d: worst |angle|/half-FOV "
+          f"{worst_edge:.3f}, sub-satellite point within {1000 * worst_subpoint_km:.0f} m, off-track within "
+          f"{1000 * worst_off_track_km:.0f} m, Sun within {worst_sun:.3f} deg of skyfield")
+    assert captures >= 12
+    assert worst_subpoint_km < 0.1 and worst_off_track_km < 0.1 and worst_sun < 0.05
+    assert time.perf_counter() - began < 20.0
+
+
+def test_a_pass_a_few_seconds_after_the_start_is_not_skipped() -> None:
+    predictor = _predictor()
+    epoch = predictor.epoch_utc
+    ahead = predictor.subpoint(epoch + 5000.0)
+    target = Target(ahead.lat_deg, ahead.lon_deg, 50.0)
+    reference = predictor.next_overflight(target, epoch + 4000.0, horizon_s=3000.0)
+    assert reference is not None and abs(reference.utc - (epoch + 5000.0)) < 1.0
+    for lead in (0.0, 2.0, 5.0, 9.0, 15.0, 19.0):
+        found = predictor.next_overflight(target, reference.utc - lead, horizon_s=600.0)
+        assert found is not None and abs(found.utc - reference.utc) < 0.5, lead
+
+
+def test_no_capture_gives_one_clear_reason() -> None:
+    predictor = _predictor()
+    epoch = predictor.epoch_utc
+    times = epoch + np.arange(0.0, 86400.0, 10.0)
+    lat, lon, _ = predictor.subpoints(times)
+    sun = sun_elevation_deg(lat, lon, times)
+    limits = PlanLimits(min_sun_elevation_deg=5.0, horizon_s=86400.0, max_tle_age_s=7 * 86400.0)
+
+    # in the picture only at night (the descending node is at 10:30, so ascending passes are dark)
+    i = int(np.nonzero(sun < -30.0)[0][0])
+    dark = Target(float(lat[i]), float(lon[i]), 100.0)
+    plan = predictor.plan_capture(dark, epoch, CAMERA, limits)
+    assert plan.opportunity is None and plan.reason is NoCapture.ONLY_AT_NIGHT, plan.detail
+
+    # between two tracks: never in frame (though within the old 300-600 km advice)
+    i = int(np.nonzero(sun > 30.0)[0][0])
+    gap = Target(*_offset(float(lat[i]), float(lon[i]), 90.0, 300.0), 600.0)
+    plan = predictor.plan_capture(gap, epoch, CAMERA, PlanLimits(horizon_s=6 * 3600.0))
+    assert plan.opportunity is None and plan.reason is NoCapture.NEVER_IN_FRAME, plan.detail
+
+    # an old TLE plans nothing: now, or when it grows too old before the first usable pass
+    lit = Target(float(lat[i]), float(lon[i]), 100.0)
+    assert predictor.plan_capture(lit, epoch, CAMERA, limits).opportunity is not None
+    plan = predictor.plan_capture(lit, epoch + 10 * 86400.0, CAMERA, limits)
+    assert plan.reason is NoCapture.TLE_TOO_OLD and "10.0 d old" in plan.detail
+    plan = predictor.plan_capture(lit, epoch, CAMERA, PlanLimits(max_tle_age_s=0.5 * (times[i] - epoch)))
+    assert plan.reason is NoCapture.TLE_TOO_OLD, plan.detail
+
+
+def test_radius_is_limited_to_the_horizon() -> None:
+    assert Target(0.0, 0.0, 2500.0).radius_km == 2500.0
+    with pytest.raises(ValueError, match="outside"):
+        Target(0.0, 0.0, 2600.0)
+
+
+def test_camera_field_of_view_from_config(tmp_path: Path) -> None:
+    assert mission_config(tmp_path).imaging.fov() == (6.5, 4.9)
+    config = mission_config(tmp_path, "[imaging]\nsensor_mm = [6.287, 4.712]\nfocal_length_mm = 50.0\n")
+    across, along = config.imaging.fov()
+    assert CameraGeometry.from_sensor(6.287, 4.712, 50.0) == CameraGeometry(across, along)
+    assert 7.19 < across < 7.20
+    with pytest.raises(ConfigError, match=r"imaging\.fov_deg"):
+        mission_config(tmp_path, "[imaging]\nfov_deg = [6.0, 4.0]\nfocal_length_mm = 50.0\nsensor_mm = [6.0, 4.0]\n")
+    with pytest.raises(ConfigError, match=r"imaging\.focal_length_mm"):
+        mission_config(tmp_path, "[imaging]\nsensor_mm = [6.0, 4.0]\n")
+    with pytest.raises(ConfigError, match=r"imaging\.max_tle_age_days"):
+        mission_config(tmp_path, "[imaging]\nmax_tle_age_days = 0\n")
