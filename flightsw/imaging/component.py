@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.core.atomic import atomic_write
+from flightsw.core.clock import Stamp
 from flightsw.core.component import (
     Arg,
     Channel,
@@ -553,28 +554,35 @@ class ImagingComponent(Component):
             raise CommandFailure(f"payload not allowed: {why}")
         async with self._capture_lock:
             settings = self._settings()
-            stamp = self.ctx.clock.now()
-            position = None
+            predictor = self._predictor
+            start = self.ctx.clock.now()
             sun = None
-            if self._predictor is not None and stamp.utc is not None:
-                position = self._predictor.subpoint(stamp.utc)
-                sun = float(sun_elevation_deg(position.lat_deg, position.lon_deg, stamp.utc))
+            if predictor is not None and start.utc is not None:
+                before = predictor.subpoint(start.utc)
+                sun = float(sun_elevation_deg(before.lat_deg, before.lon_deg, start.utc))
                 minimum = float(self.min_sun_elevation_deg.value)
                 if sun < minimum:
-                    refusal = TargetInDarkness(f"Sun {sun:.1f} deg at ({position.lat_deg:.2f}, "
-                                               f"{position.lon_deg:.2f}), minimum {minimum:g}")
+                    refusal = TargetInDarkness(f"Sun {sun:.1f} deg at ({before.lat_deg:.2f}, "
+                                               f"{before.lon_deg:.2f}), minimum {minimum:g}")
                     self.capture_refused.emit(reason=reason, why=str(refusal)[:80])
                     raise refusal
             try:
                 await self._open_camera()
+                opened = self.ctx.clock.now()
                 frame: Frame = await asyncio.wait_for(
                     self.ctx.workers.run_io("camera", self.camera.capture, settings),
                     settings.timeout_s + settings.exposure_us / 1e6 + 5.0)
+                taken = self.ctx.clock.now()
             except (CameraError, TimeoutError) as exc:
                 raise self._fail(reason, f"camera: {exc or 'timed out'}") from exc
             finally:
                 if self._camera_open and not self._capture_soon():
                     await self._close_camera()
+            # the exposure: the middle of the camera call (not the command's start)
+            stamp = _middle(opened, taken)
+            view = None
+            if predictor is not None and stamp.utc is not None:
+                view = await self.ctx.workers.run_cpu(predictor.view, stamp.utc, self.camera_geometry)
             try:
                 products: ProductSet = await self.ctx.workers.run_cpu(
                     make_products, frame, int(self.preview_quality.value), 320,
@@ -591,13 +599,14 @@ class ImagingComponent(Component):
                 temperatures.update(self.temperatures())
             record = ImageRecord(
                 id=0, boot=stamp.boot, since_boot=stamp.seconds, utc=stamp.utc,
-                lat=None if position is None else position.lat_deg,
-                lon=None if position is None else position.lon_deg,
+                lat=None if view is None else view.subpoint.lat_deg,
+                lon=None if view is None else view.subpoint.lon_deg,
                 exposure_us=settings.exposure_us, analogue_gain=settings.analogue_gain,
                 width=products.width, height=products.height, sha256=products.sha256,
                 full_bytes=len(products.full), preview_bytes=len(products.preview),
                 thumbnail_bytes=len(products.thumbnail), temperatures=temperatures, reason=reason,
-                cloud=round(scores.cloud, 4), exposure=round(scores.exposure, 4))
+                cloud=round(scores.cloud, 4), exposure=round(scores.exposure, 4),
+                footprint=None if view is None else view.footprint.to_json())
             try:
                 report: QuotaReport = await self._db(self._store_capture, record, products)
             except StorageFull as exc:
@@ -658,6 +667,12 @@ class ImagingComponent(Component):
         records = [r.to_json() for r in self._catalog.list(0, 100_000)]
         atomic_write(path, json.dumps({"images": records}, sort_keys=True).encode(), fsync=self._store.fsync)
         return path
+
+
+def _middle(a: Stamp, b: Stamp) -> Stamp:
+    """The stamp halfway between two of the same boot (UTC only if both have it)."""
+    utc = None if a.utc is None or b.utc is None else (a.utc + b.utc) / 2
+    return Stamp(b.boot, (a.seconds + b.seconds) / 2, utc)
 
 
 def _pct(score: float | None) -> int:

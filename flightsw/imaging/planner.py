@@ -202,6 +202,16 @@ def camera_view(r_ecef: np.ndarray, v_ecef: np.ndarray, camera: CameraGeometry,
     return View(sub, footprint, along, across, off_nadir, slant)
 
 
+def pixel_of(view: View, camera: CameraGeometry, width: int, height: int) -> tuple[float, float]:
+    """Where the target of ``view`` appears in a ``width`` x ``height`` image: (column, row),
+    the image's top towards the direction of flight and its left to the left of the track."""
+    tc = math.tan(math.radians(camera.fov_across_deg / 2))
+    ta = math.tan(math.radians(camera.fov_along_deg / 2))
+    column = (0.5 - math.tan(math.radians(view.across_deg)) / (2 * tc)) * width
+    row = (0.5 - math.tan(math.radians(view.along_deg)) / (2 * ta)) * height
+    return column, row
+
+
 def in_frame(view: View, camera: CameraGeometry, margin_km: float = 0.0) -> bool:
     """The target of ``view`` is inside the footprint, ``margin_km`` from its edges."""
     margin = math.degrees(margin_km / view.slant_km)
@@ -294,7 +304,7 @@ class OrbitPredictor:
         """UNIX time of the TLE's epoch."""
         return float((self.satrec.jdsatepoch - UNIX_EPOCH_JD + self.satrec.jdsatepochF) * 86400.0)
 
-    def _ecef(self, utc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def ecef(self, utc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Earth-fixed positions (km) and ground-relative velocities (km/s), N x 3 (TEME rotated
         by Greenwich mean sidereal time; polar motion neglected)."""
         jd, fr = _jd(np.atleast_1d(utc))
@@ -311,11 +321,11 @@ class OrbitPredictor:
         return ecef, vel
 
     def subpoints(self, utc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _geodetic(self._ecef(utc)[0])
+        return _geodetic(self.ecef(utc)[0])
 
     def view(self, utc: float, camera: CameraGeometry, target: Target | None = None) -> View:
         """The nadir camera's footprint at ``utc`` and where ``target`` appears in it."""
-        r, v = self._ecef(np.array([utc]))
+        r, v = self.ecef(np.array([utc]))
         return camera_view(r[0], v[0], camera,
                            None if target is None else (target.lat_deg, target.lon_deg))
 

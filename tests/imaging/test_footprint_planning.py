@@ -20,9 +20,12 @@ from flightsw.imaging.planner import (
     PlanLimits,
     Target,
     great_circle_km,
+    pixel_of,
     sun_elevation_deg,
 )
 from flightsw.testing import mission_config
+from hal.camera import CaptureSettings
+from sim.camera import FixedScene, SimCamera, surface_at
 from sim.environment.orbit import default_tle
 
 CAMERA = CameraGeometry(6.5, 4.9)  # ~60 km x 45 km from 530 km
@@ -209,3 +212,55 @@ def test_camera_field_of_view_from_config(tmp_path: Path) -> None:
         mission_config(tmp_path, "[imaging]\nsensor_mm = [6.0, 4.0]\n")
     with pytest.raises(ConfigError, match=r"imaging\.max_tle_age_days"):
         mission_config(tmp_path, "[imaging]\nmax_tle_age_days = 0\n")
+
+
+def test_the_simulated_camera_draws_the_ground_where_the_footprint_says() -> None:
+    predictor = _predictor()
+    seed, width, height = 5, 320, 240
+    rng = np.random.default_rng(3)
+    chosen = None
+    for t in predictor.epoch_utc + np.arange(600.0, 86400.0, 120.0):
+        sub = predictor.subpoint(float(t))
+        if sun_elevation_deg(sub.lat_deg, sub.lon_deg, float(t)) < 30.0:
+            continue
+        view = predictor.view(float(t), CAMERA)
+        ref = float(np.mean([c[0] for c in view.footprint.corners]))
+        lats = sub.lat_deg + rng.uniform(-0.15, 0.15, 60)
+        lons = sub.lon_deg + rng.uniform(-0.15, 0.15, 60) / max(math.cos(math.radians(sub.lat_deg)), 0.1)
+        land, cloud = surface_at(lats, lons, ref, seed)
+        clear = cloud == 0.0
+        if clear.sum() >= 30 and 0.3 < land[clear].mean() < 0.7:  # a clear coast in the frame
+            chosen = (float(t), view, lats[clear], lons[clear], land[clear])
+            break
+    assert chosen is not None
+    t, view, lats, lons, land = chosen
+    r, v = predictor.ecef(np.array([t]))
+    scene = FixedScene(view.subpoint.lat_deg, view.subpoint.lon_deg, 45.0, tuple(r[0]), tuple(v[0]))
+    camera = SimCamera(scene, seed=seed, fov_deg=(CAMERA.fov_across_deg, CAMERA.fov_along_deg))
+    camera.open()
+    frame = camera.capture(CaptureSettings(width=width, height=height, output="rgb"))
+    assert frame.rgb is not None
+    assert frame.metadata["SimScene"]["footprint"] == view.footprint.corners  # the flight's function
+    rgb = frame.rgb.astype(float)
+
+    def agreement(mirror: bool) -> float:
+        hits = 0
+        inside = 0
+        for lat, lon, is_land in zip(lats, lons, land, strict=True):
+            target_view = predictor.view(t, CAMERA, Target(float(lat), float(lon), 100.0))
+            column, row = pixel_of(target_view, CAMERA, width, height)
+            if not (2 <= column < width - 2 and 2 <= row < height - 2):
+                continue
+            col = int(width - 1 - column) if mirror else int(column)
+            line = int(height - 1 - row) if mirror else int(row)
+            patch = rgb[line - 1:line + 2, col - 1:col + 2]
+            looks_like_sea = float(np.mean(patch[..., 2] - patch[..., 0])) > 6.0
+            inside += 1
+            hits += looks_like_sea != bool(is_land)
+        assert inside >= 25
+        return hits / inside
+
+    right, mirrored = agreement(mirror=False), agreement(mirror=True)
+    print(f"\nland/sea where the metadata says: {right:.0%}; turned half a turn: {mirrored:.0%}")
+    assert right >= 0.9
+    assert mirrored < 0.75  # the orientation matters: top is ahead, left is left
