@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import os
 import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from flightsw.config import ConfigError
+from flightsw.core.commands import Completion
+from flightsw.ground.georef import georeference
+from flightsw.imaging.component import ImagingComponent
 from flightsw.imaging.planner import (
     CameraGeometry,
     NoCapture,
@@ -23,7 +29,8 @@ from flightsw.imaging.planner import (
     pixel_of,
     sun_elevation_deg,
 )
-from flightsw.testing import mission_config
+from flightsw.imaging.subsystem import connect_imaging
+from flightsw.testing import ResponseLog, make_satellite, mission_config
 from hal.camera import CaptureSettings
 from sim.camera import FixedScene, SimCamera, surface_at
 from sim.environment.orbit import default_tle
@@ -264,3 +271,96 @@ def test_the_simulated_camera_draws_the_ground_where_the_footprint_says() -> Non
     print(f"\nland/sea where the metadata says: {right:.0%}; turned half a turn: {mirrored:.0%}")
     assert right >= 0.9
     assert mirrored < 0.75  # the orientation matters: top is ahead, left is left
+
+
+class SlowCamera(SimCamera):
+    """A camera whose capture takes two seconds of onboard UTC."""
+
+    def __init__(self, clock: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+    def capture(self, settings: CaptureSettings) -> Any:
+        self.clock["utc"] += 2.0
+        return super().capture(settings)
+
+
+async def _run(sat: Any, log: ResponseLog, name: str, *args: Any) -> Any:
+    verdict = sat.commands.submit(sat.dictionary.command(f"imaging.{name}").id, list(args))
+    assert verdict.accepted, verdict
+    seq = max(r.seq for r in log.items if r.name.endswith(name))
+    return await log.wait_completion(seq, 30.0)
+
+
+async def test_capture_stamps_the_exposure_and_catalogs_its_footprint_and_the_ground_georeferences_it(
+        tmp_path: Path, sat_runner: Any) -> None:
+    predictor = _predictor()
+    times = predictor.epoch_utc + np.arange(0.0, 86400.0, 30.0)
+    lat, lon, _ = predictor.subpoints(times)
+    sun = sun_elevation_deg(lat, lon, times)
+    lit = int(np.nonzero(sun > 30.0)[0][0])
+    clock = {"utc": float(times[lit])}
+    camera = SlowCamera(clock, FixedScene(float(lat[lit]), float(lon[lit]), 45.0), seed=1)
+    imaging = ImagingComponent("imaging", 0x0500, camera, camera_geometry=CAMERA,
+                               plan_limits=PlanLimits(horizon_s=4 * 3600.0))
+    sat = await sat_runner.start(make_satellite(tmp_path / "sat", [imaging], utc_source=lambda: clock["utc"]))
+    connect_imaging(sat.ports, imaging)
+    log = ResponseLog(sat)
+    events: list[Any] = []
+    sat.events.add_sink(events.append)
+    await asyncio.wait_for(imaging._ready.wait(), 10)
+    assert (await _run(sat, log, "SET_TLE", *predictor.lines)).completion is Completion.SUCCESS
+    await _run(sat, log, "SET_CAMERA", 2000, 1.0, 64, 48, 80)
+
+    started = clock["utc"]
+    assert (await _run(sat, log, "CAPTURE_NOW")).completion is Completion.SUCCESS
+    assert imaging._catalog is not None
+    record = await imaging._db(imaging._catalog.get, 1)
+    assert record.utc == pytest.approx(started + 1.0)  # the middle of the camera call, not its start
+    expected = predictor.view(record.utc, CAMERA).footprint
+    assert record.footprint == expected.to_json()
+    below = predictor.subpoint(record.utc)
+    assert (record.lat, record.lon) == pytest.approx((below.lat_deg, below.lon_deg))
+
+    # the ground: catalog and thumbnail downloaded -> GeoJSON and world file beside the image
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "catalog.json").write_bytes(imaging._export_catalog().read_bytes())
+    thumbnail = downloads / "img000001_thumbnail.jpg"
+    thumbnail.write_bytes(imaging._store.path(1, "thumbnail").read_bytes())
+    written = georeference(downloads)
+    assert sorted(p.name for p in written) == ["img000001_thumbnail.geojson", "img000001_thumbnail.jgw"]
+    feature = json.loads((downloads / "img000001_thumbnail.geojson").read_text())
+    ring = feature["geometry"]["coordinates"][0]
+    assert ring[0] == ring[-1] and len(ring) == 5
+    assert [[round(b, 6), round(a, 6)] for a, b in expected.corners] == ring[:4]
+    a, d, b, e, c, f = (float(x) for x in (downloads / "img000001_thumbnail.jgw").read_text().split())
+    from PIL import Image
+    width, height = Image.open(thumbnail).size
+    # affine: exact at the top-left, top-right and bottom-left corners; the fourth (bottom-right)
+    # within a few per cent of the footprint's size (the track is near 80 deg N here)
+    def world(column: float, row: float) -> tuple[float, float]:
+        x, y = column - 0.5, row - 0.5  # from pixel centres to pixel edges
+        return f + d * x + e * y, c + a * x + b * y
+
+    for corner, (column, row) in zip(expected.corners, ((0, 0), (width, 0), (width, height), (0, height)),
+                                     strict=True):
+        tolerance = 0.03 * float(great_circle_km(*expected.corners[0], *expected.corners[2]))
+        assert great_circle_km(*world(column, row), *corner) < (tolerance if column and row else 0.01)
+    assert georeference(downloads) == []  # written once
+
+    # a target right under a daylight pass: planned, with the figures in the event
+    ahead = int(np.nonzero((times > clock["utc"] + 3000.0) & (sun > 30.0))[0][0])
+    done = await _run(sat, log, "CAPTURE_OVER_TARGET", round(float(lat[ahead]), 3), round(float(lon[ahead]), 3), 50.0)
+    assert done.completion is Completion.SUCCESS, done.detail
+    planned = next(e for e in events if e.name == "imaging.capture_planned")
+    assert abs(float(planned.args["utc"]) - times[ahead]) < 30.0
+    assert float(planned.args["off_track_km"]) < 5.0 and float(planned.args["off_nadir_deg"]) < 1.0
+    assert float(planned.args["sun_deg"]) > 25.0
+
+    # between two tracks: refused with the one reason
+    gap = _offset(float(lat[ahead]), float(lon[ahead]), 90.0, 400.0)
+    done = await _run(sat, log, "CAPTURE_OVER_TARGET", round(gap[0], 3), round(gap[1], 3), 600.0)
+    assert done.completion is Completion.FAILURE and done.detail.startswith("never_in_frame:"), done.detail
+    assert any(e.name == "imaging.capture_refused" and e.args["reason"] == "never_in_frame" for e in events)
+    await sat_runner.stop(sat)
