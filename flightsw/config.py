@@ -569,7 +569,7 @@ class RealCameraOptions(Section):
 class SimCameraOptions(Section):
     seed: int = 1
     scene: tuple[float, float, float] = (43.2, 76.9, 45.0)  # lat, lon, sun elevation (deg)
-    swath_km: Annotated[float, Meta(gt=0)] = 60.0
+    swath_km: Annotated[float, Meta(gt=0)] = 60.0  # a scene without a position (with the orbit: [imaging] fov_deg)
 
 
 class SensorCommonOptions(Section):
