@@ -71,7 +71,7 @@ def _targets(predictor: OrbitPredictor) -> dict[str, tuple[float, float]]:
         "south_africa": np.nonzero(lit & (np.abs(lat + 33.9) < 0.2) & (np.abs(lon - 18.4) < 15.0))[0],
         "dateline_east": np.nonzero(lit & (lon > 179.7))[0],
         "dateline_west": np.nonzero(lit & (lon < -179.7))[0],
-        "midnight_utc": np.nonzero(lit & ((day < 300.0) | (day > 86100.0)))[0],
+        "midnight_utc": np.nonzero(lit & (day > 60.0) & (day < 600.0) & (times > epoch + 3600.0))[0],
         "north_mid": np.nonzero(lit & (np.abs(lat - 43.2) < 0.3))[0],
         "day3": np.nonzero(lit & (times > epoch + 2.5 * 86400) & (lat > 50.0))[0],
         "tropic": np.nonzero(lit & (np.abs(lat - 23.4) < 0.3))[0][::-1],
@@ -152,6 +152,14 @@ def test_every_planned_capture_frames_its_target_in_daylight_checked_with_skyfie
             off_track = float(great_circle_km(sub.latitude.degrees, sub.longitude.degrees, lat, lon))
             worst_off_track_km = max(worst_off_track_km, abs(off_track - chance.off_track_km))
             assert chance.off_nadir_deg <= math.hypot(CAMERA.fov_across_deg, CAMERA.fov_along_deg) / 2
+    # a planning window that starts before midnight UTC and finds the pass just after it
+    lat, lon = targets["midnight_utc"]
+    first = _all_captures(predictor, Target(lat, lon, 100.0), predictor.epoch_utc + 3600.0)
+    after_midnight = next(c for c in first if 0.0 < c.utc % 86400.0 < 900.0)
+    start = after_midnight.utc - after_midnight.utc % 86400.0 - 600.0  # 23:50 the day before
+    plan = predictor.plan_capture(Target(lat, lon, 100.0), start, CAMERA, LIMITS)
+    assert plan.opportunity is not None and abs(plan.opportunity.utc - after_midnight.utc) < 0.5
+    assert datetime.fromtimestamp(start, UTC).date() != datetime.fromtimestamp(plan.opportunity.utc, UTC).date()
     print(f"\n{captures} captures of {len(targets)} targets over {DAYS} d: worst |angle|/half-FOV "
           f"{worst_edge:.3f}, sub-satellite point within {1000 * worst_subpoint_km:.0f} m, off-track within "
           f"{1000 * worst_off_track_km:.0f} m, Sun within {worst_sun:.3f} deg of skyfield")
@@ -363,4 +371,27 @@ async def test_capture_stamps_the_exposure_and_catalogs_its_footprint_and_the_gr
     done = await _run(sat, log, "CAPTURE_OVER_TARGET", round(gap[0], 3), round(gap[1], 3), 600.0)
     assert done.completion is Completion.FAILURE and done.detail.startswith("never_in_frame:"), done.detail
     assert any(e.name == "imaging.capture_refused" and e.args["reason"] == "never_in_frame" for e in events)
+
+    # eight days later the TLE is too old for either planner (default limit 7 days)
+    clock["utc"] = predictor.epoch_utc + 8 * 86400.0
+    done = await _run(sat, log, "CAPTURE_OVER_TARGET", round(float(lat[ahead]), 3), round(float(lon[ahead]), 3), 50.0)
+    assert done.completion is Completion.FAILURE and done.detail.startswith("tle_too_old: TLE is 8.0 d old"), done.detail
+    with pytest.raises(ValueError, match="TLE older than 7 d"):
+        await imaging.next_overflight(float(lat[ahead]), float(lon[ahead]), 50.0, clock["utc"])
     await sat_runner.stop(sat)
+
+
+def test_a_footprint_across_the_antimeridian_stays_one_polygon(tmp_path: Path) -> None:
+    from PIL import Image
+
+    corners = [[10.2, 179.9], [10.0, -179.7], [9.6, -179.8], [9.8, 179.8]]
+    entry = {"id": 7, "utc": 1.0, "lat": 9.9, "lon": 179.95,
+             "footprint": {"corners": corners, "centre": [9.9, 179.95]}}
+    (tmp_path / "catalog.json").write_text(json.dumps({"images": [entry]}))
+    Image.new("RGB", (40, 30)).save(tmp_path / "img000007_preview.jpg")
+    (tmp_path / "img000008_preview.jpg").write_bytes(b"not in the catalog")
+    assert len(georeference(tmp_path)) == 2
+    ring = json.loads((tmp_path / "img000007_preview.geojson").read_text())["geometry"]["coordinates"][0]
+    assert [round(p[0], 6) for p in ring] == [179.9, 180.3, 180.2, 179.8, 179.9]
+    a, _d, _b, _e, c, _f = (float(x) for x in (tmp_path / "img000007_preview.jgw").read_text().split())
+    assert a == pytest.approx(0.4 / 40) and 179.8 < c < 180.0
