@@ -14,6 +14,7 @@ The first problem found is reported as one line naming the key path, e.g.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import tomllib
 import types
@@ -285,9 +286,39 @@ class FilesSection(Section):
                 raise ValueError(f"destinations[{i}]: {name!r} is not a root (roots: {', '.join(sorted(self.roots))})")
 
 
+DEFAULT_FOV_DEG = (6.5, 4.9)  # a 60 km x 45 km footprint from 530 km
+
+
 class ImagingSection(Section):
+    """Images and capture planning (docs/imaging.md): FOV is fov_deg or sensor_mm + focal_length_mm (default 6.5 x 4.9 deg).
+
+    ``fov_deg``: full angles across and along track; ``sensor_mm``: width across, height along track."""
+
     quota_mb: Annotated[float, _range(0.1, 1_000_000)] = 64.0
     base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0500
+    fov_deg: tuple[Annotated[float, Meta(gt=0, lt=120)], Annotated[float, Meta(gt=0, lt=120)]] | None = None
+    sensor_mm: tuple[Annotated[float, Meta(gt=0, le=100)], Annotated[float, Meta(gt=0, le=100)]] | None = None
+    focal_length_mm: Annotated[float, Meta(gt=0, le=10_000)] | None = None
+    horizon_days: Annotated[float, _range(0.05, 7.0)] = 1.0  # how far ahead a target is searched
+    max_tle_age_days: Annotated[float, _range(0.5, 60.0)] = 7.0  # no capture planned with an older TLE
+    footprint_margin_km: Annotated[float, _range(0.0, 50.0)] = 2.0  # target this far inside the frame edge
+
+    def __post_init__(self) -> None:
+        if self.fov_deg is not None and (self.sensor_mm is not None or self.focal_length_mm is not None):
+            raise ValueError("fov_deg: give either fov_deg or sensor_mm with focal_length_mm, not both")
+        if (self.sensor_mm is None) != (self.focal_length_mm is None):
+            raise ValueError("focal_length_mm: sensor_mm and focal_length_mm go together")
+        if self.sensor_mm is not None and self.focal_length_mm is not None:
+            for size in self.sensor_mm:
+                if 2 * math.degrees(math.atan(size / 2 / self.focal_length_mm)) >= 120.0:
+                    raise ValueError("sensor_mm: field of view of 120 deg or more")
+
+    def fov(self) -> tuple[float, float]:
+        """Full field of view (across, along track) in degrees."""
+        if self.sensor_mm is not None and self.focal_length_mm is not None:
+            return (2 * math.degrees(math.atan(self.sensor_mm[0] / 2 / self.focal_length_mm)),
+                    2 * math.degrees(math.atan(self.sensor_mm[1] / 2 / self.focal_length_mm)))
+        return self.fov_deg if self.fov_deg is not None else DEFAULT_FOV_DEG
 
 
 class UpdateSection(Section):
@@ -538,7 +569,7 @@ class RealCameraOptions(Section):
 class SimCameraOptions(Section):
     seed: int = 1
     scene: tuple[float, float, float] = (43.2, 76.9, 45.0)  # lat, lon, sun elevation (deg)
-    swath_km: Annotated[float, Meta(gt=0)] = 60.0
+    swath_km: Annotated[float, Meta(gt=0)] = 60.0  # a scene without a position (with the orbit: [imaging] fov_deg)
 
 
 class SensorCommonOptions(Section):

@@ -6,6 +6,12 @@ simulator's ``camera_scene``: sub-satellite lat/lon and sun elevation), so an im
 the sea at night looks different from one over land by day, and the same place with the same seed
 always looks the same. Exposure time and gain scale the signal: too long saturates (white),
 too short is dark. Failures are injected on demand: a timeout or a corrupted frame.
+
+When the scene also gives the satellite's Earth-fixed position and ground velocity and the camera
+has a field of view, the frame is rendered over the ground footprint the flight software computes
+(``flightsw.imaging.planner.camera_view``, the same function): image top = direction of flight,
+left = the footprint's left corners, so the footprint in an image's catalog entry is where its
+pixels come from.
 """
 
 from __future__ import annotations
@@ -38,15 +44,22 @@ class SceneLike(Protocol):
     lat_deg: float
     lon_deg: float
     sun_elevation_deg: float
+    # the satellite, Earth-fixed (km, km/s ground-relative); None: render north-up at the point
+    r_ecef_km: tuple[float, float, float] | None
+    v_ecef_km_s: tuple[float, float, float] | None
 
 
 class FixedScene:
     """A scene that does not move: for tests and bench use without the orbit simulator."""
 
-    def __init__(self, lat_deg: float, lon_deg: float, sun_elevation_deg: float) -> None:
+    def __init__(self, lat_deg: float, lon_deg: float, sun_elevation_deg: float,
+                 r_ecef_km: tuple[float, float, float] | None = None,
+                 v_ecef_km_s: tuple[float, float, float] | None = None) -> None:
         self.lat_deg = lat_deg
         self.lon_deg = lon_deg
         self.sun_elevation_deg = sun_elevation_deg
+        self.r_ecef_km = r_ecef_km
+        self.v_ecef_km_s = v_ecef_km_s
 
     def __call__(self) -> FixedScene:
         return self
@@ -97,7 +110,8 @@ def _upsample(field: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def render_radiance(lat_deg: float, lon_deg: float, sun_elevation_deg: float, width: int,
                     height: int, seed: int, swath_km: float = 60.0) -> np.ndarray:
-    """Scene radiance (H x W x 3, arbitrary units ~ reflectance x illumination) under a nadir view.
+    """Scene radiance (H x W x 3, arbitrary units ~ reflectance x illumination) under a nadir view
+    (north up, ``swath_km`` wide).
 
     Noise fields are evaluated on a grid 4x coarser than the image and interpolated; thresholds
     (coastlines, city lights) are applied at full resolution so edges stay sharp.
@@ -110,7 +124,51 @@ def render_radiance(lat_deg: float, lon_deg: float, sun_elevation_deg: float, wi
     cos_lat = max(0.05, math.cos(math.radians(lat_deg)))
     world_x = lon_deg * KM_PER_DEG_LON_EQ * cos_lat + gx
     world_y = lat_deg * KM_PER_DEG_LAT + gy
+    return _radiance(world_x, world_y, sun_elevation_deg, width, height, seed)
 
+
+def footprint_grid(corners: tuple[tuple[float, float], ...], columns: int,
+                   rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latitude and longitude (rows x columns) across a footprint whose corners (lat, lon) are
+    top-left, top-right, bottom-right, bottom-left; bilinear between them (the field of view
+    is small), longitudes unwrapped across the dateline."""
+    lats = np.array([c[0] for c in corners])
+    lons = np.array([c[1] for c in corners])
+    lons = lons[0] + (lons - lons[0] + 180.0) % 360.0 - 180.0
+    u = np.linspace(0.0, 1.0, columns)[None, :]
+    v = np.linspace(0.0, 1.0, rows)[:, None]
+    w = ((1 - u) * (1 - v), u * (1 - v), u * v, (1 - u) * v)
+    lat = sum(wi * li for wi, li in zip(w, lats, strict=True))
+    lon = sum(wi * li for wi, li in zip(w, lons, strict=True))
+    return np.asarray(lat), np.asarray(lon)
+
+
+def world_km(lat_deg: np.ndarray, lon_deg: np.ndarray, lat_ref_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """The synthetic Earth's plane coordinates (km) of points, for a view around ``lat_ref_deg``."""
+    cos_lat = max(0.05, math.cos(math.radians(lat_ref_deg)))
+    lon = (np.asarray(lon_deg) + 180.0) % 360.0 - 180.0
+    return lon * KM_PER_DEG_LON_EQ * cos_lat, np.asarray(lat_deg) * KM_PER_DEG_LAT
+
+
+def surface_at(lat_deg: np.ndarray, lon_deg: np.ndarray, lat_ref_deg: float,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Land (bool) and cloud cover (0..1) of the synthetic Earth at points, evaluated exactly."""
+    x, y = world_km(lat_deg, lon_deg, lat_ref_deg)
+    land = fractal_noise(x, y, 150.0, 6, seed) > 0.52
+    cloud = np.clip((fractal_noise(x, y, 25.0, 4, seed + 13) - 0.55) * 4.0, 0.0, 1.0)
+    return land, cloud
+
+
+def render_footprint(corners: tuple[tuple[float, float], ...], sun_elevation_deg: float, width: int,
+                     height: int, seed: int) -> np.ndarray:
+    """Scene radiance over a footprint (corners as in :func:`footprint_grid`)."""
+    lat, lon = footprint_grid(corners, max(8, width // 4), max(8, height // 4))
+    world_x, world_y = world_km(lat, lon, float(np.mean([c[0] for c in corners])))
+    return _radiance(world_x, world_y, sun_elevation_deg, width, height, seed)
+
+
+def _radiance(world_x: np.ndarray, world_y: np.ndarray, sun_elevation_deg: float, width: int,
+              height: int, seed: int) -> np.ndarray:
     def field(base_km: float, octaves: int, salt: int) -> np.ndarray:
         return _upsample(fractal_noise(world_x, world_y, base_km, octaves, seed + salt), width, height)
 
@@ -134,8 +192,10 @@ class SimCamera:
         seed: int = 1,
         swath_km: float = 60.0,
         sensor_temperature: Callable[[], float] | None = None,
+        fov_deg: tuple[float, float] | None = None,
     ) -> None:
         self._scene = scene
+        self.fov_deg = fov_deg  # (across, along): render the footprint when the scene has a position
         self.seed = seed
         self.swath_km = swath_km
         self._temperature = sensor_temperature
@@ -143,6 +203,15 @@ class SimCamera:
         self._pending_failures: list[str] = []
         self.is_open = False
         self.frames_taken = 0
+
+    def _footprint(self, scene: SceneLike) -> tuple[tuple[float, float], ...] | None:
+        r, v = scene.r_ecef_km, scene.v_ecef_km_s
+        if self.fov_deg is None or r is None or v is None:
+            return None
+        from flightsw.imaging.planner import CameraGeometry, camera_view
+
+        view = camera_view(np.asarray(r, dtype=float), np.asarray(v, dtype=float), CameraGeometry(*self.fov_deg))
+        return view.footprint.corners
 
     def fail_next(self, kind: str, count: int = 1) -> None:
         """Make the next ``count`` captures fail with ``kind``: "timeout", "corrupt" or "error"."""
@@ -171,8 +240,13 @@ class SimCamera:
         scene = self._scene()
         self.frames_taken += 1
         frame_index = self.frames_taken
-        radiance = render_radiance(scene.lat_deg, scene.lon_deg, scene.sun_elevation_deg,
-                                   settings.width, settings.height, self.seed, self.swath_km)
+        footprint = self._footprint(scene)
+        if footprint is None:
+            radiance = render_radiance(scene.lat_deg, scene.lon_deg, scene.sun_elevation_deg,
+                                       settings.width, settings.height, self.seed, self.swath_km)
+        else:
+            radiance = render_footprint(footprint, scene.sun_elevation_deg, settings.width,
+                                        settings.height, self.seed)
         signal = 255.0 * radiance * settings.exposure_us * settings.analogue_gain / FULL_WELL_SCALE
         rng = np.random.default_rng([self.seed, frame_index])
         noise = rng.normal(0.0, 1.5 * settings.analogue_gain, signal.shape)
@@ -183,7 +257,8 @@ class SimCamera:
             "SensorTemperature": self._temperature() if self._temperature else 20.0,
             "FrameIndex": frame_index,
             "SimScene": {"lat_deg": scene.lat_deg, "lon_deg": scene.lon_deg,
-                         "sun_elevation_deg": scene.sun_elevation_deg},
+                         "sun_elevation_deg": scene.sun_elevation_deg,
+                         "footprint": footprint},
         }
         if settings.output == "rgb":
             if failure == "corrupt":

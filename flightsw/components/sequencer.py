@@ -71,7 +71,7 @@ COMMAND_ARGS = [Arg("command", STRING(48), doc="dictionary name, e.g. imaging.CA
                 Arg("args", STRING(160), doc="JSON array of its arguments, e.g. [1, 2.5]")]
 OVERFLIGHT_ARGS = [Arg("lat", F32, range=(-90.0, 90.0), doc="target latitude (deg)"),
                    Arg("lon", F32, range=(-180.0, 180.0), doc="target longitude (deg)"),
-                   Arg("radius_km", F32, range=(1.0, 2000.0), doc="max distance of the track"),
+                   Arg("radius_km", F32, range=(1.0, 2500.0), doc="max distance of the track (horizon ~2520 km)"),
                    Arg("offset_s", I32, range=(-86400, 86400), doc="seconds after the overflight")]
 
 

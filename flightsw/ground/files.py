@@ -14,6 +14,8 @@ its transmitter; this module does the rest:
   kept in the station's archive (shared by every ground process using it, whatever its
   downloads folder), never below the last counter the satellite reports, and paced to the bit
   rate;
+* downloaded images get a GeoJSON footprint and a world file beside them once the catalog
+  locates them (flightsw.ground.georef);
 * image thumbnails are saved as PNG next to the JPEG and rendered as half-block text (colour)
   and ASCII (fallback) for terminals. Decoding runs on a thread, never on the loop.
 """
@@ -35,6 +37,7 @@ from flightsw.core.atomic import atomic_write
 from flightsw.filetransfer import CfdpEntity, EntityConfig, ReceivedFile, TransferOutcome
 from flightsw.filetransfer.journal import RangeSet, read_json
 from flightsw.filetransfer.pdu import PduDecodeError, decode_pdu
+from flightsw.ground.georef import CATALOG_NAME, PRODUCT_RE, georeference
 from flightsw.ground.station import GroundStation, wait_on_changes
 from flightsw.ground.uplink import CounterKind
 from flightsw.link import ax25
@@ -81,6 +84,7 @@ class Download:
     png: Path | None = None
     halfblock: str = ""
     ascii_art: str = ""
+    georeferenced: tuple[Path, ...] = ()  # GeoJSON and world files written on this arrival
 
 
 def ground_entity_config(flight: EntityConfig, download_dir: Path) -> EntityConfig:
@@ -135,6 +139,8 @@ def _deliver(received: ReceivedFile, download_dir: Path) -> Download:
     received.path.unlink()
     received.path.with_name(received.path.name + ".meta.json").unlink(missing_ok=True)
     download = Download(target, received.name, received.size, received.sha256)
+    if received.name == CATALOG_NAME or PRODUCT_RE.match(received.name):
+        download = replace(download, georeferenced=tuple(georeference(download_dir)))
     if THUMBNAIL_RE.search(received.name):
         try:
             png, halfblock, art = render_thumbnail(target)

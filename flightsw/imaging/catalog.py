@@ -33,16 +33,22 @@ CREATE TABLE IF NOT EXISTS images (
     pinned INTEGER NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT '',
     cloud REAL,
-    exposure REAL
+    exposure REAL,
+    footprint TEXT
 );
 """
 #: columns added after the first release: (name, SQL type); added to an older catalog on open
-ADDED_COLUMNS = (("cloud", "REAL"), ("exposure", "REAL"))
+ADDED_COLUMNS = (("cloud", "REAL"), ("exposure", "REAL"), ("footprint", "TEXT"))
 
 
 @dataclass
 class ImageRecord:
-    """One catalog row. ``utc``/``lat``/``lon`` are None when time or position were unknown."""
+    """One catalog row. ``utc``/``lat``/``lon`` are None when time or position were unknown.
+
+    ``utc`` is the exposure: the middle of the camera call; ``lat``/``lon`` the sub-satellite
+    point then. ``footprint`` is the predicted ground footprint at that instant
+    (``{"corners": [[lat, lon] x 4], "centre": [lat, lon]}``, corners front-left, front-right,
+    back-right, back-left: the image's top-left, top-right, bottom-right, bottom-left)."""
 
     id: int
     boot: int
@@ -64,6 +70,7 @@ class ImageRecord:
     #: onboard triage (flightsw.imaging.triage): 0 clear .. 1 overcast; 0 unusable .. 1 good
     cloud: float | None = None
     exposure: float | None = None
+    footprint: dict[str, Any] | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -76,7 +83,7 @@ class ImageRecord:
 _COLUMNS = (
     "id", "boot", "since_boot", "utc", "lat", "lon", "exposure_us", "analogue_gain", "width",
     "height", "temperatures", "sha256", "full_bytes", "preview_bytes", "thumbnail_bytes",
-    "pinned", "reason", "cloud", "exposure",
+    "pinned", "reason", "cloud", "exposure", "footprint",
 )
 
 
@@ -84,6 +91,7 @@ def _from_row(row: sqlite3.Row) -> ImageRecord:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["temperatures"] = json.loads(values["temperatures"])
     values["pinned"] = bool(values["pinned"])
+    values["footprint"] = None if values["footprint"] is None else json.loads(values["footprint"])
     return ImageRecord(**values)
 
 
@@ -113,6 +121,7 @@ class ImageCatalog:
         values = record.to_json()
         values["temperatures"] = json.dumps(record.temperatures, sort_keys=True)
         values["pinned"] = int(record.pinned)
+        values["footprint"] = None if record.footprint is None else json.dumps(record.footprint, sort_keys=True)
         placeholders = ", ".join("?" for _ in _COLUMNS)
         self._db.execute(
             f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({placeholders})",

@@ -20,6 +20,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.core.atomic import atomic_write
+from flightsw.core.clock import Stamp
 from flightsw.core.component import (
     Arg,
     Channel,
@@ -49,7 +51,15 @@ from flightsw.imaging.downlink import (
     THUMBNAIL_PRIORITY,
     FileDownlink,
 )
-from flightsw.imaging.planner import OrbitPredictor, Target, sun_elevation_deg
+from flightsw.imaging.planner import (
+    MAX_TARGET_RADIUS_KM,
+    CameraGeometry,
+    NoCapture,
+    OrbitPredictor,
+    PlanLimits,
+    Target,
+    sun_elevation_deg,
+)
 from flightsw.imaging.products import ProductSet, make_products
 from flightsw.imaging.storage import ImageStore, QuotaReport, StorageFull
 from flightsw.imaging.triage import TriageScores, score_jpeg
@@ -85,7 +95,25 @@ class CaptureRefused(CommandFailure):
 class TargetInDarkness(CaptureRefused):
     """The Sun is below ``min_sun_elevation_deg`` at the target (or the point below) then."""
 
-    reason = "target_in_darkness"
+    reason = NoCapture.ONLY_AT_NIGHT.value
+
+
+class TargetNotInFrame(CaptureRefused):
+    """No pass within the horizon puts the target inside the camera footprint."""
+
+    reason = NoCapture.NEVER_IN_FRAME.value
+
+
+class TleTooOld(CaptureRefused):
+    """The TLE is older than ``max_tle_age_days`` (now, or before any usable pass)."""
+
+    reason = NoCapture.TLE_TOO_OLD.value
+
+
+REFUSALS: dict[NoCapture, type[CaptureRefused]] = {
+    NoCapture.ONLY_AT_NIGHT: TargetInDarkness, NoCapture.NEVER_IN_FRAME: TargetNotInFrame,
+    NoCapture.TLE_TOO_OLD: TleTooOld}
+DEFAULT_CAMERA = CameraGeometry(6.5, 4.9)
 
 
 class ImagingComponent(Component):
@@ -107,6 +135,9 @@ class ImagingComponent(Component):
     capture_refused = Event(Severity.WARNING, "Capture refused ({reason}): {why}", throttle=(5, 60.0))
     capture_scheduled = Event(Severity.INFO, "Capture scheduled at UTC {utc} ({reason})",
                               throttle=None)
+    capture_planned = Event(Severity.INFO,
+                            "Target ({lat}, {lon}) planned at UTC {utc}: off-track {off_track_km} km, "
+                            "off-nadir {off_nadir_deg} deg, Sun {sun_deg} deg", throttle=None)
     storage_low = Event(Severity.WARNING, "Image storage low: {used_kb} of {quota_kb} KiB used",
                         throttle=(1, 600.0))
     image_evicted = Event(Severity.INFO, "Image {image_id} evicted to make room", throttle=(10, 60.0))
@@ -148,6 +179,8 @@ class ImagingComponent(Component):
         storage_dir: Path | None = None,
         downlink: FileDownlink | None = None,
         temperatures: Callable[[], dict[str, float]] | None = None,
+        camera_geometry: CameraGeometry = DEFAULT_CAMERA,
+        plan_limits: PlanLimits | None = None,
     ) -> None:
         super().__init__(name, base_id)
         self.camera = camera
@@ -155,6 +188,8 @@ class ImagingComponent(Component):
         self.storage_dir = storage_dir
         self.downlink = downlink
         self.temperatures = temperatures
+        self.camera_geometry = camera_geometry
+        self.plan_limits = plan_limits or PlanLimits()  # its min_sun_elevation_deg: the parameter's
         self._gate: PayloadGate = _allow_always
         self._catalog: ImageCatalog | None = None
         self._store: ImageStore | None = None
@@ -247,8 +282,10 @@ class ImagingComponent(Component):
 
     @command(args=[Arg("lat", F32, range=(-90.0, 90.0), doc="target latitude (deg)"),
                    Arg("lon", F32, range=(-180.0, 180.0), doc="target longitude (deg)"),
-                   Arg("radius_km", F32, range=(1.0, 2000.0), doc="max distance of the track")],
-             doc="Predict the next overflight of a target from the TLE and schedule a capture.",
+                   Arg("radius_km", F32, range=(1.0, MAX_TARGET_RADIUS_KM),
+                       doc="largest off-track distance accepted (the footprint decides first)")],
+             doc="Plan a capture at the next pass that puts the target inside the camera footprint "
+                 "in daylight (from the TLE) and schedule it.",
              timeout=30.0)
     async def capture_over_target(self, lat: float, lon: float, radius_km: float) -> None:
         now = self._utc_now()
@@ -257,19 +294,24 @@ class ImagingComponent(Component):
             raise CommandFailure("no TLE: uplink one with SET_TLE first")
         target = Target(lat, lon, radius_km)
         start = now + self.power_up_lead_s.value
-        minimum = float(self.min_sun_elevation_deg.value)
-        overflight, dark = await self.ctx.workers.run_cpu(predictor.next_sunlit_overflight, target, start,
-                                                          minimum)
-        if overflight is None and dark:
-            refusal = TargetInDarkness(f"{len(dark)} pass(es) of ({lat:.2f}, {lon:.2f}) in the next 24 h, the Sun "
-                                       f"at most {max(dark):.1f} deg there (minimum {minimum:g})")
-            self.capture_refused.emit(reason="target", why=str(refusal)[:80])
+        limits = self._limits()
+        plan = await self.ctx.workers.run_cpu(predictor.plan_capture, target, start,
+                                              self.camera_geometry, limits)
+        chance = plan.opportunity
+        if chance is None:
+            assert plan.reason is not None
+            refusal = REFUSALS[plan.reason](plan.detail)
+            self.capture_refused.emit(reason=plan.reason.value, why=plan.detail[:80])
             raise refusal
-        if overflight is None:
-            raise CommandFailure(
-                f"no pass within {radius_km:.0f} km of ({lat:.2f}, {lon:.2f}) in the next 24 h")
-        await self._add_plan(overflight.utc,
-                             f"target {lat:.2f},{lon:.2f} at {overflight.distance_km:.1f} km")
+        self.capture_planned.emit(lat=f"{lat:.3f}", lon=f"{lon:.3f}", utc=f"{chance.utc:.1f}",
+                                  off_track_km=f"{chance.off_track_km:.1f}",
+                                  off_nadir_deg=f"{chance.off_nadir_deg:.2f}",
+                                  sun_deg=f"{chance.sun_elevation_deg:.1f}")
+        await self._add_plan(chance.utc, f"target {lat:.2f},{lon:.2f} at {chance.off_track_km:.1f} km")
+
+    def _limits(self) -> PlanLimits:
+        return dataclasses.replace(self.plan_limits,
+                                   min_sun_elevation_deg=float(self.min_sun_elevation_deg.value))
 
     @command(args=[Arg("utc", F64, doc="UNIX time (s) of the capture"),
                    Arg("reason", STRING(40), doc="why (reported with the image)")],
@@ -444,12 +486,17 @@ class ImagingComponent(Component):
 
     async def next_overflight(self, lat: float, lon: float, radius_km: float,
                               after_utc: float) -> float | None:
-        """The OVERFLIGHTS port: next pass over a target from the uplinked TLE (24 h horizon)."""
+        """The OVERFLIGHTS port: next pass over a target from the uplinked TLE (within the
+        search horizon, and while the TLE is younger than its age limit)."""
         predictor = self._predictor
         if predictor is None:
             raise ValueError("no TLE: uplink one with SET_TLE first")
+        limits = self.plan_limits
+        horizon = min(limits.horizon_s, predictor.epoch_utc + limits.max_tle_age_s - after_utc)
+        if horizon <= 0:
+            raise ValueError(f"TLE older than {limits.max_tle_age_s / 86400:g} d: uplink a new one")
         overflight = await self.ctx.workers.run_cpu(predictor.next_overflight,
-                                                    Target(lat, lon, radius_km), after_utc)
+                                                    Target(lat, lon, radius_km), after_utc, horizon)
         return None if overflight is None else overflight.utc
 
     async def _migrate_old_plan(self) -> None:
@@ -507,28 +554,35 @@ class ImagingComponent(Component):
             raise CommandFailure(f"payload not allowed: {why}")
         async with self._capture_lock:
             settings = self._settings()
-            stamp = self.ctx.clock.now()
-            position = None
+            predictor = self._predictor
+            start = self.ctx.clock.now()
             sun = None
-            if self._predictor is not None and stamp.utc is not None:
-                position = self._predictor.subpoint(stamp.utc)
-                sun = float(sun_elevation_deg(position.lat_deg, position.lon_deg, stamp.utc))
+            if predictor is not None and start.utc is not None:
+                before = predictor.subpoint(start.utc)
+                sun = float(sun_elevation_deg(before.lat_deg, before.lon_deg, start.utc))
                 minimum = float(self.min_sun_elevation_deg.value)
                 if sun < minimum:
-                    refusal = TargetInDarkness(f"Sun {sun:.1f} deg at ({position.lat_deg:.2f}, "
-                                               f"{position.lon_deg:.2f}), minimum {minimum:g}")
+                    refusal = TargetInDarkness(f"Sun {sun:.1f} deg at ({before.lat_deg:.2f}, "
+                                               f"{before.lon_deg:.2f}), minimum {minimum:g}")
                     self.capture_refused.emit(reason=reason, why=str(refusal)[:80])
                     raise refusal
             try:
                 await self._open_camera()
+                opened = self.ctx.clock.now()
                 frame: Frame = await asyncio.wait_for(
                     self.ctx.workers.run_io("camera", self.camera.capture, settings),
                     settings.timeout_s + settings.exposure_us / 1e6 + 5.0)
+                taken = self.ctx.clock.now()
             except (CameraError, TimeoutError) as exc:
                 raise self._fail(reason, f"camera: {exc or 'timed out'}") from exc
             finally:
                 if self._camera_open and not self._capture_soon():
                     await self._close_camera()
+            # the exposure: the middle of the camera call (not the command's start)
+            stamp = _middle(opened, taken)
+            view = None
+            if predictor is not None and stamp.utc is not None:
+                view = await self.ctx.workers.run_cpu(predictor.view, stamp.utc, self.camera_geometry)
             try:
                 products: ProductSet = await self.ctx.workers.run_cpu(
                     make_products, frame, int(self.preview_quality.value), 320,
@@ -545,13 +599,14 @@ class ImagingComponent(Component):
                 temperatures.update(self.temperatures())
             record = ImageRecord(
                 id=0, boot=stamp.boot, since_boot=stamp.seconds, utc=stamp.utc,
-                lat=None if position is None else position.lat_deg,
-                lon=None if position is None else position.lon_deg,
+                lat=None if view is None else view.subpoint.lat_deg,
+                lon=None if view is None else view.subpoint.lon_deg,
                 exposure_us=settings.exposure_us, analogue_gain=settings.analogue_gain,
                 width=products.width, height=products.height, sha256=products.sha256,
                 full_bytes=len(products.full), preview_bytes=len(products.preview),
                 thumbnail_bytes=len(products.thumbnail), temperatures=temperatures, reason=reason,
-                cloud=round(scores.cloud, 4), exposure=round(scores.exposure, 4))
+                cloud=round(scores.cloud, 4), exposure=round(scores.exposure, 4),
+                footprint=None if view is None else view.footprint.to_json())
             try:
                 report: QuotaReport = await self._db(self._store_capture, record, products)
             except StorageFull as exc:
@@ -612,6 +667,12 @@ class ImagingComponent(Component):
         records = [r.to_json() for r in self._catalog.list(0, 100_000)]
         atomic_write(path, json.dumps({"images": records}, sort_keys=True).encode(), fsync=self._store.fsync)
         return path
+
+
+def _middle(a: Stamp, b: Stamp) -> Stamp:
+    """The stamp halfway between two of the same boot (UTC only if both have it)."""
+    utc = None if a.utc is None or b.utc is None else (a.utc + b.utc) / 2
+    return Stamp(b.boot, (a.seconds + b.seconds) / 2, utc)
 
 
 def _pct(score: float | None) -> int:

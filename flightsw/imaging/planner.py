@@ -1,9 +1,12 @@
 """Onboard overflight prediction: when will the satellite pass over a target?
 
 The ground uplinks a TLE and a target (lat, lon, radius); the satellite propagates the TLE with
-SGP4 itself, finds the next closest approach to the target that falls within the radius, and the
-imaging component schedules the capture there, powering the camera up a lead time earlier. Doing
-it onboard means one uplink covers days of passes, without a contact before each one.
+SGP4 itself and plans a capture at the first closest approach where the target lies inside the
+camera's ground footprint (a nadir-pointing pinhole camera of a configured field of view, from
+the satellite's altitude then), with the Sun above a minimum elevation at the target, within a
+search horizon and while the TLE is young enough to trust. The imaging component schedules the
+capture there, powering the camera up a lead time earlier. Doing it onboard means one uplink
+covers days of passes, without a contact before each one.
 
 A scan over a day is ~4000 SGP4 evaluations (vectorised, a few ms); callers still run it through
 ``workers.run_cpu`` so the loop never waits on it.
@@ -14,21 +17,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from sgp4.api import SGP4_ERRORS, Satrec
-from sgp4.propagation import gstime
 
 EARTH_RADIUS_KM = 6371.0
 WGS84_A_KM = 6378.137
 WGS84_F = 1 / 298.257223563
 WGS84_E2 = WGS84_F * (2 - WGS84_F)
 UNIX_EPOCH_JD = 2440587.5
+EARTH_ROTATION_RAD_S = 7.292115e-5
+MAX_TARGET_RADIUS_KM = 2500.0  # about the horizon seen from a 530 km orbit (~2520 km)
 
 
 @dataclass(frozen=True)
 class Target:
-    """A place to photograph: the sub-satellite point must come within ``radius_km``."""
+    """A place to photograph; ``radius_km`` is the largest off-track distance (sub-satellite
+    point to target at closest approach) the operator accepts. The camera footprint decides
+    whether the target is in the picture; the radius only narrows that choice."""
 
     lat_deg: float
     lon_deg: float
@@ -39,8 +46,8 @@ class Target:
             raise ValueError(f"target latitude {self.lat_deg} outside [-90, 90]")
         if not -180.0 <= self.lon_deg <= 180.0:
             raise ValueError(f"target longitude {self.lon_deg} outside [-180, 180]")
-        if not 0.0 < self.radius_km <= 5000.0:
-            raise ValueError(f"target radius {self.radius_km} km outside (0, 5000]")
+        if not 0.0 < self.radius_km <= MAX_TARGET_RADIUS_KM:
+            raise ValueError(f"target radius {self.radius_km} km outside (0, {MAX_TARGET_RADIUS_KM:g}]")
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,160 @@ class Overflight:
     utc: float
     distance_km: float
     subpoint: SubPoint
+
+
+class NoCapture(StrEnum):
+    """Why a target gets no capture opportunity (one reason, the most useful to the operator)."""
+
+    NEVER_IN_FRAME = "never_in_frame"  # no pass puts the target inside the camera footprint
+    ONLY_AT_NIGHT = "target_in_darkness"  # passes frame it, but the Sun is too low at each
+    TLE_TOO_OLD = "tle_too_old"  # the TLE is (or becomes, before any usable pass) too old
+
+
+@dataclass(frozen=True)
+class CameraGeometry:
+    """A pinhole camera looking along the geodetic nadir: full angular field of view across
+    and along the ground track (degrees)."""
+
+    fov_across_deg: float
+    fov_along_deg: float
+
+    def __post_init__(self) -> None:
+        for name in ("fov_across_deg", "fov_along_deg"):
+            value = getattr(self, name)
+            if not 0.0 < value < 120.0:
+                raise ValueError(f"{name} {value} outside (0, 120)")
+
+    @classmethod
+    def from_sensor(cls, width_mm: float, height_mm: float, focal_length_mm: float) -> CameraGeometry:
+        """Sensor width (across track) and height (along track) behind a lens of a focal length."""
+        return cls(math.degrees(2 * math.atan(width_mm / 2 / focal_length_mm)),
+                   math.degrees(2 * math.atan(height_mm / 2 / focal_length_mm)))
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """What a capture opportunity must satisfy besides the target being in frame."""
+
+    min_sun_elevation_deg: float = 5.0
+    horizon_s: float = 86400.0
+    max_tle_age_s: float = 7 * 86400.0
+    footprint_margin_km: float = 2.0  # the target this far inside the footprint's edge
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The ground seen by the camera: corners (lat, lon) in the order front-left, front-right,
+    back-right, back-left (front: direction of flight, left: port side), and the centre."""
+
+    corners: tuple[tuple[float, float], ...]
+    centre: tuple[float, float]
+
+    def to_json(self) -> dict[str, list[list[float]] | list[float]]:
+        return {"corners": [[round(a, 6), round(b, 6)] for a, b in self.corners],
+                "centre": [round(self.centre[0], 6), round(self.centre[1], 6)]}
+
+
+@dataclass(frozen=True)
+class View:
+    """The camera geometry at one instant: where it looks and where a target appears."""
+
+    subpoint: SubPoint
+    footprint: Footprint
+    along_deg: float  # target's angle from the optical axis along track (+ ahead)
+    across_deg: float  # ... across track (+ to the left)
+    off_nadir_deg: float  # angle between nadir and the line of sight to the target
+    slant_km: float  # distance satellite to target along the line of sight
+
+
+@dataclass(frozen=True)
+class CaptureOpportunity:
+    utc: float
+    off_track_km: float  # sub-satellite point to target at the capture
+    off_nadir_deg: float
+    sun_elevation_deg: float  # at the target
+    view: View
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    """Either an opportunity or the one reason there is none (with a line of detail)."""
+
+    opportunity: CaptureOpportunity | None
+    reason: NoCapture | None = None
+    detail: str = ""
+
+
+def geodetic_to_ecef(lat_deg: float, lon_deg: float, alt_km: float = 0.0) -> np.ndarray:
+    lat, lon = math.radians(lat_deg), math.radians(lon_deg)
+    n = WGS84_A_KM / math.sqrt(1 - WGS84_E2 * math.sin(lat) ** 2)
+    return np.array([(n + alt_km) * math.cos(lat) * math.cos(lon),
+                     (n + alt_km) * math.cos(lat) * math.sin(lon),
+                     (n * (1 - WGS84_E2) + alt_km) * math.sin(lat)])
+
+
+def _camera_axes(r_ecef: np.ndarray, v_ecef: np.ndarray, sub: SubPoint) -> tuple[np.ndarray, ...]:
+    """Unit vectors: optical axis (geodetic nadir), along track (ground velocity), left."""
+    lat, lon = math.radians(sub.lat_deg), math.radians(sub.lon_deg)
+    z = -np.array([math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)])
+    x = v_ecef - np.dot(v_ecef, z) * z
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)  # z down, x forward: y = z x x points left
+    return z, x, y
+
+
+def _ray_to_ground(origin: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
+    """Where a ray meets the WGS-84 ellipsoid (lat, lon); the horizon point when it misses."""
+    b = WGS84_A_KM * (1 - WGS84_F)
+    scale = np.array([WGS84_A_KM, WGS84_A_KM, b])
+    o, d = origin / scale, direction / scale
+    qa, qb, qc = float(np.dot(d, d)), 2 * float(np.dot(o, d)), float(np.dot(o, o)) - 1.0
+    disc = qb * qb - 4 * qa * qc
+    t = (-qb - math.sqrt(disc)) / (2 * qa) if disc >= 0 else -qb / (2 * qa)
+    lat, lon, _ = _geodetic((origin + t * direction)[None, :])
+    return float(lat[0]), float(lon[0])
+
+
+def camera_view(r_ecef: np.ndarray, v_ecef: np.ndarray, camera: CameraGeometry,
+                target: tuple[float, float] | None = None) -> View:
+    """The nadir camera's footprint from an Earth-fixed position and ground velocity (km, km/s),
+    and the target's angles in the camera frame (zero when no target is given)."""
+    lat, lon, alt = _geodetic(r_ecef[None, :])
+    sub = SubPoint(float(lat[0]), float(lon[0]), float(alt[0]))
+    z, x, y = _camera_axes(r_ecef, v_ecef, sub)
+    ta = math.tan(math.radians(camera.fov_along_deg / 2))
+    tc = math.tan(math.radians(camera.fov_across_deg / 2))
+    corners = tuple(_ray_to_ground(r_ecef, z + fa * ta * x + fc * tc * y)
+                    for fa, fc in ((1, 1), (1, -1), (-1, -1), (-1, 1)))
+    footprint = Footprint(corners, _ray_to_ground(r_ecef, z))
+    along = across = off_nadir = 0.0
+    slant = sub.alt_km
+    if target is not None:
+        d = geodetic_to_ecef(*target) - r_ecef
+        dz = float(np.dot(d, z))
+        along = math.degrees(math.atan2(float(np.dot(d, x)), dz))
+        across = math.degrees(math.atan2(float(np.dot(d, y)), dz))
+        slant = float(np.linalg.norm(d))
+        off_nadir = math.degrees(math.acos(max(-1.0, min(1.0, dz / slant))))
+    return View(sub, footprint, along, across, off_nadir, slant)
+
+
+def pixel_of(view: View, camera: CameraGeometry, width: int, height: int) -> tuple[float, float]:
+    """Where the target of ``view`` appears in a ``width`` x ``height`` image: (column, row),
+    the image's top towards the direction of flight and its left to the left of the track."""
+    tc = math.tan(math.radians(camera.fov_across_deg / 2))
+    ta = math.tan(math.radians(camera.fov_along_deg / 2))
+    column = (0.5 - math.tan(math.radians(view.across_deg)) / (2 * tc)) * width
+    row = (0.5 - math.tan(math.radians(view.along_deg)) / (2 * ta)) * height
+    return column, row
+
+
+def in_frame(view: View, camera: CameraGeometry, margin_km: float = 0.0) -> bool:
+    """The target of ``view`` is inside the footprint, ``margin_km`` from its edges."""
+    margin = math.degrees(margin_km / view.slant_km)
+    return (view.off_nadir_deg < 90.0
+            and abs(view.along_deg) <= camera.fov_along_deg / 2 - margin
+            and abs(view.across_deg) <= camera.fov_across_deg / 2 - margin)
 
 
 def _jd(utc: np.ndarray | float) -> tuple[np.ndarray | float, np.ndarray | float]:
@@ -77,6 +238,14 @@ def _geodetic(r_ecef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = WGS84_A_KM / np.sqrt(1 - WGS84_E2 * np.sin(lat) ** 2)
     alt = p / np.cos(lat) - n
     return np.degrees(lat), np.degrees(lon), alt
+
+
+def _gmst(jd_ut1: np.ndarray) -> np.ndarray:
+    """Greenwich mean sidereal angle (rad), IAU-82 as in sgp4's ``gstime``, for arrays."""
+    tut1 = (jd_ut1 - 2451545.0) / 36525.0
+    seconds = (-6.2e-6 * tut1 ** 3 + 0.093104 * tut1 ** 2
+               + (876600.0 * 3600 + 8640184.812866) * tut1 + 67310.54841)
+    return np.mod(np.radians(seconds / 240.0), 2 * math.pi)
 
 
 def great_circle_km(lat1: np.ndarray | float, lon1: np.ndarray | float, lat2: float,
@@ -130,17 +299,35 @@ class OrbitPredictor:
             raise ValueError(f"invalid TLE: {SGP4_ERRORS.get(self.satrec.error, 'sgp4 error')}")
         self.lines = (line1, line2)
 
-    def subpoints(self, utc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        jd, fr = _jd(utc)
-        err, r, _ = self.satrec.sgp4_array(np.atleast_1d(jd), np.atleast_1d(fr))
+    @property
+    def epoch_utc(self) -> float:
+        """UNIX time of the TLE's epoch."""
+        return float((self.satrec.jdsatepoch - UNIX_EPOCH_JD + self.satrec.jdsatepochF) * 86400.0)
+
+    def ecef(self, utc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Earth-fixed positions (km) and ground-relative velocities (km/s), N x 3 (TEME rotated
+        by Greenwich mean sidereal time; polar motion neglected)."""
+        jd, fr = _jd(np.atleast_1d(utc))
+        jd, fr = np.atleast_1d(jd), np.atleast_1d(fr)
+        err, r, v = self.satrec.sgp4_array(jd, fr)
         if np.any(err):
             code = int(err[np.nonzero(err)[0][0]])
             raise ValueError(f"SGP4 propagation failed: {SGP4_ERRORS.get(code, code)}")
-        theta = np.array([gstime(j + f) for j, f in zip(np.atleast_1d(jd), np.atleast_1d(fr),
-                                                         strict=True)])
+        theta = _gmst(jd + fr)
         c, s = np.cos(theta), np.sin(theta)
         ecef = np.stack([c * r[:, 0] + s * r[:, 1], -s * r[:, 0] + c * r[:, 1], r[:, 2]], axis=-1)
-        return _geodetic(ecef)
+        vel = np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], axis=-1)
+        vel = vel - EARTH_ROTATION_RAD_S * np.stack([-ecef[:, 1], ecef[:, 0], np.zeros(len(ecef))], axis=-1)
+        return ecef, vel
+
+    def subpoints(self, utc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _geodetic(self.ecef(utc)[0])
+
+    def view(self, utc: float, camera: CameraGeometry, target: Target | None = None) -> View:
+        """The nadir camera's footprint at ``utc`` and where ``target`` appears in it."""
+        r, v = self.ecef(np.array([utc]))
+        return camera_view(r[0], v[0], camera,
+                           None if target is None else (target.lat_deg, target.lon_deg))
 
     def subpoint(self, utc: float) -> SubPoint:
         lat, lon, alt = self.subpoints(np.array([utc]))
@@ -157,31 +344,66 @@ class OrbitPredictor:
 
     def overflights(self, target: Target, start_utc: float, horizon_s: float = 86400.0,
                     step_s: float = 20.0) -> Iterator[Overflight]:
-        """Every closest approach within ``target.radius_km`` in the horizon, earliest first."""
+        """Every closest approach within ``target.radius_km`` in the horizon, earliest first
+        (one at ``start_utc`` itself or a few seconds after it included)."""
         if horizon_s <= 0 or step_s <= 0:
             raise ValueError("horizon_s and step_s must be positive")
-        times = start_utc + np.arange(0.0, horizon_s + step_s, step_s)
+        # one sample before the start: a closest approach just after it is then a local minimum
+        times = start_utc + np.arange(-step_s, horizon_s + step_s, step_s)
         lat, lon, _ = self.subpoints(times)
         distance = great_circle_km(lat, lon, target.lat_deg, target.lon_deg)
         for i in range(1, len(times) - 1):
             if distance[i] <= distance[i - 1] and distance[i] <= distance[i + 1]:
                 if distance[i] > target.radius_km + 8.0 * step_s:  # 8 km/s ground speed bound
                     continue
-                best = self._refine(times[i - 1], times[i + 1], target)
+                best = self._refine(max(times[i - 1], start_utc), times[i + 1], target)
                 if best.distance_km <= target.radius_km and best.utc >= start_utc:
                     yield best
 
-    def next_sunlit_overflight(self, target: Target, start_utc: float, min_sun_elevation_deg: float,
-                               horizon_s: float = 86400.0) -> tuple[Overflight | None, list[float]]:
-        """The first overflight with the Sun at least ``min_sun_elevation_deg`` above the target's
-        horizon, and the sun elevations of the dark ones skipped before it (or of all, if none)."""
+    def plan_capture(self, target: Target, start_utc: float, camera: CameraGeometry,
+                     limits: PlanLimits) -> CapturePlan:
+        """The first closest approach after ``start_utc`` with the target inside the footprint
+        (``limits.footprint_margin_km`` from its edges), the Sun at least
+        ``limits.min_sun_elevation_deg`` above the target's horizon, within the search horizon
+        and before the TLE is older than ``limits.max_tle_age_s``; otherwise the one reason."""
+        age_days = (start_utc - self.epoch_utc) / 86400.0
+        if start_utc - self.epoch_utc > limits.max_tle_age_s:
+            return CapturePlan(None, NoCapture.TLE_TOO_OLD,
+                               f"TLE is {age_days:.1f} d old, limit {limits.max_tle_age_s / 86400:g} d")
+        end = min(start_utc + limits.horizon_s, self.epoch_utc + limits.max_tle_age_s)
+        expires = end < start_utc + limits.horizon_s
+        # coarse pre-filter: no nadir footprint reaches further than this from the track
+        alt = float(self.subpoint(start_utc).alt_km)
+        reach = (alt + 300.0) * math.tan(math.radians(math.hypot(camera.fov_across_deg,
+                                                                 camera.fov_along_deg) / 2)) + 20.0
+        search = Target(target.lat_deg, target.lon_deg, min(target.radius_km, reach))
         dark: list[float] = []
-        for overflight in self.overflights(target, start_utc, horizon_s):
-            elevation = float(sun_elevation_deg(target.lat_deg, target.lon_deg, overflight.utc))
-            if elevation >= min_sun_elevation_deg:
-                return overflight, dark
-            dark.append(elevation)
-        return None, dark
+        framed = 0
+        place = f"({target.lat_deg:.2f}, {target.lon_deg:.2f})"
+        if end > start_utc:
+            for overflight in self.overflights(search, start_utc, end - start_utc):
+                view = self.view(overflight.utc, camera, target)
+                if not in_frame(view, camera, limits.footprint_margin_km):
+                    continue
+                framed += 1
+                sun = float(sun_elevation_deg(target.lat_deg, target.lon_deg, overflight.utc))
+                if sun < limits.min_sun_elevation_deg:
+                    dark.append(sun)
+                    continue
+                return CapturePlan(CaptureOpportunity(overflight.utc, overflight.distance_km,
+                                                      view.off_nadir_deg, sun, view))
+        span = f"{(end - start_utc) / 86400:.1f} d"
+        if dark:
+            return CapturePlan(None, NoCapture.ONLY_AT_NIGHT,
+                               f"{len(dark)} pass(es) frame {place} in {span}, Sun at most "
+                               f"{max(dark):.1f} deg (min {limits.min_sun_elevation_deg:g})")
+        if expires:
+            return CapturePlan(None, NoCapture.TLE_TOO_OLD,
+                               f"no pass frames {place} before the TLE is "
+                               f"{limits.max_tle_age_s / 86400:g} d old ({span})")
+        return CapturePlan(None, NoCapture.NEVER_IN_FRAME,
+                           f"no pass puts {place} in the footprint within {target.radius_km:.0f} km "
+                           f"of the track in {span}")
 
     def _refine(self, lo: float, hi: float, target: Target) -> Overflight:
         """Golden-section search for the closest approach in [lo, hi] (to ~0.05 s)."""

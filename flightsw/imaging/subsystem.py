@@ -55,7 +55,7 @@ def find_camera(config: MissionConfig) -> DeviceConfig | None:
     return cameras[0] if cameras else None
 
 
-def build_camera(dev: DeviceConfig, scene: Any = None) -> Camera:
+def build_camera(dev: DeviceConfig, scene: Any = None, fov_deg: tuple[float, float] | None = None) -> Camera:
     """The configured camera (its options validated with the config: no typo silently defaults)."""
     opts = dev.settings()
     if dev.backend == "real":
@@ -68,7 +68,7 @@ def build_camera(dev: DeviceConfig, scene: Any = None) -> Camera:
 
     if scene is None:
         scene = FixedScene(*opts.scene)
-    return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km)
+    return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km, fov_deg=fov_deg)
 
 
 def build_imaging(sat: Satellite) -> None:
@@ -82,9 +82,15 @@ def build_imaging(sat: Satellite) -> None:
     except ImportError as exc:
         raise StartupError(f"devices.{dev.name}: imaging needs the payload extra "
                            f"(pip install 'flightsw[payload]'): {exc}") from None
-    camera = build_camera(dev, sat.ports.get(CAMERA_SCENE))
+    from flightsw.imaging.planner import CameraGeometry, PlanLimits
+
+    camera = build_camera(dev, sat.ports.get(CAMERA_SCENE), section.fov())
+    limits = PlanLimits(horizon_s=section.horizon_days * 86400.0,
+                        max_tle_age_s=section.max_tle_age_days * 86400.0,
+                        footprint_margin_km=section.footprint_margin_km)
     imaging = sat.add(ImagingComponent("imaging", section.base_id, camera,
-                                       quota_bytes=int(section.quota_mb * 1024 * 1024)))
+                                       quota_bytes=int(section.quota_mb * 1024 * 1024),
+                                       camera_geometry=CameraGeometry(*section.fov()), plan_limits=limits))
     connect_imaging(sat.ports, imaging)
 
 

@@ -14,12 +14,15 @@ adapter maps one to the other with the epoch the simulation starts at.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .world import World, WorldState
+
+EARTH_ROTATION_RAD_S = 7.292115e-5
 
 Vector3 = tuple[float, float, float]
 
@@ -40,6 +43,8 @@ class CameraScene:
     lon_deg: float
     alt_km: float
     sun_elevation_deg: float  # at the sub-satellite point; below 0 the ground is dark
+    r_ecef_km: tuple[float, float, float] | None = None  # the satellite, Earth-fixed
+    v_ecef_km_s: tuple[float, float, float] | None = None  # its velocity over the ground
 
     @property
     def daylight(self) -> bool:
@@ -141,7 +146,12 @@ class WorldEnvironment:
     def camera_scene(self) -> CameraScene:
         state = self.sync()
         o = state.orbit
-        return CameraScene(o.lat_deg, o.lon_deg, o.alt_km, state.sun_elevation_at_subpoint_deg)
+        c, s = math.cos(o.gmst_rad), math.sin(o.gmst_rad)
+        r, v = o.r_ecef_km, o.v_teme_km_s
+        v_ecef = (c * v[0] + s * v[1] + EARTH_ROTATION_RAD_S * r[1],
+                  -s * v[0] + c * v[1] - EARTH_ROTATION_RAD_S * r[0], v[2])
+        return CameraScene(o.lat_deg, o.lon_deg, o.alt_km, state.sun_elevation_at_subpoint_deg,
+                           (r[0], r[1], r[2]), v_ecef)
 
 
 class ContactGate:

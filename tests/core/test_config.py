@@ -71,7 +71,7 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
          "commands_executed, commands_rejected, auth_failures, frames_received, frames_sent, dictionary_hash, met, time_quality)"),
         ("[filetransfer]\nlocal_id = 2\n", "filetransfer.remote_id: required key missing"),
         ("[filetransfer]\nlocal_id = 2\nremote_id = 2\n", "filetransfer.local_id: local_id and remote_id must differ"),
-        ("[imaging]\nquota = 2\n", "imaging.quota: unknown key (allowed: base_id, quota_mb)"),
+        ("[imaging]\nquota = 2\n", "imaging.quota: unknown key (allowed: base_id, focal_length_mm, footprint_margin_km, fov_deg, horizon_days, max_tle_age_days, quota_mb, sensor_mm)"),
         ("[update]\nconfirm_after = 0\n", "update.confirm_after: 0 outside [1, 3600]"),
         ("[modes]\nsafe_enter_v = 8.0\n",
          "modes.safe_enter_v: 8.0 V must be below safe_exit_v (7.6 V): without hysteresis SAFE mode flaps"),
