@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +26,23 @@ HEADER = struct.Struct(">4sHQII")  # magic, schema version, sequence, length, cr
 
 class StoreCorrupt(Exception):
     pass
+
+
+class SaveErrors:
+    """What a store does when the card refuses a save (full, read-only, failing): count it, keep
+    the last reason, tell ``on_save_error``; never raise, so the satellite keeps flying and the
+    next save writes the value kept in memory."""
+
+    def __init__(self) -> None:
+        self.save_errors = 0
+        self.last_save_error: str | None = None
+        self.on_save_error: Callable[[OSError], None] | None = None
+
+    def _save_failed(self, exc: OSError) -> None:
+        self.save_errors += 1
+        self.last_save_error = f"{exc.strerror or exc}"
+        if self.on_save_error is not None:
+            self.on_save_error(exc)
 
 
 @dataclass

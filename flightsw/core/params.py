@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flightsw.core.atomic_store import AtomicStore
+from flightsw.core.atomic_store import AtomicStore, SaveErrors
 from flightsw.core.component import DeclaredItem, Parameter
 
 SCHEMA_VERSION = 1
@@ -22,16 +22,14 @@ class ParameterError(ValueError):
     pass
 
 
-class ParameterStore:
+class ParameterStore(SaveErrors):
     def __init__(self, path: Path, fsync: bool = True) -> None:
         self.store = AtomicStore(path, SCHEMA_VERSION, fsync=fsync)
         self._items: dict[int, DeclaredItem] = {}
         self._values: dict[int, Any] = {}
         self.problems: list[str] = []
         self._writer: Callable[[Callable[[], None]], Any] | None = None
-        self.save_errors = 0  # saves the storage refused (see save_blocking)
-        self.last_save_error: str | None = None
-        self.on_save_error: Callable[[OSError], None] | None = None
+        super().__init__()  # save errors: counted and reported, see save_blocking
         self._lock = asyncio.Lock()
         self.sets = 0
 
@@ -108,12 +106,6 @@ class ParameterStore:
             self.store.save(self.snapshot())
         except OSError as exc:
             self._save_failed(exc)
-
-    def _save_failed(self, exc: OSError) -> None:
-        self.save_errors += 1
-        self.last_save_error = f"{exc.strerror or exc}"
-        if self.on_save_error is not None:
-            self.on_save_error(exc)
 
     async def save(self) -> None:
         async with self._lock:

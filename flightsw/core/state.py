@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flightsw.core.atomic_store import AtomicStore, LoadResult
+from flightsw.core.atomic_store import AtomicStore, LoadResult, SaveErrors
 from flightsw.core.enums import Mode, ResetReason
 
 SCHEMA_VERSION = 1
@@ -28,16 +28,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class StateStore:
+class StateStore(SaveErrors):
     def __init__(self, path: Path, fsync: bool = True) -> None:
         self.store = AtomicStore(path, SCHEMA_VERSION, fsync=fsync)
         self.values: dict[str, Any] = dict(DEFAULTS)
         self.load_problems: list[str] = []
         self.loaded_from_defaults = False
         self._writer: Callable[[Callable[[], None]], Any] | None = None
-        self.save_errors = 0  # saves the storage refused (see save_blocking)
-        self.last_save_error: str | None = None
-        self.on_save_error: Callable[[OSError], None] | None = None
+        super().__init__()  # save errors: counted and reported, see save_blocking
         self._lock = asyncio.Lock()
 
     def load(self) -> LoadResult:
@@ -93,12 +91,6 @@ class StateStore:
             self.store.save(self.values)
         except OSError as exc:
             self._save_failed(exc)
-
-    def _save_failed(self, exc: OSError) -> None:
-        self.save_errors += 1
-        self.last_save_error = f"{exc.strerror or exc}"
-        if self.on_save_error is not None:
-            self.on_save_error(exc)
 
     async def save(self) -> None:
         """Persist now, off the event loop; returns once the data is on disk."""
