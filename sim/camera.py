@@ -8,8 +8,8 @@ always looks the same. Exposure time and gain scale the signal: too long saturat
 too short is dark. Failures are injected on demand: a timeout or a corrupted frame.
 
 When the scene also gives the satellite's Earth-fixed position and ground velocity and the camera
-has a field of view, the frame is rendered over the ground footprint the flight software computes
-(``flightsw.imaging.planner.camera_view``, the same function): image top = direction of flight,
+was given a footprint function (the imaging subsystem passes the flight's own
+``flightsw.imaging.planner.camera_view``), the frame is rendered over that ground footprint: image top = direction of flight,
 left = the footprint's left corners, so the footprint in an image's catalog entry is where its
 pixels come from.
 """
@@ -183,6 +183,11 @@ def _radiance(world_x: np.ndarray, world_y: np.ndarray, sun_elevation_deg: float
     return np.where(lights[..., None], CITY_LIGHT, 0.0) * (1 - cloud[..., None] * 0.7)
 
 
+#: (Earth-fixed position km, ground velocity km/s) -> footprint corners (lat, lon): front-left,
+#: front-right, back-right, back-left
+FootprintOf = Callable[[np.ndarray, np.ndarray], tuple[tuple[float, float], ...]]
+
+
 class SimCamera:
     """A ``hal.camera.Camera`` that renders the synthetic Earth below the simulated satellite."""
 
@@ -192,10 +197,12 @@ class SimCamera:
         seed: int = 1,
         swath_km: float = 60.0,
         sensor_temperature: Callable[[], float] | None = None,
-        fov_deg: tuple[float, float] | None = None,
+        footprint: FootprintOf | None = None,
     ) -> None:
         self._scene = scene
-        self.fov_deg = fov_deg  # (across, along): render the footprint when the scene has a position
+        # the flight's own footprint function, given by the builder (the simulator imports no
+        # flight code): the ground is rendered where the catalog will say it is
+        self.footprint_of = footprint
         self.seed = seed
         self.swath_km = swath_km
         self._temperature = sensor_temperature
@@ -206,12 +213,9 @@ class SimCamera:
 
     def _footprint(self, scene: SceneLike) -> tuple[tuple[float, float], ...] | None:
         r, v = scene.r_ecef_km, scene.v_ecef_km_s
-        if self.fov_deg is None or r is None or v is None:
+        if self.footprint_of is None or r is None or v is None:
             return None
-        from flightsw.imaging.planner import CameraGeometry, camera_view
-
-        view = camera_view(np.asarray(r, dtype=float), np.asarray(v, dtype=float), CameraGeometry(*self.fov_deg))
-        return view.footprint.corners
+        return self.footprint_of(np.asarray(r, dtype=float), np.asarray(v, dtype=float))
 
     def fail_next(self, kind: str, count: int = 1) -> None:
         """Make the next ``count`` captures fail with ``kind``: "timeout", "corrupt" or "error"."""

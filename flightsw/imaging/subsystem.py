@@ -68,7 +68,16 @@ def build_camera(dev: DeviceConfig, scene: Any = None, fov_deg: tuple[float, flo
 
     if scene is None:
         scene = FixedScene(*opts.scene)
-    return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km, fov_deg=fov_deg)
+    from flightsw.imaging.planner import CameraGeometry, camera_view
+
+    if fov_deg is None:
+        return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km)
+    geometry = CameraGeometry(*fov_deg)
+
+    def footprint(r_ecef: Any, v_ecef: Any) -> tuple[tuple[float, float], ...]:
+        return camera_view(r_ecef, v_ecef, geometry).footprint.corners
+
+    return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km, footprint=footprint)
 
 
 def build_imaging(sat: Satellite) -> None:

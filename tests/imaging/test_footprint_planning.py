@@ -25,6 +25,7 @@ from flightsw.imaging.planner import (
     OrbitPredictor,
     PlanLimits,
     Target,
+    camera_view,
     great_circle_km,
     pixel_of,
     sun_elevation_deg,
@@ -251,7 +252,8 @@ def test_the_simulated_camera_draws_the_ground_where_the_footprint_says() -> Non
     t, view, lats, lons, land = chosen
     r, v = predictor.ecef(np.array([t]))
     scene = FixedScene(view.subpoint.lat_deg, view.subpoint.lon_deg, 45.0, tuple(r[0]), tuple(v[0]))
-    camera = SimCamera(scene, seed=seed, fov_deg=(CAMERA.fov_across_deg, CAMERA.fov_along_deg))
+    camera = SimCamera(scene, seed=seed,
+                       footprint=lambda r, v: camera_view(r, v, CAMERA).footprint.corners)
     camera.open()
     frame = camera.capture(CaptureSettings(width=width, height=height, output="rgb"))
     assert frame.rgb is not None
