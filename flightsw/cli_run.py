@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     dct = sub.add_parser("dict", help="print the command/telemetry dictionary")
     dct.add_argument("--config", default=None, help="mission config (default: deploy/sim.toml)")
-    dct.add_argument("--format", choices=["json", "ksy"], default="json", help="ksy: the beacon layout (Kaitai Struct)")
+    dct.add_argument("--format", choices=["json", "ksy", "fprime"], default="json",
+                     help="ksy: the beacon layout (Kaitai Struct); fprime: F Prime's JSON dictionary (the GDS loads it)")
     dct.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     dct.set_defaults(func=cmd_dict)
 
@@ -193,4 +194,11 @@ def dictionary_text(config, fmt: str) -> str:  # type: ignore[no-untyped-def]
     from flightsw.config_check import offline_dictionary
 
     with offline_dictionary(config) as d:
-        return d.to_json()
+        text = d.to_json()
+    if fmt == "fprime":
+        import json
+
+        from flightsw.ground.fprime_dict import FprimeDictionary
+
+        return json.dumps(FprimeDictionary(json.loads(text)).content(), indent=2)
+    return text

@@ -53,6 +53,9 @@ def _station_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     ground = sub.add_parser("ground", help="ground station: live view, commanding, archive export")
     _station_options(ground, defaults=True)
+    ground.add_argument("--gds", default=None, metavar="HOST:PORT",
+                        help="no live view: bridge to an F Prime GDS started with --no-app --communication-selection "
+                             "ip --framing-selection fprime (docs/gds.md)")
     ground.set_defaults(func=cmd_live)
     actions = ground.add_subparsers(dest="ground_command")
     send = actions.add_parser("send", help="send one authenticated command and wait for its result")
@@ -123,6 +126,10 @@ async def _live(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    if args.gds is not None:
+        from flightsw.ground.gds_cli import run_gds
+
+        return asyncio.run(run_gds(args))
     return asyncio.run(_live(args))
 
 

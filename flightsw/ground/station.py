@@ -209,6 +209,8 @@ class GroundStation:
         self.stored_handler: Callable[[Packet], None] | None = None
         # Also told of every well-formed downlink packet (the record archive takes live records).
         self.packet_listeners: list[Callable[[Packet], None]] = []
+        # Told of every decoded item, on the loop, after the station took it (the F Prime GDS bridge).
+        self.item_listeners: list[Callable[[Item], None]] = []
 
     # -- receiving -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -249,6 +251,9 @@ class GroundStation:
                 if problem is not None:
                     self.stats.packets_bad += 1
                     note = str(problem)[:200]
+                elif decoded.item is not None:
+                    for item_listener in self.item_listeners:
+                        item_listener(decoded.item)
         stored = await self.archive.call(self.archive.store_downlink, rx_time, "down", raw, note, values, events,
                                          responses, self.site if site is None else site)
         if stored.duplicate:

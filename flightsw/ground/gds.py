@@ -1,0 +1,343 @@
+"""The F Prime GDS bridge: the ground station speaks to NASA's F Prime GDS as F Prime flight software does.
+
+Why a bridge and not a GDS plugin: the uplink key and the counters shared by every ground process
+stay in this ground station (:class:`flightsw.ground.station.GroundStation`); the GDS only ever
+sees clear telemetry and sends unsigned F Prime commands, which the station validates, signs and
+sends with its usual retries.
+
+Wire (fprime-gds 4.x with ``--communication-selection ip --framing-selection fprime``): the GDS
+listens on TCP; the bridge connects as the flight software would. Frames are ``0xDEADBEEF``, a
+U32 length, the packet and a CRC-32 of all that; the GDS also writes a raw keep-alive string,
+skipped here. Packets start with a U16 type (0 command, 1 telemetry, 2 event); ids are U32; a time
+tag is U16 time base, U8 context, U32 seconds, U32 microseconds; all big-endian.
+
+Time tags: a stamp with spacecraft UTC goes as ``TB_SC_TIME`` (Unix seconds, the GDS shows a
+date); one without as ``TB_PROC_TIME`` (seconds since boot); the context is the boot count's low
+byte. The bridge's own events (verdicts it could not get, refusals) carry ``TB_WORKSTATION_TIME``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flightsw.core.clock import Stamp
+from flightsw.ground.decoder import Beacon, CommandResult, EventItem, Item, Telemetry
+from flightsw.ground.dictionary import CommandArgumentError
+from flightsw.ground.fprime_dict import (
+    COMPLETION_EVENT,
+    VERDICT_EVENT,
+    FpCommand,
+    FprimeDictionary,
+    wire_type,
+)
+from flightsw.ground.station import CounterExhausted, GroundStation
+
+log = logging.getLogger("flightsw.ground.gds")
+
+START_TOKEN = 0xDEADBEEF
+HEADER = struct.Struct(">II")
+MAX_PACKET = 4096  # the GDS's own limit for one framed packet
+PENDING_COMPLETION = 255  # ground.CommandCompletion value for a verdict without completion
+
+
+class PacketType(enum.IntEnum):
+    """F Prime's packet descriptor (ComCfg.Apid)."""
+
+    COMMAND = 0
+    TELEM = 1
+    LOG = 2
+    FILE = 3
+    PACKETIZED_TLM = 4
+    IDLE = 5
+    HAND = 0xFE
+
+
+class TimeBase(enum.IntEnum):
+    NONE = 0
+    PROC_TIME = 1
+    WORKSTATION_TIME = 2
+    SC_TIME = 3
+
+
+class LinkState(enum.Enum):
+    """The bridge's connection to the GDS."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class GdsPacketError(ValueError):
+    """An uplinked F Prime packet the bridge cannot turn into a command (the message says why)."""
+
+
+def frame(packet: bytes) -> bytes:
+    """One packet in F Prime's framing (start word, length, packet, CRC-32 over all before it)."""
+    head = HEADER.pack(START_TOKEN, len(packet)) + packet
+    return head + struct.pack(">I", zlib.crc32(head) & 0xFFFFFFFF)
+
+
+class Deframer:
+    """Packets out of the GDS's byte stream; keep-alive strings and broken frames are skipped."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.discarded = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        packets: list[bytes] = []
+        buf = self._buffer
+        while True:
+            start = buf.find(b"\xde\xad\xbe\xef")
+            if start < 0:
+                keep = min(len(buf), 3)  # a start word may be split across reads
+                self.discarded += len(buf) - keep
+                del buf[: len(buf) - keep]
+                return packets
+            if start:
+                self.discarded += start
+                del buf[:start]
+            if len(buf) < HEADER.size:
+                return packets
+            _, length = HEADER.unpack_from(buf)
+            if length >= MAX_PACKET:
+                self.discarded += 1
+                del buf[:1]
+                continue
+            total = HEADER.size + length + 4
+            if len(buf) < total:
+                return packets
+            (crc,) = struct.unpack_from(">I", buf, HEADER.size + length)
+            if crc != zlib.crc32(bytes(buf[: HEADER.size + length])) & 0xFFFFFFFF:
+                self.discarded += 1
+                del buf[:1]
+                continue
+            packets.append(bytes(buf[HEADER.size: HEADER.size + length]))
+            del buf[:total]
+
+
+def time_tag(stamp: Stamp | None, now: float) -> bytes:
+    """F Prime's time tag for a flight stamp (None: the ground's clock)."""
+    if stamp is None:
+        base, context, seconds = TimeBase.WORKSTATION_TIME, 0, now
+    elif stamp.utc is not None:
+        base, context, seconds = TimeBase.SC_TIME, stamp.boot & 0xFF, stamp.utc
+    else:
+        base, context, seconds = TimeBase.PROC_TIME, stamp.boot & 0xFF, stamp.seconds
+    seconds = max(seconds, 0.0)
+    whole = int(seconds)
+    return struct.pack(">HBII", int(base), context, whole & 0xFFFFFFFF, int((seconds - whole) * 1e6) % 1_000_000)
+
+
+@dataclass
+class BridgeStats:
+    channels_sent: int = 0
+    events_sent: int = 0
+    values_skipped: int = 0  # not in the F Prime dictionary, or not encodable (None, out of an enum)
+    commands_received: int = 0
+    commands_refused: int = 0
+    dropped_offline: int = 0  # packets produced while no GDS was connected
+
+
+class GdsEncoder:
+    """Decoded ground items to F Prime packets, by the F Prime dictionary's ids and types."""
+
+    def __init__(self, fdict: FprimeDictionary, stats: BridgeStats, wall_clock: Callable[[], float] = time.time) -> None:
+        self.fdict = fdict
+        self.stats = stats
+        self.wall_clock = wall_clock
+
+    def channel(self, name: str, value: Any, stamp: Stamp | None) -> bytes | None:
+        info = self.fdict.channels.get(name)
+        if info is None or value is None:
+            self.stats.values_skipped += 1
+            return None
+        try:
+            body = info.type.encode(value)
+        except (struct.error, ValueError, TypeError):
+            self.stats.values_skipped += 1
+            return None
+        self.stats.channels_sent += 1
+        return struct.pack(">HI", PacketType.TELEM, info.id) + time_tag(stamp, self.wall_clock()) + body
+
+    def event(self, name: str, values: list[Any], stamp: Stamp | None) -> bytes | None:
+        info = self.fdict.events.get(name)
+        if info is None:
+            self.stats.values_skipped += 1
+            return None
+        types = self.fdict.event_arg_types(name)
+        try:
+            body = b"".join(wire.encode(value) for (_, wire), value in zip(types, values, strict=True))
+        except (struct.error, ValueError, TypeError):
+            self.stats.values_skipped += 1
+            return None
+        self.stats.events_sent += 1
+        return struct.pack(">HI", PacketType.LOG, info.id) + time_tag(stamp, self.wall_clock()) + body
+
+    def flight_event(self, item: EventItem) -> bytes | None:
+        info = self.fdict.events.get(item.name)
+        if info is None:
+            self.stats.values_skipped += 1
+            return None
+        return self.event(item.name, [f.render(item.args.get(f.name, "")) for f in info.fields], item.stamp)
+
+    def packets(self, item: Item) -> list[bytes]:
+        """The F Prime packets one decoded downlink item becomes (file PDUs and played-back
+        records: none; the GDS sees live data)."""
+        out: list[bytes | None] = []
+        match item:
+            case Telemetry(stamp=stamp, values=values):
+                out = [self.channel(name, value, stamp) for name, value in values.items()]
+            case Beacon(stamp=stamp, values=values):
+                out = [self.channel(f"beacon.{name}", value, stamp) for name, value in values.items()
+                       if f"beacon.{name}" in self.fdict.channels]
+            case EventItem():
+                out = [self.flight_event(item)]
+            case CommandResult():
+                if item.completion is None:
+                    out = [self.event(VERDICT_EVENT, [item.name, item.seq, int(item.reason.value), item.detail], None)]
+                else:
+                    out = [self.event(COMPLETION_EVENT, [item.name, item.seq, int(item.completion.value), item.detail],
+                                      None)]
+        return [p for p in out if p is not None]
+
+
+def decode_command(fdict: FprimeDictionary, packet: bytes) -> tuple[FpCommand, dict[str, str]]:
+    """An F Prime command packet as (command, ``ARG=VALUE`` texts the station validates and signs)."""
+    if len(packet) < 6:
+        raise GdsPacketError(f"command packet of {len(packet)} bytes is too short")
+    kind, opcode = struct.unpack_from(">HI", packet)
+    if kind != PacketType.COMMAND:
+        raise GdsPacketError(f"packet type {kind} is not a command")
+    command = fdict.commands.get(opcode)
+    if command is None:
+        raise GdsPacketError(f"opcode 0x{opcode:08x} is not in the dictionary")
+    offset = 6
+    texts: dict[str, str] = {}
+    for name, flight_type in command.args:
+        wire = wire_type(flight_type)
+        try:
+            value, offset = wire.decode(packet, offset)
+        except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise GdsPacketError(f"{command.name}: argument {name} does not decode ({exc})") from None
+        texts[name] = _as_text(value)
+    if offset != len(packet):
+        raise GdsPacketError(f"{command.name}: {len(packet) - offset} bytes after the last argument")
+    return command, texts
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.9g}"  # an F32 argument back to the text it was typed as
+    return str(value)
+
+
+class GdsBridge:
+    """Connects the ground station to a running GDS: downlink items out, GDS commands in."""
+
+    def __init__(self, station: GroundStation, fdict: FprimeDictionary, host: str, port: int, *,
+                 command_timeout: float = 10.0, retries: int = 2, reconnect_delay: float = 1.0) -> None:
+        self.station = station
+        self.fdict = fdict
+        self.host, self.port = host, port
+        self.command_timeout = command_timeout
+        self.retries = retries
+        self.reconnect_delay = reconnect_delay
+        self.stats = BridgeStats()
+        self.encoder = GdsEncoder(fdict, self.stats, station.wall_clock)
+        self.state = LinkState.CONNECTING
+        self.connected = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+        self._commands: set[asyncio.Task[None]] = set()
+        station.item_listeners.append(self.on_item)
+
+    # -- downlink ------------------------------------------------------------------------------
+    def on_item(self, item: Item) -> None:
+        """Called by the station on the loop for every decoded item; writes without waiting
+        (the socket buffers; a GDS that stops reading is dropped by the transport's limits)."""
+        for packet in self.encoder.packets(item):
+            self._send(packet)
+
+    def _send(self, packet: bytes) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            self.stats.dropped_offline += 1
+            return
+        writer.write(frame(packet))
+
+    # -- uplink --------------------------------------------------------------------------------
+    def on_packet(self, packet: bytes) -> None:
+        if len(packet) >= 2 and struct.unpack_from(">H", packet)[0] != PacketType.COMMAND:
+            return  # file packets and others: not taken by this bridge
+        self.stats.commands_received += 1
+        try:
+            command, texts = decode_command(self.fdict, packet)
+        except GdsPacketError as exc:
+            self._refused("?", str(exc))
+            return
+        task = asyncio.get_running_loop().create_task(self._command(command, texts))
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
+
+    async def _command(self, command: FpCommand, texts: dict[str, str]) -> None:
+        sent: list[int] = []
+        try:
+            response = await self.station.command(command.name, texts, timeout=self.command_timeout,
+                                                  retries=self.retries, on_sent=sent.append)
+        except (CommandArgumentError, CounterExhausted) as exc:
+            self._refused(command.name, str(exc))
+            return
+        if response is None:
+            packet = self.encoder.event("ground.command_unanswered", [command.name, sent[-1] if sent else 0], None)
+            if packet is not None:
+                self._send(packet)
+
+    def _refused(self, name: str, detail: str) -> None:
+        self.stats.commands_refused += 1
+        log.warning("GDS command %s refused: %s", name, detail)
+        packet = self.encoder.event("ground.command_refused", [name, detail], None)
+        if packet is not None:
+            self._send(packet)
+
+    # -- connection ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect (again after a loss) and read the GDS's uplink until cancelled."""
+        try:
+            while True:
+                try:
+                    reader, writer = await asyncio.open_connection(self.host, self.port)
+                except OSError:
+                    await asyncio.sleep(self.reconnect_delay)
+                    continue
+                self._writer = writer
+                self.state = LinkState.CONNECTED
+                self.connected.set()
+                log.info("connected to the F Prime GDS at %s:%d", self.host, self.port)
+                deframer = Deframer()
+                try:
+                    while data := await reader.read(4096):
+                        for packet in deframer.feed(data):
+                            self.on_packet(packet)
+                except ConnectionError:
+                    pass
+                finally:
+                    self.connected.clear()
+                    self.state = LinkState.CONNECTING
+                    self._writer = None
+                    writer.close()
+                log.warning("F Prime GDS at %s:%d closed the connection; reconnecting", self.host, self.port)
+        finally:
+            self.state = LinkState.CLOSED
+            for task in list(self._commands):
+                task.cancel()

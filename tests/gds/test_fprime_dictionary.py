@@ -1,0 +1,139 @@
+"""`flightsw dict --format fprime` is loaded by fprime-gds's own dictionary loaders, and the bridge's
+packets decode with fprime-gds's own decoders (so ids, types, time tags and framing agree)."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flightsw.core.clock import Stamp
+from flightsw.core.commands import Reason
+from flightsw.core.events import Severity
+from flightsw.ground.decoder import Beacon, CommandResult, EventItem, Telemetry
+from flightsw.ground.fprime_dict import FprimeDictionary, FprimeDictionaryError
+from flightsw.ground.gds import BridgeStats, Deframer, GdsEncoder, GdsPacketError, decode_command, frame
+
+pytest.importorskip("fprime_gds")
+
+from fprime_gds.common.communication.framing import FpFramerDeframer  # noqa: E402
+from fprime_gds.common.data_types.cmd_data import CmdData  # noqa: E402
+from fprime_gds.common.decoders.ch_decoder import ChDecoder  # noqa: E402
+from fprime_gds.common.decoders.event_decoder import EventDecoder  # noqa: E402
+from fprime_gds.common.encoders.cmd_encoder import CmdEncoder  # noqa: E402
+from fprime_gds.common.loaders.prm_json_loader import PrmJsonLoader  # noqa: E402
+from fprime_gds.common.models.dictionaries import Dictionaries  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The F Prime dictionary as the command line writes it, and the flightsw one it came from."""
+    out = tmp_path_factory.mktemp("dict")
+    fp_path, flight_path = out / "flightsw.json", out / "flight.json"
+    for fmt, path in (("fprime", fp_path), ("json", flight_path)):
+        subprocess.run([sys.executable, "-m", "flightsw.cli", "dict", "--format", fmt, "-o", str(path)],
+                       cwd=ROOT, check=True, capture_output=True, timeout=60)
+    return fp_path, json.loads(flight_path.read_text())
+
+
+@pytest.fixture(scope="module")
+def loaded(exported: tuple[Path, dict]) -> Dictionaries:
+    return Dictionaries.load_dictionaries_into_config(str(exported[0]))
+
+
+def test_fprime_gds_loads_every_command_event_channel_and_parameter(exported: tuple[Path, dict],
+                                                                      loaded: Dictionaries) -> None:
+    path, flight = exported
+    assert {c.get_full_name() for c in loaded.command_id.values()} == {c["name"] for c in flight["commands"]}
+    assert {c["opcode"] for c in flight["commands"]} == set(loaded.command_id)
+    assert {e["id"] for e in flight["events"]} <= set(loaded.event_id)
+    assert {c["id"] for c in flight["channels"]} <= set(loaded.channel_id)
+    params = PrmJsonLoader(str(path)).get_name_dict(None)
+    assert {p["name"] for p in flight["parameters"]} == set(params)
+    # argument types, severities, formats and limits as declared
+    period = loaded.command_name["link.SET_BEACON_PERIOD"]
+    assert [(name, t.__name__) for name, _, t in period.get_args()] == [("value", "U16Type")]
+    booted = loaded.event_name["exec.booted"]
+    assert booted.get_severity().name == "ACTIVITY_HI" and booted.get_format_str() == "Boot {} (reset reason {})"
+    assert loaded.event_name["exec.critical_service"].get_severity().name == "WARNING_HI"
+    assert loaded.channel_name["beacon.mode"].get_type_obj().ENUM_DICT["NOMINAL"] == 2
+    assert loaded.channel_name["eps_battery.bus_voltage"].get_type_obj().__name__ == "F32Type"
+
+
+def test_bridge_packets_decode_in_fprime_gds(exported: tuple[Path, dict], loaded: Dictionaries) -> None:
+    fdict = FprimeDictionary(exported[1])
+    encoder = GdsEncoder(fdict, BridgeStats(), wall_clock=lambda: 1_800_000_000.5)
+    stamp = Stamp(boot=3, seconds=12.25, utc=1_800_000_100.75)
+    packets = encoder.packets(Telemetry("hk_power", stamp, {"eps_battery.bus_voltage": 7.5, "hw.sensors_ok": 9}))
+    packets += encoder.packets(Beacon(Stamp(3, 40.0), {"battery_voltage": 7.4, "mode": 2, "callsign": "UN0SAT",
+                                                       "mode_name": "NOMINAL", "met": None}))
+    framer = FpFramerDeframer()
+    deframed, rest, _ = framer.deframe_all(b"sitting well" + b"".join(frame(p) for p in packets), no_copy=False)
+    assert rest == b"" and deframed == packets
+    channels = ChDecoder(loaded.channel_id)
+    values = {}
+    for packet in deframed:
+        assert struct.unpack_from(">H", packet)[0] == 1
+        for ch in channels.decode_api(packet[2:]):
+            values[ch.template.get_full_name()] = (ch.get_val(), ch.time)
+    assert values["eps_battery.bus_voltage"][0] == pytest.approx(7.5)
+    assert values["hw.sensors_ok"][0] == 9
+    assert values["beacon.mode"][0] == "NOMINAL" and values["beacon.callsign"][0] == "UN0SAT"
+    utc_time = values["eps_battery.bus_voltage"][1]
+    assert (utc_time.timeBase.val, utc_time.timeContext, utc_time.seconds, utc_time.useconds) == (
+        "TB_SC_TIME", 3, 1_800_000_100, 750_000)
+    boot_time = values["beacon.battery_voltage"][1]
+    assert (boot_time.timeBase.val, boot_time.seconds) == ("TB_PROC_TIME", 40)
+    assert "beacon.met" not in values  # "not available" sends nothing
+
+    events = EventDecoder(loaded.event_id)
+    flight_event = EventItem(1, "exec.overrun", Severity.WARNING, stamp, "",
+                             {"group": "fast", "cycle_ms": 12.345})
+    verdict = CommandResult(seq=7, opcode=1, name="exec.NO_OP", reason=Reason.OK, completion=None, detail="")
+    texts = []
+    for item in (flight_event, verdict):
+        (packet,) = encoder.packets(item)
+        assert struct.unpack_from(">H", packet)[0] == 2
+        (event,) = events.decode_api(packet[2:])
+        texts.append(event.get_str(verbose=False))
+    assert "Rate group fast overran: cycle 12.3 ms" in texts[0]
+    assert "exec.NO_OP" in texts[1] and "#7" in texts[1] and "OK" in texts[1]
+
+
+def test_commands_from_fprime_gds_decode_to_arguments(exported: tuple[Path, dict], loaded: Dictionaries) -> None:
+    fdict = FprimeDictionary(exported[1])
+    encoded = CmdEncoder().encode_api(CmdData(("45",), loaded.command_name["link.SET_BEACON_PERIOD"]))
+    packet = encoded[8:]  # the GDS's internal 0x5A5A5A5A and length; the comm layer sends the rest
+    command, texts = decode_command(fdict, packet)
+    assert (command.name, texts) == ("link.SET_BEACON_PERIOD", {"value": "45"})
+    fm = loaded.command_name["fm.DELETE"]
+    args = tuple("/data/x ü" if t.__name__.startswith("String") else "1" for _, _, t in fm.get_args())
+    command, texts = decode_command(fdict, CmdEncoder().encode_api(CmdData(args, fm))[8:])
+    assert command.name == "fm.DELETE" and "/data/x ü" in texts.values()
+    with pytest.raises(GdsPacketError, match="not in the dictionary"):
+        decode_command(fdict, struct.pack(">HI", 0, 0xFFFFFFF0))
+    with pytest.raises(GdsPacketError, match="bytes after the last argument"):
+        decode_command(fdict, packet + b"\x00")
+
+
+def test_deframer_skips_keepalives_and_broken_frames() -> None:
+    deframer = Deframer()
+    good = frame(b"\x00\x00abcd")
+    broken = bytearray(frame(b"\x00\x00zzzz"))
+    broken[-1] ^= 1
+    stream = b"sitting well" + bytes(broken) + good
+    out = [p for i in range(0, len(stream), 5) for p in deframer.feed(stream[i:i + 5])]
+    assert out == [b"\x00\x00abcd"]
+
+
+def test_not_a_flightsw_dictionary_is_one_clear_error() -> None:
+    with pytest.raises(FprimeDictionaryError, match="not a flightsw dictionary"):
+        FprimeDictionary({"commands": []})
+    with pytest.raises(FprimeDictionaryError, match="malformed"):
+        FprimeDictionary({"format": "flightsw-dictionary", "commands": [{"name": "x"}], "channels": [], "events": []})
