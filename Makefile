@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := sim,ground,payload,dev
+EXTRAS := sim,ground,payload,dev,gds
 
 .PHONY: sim test lint bench bench-quick reliability venv clean ksc install-test system-python
 

@@ -16,7 +16,14 @@ from flightsw.core.commands import Reason
 from flightsw.core.events import Severity
 from flightsw.ground.decoder import Beacon, CommandResult, EventItem, Telemetry
 from flightsw.ground.fprime_dict import FprimeDictionary, FprimeDictionaryError
-from flightsw.ground.gds import BridgeStats, Deframer, GdsEncoder, GdsPacketError, decode_command, frame
+from flightsw.ground.gds import (
+    BridgeStats,
+    Deframer,
+    GdsEncoder,
+    GdsPacketError,
+    decode_command,
+    frame,
+)
 
 pytest.importorskip("fprime_gds")
 
@@ -34,12 +41,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The F Prime dictionary as the command line writes it, and the flightsw one it came from."""
-    out = tmp_path_factory.mktemp("dict")
-    fp_path, flight_path = out / "flightsw.json", out / "flight.json"
-    for fmt, path in (("fprime", fp_path), ("json", flight_path)):
-        subprocess.run([sys.executable, "-m", "flightsw.cli", "dict", "--format", fmt, "-o", str(path)],
-                       cwd=ROOT, check=True, capture_output=True, timeout=60)
-    return fp_path, json.loads(flight_path.read_text())
+    from flightsw.cli import default_sim_config, load_config_or_exit
+    from flightsw.cli_run import dictionary_text
+
+    fp_path = tmp_path_factory.mktemp("dict") / "flightsw.json"
+    subprocess.run([sys.executable, "-m", "flightsw.cli", "dict", "--format", "fprime", "-o", str(fp_path)],
+                   cwd=ROOT, check=True, capture_output=True, timeout=60)
+    flight = json.loads(dictionary_text(load_config_or_exit(default_sim_config(), check=False), "json"))
+    return fp_path, flight
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,174 @@
+"""Acceptance: the simulated satellite, the ground station bridged by `flightsw ground --gds`, and a
+headless F Prime GDS (fprime-gds's own processes, no browser), each in its own process; the test
+drives the GDS through its IntegrationTestAPI as an F Prime team's tests would.
+
+fprime-gds defects wrapped here: IntegrationTestAPI copies ``<dictionary>/../../{bin,dict}`` into
+its log path (a dictionary two levels below / copies /bin), so it gets no log path; a GDS log
+directory that already exists makes the launcher fail, so each run gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fprime_gds")
+
+ROOT = Path(__file__).resolve().parents[2]
+FLIGHTSW = [sys.executable, "-m", "flightsw.cli"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(tmp_path: Path, port: int) -> Path:
+    text = (ROOT / "deploy" / "sim.toml").read_text()
+    text = text.replace('data_dir = "var/sim"', f'data_dir = "{tmp_path / "sat"}"')
+    text = text.replace("kiss_tcp_port = 8001", f"kiss_tcp_port = {port}")
+    text = text.replace("fsync = true", "fsync = false")
+    path = tmp_path / "sim.toml"
+    path.write_text(text)
+    return path
+
+
+async def _wait_for(predicate: Any, what: str, limit: float, procs: list[asyncio.subprocess.Process]) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` (or a process that died) after ``limit`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not await predicate():
+        for proc in procs:
+            assert proc.returncode is None, f"a process died while waiting for {what}"
+        assert loop.time() < deadline, f"no {what} after {limit} s"
+        await asyncio.sleep(0.1)
+
+
+async def _port_open(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+@contextlib.asynccontextmanager
+async def _process(*argv: str, log: Path, cwd: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A process in its own process group (the GDS launcher starts children), killed with its group."""
+    with open(log, "wb") as out:
+        proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=ENV, stdout=out, stderr=subprocess.STDOUT,
+                                                    stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                async with asyncio.timeout(10):
+                    await proc.wait()
+            except TimeoutError:
+                os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # children the launcher left behind
+
+
+@contextlib.contextmanager
+def _test_api(dictionary: Path, zmq: list[str], logs: Path) -> Iterator[Any]:
+    from fprime_gds.common.testing_fw.api import IntegrationTestAPI
+    from fprime_gds.executables.cli import ConfigDrivenParser, StandardPipelineParser
+
+    args, _, _ = ConfigDrivenParser.parse_known_args(
+        [StandardPipelineParser], client=True,
+        arguments=["--dictionary", str(dictionary), "--zmq-transport", *zmq, "-l", str(logs), "--log-directly",
+                   "--file-storage-directory", str(logs / "files")])
+    pipeline = StandardPipelineParser().pipeline_factory(args, None)
+    api = IntegrationTestAPI(pipeline, None, None)
+    try:
+        api.setup()
+        yield api
+    finally:
+        api.teardown()
+        pipeline.disconnect()
+
+
+def _fprime_dictionary(config: Path) -> str:
+    """What `flightsw dict --format fprime` prints (blocking: run on a thread)."""
+    from flightsw.cli import load_config_or_exit
+    from flightsw.cli_run import dictionary_text
+
+    return dictionary_text(load_config_or_exit(config, check=False), "fprime")
+
+
+def _operate(dictionary: Path, zmq: list[str], tmp_path: Path) -> None:
+    """What an operator's F Prime test does, through the GDS only (blocking API: run on a thread)."""
+    with _test_api(dictionary, zmq, tmp_path / "api-logs") as api:
+        # a battery voltage, downlinked in housekeeping, through bridge and GDS
+        voltage = api.await_telemetry("eps_battery.bus_voltage", timeout=30)
+        assert voltage is not None, (tmp_path / "bridge.log").read_text()[-2000:]
+        assert 5.0 < voltage.get_val() < 9.0
+        assert voltage.time.timeBase.val in ("TB_SC_TIME", "TB_PROC_TIME")
+        # a no-op: the satellite's verdict and completion, and the event it raised on board
+        no_op = api.get_event_pred("ground.command_completed", ["exec.NO_OP", None, "SUCCESS", None])
+        assert api.send_and_await_event("exec.NO_OP", [], no_op, timeout=20) is not None
+        assert api.await_event("ground.command_verdict", ["exec.NO_OP", None, "OK", None], start=0,
+                               timeout=1) is not None
+        assert api.await_event("cmd.executed", ["exec.NO_OP"], start=0, timeout=10) is not None
+        # a parameter set, verdict and completion seen from the satellite
+        param = api.get_event_pred("ground.command_completed", ["link.SET_BEACON_PERIOD", None, "SUCCESS", None])
+        assert api.send_and_await_event("link.SET_BEACON_PERIOD", ["45"], param, timeout=20) is not None
+        assert api.await_event("cmd.executed", ["link.SET_BEACON_PERIOD"], start=0, timeout=10) is not None
+        # an argument out of range never leaves the ground: the station refuses it, the GDS hears why
+        refused = api.get_event_pred("ground.command_refused", ["link.SET_BEACON_PERIOD", None])
+        found = api.send_and_await_event("link.SET_BEACON_PERIOD", ["2"], refused, timeout=10)
+        assert found is not None and "outside" in found.get_str()
+
+
+@pytest.mark.timeout(90)
+async def test_gds_sees_telemetry_commands_and_events_of_the_simulated_satellite(tmp_path: Path) -> None:
+    kiss_port, gds_port = _free_port(), _free_port()
+    config = _config(tmp_path, kiss_port)
+    dictionary = tmp_path / "gds" / "flightsw.json"
+    dictionary.parent.mkdir()
+    text = await asyncio.to_thread(_fprime_dictionary, config)
+    dictionary.write_text(text)
+    assert json.loads(text)["metadata"]["deploymentName"] == "flightsw"
+    zmq = [f"ipc://{tmp_path}/gds-in", f"ipc://{tmp_path}/gds-out"]
+    gds_log = tmp_path / "gds.log"
+
+    async def gds_running() -> bool:
+        return "F prime is now running" in gds_log.read_text(errors="replace")
+
+    async with (
+        _process(*FLIGHTSW, "sim", "--config", str(config), "--duration", "80", log=tmp_path / "sim.log",
+                 cwd=tmp_path) as sat,
+        _process(sys.executable, "-m", "fprime_gds.executables.run_deployment", "--no-app", "-g", "none",
+                 "--dictionary", str(dictionary), "--communication-selection", "ip", "--ip-address", "127.0.0.1",
+                 "--ip-port", str(gds_port), "--framing-selection", "fprime", "--zmq-transport", *zmq,
+                 "-l", str(tmp_path / "gds-logs"), "--log-directly",
+                 "--file-storage-directory", str(tmp_path / "gds-files"), log=gds_log, cwd=tmp_path) as gds,
+    ):
+        await _wait_for(lambda: _port_open(kiss_port), "simulated transceiver KISS port", 30, [sat])
+        await _wait_for(gds_running, "running GDS", 30, [gds])
+        async with _process(*FLIGHTSW, "ground", "--config", str(config), "--kiss", f"127.0.0.1:{kiss_port}",
+                            "--db", str(tmp_path / "ground.sqlite3"), "--gds", f"127.0.0.1:{gds_port}",
+                            log=tmp_path / "bridge.log", cwd=tmp_path) as bridge:
+            await asyncio.to_thread(_operate, dictionary, zmq, tmp_path)
+            for proc in (sat, gds, bridge):
+                assert proc.returncode is None
