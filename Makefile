@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := sim,ground,payload,dev,gds
 
-.PHONY: sim test lint bench bench-quick reliability venv clean ksc install-test system-python
+.PHONY: sim gds test lint bench bench-quick reliability venv clean ksc install-test system-python
 
 venv: $(STAMP)
 
@@ -22,6 +22,23 @@ sim: $(STAMP)
 	$(VENV)/bin/flightsw sim > var/sim.log 2>&1 & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT INT TERM; \
 	  for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1; test -e var/sim/uplink.keys && break; done; \
 	  $(VENV)/bin/flightsw ground --kiss 127.0.0.1:8001
+
+# NASA's F Prime GDS web UI against the simulated satellite (docs/gds.md): the simulator and the ground
+# station bridged to the GDS (`flightsw ground --gds`) run in the background (logs in var/), the GDS in the
+# foreground on 127.0.0.1. Ctrl-C stops all three.
+GDS_PORT ?= 50000
+GUI_PORT ?= 5000
+gds: $(STAMP)
+	mkdir -p var/gds
+	$(VENV)/bin/flightsw dict --format fprime -o var/gds/flightsw.json
+	$(VENV)/bin/flightsw sim > var/sim.log 2>&1 & sim=$$!; trap "kill $$sim $$bridge 2>/dev/null" EXIT INT TERM; \
+	  for i in $$(seq 30); do sleep 1; test -e var/sim/uplink.keys && break; done; \
+	  $(VENV)/bin/flightsw ground --kiss 127.0.0.1:8001 --db var/gds/ground.sqlite3 --gds 127.0.0.1:$(GDS_PORT) \
+	    > var/gds/bridge.log 2>&1 & bridge=$$!; \
+	  echo "F Prime GDS web UI: http://127.0.0.1:$(GUI_PORT)/"; \
+	  $(VENV)/bin/fprime-gds --no-app --dictionary var/gds/flightsw.json --communication-selection ip \
+	    --ip-address 127.0.0.1 --ip-port $(GDS_PORT) --framing-selection fprime --gui-addr 127.0.0.1 \
+	    --gui-port $(GUI_PORT) -l var/gds/logs --file-storage-directory var/gds/files
 
 # Kaitai Struct compiler (npm build, 0.10 to match the kaitaistruct runtime) for the beacon .ksy test.
 KSC := $(VENV)/ksc/.installed
