@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -176,6 +177,8 @@ class GroundFiles:
         self._changed = asyncio.Event()
         self._deliveries: asyncio.Queue[ReceivedFile] = asyncio.Queue()
         self._tx_lock = asyncio.Lock()
+        # Told of each verified file as it lands in download_dir, on the loop (the F Prime GDS bridge).
+        self.download_listeners: list[Callable[[Download], None]] = []
         station.files = self  # gets the file PDUs; the live view shows the transfers
 
     # -- receiving ----------------------------------------------------------------------------
@@ -218,6 +221,8 @@ class GroundFiles:
         self.downloads.append(download)
         del self.downloads[:-64]
         self._changed.set()
+        for listener in self.download_listeners:
+            listener(download)
 
     def _on_transfer_done(self, outcome: TransferOutcome) -> None:
         self.outcomes[outcome.transfer_id] = outcome

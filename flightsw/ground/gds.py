@@ -31,6 +31,7 @@ from typing import Any
 from flightsw.core.clock import Stamp
 from flightsw.ground.decoder import Beacon, CommandResult, EventItem, Item, Telemetry
 from flightsw.ground.dictionary import CommandArgumentError
+from flightsw.ground.files import Download, GroundFiles
 from flightsw.ground.fprime_dict import (
     COMPLETION_EVENT,
     VERDICT_EVENT,
@@ -73,6 +74,43 @@ class LinkState(enum.Enum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     CLOSED = "closed"
+
+
+class FilePacketType(enum.IntEnum):
+    """F Prime's file packets (Svc.FileDownlink / FileUplink)."""
+
+    START = 0
+    DATA = 1
+    END = 2
+    CANCEL = 3
+
+
+FILE_CHUNK = 1024  # data bytes per F Prime file packet (frames stay well under MAX_PACKET)
+MAX_FILE_BYTES = 64 << 20  # larger downloads are not handed to the GDS
+
+
+def cfdp_checksum(data: bytes) -> int:
+    """The END packet's checksum: the CFDP modular checksum (big-endian words, zero-padded)."""
+    padded = data + b"\x00" * (-len(data) % 4)
+    return sum(struct.unpack(f">{len(padded) // 4}I", padded)) & 0xFFFFFFFF
+
+
+def _path_field(text: str) -> bytes:
+    data = text.encode()[:255]
+    return bytes([len(data)]) + data
+
+
+def file_packets(source: str, dest: str, data: bytes) -> list[bytes]:
+    """A whole file as F Prime's downlink sends it: START, DATA chunks, END (type 3 packets)."""
+    head = struct.pack(">H", PacketType.FILE)
+    packets = [head + struct.pack(">BII", FilePacketType.START, 0, len(data)) + _path_field(source) + _path_field(dest)]
+    seq = 1
+    for offset in range(0, len(data), FILE_CHUNK):
+        chunk = data[offset: offset + FILE_CHUNK]
+        packets.append(head + struct.pack(">BIIH", FilePacketType.DATA, seq, offset, len(chunk)) + chunk)
+        seq += 1
+    packets.append(head + struct.pack(">BII", FilePacketType.END, seq, cfdp_checksum(data)))
+    return packets
 
 
 class GdsPacketError(ValueError):
@@ -146,6 +184,8 @@ class BridgeStats:
     commands_received: int = 0
     commands_refused: int = 0
     dropped_offline: int = 0  # packets produced while no GDS was connected
+    files_sent: int = 0
+    files_skipped: int = 0  # unreadable or larger than MAX_FILE_BYTES
 
 
 class GdsEncoder:
@@ -260,7 +300,12 @@ class GdsBridge:
         self.connected = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
         self._commands: set[asyncio.Task[None]] = set()
+        self._files: asyncio.Queue[Download] = asyncio.Queue()
         station.item_listeners.append(self.on_item)
+
+    def attach_files(self, files: GroundFiles) -> None:
+        """Hand each verified CFDP download to the GDS too (its downlink file list)."""
+        files.download_listeners.append(self._files.put_nowait)
 
     # -- downlink ------------------------------------------------------------------------------
     def on_item(self, item: Item) -> None:
@@ -275,6 +320,31 @@ class GdsBridge:
             self.stats.dropped_offline += 1
             return
         writer.write(frame(packet))
+
+    async def _send_files(self) -> None:
+        """One download at a time, read off the loop, sent as F Prime file packets."""
+        while True:
+            download = await self._files.get()
+            if not self.connected.is_set():
+                self.stats.dropped_offline += 1
+                continue
+            try:
+                if download.path.stat().st_size > MAX_FILE_BYTES:
+                    raise ValueError(f"larger than {MAX_FILE_BYTES >> 20} MiB")
+                data = await asyncio.to_thread(download.path.read_bytes)
+            except (OSError, ValueError) as exc:
+                self.stats.files_skipped += 1
+                log.warning("download %s not sent to the GDS: %s", download.path, exc)
+                continue
+            for packet in file_packets(download.name, download.path.name, data):
+                self._send(packet)
+            self.stats.files_sent += 1
+            writer = self._writer
+            if writer is not None:
+                try:
+                    await writer.drain()
+                except ConnectionError:
+                    pass
 
     # -- uplink --------------------------------------------------------------------------------
     def on_packet(self, packet: bytes) -> None:
@@ -313,6 +383,7 @@ class GdsBridge:
     # -- connection ----------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect (again after a loss) and read the GDS's uplink until cancelled."""
+        sender = asyncio.create_task(self._send_files(), name="gds-files")
         try:
             while True:
                 try:
@@ -339,5 +410,6 @@ class GdsBridge:
                 log.warning("F Prime GDS at %s:%d closed the connection; reconnecting", self.host, self.port)
         finally:
             self.state = LinkState.CLOSED
+            sender.cancel()
             for task in list(self._commands):
                 task.cancel()

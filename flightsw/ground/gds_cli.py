@@ -49,6 +49,8 @@ async def run_gds(args: argparse.Namespace) -> int:
     station = await open_station(args)
     files = optional_files(args, station)
     bridge = GdsBridge(station, fdict, host, port)
+    if files is not None:
+        bridge.attach_files(files)
     tasks = [asyncio.create_task(station.run(), name="station"), asyncio.create_task(bridge.run(), name="gds")]
     if files is not None:
         tasks.append(asyncio.create_task(files.run(), name="files"))

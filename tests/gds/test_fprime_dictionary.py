@@ -21,7 +21,9 @@ from flightsw.ground.gds import (
     Deframer,
     GdsEncoder,
     GdsPacketError,
+    cfdp_checksum,
     decode_command,
+    file_packets,
     frame,
 )
 
@@ -146,3 +148,23 @@ def test_not_a_flightsw_dictionary_is_one_clear_error() -> None:
         FprimeDictionary({"commands": []})
     with pytest.raises(FprimeDictionaryError, match="malformed"):
         FprimeDictionary({"format": "flightsw-dictionary", "commands": [{"name": "x"}], "channels": [], "events": []})
+
+
+def test_file_packets_are_reassembled_by_fprime_gds_downlinker(tmp_path: Path) -> None:
+    from fprime_gds.common.decoders.file_decoder import FileDecoder
+    from fprime_gds.common.files.downlinker import FileDownlinker
+    from fprime_gds.common.files.helpers import CFDPChecksum
+
+    data = bytes(range(256)) * 9 + b"tail"  # three chunks, the last one short and unaligned
+    checksum = CFDPChecksum()
+    checksum.update(data, 0)
+    assert cfdp_checksum(data) == checksum.value
+    downlinker = FileDownlinker(str(tmp_path))
+    decoder = FileDecoder()
+    packets = file_packets("thumb_0001.jpg", "thumb_0001.jpg", data)
+    assert len(packets) == 5
+    for packet in packets:
+        assert struct.unpack_from(">H", packet)[0] == 3
+        for item in decoder.decode_api(packet[2:]):
+            downlinker.data_callback(item)
+    assert (tmp_path / "thumb_0001.jpg").read_bytes() == data

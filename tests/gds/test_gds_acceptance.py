@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,17 @@ def _operate(dictionary: Path, zmq: list[str], tmp_path: Path) -> None:
         refused = api.get_event_pred("ground.command_refused", ["link.SET_BEACON_PERIOD", None])
         found = api.send_and_await_event("link.SET_BEACON_PERIOD", ["2"], refused, timeout=10)
         assert found is not None and "outside" in found.get_str()
+        # a file downlinked by CFDP (a directory listing as JSON) lands in the GDS's downlink files too
+        listed = api.get_event_pred("ground.command_completed", ["fm.LIST", None, "SUCCESS", None])
+        assert api.send_and_await_event("fm.LIST", ["records", "true"], listed, timeout=20) is not None
+        arrived = tmp_path / "downloads" / "listing_records.json"  # the station's verified copy
+        gds_copy = tmp_path / "api-logs" / "files" / "fprime-downlink" / "listing_records.json"
+        deadline = time.monotonic() + 30
+        while not (arrived.exists() and gds_copy.exists() and gds_copy.stat().st_size == arrived.stat().st_size):
+            assert time.monotonic() < deadline, "the listing did not reach both the station and the GDS"
+            time.sleep(0.1)
+        assert gds_copy.read_bytes() == arrived.read_bytes()
+        assert json.loads(arrived.read_text())  # a real listing, not an empty file
 
 
 @pytest.mark.timeout(90)
