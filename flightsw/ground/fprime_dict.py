@@ -224,6 +224,11 @@ _GROUND_EVENTS: tuple[tuple[str, str, str, tuple[tuple[str, WireType], ...]], ..
     ("ground.command_refused", "WARNING_HI", "Command {} not sent: {}", (("name", _STR), ("detail", _STR))),
     ("ground.command_unanswered", "WARNING_LO", "Command {} #{}: no final answer after the retries",
      (("name", _STR), ("counter", _NUMERIC["U32"]))),
+    ("ground.file_uplink_queued", "ACTIVITY_HI", "File {} queued for the satellite by CFDP (upload #{})",
+     (("name", _STR), ("transfer", _NUMERIC["U32"]))),
+    ("ground.file_uplink_done", "ACTIVITY_HI", "File {} (upload #{}) on board: {}",
+     (("name", _STR), ("transfer", _NUMERIC["U32"]), ("condition", _STR))),
+    ("ground.file_uplink_failed", "WARNING_HI", "File {} not uploaded: {}", (("name", _STR), ("detail", _STR))),
 )
 
 

@@ -26,6 +26,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flightsw.core.clock import Stamp
@@ -86,7 +87,13 @@ class FilePacketType(enum.IntEnum):
 
 
 FILE_CHUNK = 1024  # data bytes per F Prime file packet (frames stay well under MAX_PACKET)
-MAX_FILE_BYTES = 64 << 20  # larger downloads are not handed to the GDS
+MAX_FILE_BYTES = 64 << 20  # larger downloads are not handed to the GDS, larger uploads not taken
+UPLOAD_REPORT_LIMIT = 3600.0  # seconds the bridge waits for an upload's final outcome to report it
+
+
+def _stage(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
 
 
 def cfdp_checksum(data: bytes) -> int:
@@ -115,6 +122,63 @@ def file_packets(source: str, dest: str, data: bytes) -> list[bytes]:
 
 class GdsPacketError(ValueError):
     """An uplinked F Prime packet the bridge cannot turn into a command (the message says why)."""
+
+
+@dataclass(frozen=True)
+class UplinkedFile:
+    """A whole file the GDS sent (its uplink): the destination it named, and the bytes."""
+
+    dest: str
+    data: bytes
+
+
+class UplinkAssembler:
+    """F Prime file packets from the GDS's uplink to whole files (one at a time, as it sends them)."""
+
+    def __init__(self) -> None:
+        self._dest: str | None = None
+        self._size = 0
+        self._data = bytearray()
+
+    def feed(self, packet: bytes) -> UplinkedFile | None:
+        """Take one type-3 packet; the file once its END arrived and checks; GdsPacketError if not."""
+        try:
+            kind, _seq = struct.unpack_from(">BI", packet, 2)
+            if kind == FilePacketType.START:
+                size, src_len = struct.unpack_from(">IB", packet, 7)
+                dest_at = 12 + src_len
+                dest_len = packet[dest_at]
+                self._dest = packet[dest_at + 1: dest_at + 1 + dest_len].decode()
+                if size > MAX_FILE_BYTES:
+                    self._dest = None
+                    raise GdsPacketError(f"file of {size} bytes is larger than {MAX_FILE_BYTES >> 20} MiB")
+                self._size, self._data = size, bytearray()
+                return None
+            if kind == FilePacketType.CANCEL:
+                self._dest = None
+                return None
+            if self._dest is None:
+                raise GdsPacketError("file packet without its START")
+            if kind == FilePacketType.DATA:
+                offset, length = struct.unpack_from(">IH", packet, 7)
+                chunk = packet[13: 13 + length]
+                if len(chunk) != length or offset + length > self._size:
+                    raise GdsPacketError(f"data at {offset}+{length} does not fit a {self._size}-byte file")
+                self._data[len(self._data):offset] = bytes(max(0, offset - len(self._data)))
+                self._data[offset: offset + length] = chunk
+                return None
+            if kind == FilePacketType.END:
+                (checksum,) = struct.unpack_from(">I", packet, 7)
+                dest, data = self._dest, bytes(self._data)
+                self._dest = None
+                if len(data) != self._size or cfdp_checksum(data) != checksum:
+                    raise GdsPacketError(f"{dest}: {len(data)} of {self._size} bytes, checksum "
+                                         f"{'matches' if cfdp_checksum(data) == checksum else 'differs'}")
+                return UplinkedFile(dest, data)
+        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+            self._dest = None
+            raise GdsPacketError(f"malformed file packet ({exc})") from None
+        raise GdsPacketError(f"file packet type {kind} unknown")
 
 
 def frame(packet: bytes) -> bytes:
@@ -301,10 +365,15 @@ class GdsBridge:
         self._writer: asyncio.StreamWriter | None = None
         self._commands: set[asyncio.Task[None]] = set()
         self._files: asyncio.Queue[Download] = asyncio.Queue()
+        self._ground_files: GroundFiles | None = None
+        self._assembler = UplinkAssembler()
+        self._uploads: asyncio.Queue[UplinkedFile] = asyncio.Queue()
         station.item_listeners.append(self.on_item)
 
     def attach_files(self, files: GroundFiles) -> None:
-        """Hand each verified CFDP download to the GDS too (its downlink file list)."""
+        """Hand each verified CFDP download to the GDS too (its downlink file list), and send the
+        files the GDS uplinks to the satellite by CFDP."""
+        self._ground_files = files
         files.download_listeners.append(self._files.put_nowait)
 
     # -- downlink ------------------------------------------------------------------------------
@@ -348,8 +417,12 @@ class GdsBridge:
 
     # -- uplink --------------------------------------------------------------------------------
     def on_packet(self, packet: bytes) -> None:
-        if len(packet) >= 2 and struct.unpack_from(">H", packet)[0] != PacketType.COMMAND:
-            return  # file packets and others: not taken by this bridge
+        kind = struct.unpack_from(">H", packet)[0] if len(packet) >= 2 else None
+        if kind == PacketType.FILE:
+            self._on_file_packet(packet)
+            return
+        if kind != PacketType.COMMAND:
+            return  # idle and others: nothing to do
         self.stats.commands_received += 1
         try:
             command, texts = decode_command(self.fdict, packet)
@@ -369,21 +442,62 @@ class GdsBridge:
             self._refused(command.name, str(exc))
             return
         if response is None:
-            packet = self.encoder.event("ground.command_unanswered", [command.name, sent[-1] if sent else 0], None)
-            if packet is not None:
-                self._send(packet)
+            self._event("ground.command_unanswered", [command.name, sent[-1] if sent else 0])
+
+    def _on_file_packet(self, packet: bytes) -> None:
+        try:
+            uplinked = self._assembler.feed(packet)
+        except GdsPacketError as exc:
+            self._event("ground.file_uplink_failed", ["?", str(exc)])
+            return
+        if uplinked is None:
+            return
+        if self._ground_files is None:
+            self._event("ground.file_uplink_failed", [uplinked.dest, "this mission has no [filetransfer]"])
+            return
+        self._uploads.put_nowait(uplinked)
+
+    async def _upload_files(self) -> None:
+        """Stage each file the GDS uplinked and queue it for the satellite (CFDP, the station's
+        signed file PDUs); report queueing and the final outcome as ground events."""
+        while True:
+            uplinked = await self._uploads.get()
+            files = self._ground_files
+            assert files is not None
+            name = PurePosixPath(uplinked.dest).name or "upload"
+            stage = files.config.work_dir / "gds_uplink"
+            path = stage / f"{time.time_ns()}_{name}"  # unique: an earlier upload may still read its own
+            try:
+                await asyncio.to_thread(_stage, path, uplinked.data)
+                transfer = await files.upload(path, name)
+            except (OSError, ValueError) as exc:
+                self._event("ground.file_uplink_failed", [name, str(exc)])
+                continue
+            self._event("ground.file_uplink_queued", [name, transfer])
+            task = asyncio.create_task(self._report_upload(files, name, transfer))
+            self._commands.add(task)
+            task.add_done_callback(self._commands.discard)
+
+    async def _report_upload(self, files: GroundFiles, name: str, transfer: int) -> None:
+        outcome = await files.wait_upload(transfer, UPLOAD_REPORT_LIMIT)
+        condition = "still running" if outcome is None else ("SUCCESS" if outcome.success else outcome.condition)
+        self._event("ground.file_uplink_done", [name, transfer, condition])
+
+    def _event(self, name: str, values: list[Any]) -> None:
+        packet = self.encoder.event(name, values, None)
+        if packet is not None:
+            self._send(packet)
 
     def _refused(self, name: str, detail: str) -> None:
         self.stats.commands_refused += 1
         log.warning("GDS command %s refused: %s", name, detail)
-        packet = self.encoder.event("ground.command_refused", [name, detail], None)
-        if packet is not None:
-            self._send(packet)
+        self._event("ground.command_refused", [name, detail])
 
     # -- connection ----------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect (again after a loss) and read the GDS's uplink until cancelled."""
         sender = asyncio.create_task(self._send_files(), name="gds-files")
+        uploader = asyncio.create_task(self._upload_files(), name="gds-uploads")
         try:
             while True:
                 try:
@@ -411,5 +525,6 @@ class GdsBridge:
         finally:
             self.state = LinkState.CLOSED
             sender.cancel()
+            uploader.cancel()
             for task in list(self._commands):
                 task.cancel()

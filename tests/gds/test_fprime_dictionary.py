@@ -21,6 +21,8 @@ from flightsw.ground.gds import (
     Deframer,
     GdsEncoder,
     GdsPacketError,
+    UplinkAssembler,
+    UplinkedFile,
     cfdp_checksum,
     decode_command,
     file_packets,
@@ -168,3 +170,37 @@ def test_file_packets_are_reassembled_by_fprime_gds_downlinker(tmp_path: Path) -
         for item in decoder.decode_api(packet[2:]):
             downlinker.data_callback(item)
     assert (tmp_path / "thumb_0001.jpg").read_bytes() == data
+
+
+def test_files_the_gds_uplinks_are_reassembled_and_checked() -> None:
+    from fprime_gds.common.data_types.file_data import (
+        CancelPacketData,
+        DataPacketData,
+        EndPacketData,
+        StartPacketData,
+    )
+    from fprime_gds.common.encoders.file_encoder import FileEncoder
+    from fprime_gds.common.files.helpers import CFDPChecksum
+
+    data = b"[link]\nbeacon_period = 45\n" * 50
+    checksum = CFDPChecksum()
+    checksum.update(data, 0)
+    encoder = FileEncoder()
+
+    def packets(end_checksum: int) -> list[bytes]:
+        items = [StartPacketData(0, len(data), "/home/op/beacon.toml", "/uploads/configs/beacon.toml")]
+        items += [DataPacketData(1 + i // 512, i, data[i:i + 512]) for i in range(0, len(data), 512)]
+        items.append(EndPacketData(9, end_checksum))
+        return [encoder.encode_api(item)[8:] for item in items]  # as the comm layer sends them
+
+    assembler = UplinkAssembler()
+    results = [assembler.feed(p) for p in packets(checksum.value)]
+    assert results[:-1] == [None] * (len(results) - 1)
+    assert results[-1] == UplinkedFile("/uploads/configs/beacon.toml", data)
+    with pytest.raises(GdsPacketError, match="checksum differs"):
+        for packet in packets(checksum.value ^ 1):
+            assembler.feed(packet)
+    assembler.feed(packets(0)[0])
+    assert assembler.feed(encoder.encode_api(CancelPacketData(3))[8:]) is None
+    with pytest.raises(GdsPacketError, match="without its START"):
+        assembler.feed(packets(0)[1])

@@ -150,6 +150,14 @@ def _operate(dictionary: Path, zmq: list[str], tmp_path: Path) -> None:
             time.sleep(0.1)
         assert gds_copy.read_bytes() == arrived.read_bytes()
         assert json.loads(arrived.read_text())  # a real listing, not an empty file
+        # a file the GDS uplinks goes up by CFDP (the station's signed file PDUs) into the quarantine
+        upload = tmp_path / "note.txt"
+        upload.write_bytes(b"uplinked from the F Prime GDS\n" * 40)
+        api.uplink_file(str(upload), "/flightsw/note.txt")  # (its *_and_await_completion waits for F Prime's FileUplink event)
+        done = api.get_event_pred("ground.file_uplink_done", ["note.txt", None, "SUCCESS"])
+        assert api.await_event(done, start=0, timeout=30) is not None
+        on_board = [p for p in (tmp_path / "sat").rglob("note.txt") if p.is_file()]
+        assert [p.read_bytes() for p in on_board] == [upload.read_bytes()], on_board
 
 
 @pytest.mark.timeout(90)
