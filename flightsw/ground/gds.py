@@ -88,6 +88,7 @@ class FilePacketType(enum.IntEnum):
 
 FILE_CHUNK = 1024  # data bytes per F Prime file packet (frames stay well under MAX_PACKET)
 MAX_FILE_BYTES = 64 << 20  # larger downloads are not handed to the GDS, larger uploads not taken
+MAX_BUFFERED = 4 << 20  # bytes queued for a GDS that does not read before packets are dropped
 UPLOAD_REPORT_LIMIT = 3600.0  # seconds the bridge waits for an upload's final outcome to report it
 
 
@@ -379,14 +380,14 @@ class GdsBridge:
     # -- downlink ------------------------------------------------------------------------------
     def on_item(self, item: Item) -> None:
         """Called by the station on the loop for every decoded item; writes without waiting
-        (the socket buffers; a GDS that stops reading is dropped by the transport's limits)."""
+        (the socket buffers up to MAX_BUFFERED bytes; past that, packets are dropped and counted)."""
         for packet in self.encoder.packets(item):
             self._send(packet)
 
     def _send(self, packet: bytes) -> None:
         writer = self._writer
-        if writer is None or writer.is_closing():
-            self.stats.dropped_offline += 1
+        if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_BUFFERED:
+            self.stats.dropped_offline += 1  # no GDS, or one that stopped reading
             return
         writer.write(frame(packet))
 
