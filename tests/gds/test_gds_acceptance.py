@@ -24,6 +24,13 @@ from typing import Any
 
 import pytest
 
+from flightsw.core.clock import Stamp
+from flightsw.ground.decoder import Beacon
+from flightsw.ground.fprime_dict import FprimeDictionary
+from flightsw.ground.gds import BridgeStats, Deframer, GdsEncoder, decode_command, frame
+from flightsw.link import ax25
+from hal import kiss
+
 pytest.importorskip("fprime_gds")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,3 +199,81 @@ async def test_gds_sees_telemetry_commands_and_events_of_the_simulated_satellite
             await asyncio.to_thread(_operate, dictionary, zmq, tmp_path)
             for proc in (sat, gds, bridge):
                 assert proc.returncode is None
+
+
+def _await_voltage_then_command(dictionary: Path, zmq: list[str], logs: Path) -> float:
+    """Through the GDS: a battery voltage that came in over KISS, then a command that goes out by it."""
+    with _test_api(dictionary, zmq, logs) as api:
+        voltage = api.await_telemetry("beacon.battery_voltage", timeout=20)
+        assert voltage is not None
+        api.send_command("link.SET_BEACON_PERIOD", ["45"])
+        return float(voltage.get_val())
+
+
+@pytest.mark.timeout(60)
+async def test_kiss_plugin_runs_the_gds_over_a_kiss_tcp_peer(tmp_path: Path) -> None:
+    """fprime-gds with ``--communication-selection kiss-tcp`` (this package's plugin) against a KISS TCP
+    peer standing in for the TNC: telemetry in UI frames from the satellite reaches the test API, a
+    command from it leaves as one UI frame to the satellite."""
+    sat, gnd = ax25.Address("UN0SAT", 1), ax25.Address("UN0GND")
+    dictionary = tmp_path / "gds" / "flightsw.json"
+    dictionary.parent.mkdir()
+    text = await asyncio.to_thread(_fprime_dictionary, ROOT / "deploy" / "sim.toml")
+    dictionary.write_text(text)
+    flight = await asyncio.to_thread(_flight_dictionary)
+    fdict = FprimeDictionary(flight)
+    encoder = GdsEncoder(fdict, BridgeStats())
+    uplinked: asyncio.Queue[bytes] = asyncio.Queue()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def tnc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        decoder, deframer = kiss.KissDecoder(), Deframer()
+        while data := await reader.read(4096):
+            for kframe in decoder.feed(data):
+                ui = ax25.decode(kframe.payload)
+                assert (ui.destination, ui.source) == (sat, gnd)
+                for packet in deframer.feed(ui.info):
+                    uplinked.put_nowait(packet)
+
+    server = await asyncio.start_server(tnc, "127.0.0.1", 0)
+    tnc_port = server.sockets[0].getsockname()[1]
+    zmq = [f"ipc://{tmp_path}/gds-in", f"ipc://{tmp_path}/gds-out"]
+    gds_log = tmp_path / "gds.log"
+
+    async def gds_running() -> bool:
+        return "F prime is now running" in gds_log.read_text(errors="replace") and bool(writers)
+
+    try:
+        async with _process(sys.executable, "-m", "fprime_gds.executables.run_deployment", "--no-app", "-g", "none",
+                            "--dictionary", str(dictionary), "--communication-selection", "kiss-tcp",
+                            "--kiss-address", "127.0.0.1", "--kiss-port", str(tnc_port), "--kiss-source", "UN0GND",
+                            "--kiss-destination", "UN0SAT-1", "--framing-selection", "fprime", "--zmq-transport", *zmq,
+                            "-l", str(tmp_path / "gds-logs"), "--log-directly",
+                            "--file-storage-directory", str(tmp_path / "gds-files"), log=gds_log, cwd=tmp_path) as gds:
+            await _wait_for(gds_running, "GDS connected to the KISS peer", 30, [gds])
+            operator = asyncio.create_task(asyncio.to_thread(
+                _await_voltage_then_command, dictionary, zmq, tmp_path / "api-logs"))
+            seconds = 0.0
+            while not operator.done():  # the satellite's beacon, over and over, as a TNC hears it
+                (packet,) = encoder.packets(Beacon(Stamp(1, seconds), {"battery_voltage": 7.25}))
+                ui = ax25.UiFrame(gnd, sat, frame(packet)).encode()
+                writers[-1].write(kiss.encode(ax25.UiFrame(ax25.Address("OTHER"), gnd, b"x").encode()) + kiss.encode(ui))
+                await asyncio.wait([operator], timeout=0.2)
+                seconds += 0.2
+            assert await operator == pytest.approx(7.25)
+            async with asyncio.timeout(10):
+                packet = await uplinked.get()
+            command, texts = decode_command(fdict, packet)
+            assert (command.name, texts) == ("link.SET_BEACON_PERIOD", {"value": "45"})
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
+
+
+def _flight_dictionary() -> dict[str, Any]:
+    from flightsw.cli import default_sim_config, load_config_or_exit
+    from flightsw.cli_run import dictionary_text
+
+    return json.loads(dictionary_text(load_config_or_exit(default_sim_config(), check=False), "json"))
