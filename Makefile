@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := sim,ground,payload,dev,gds
 
-.PHONY: sim gds test lint bench bench-quick reliability venv clean ksc install-test system-python
+.PHONY: sim gds gds-browser-test test lint bench bench-quick reliability venv clean ksc install-test system-python
 
 venv: $(STAMP)
 
@@ -39,6 +39,15 @@ gds: $(STAMP)
 	  $(VENV)/bin/fprime-gds --no-app --dictionary var/gds/flightsw.json --communication-selection ip \
 	    --ip-address 127.0.0.1 --ip-port $(GDS_PORT) --framing-selection fprime --gui-addr 127.0.0.1 \
 	    --gui-port $(GUI_PORT) -l var/gds/logs --file-storage-directory var/gds/files
+
+# The GDS web UI in headless Chromium (Debian's chromium and chromium-driver, installed here if missing, as root;
+# Selenium from PyPI): it must show a live battery voltage; the screenshot is left in the test's directory.
+# About 15 s; not part of `make test`.
+gds-browser-test: $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }
+	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install --quiet "selenium>=4.20"
+	FLIGHTSW_BROWSER_TEST=1 $(PY) -m pytest -q -s tests/gds/test_gds_acceptance.py -k chromium
 
 # Kaitai Struct compiler (npm build, 0.10 to match the kaitaistruct runtime) for the beacon .ksy test.
 KSC := $(VENV)/ksc/.installed

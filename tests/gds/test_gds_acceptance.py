@@ -277,3 +277,78 @@ def _flight_dictionary() -> dict[str, Any]:
     from flightsw.cli_run import dictionary_text
 
     return json.loads(dictionary_text(load_config_or_exit(default_sim_config(), check=False), "json"))
+
+
+BROWSER_TEST = os.environ.get("FLIGHTSW_BROWSER_TEST") == "1"
+
+
+def _browser_sees_channel(url: str, screenshot: Path) -> str:
+    """Headless Chromium (Debian's chromium and chromium-driver, through Selenium) opens the web UI's
+    Channels tab and waits for a battery voltage; returns the row's text (blocking: run on a thread)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        driver.get(url)
+        tab = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "Channels"))  # the tab's label
+        tab.click()
+
+        def voltage_row(d: Any) -> str | None:
+            for row in d.find_elements(By.XPATH, "//tr[td[contains(., 'eps_battery.bus_voltage')]]"):
+                text = str(row.text)
+                if row.is_displayed() and any(ch.isdigit() for ch in text.split("eps_battery.bus_voltage")[-1]):
+                    return text
+            return None
+
+        try:
+            row = WebDriverWait(driver, 30).until(voltage_row)
+        finally:
+            driver.save_screenshot(str(screenshot))
+            screenshot.with_suffix(".html").write_text(driver.page_source)
+        return str(row)
+    finally:
+        driver.quit()
+
+
+@pytest.mark.skipif(not BROWSER_TEST, reason="headless browser test: make gds-browser-test")
+@pytest.mark.timeout(120)
+async def test_web_ui_in_headless_chromium_shows_a_live_channel(tmp_path: Path) -> None:
+    """The GDS web UI on 127.0.0.1, fed by the simulated satellite through `flightsw ground --gds`,
+    shows a live battery voltage in headless Chromium; the screenshot is kept in the test's directory."""
+    kiss_port, gds_port, gui_port = _free_port(), _free_port(), _free_port()
+    config = _config(tmp_path, kiss_port)
+    dictionary = tmp_path / "gds" / "flightsw.json"
+    dictionary.parent.mkdir()
+    dictionary.write_text(await asyncio.to_thread(_fprime_dictionary, config))
+    gds_log = tmp_path / "gds.log"
+
+    async def gds_running() -> bool:
+        return "F prime is now running" in gds_log.read_text(errors="replace") and await _port_open(gui_port)
+
+    async with (
+        _process(*FLIGHTSW, "sim", "--config", str(config), "--duration", "110", log=tmp_path / "sim.log",
+                 cwd=tmp_path) as sat,
+        _process(sys.executable, "-m", "fprime_gds.executables.run_deployment", "--no-app", "-g", "html",
+                 "--gui-addr", "127.0.0.1", "--gui-port", str(gui_port), "--dictionary", str(dictionary),
+                 "--communication-selection", "ip", "--ip-address", "127.0.0.1", "--ip-port", str(gds_port),
+                 "--framing-selection", "fprime", "--zmq-transport", f"ipc://{tmp_path}/in", f"ipc://{tmp_path}/out",
+                 "-l", str(tmp_path / "gds-logs"), "--log-directly",
+                 "--file-storage-directory", str(tmp_path / "gds-files"), log=gds_log, cwd=tmp_path) as gds,
+    ):
+        await _wait_for(lambda: _port_open(kiss_port), "simulated transceiver KISS port", 30, [sat])
+        await _wait_for(gds_running, "GDS web UI", 30, [gds])
+        async with _process(*FLIGHTSW, "ground", "--config", str(config), "--kiss", f"127.0.0.1:{kiss_port}",
+                            "--db", str(tmp_path / "ground.sqlite3"), "--gds", f"127.0.0.1:{gds_port}",
+                            log=tmp_path / "bridge.log", cwd=tmp_path):
+            screenshot = tmp_path / "gds-channels.png"
+            row = await asyncio.to_thread(_browser_sees_channel, f"http://127.0.0.1:{gui_port}/", screenshot)
+    assert "eps_battery.bus_voltage" in row
+    assert screenshot.stat().st_size > 1000
+    print(f"screenshot: {screenshot}")
