@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -49,8 +47,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     from flightsw.cli_run import dictionary_text
 
     fp_path = tmp_path_factory.mktemp("dict") / "flightsw.json"
-    subprocess.run([sys.executable, "-m", "flightsw.cli", "dict", "--format", "fprime", "-o", str(fp_path)],
-                   cwd=ROOT, check=True, capture_output=True, timeout=60)
+    from flightsw.cli import main
+
+    assert main(["dict", "--format", "fprime", "-o", str(fp_path)]) == 0  # the command line, in-process
     flight = json.loads(dictionary_text(load_config_or_exit(default_sim_config(), check=False), "json"))
     return fp_path, flight
 
