@@ -365,11 +365,6 @@ class AttitudeControl(Protocol):
         """Read the unit now (also published as telemetry); OSError on bus failure."""
         ...
 
-    @property
-    def commanded(self) -> AdcsMode:
-        """The mode last commanded (what a capture returns to afterwards)."""
-        ...
-
 
 class PointingSource(Protocol):
     """The simulated ADCS's camera boresight now (Earth-fixed unit vector), for the sim camera."""

@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 
 from flightsw.app import Satellite, load_subsystems
+from flightsw.components.adcs import add_adcs
 from flightsw.components.hardware import HardwareBuilder, HardwareSet
 from flightsw.components.housekeeping import add_hardware, build_hardware
 from flightsw.config import ConfigError, ContactSection, ContactStationSection, MissionConfig
@@ -233,7 +234,8 @@ class SimulationRun:
 
     def _build_hardware(self, sat: Satellite) -> None:
         noisy = NoisyEnvironment(self.environment, seed=self.scenario.seed)
-        self.hardware = HardwareBuilder(sat.config, environment=noisy, seed=self.scenario.seed).build()
+        self.hardware = HardwareBuilder(sat.config, environment=noisy, seed=self.scenario.seed,
+                                        scene=self.environment.camera_scene).build()
         hw = self.hardware
         for name, wire in hw.burn_wires.items():  # a burnt wire stays burnt, a parted line parted
             if name in self._burn_wires:
@@ -242,8 +244,9 @@ class SimulationRun:
         if hw.burn_wires:
             self._burn_wires = dict(hw.burn_wires)
             self._burn_load_changed()  # a reset mid-burn released the gate: the wire draws nothing now
-        if hw.sensors or hw.gpio.outputs or hw.gpio.inputs:
+        if hw.sensors or hw.gpio.outputs or hw.gpio.inputs or hw.adcs:
             add_hardware(sat, hw)
+        add_adcs(sat, hw)
 
     def _compose(self) -> Satellite:
         """A new flight software process on the simulated board: same config, same data directory."""

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from flightsw.app import Satellite
+from flightsw.components.housekeeping import build_hardware
+from flightsw.config import ConfigError
+from flightsw.core.commands import Completion
 from flightsw.core.enums import AdcsMode, SlewStatus
+from flightsw.core.ports import CAMERA_SCENE, Ports
+from flightsw.imaging.component import ImagingComponent
 from flightsw.imaging.planner import (
     CameraGeometry,
     NoCapture,
@@ -20,10 +29,14 @@ from flightsw.imaging.planner import (
     Target,
     camera_view,
     geodetic_to_ecef,
+    great_circle_km,
 )
-from hal.drivers.adcs import AdcsUnit
+from flightsw.imaging.subsystem import build_imaging, connect_imaging
+from flightsw.testing import ResponseLog, make_satellite, mission_config
+from hal.camera import CaptureSettings
+from hal.drivers.adcs import AdcsUnit, to_centideg
 from hal.i2c import I2CBus
-from sim.camera import FixedScene
+from sim.camera import FixedScene, SimCamera
 from sim.environment.orbit import default_tle
 from sim.i2c_bus import SimI2CBus
 from sim.parts.adcs import SimAdcs
@@ -169,3 +182,157 @@ def test_the_pointed_footprint_leans_toward_the_target_and_the_limit_refuses() -
     assert nadir.footprint.centre != pointed.footprint.centre
     with pytest.raises(ValueError, match="max_off_nadir_deg"):
         PlanLimits(max_off_nadir_deg=75.0)
+
+
+ADCS_TOML = """
+[imaging]
+slew_lead_s = 120.0
+settle_timeout_s = 110.0
+max_off_nadir_deg = 30.0
+
+[[devices]]
+name = "camera"
+kind = "camera"
+backend = "sim"
+
+[[devices]]
+name = "adcs"
+kind = "adcs"
+backend = "sim"
+slew_rate_deg_s = 2.0
+settle_s = 5.0
+"""
+
+
+async def _run(sat: Any, log: ResponseLog, name: str, *args: Any, timeout: float = 60.0) -> Any:
+    verdict = sat.commands.submit(sat.dictionary.command(name).id, list(args))
+    assert verdict.accepted, verdict
+    seq = max(r.seq for r in log.items if r.name.endswith(name.split(".")[1]))
+    return await log.wait_completion(seq, timeout)
+
+
+@pytest.mark.virtual_time
+async def test_a_capture_over_an_off_track_target_slews_settles_captures_and_returns(
+        tmp_path: Path, sat_runner: Any) -> None:
+    predictor = OrbitPredictor(*default_tle())
+    lat, lon, abeam = _off_track_target(predictor, 0.3, 150.0)
+    lat, lon = round(lat, 3), round(lon, 3)
+    loop = asyncio.get_running_loop()
+    t0 = abeam - 1200.0 - loop.time()
+
+    def scene() -> FixedScene:  # the orbit under the simulated ADCS and camera: the TLE's
+        utc = t0 + loop.time()
+        r, v = predictor.ecef(np.array([utc]))
+        below = predictor.subpoint(utc)
+        return FixedScene(below.lat_deg, below.lon_deg, 45.0, tuple(r[0]), tuple(v[0]))
+
+    ports = Ports()
+    ports.provide(CAMERA_SCENE, scene, by="test")
+    sat = Satellite(mission_config(tmp_path, ADCS_TOML), subsystems=[build_hardware, build_imaging],
+                    utc_source=lambda: t0 + loop.time(), ports=ports)
+    sat = await sat_runner.start(sat)
+    imaging = sat.component("imaging")
+    assert isinstance(imaging, ImagingComponent)
+    part = sat.component("hw").hardware.adcs_part  # type: ignore[attr-defined]
+    log = ResponseLog(sat)
+    events: list[Any] = []
+    sat.events.add_sink(events.append)
+    await asyncio.wait_for(imaging._ready.wait(), 10)
+    assert (await _run(sat, log, "imaging.SET_TLE", *predictor.lines)).completion is Completion.SUCCESS
+    await _run(sat, log, "imaging.SET_CAMERA", 2000, 1.0, 64, 48, 80)
+    done = await _run(sat, log, "imaging.CAPTURE_OVER_TARGET", lat, lon, 500.0)
+    assert done.completion is Completion.SUCCESS, done.detail
+    planned = next(e for e in events if e.name == "imaging.capture_planned")
+    assert 10.0 < float(planned.args["off_nadir_deg"]) < 30.0
+    [plan] = imaging.planned()
+    assert plan["target"] == pytest.approx((lat, lon), abs=1e-4)
+    while imaging.channel("captures").value != 1 and loop.time() < 1500.0:
+        await asyncio.sleep(5.0)
+    assert imaging.channel("captures").value == 1
+    settled = next(e for e in events if e.name == "imaging.pointing_settled")
+    assert 5.0 <= float(settled.args["settle_s"]) < 110.0  # ~150 deg from the zenith at 2 deg/s
+    modes = [e.args["mode"] for e in events if e.name == "adcs.mode_commanded"]
+    assert modes == ["TARGET_TRACKING", "SUN_POINTING"]  # slewed to the target, then back
+    assert imaging._catalog is not None
+    record = await imaging._db(imaging._catalog.get, 1)
+    assert abs(record.utc - plan["utc"]) < 2.0
+    pointed = predictor.view(record.utc, CAMERA, Target(lat, lon, 2000.0), pointed=True)
+    assert record.footprint["centre"] == pytest.approx(list(pointed.footprint.centre), abs=1e-3)
+    assert great_circle_km(*record.footprint["centre"], lat, lon) < 0.5  # the target in the middle
+    # the simulated camera looked along the simulated ADCS's boresight: the same ground
+    seen = imaging.camera.last_footprint  # type: ignore[attr-defined]
+    assert seen is not None
+    for got, want in zip(seen, record.footprint["corners"], strict=True):
+        assert great_circle_km(*got, *want) < 2.0
+
+    # a jammed unit: refused with the reason, no image, the ADCS back in its previous mode
+    part.jam()
+    now = t0 + loop.time()
+    done = await _run(sat, log, "imaging.CAPTURE_TRACKED", now + 60.0, lat, lon, "jammed")
+    assert done.completion is Completion.FAILURE and done.detail.startswith("adcs_fault:"), done.detail
+    # a unit too slow to settle: refused after settle_timeout_s
+    part.jam(False)
+    part.slew_rate_deg_s = 0.01
+    await _run(sat, log, "adcs.SET_MODE", 1, 0.0, 0.0)
+    done = await _run(sat, log, "imaging.CAPTURE_TRACKED", t0 + loop.time() + 60.0, lat, lon, "slow", timeout=300.0)
+    assert done.completion is Completion.FAILURE and done.detail.startswith("adcs_not_settled:"), done.detail
+    assert imaging.channel("captures").value == 1
+    refused = [e.args["reason"] for e in events if e.name == "imaging.pointing_failed"]
+    assert refused == ["adcs_fault", "adcs_not_settled"]
+    assert [e.args["mode"] for e in events if e.name == "adcs.mode_commanded"][-1] == "SUN_POINTING"
+
+
+async def test_without_an_adcs_planning_stays_nadir_only_and_a_tracked_capture_is_refused(
+        tmp_path: Path, sat_runner: Any) -> None:
+    predictor = OrbitPredictor(*default_tle())
+    lat, lon, abeam = _off_track_target(predictor, 0.3, 150.0)
+    clock = {"utc": abeam - 1200.0}
+    imaging = ImagingComponent("imaging", 0x0500, SimCamera(FixedScene(lat, lon, 45.0)), camera_geometry=CAMERA,
+                               plan_limits=PlanLimits(horizon_s=1800.0, max_off_nadir_deg=30.0))
+    sat = await sat_runner.start(make_satellite(tmp_path / "sat", [imaging], utc_source=lambda: clock["utc"]))
+    connect_imaging(sat.ports, imaging)
+    log = ResponseLog(sat)
+    await asyncio.wait_for(imaging._ready.wait(), 10)
+    assert (await _run(sat, log, "imaging.SET_TLE", *predictor.lines)).completion is Completion.SUCCESS
+    done = await _run(sat, log, "imaging.CAPTURE_OVER_TARGET", lat, lon, 500.0)
+    assert done.completion is Completion.FAILURE and done.detail.startswith("never_in_frame:"), done.detail
+    assert "pointed" not in done.detail
+    done = await _run(sat, log, "imaging.CAPTURE_TRACKED", clock["utc"] + 60.0, lat, lon, "x")
+    assert done.completion is Completion.FAILURE and done.detail.startswith("adcs_absent:"), done.detail
+
+
+def test_the_simulated_camera_looks_where_the_simulated_adcs_points() -> None:
+    now = [0.0]
+    scene = _scene_over(43.2, 76.9)
+    part = SimAdcs(0x2A, None, clock=lambda: now[0], scene=scene, slew_rate_deg_s=3.0, settle_s=0.0)
+    target = (43.5, 78.9)
+    part.write(0x02, to_centideg(target[0]).to_bytes(2, "big"))
+    part.write(0x04, to_centideg(target[1]).to_bytes(2, "big"))
+    part.write(0x01, bytes([int(AdcsMode.TARGET_TRACKING)]))
+    now[0] = 120.0
+
+    def footprint(r: Any, v: Any, boresight: Any = None) -> Any:
+        axis = None if boresight is None else np.asarray(boresight)
+        return camera_view(r, v, CAMERA, boresight=axis).footprint.corners
+
+    camera = SimCamera(scene, seed=3, footprint=footprint, pointing=part.boresight)
+    camera.open()
+    frame = camera.capture(CaptureSettings(width=64, height=48))
+    corners = frame.metadata["SimScene"]["footprint"]
+    centre_lat = sum(c[0] for c in corners) / 4
+    centre_lon = sum(c[1] for c in corners) / 4
+    assert great_circle_km(centre_lat, centre_lon, *target) < 1.0
+    assert great_circle_km(centre_lat, centre_lon, 43.2, 76.9) > 150.0  # not below the satellite
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[[devices]]\nname = "adcs"\nkind = "adcs"\nslew_rate = 2.0\n', "devices[0].slew_rate: unknown key"),
+    ('[[devices]]\nname = "adcs"\nkind = "adcs"\naddress = 0x40\n', "devices[0].address: 64 outside [42, 43]"),
+    ('[[devices]]\nname = "a"\nkind = "adcs"\n[[devices]]\nname = "b"\nkind = "adcs"\naddress = 0x2B\n',
+     "devices: only one adcs is supported"),
+    ("[imaging]\nmax_off_nadir_deg = 75.0\n", "imaging.max_off_nadir_deg: 75.0 outside [0, 60]"),
+])
+def test_adcs_config_mistakes_are_named_in_one_line(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        mission_config(tmp_path, extra)
+    assert message in str(err.value) and "\n" not in str(err.value)
