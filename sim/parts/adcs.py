@@ -10,7 +10,10 @@ Commanded directions: NADIR the geodetic vertical below the satellite, TARGET_TR
 of sight to the target (re-aimed at every step, so the unit tracks the point as the satellite
 passes), SUN_POINTING the zenith (the camera away from the Earth; the Sun's direction is not
 modelled), DETUMBLE none (the boresight is left where it is, settled after ``settle_s``).
-``jammed`` (or :meth:`jam`) stops every motion and reports a slew FAULT.
+``jammed`` (or :meth:`jam`) stops every motion and reports a slew FAULT. While a mode is held,
+the boresight follows the commanded direction's own motion (feed-forward, as a tracking
+controller does): only the error left from the slew decays at the slew rate, so a target passing
+below at ~0.8 deg/s is tracked without lag even though the World moves in one-second ticks.
 
 The satellite's position comes from ``scene`` (the orbit simulator's camera scene: ``r_ecef_km``,
 ``v_ecef_km_s``); without one, a satellite 530 km above (0, 0) is assumed.
@@ -71,6 +74,18 @@ def _turn(current: np.ndarray, goal: np.ndarray, max_deg: float) -> np.ndarray:
     return turned / float(np.linalg.norm(turned))
 
 
+def _carry(b: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``b`` rotated by the smallest rotation taking unit vector ``a`` to ``c`` (Rodrigues)."""
+    axis = np.cross(a, c)
+    sin = float(np.linalg.norm(axis))
+    if sin < 1e-12:
+        return b
+    k = axis / sin
+    cos = float(np.dot(a, c))
+    turned = b * cos + np.cross(k, b) * sin + k * float(np.dot(k, b)) * (1 - cos)
+    return turned / float(np.linalg.norm(turned))
+
+
 class SimAdcs(SimPart):
     regmap = REGMAP
 
@@ -90,6 +105,7 @@ class SimAdcs(SimPart):
         self.settle_error_deg = settle_error_deg
         self.jammed = jammed
         self._boresight: np.ndarray | None = None
+        self._last_goal: np.ndarray | None = None
         super().__init__(address, env, **kwargs)
 
     # -- model ---------------------------------------------------------------------------------
@@ -128,6 +144,7 @@ class SimAdcs(SimPart):
             self._target = _ecef(lat, lon)
             self._mode_since = self.clock()
             self._settled_since = None
+            self._last_goal = None  # a new goal: slewed to, not carried
 
     def advance(self, now: float) -> None:
         dt = max(0.0, now - self._last)
@@ -136,7 +153,10 @@ class SimAdcs(SimPart):
         assert self._boresight is not None
         goal = self._goal(r)
         if goal is not None and not self.jammed:
+            if self._last_goal is not None:
+                self._boresight = _carry(self._boresight, self._last_goal, goal)
             self._boresight = _turn(self._boresight, goal, self.slew_rate_deg_s * dt)
+        self._last_goal = goal
         self._error = 0.0 if goal is None else _angle_deg(self._boresight, goal)
         if self.jammed:
             slew = SlewStatus.FAULT
