@@ -353,6 +353,11 @@ class AttitudeState(Protocol):
         """Angle between the camera boresight and the local vertical."""
         ...
 
+    @property
+    def target(self) -> tuple[float, float]:
+        """The ground point (lat, lon) the unit tracks in TARGET_TRACKING."""
+        ...
+
 
 class AttitudeControl(Protocol):
     """The ADCS as imaging sees it (``flightsw.components.adcs``): bus I/O on the bus's worker."""

@@ -385,7 +385,7 @@ class ImagingComponent(Component):
         if adcs is None:
             raise self._pointing_failed(lat, lon, PointingFault.ADCS_ABSENT, "no ADCS wired")
         try:
-            previous = (await adcs.status()).mode
+            before = await adcs.status()
             await adcs.set_mode(AdcsMode.TARGET_TRACKING, lat, lon)
         except OSError as exc:
             raise self._pointing_failed(lat, lon, PointingFault.ADCS_ABSENT, f"ADCS: {exc}") from exc
@@ -395,10 +395,10 @@ class ImagingComponent(Component):
             await self._sleep_until(utc)
             await self._capture(reason, target=(lat, lon))
         finally:
-            try:
-                await adcs.set_mode(previous)
+            try:  # a previous target tracking resumes on its own target
+                await adcs.set_mode(before.mode, *before.target)
             except OSError as exc:  # the ADCS component reported it; the capture's outcome stands
-                _LOG.warning("ADCS not returned to %s: %s", previous.name, exc)
+                _LOG.warning("ADCS not returned to %s: %s", before.mode.name, exc)
 
     def _pointing_failed(self, lat: float, lon: float, fault: PointingFault, why: str) -> PointingFailed:
         self.pointing_failed.emit(lat=f"{lat:.3f}", lon=f"{lon:.3f}", reason=fault.value, why=why[:80])

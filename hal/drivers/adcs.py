@@ -56,6 +56,7 @@ class AdcsStatus:
     slew: SlewStatus
     error_deg: float
     off_nadir_deg: float
+    target: tuple[float, float] = (0.0, 0.0)  # TARGET_LAT, TARGET_LON as the unit holds them
 
 
 class AdcsUnit:
@@ -88,6 +89,8 @@ class AdcsUnit:
         slew = reg.field("SLEW").get(raw)
         error = await self.dev.read("ATT_ERROR")
         off_nadir = await self.dev.read("OFF_NADIR")
+        target = (await self.dev.read_signed("TARGET_LAT") / CENTIDEG,
+                  await self.dev.read_signed("TARGET_LON") / CENTIDEG)
         return AdcsStatus(AdcsMode(reg.field("MODE").get(raw)),
                           SlewStatus(slew) if slew in SlewStatus._value2member_map_ else SlewStatus.FAULT,
-                          error / CENTIDEG, off_nadir / CENTIDEG)
+                          error / CENTIDEG, off_nadir / CENTIDEG, target)

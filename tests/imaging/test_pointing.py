@@ -265,11 +265,15 @@ async def test_a_capture_over_an_off_track_target_slews_settles_captures_and_ret
     for got, want in zip(seen, record.footprint["corners"], strict=True):
         assert great_circle_km(*got, *want) < 2.0
 
-    # a jammed unit: refused with the reason, no image, the ADCS back in its previous mode
+    # a jammed unit: refused with the reason, no image, the ADCS back in its previous mode (here
+    # tracking another point, which it resumes)
+    assert (await _run(sat, log, "adcs.SET_MODE", 3, 10.0, 20.0)).completion is Completion.SUCCESS
     part.jam()
     now = t0 + loop.time()
     done = await _run(sat, log, "imaging.CAPTURE_TRACKED", now + 60.0, lat, lon, "jammed")
     assert done.completion is Completion.FAILURE and done.detail.startswith("adcs_fault:"), done.detail
+    last = [e for e in events if e.name == "adcs.mode_commanded"][-1]
+    assert (last.args["mode"], last.args["target"]) == ("TARGET_TRACKING", "10.000, 20.000")
     # a unit too slow to settle: refused after settle_timeout_s
     part.jam(False)
     part.slew_rate_deg_s = 0.01
