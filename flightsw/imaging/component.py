@@ -391,6 +391,7 @@ class ImagingComponent(Component):
             raise self._pointing_failed(lat, lon, PointingFault.ADCS_ABSENT, f"ADCS: {exc}") from exc
         try:
             await self._wait_settled(adcs, lat, lon)
+            await self._sleep_until(utc - float(self.power_up_lead_s.value))  # settled early: camera later
             await self._open_camera()
             await self._sleep_until(utc)
             await self._capture(reason, target=(lat, lon))

@@ -15,6 +15,7 @@ Registers (angles in 0.01 deg, signed 16-bit big-endian where signed):
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 from flightsw.core.enums import AdcsMode, SlewStatus
@@ -91,6 +92,9 @@ class AdcsUnit:
         off_nadir = await self.dev.read("OFF_NADIR")
         target = (await self.dev.read_signed("TARGET_LAT") / CENTIDEG,
                   await self.dev.read_signed("TARGET_LON") / CENTIDEG)
-        return AdcsStatus(AdcsMode(reg.field("MODE").get(raw)),
+        mode = reg.field("MODE").get(raw)
+        if mode not in AdcsMode._value2member_map_:  # a corrupted read: as the bus reports them
+            raise OSError(errno.EIO, f"adcs at {self.dev.address:#04x}: STATUS.MODE {mode} is no mode")
+        return AdcsStatus(AdcsMode(mode),
                           SlewStatus(slew) if slew in SlewStatus._value2member_map_ else SlewStatus.FAULT,
                           error / CENTIDEG, off_nadir / CENTIDEG, target)

@@ -340,3 +340,15 @@ def test_adcs_config_mistakes_are_named_in_one_line(tmp_path: Path, extra: str, 
     with pytest.raises(ConfigError) as err:
         mission_config(tmp_path, extra)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+async def test_a_corrupted_mode_code_reads_as_a_bus_error(sim_bus: SimI2CBus, make_bus: Callable[[], I2CBus]) -> None:
+    part = sim_bus.attach(SimAdcs(0x2A, None, clock=lambda: 0.0))
+    bus = make_bus()
+    try:
+        unit = AdcsUnit(bus)
+        part.advance = lambda now: part.put("STATUS", 7 << 2)  # type: ignore[method-assign]
+        with pytest.raises(OSError, match="STATUS.MODE 7 is no mode"):
+            await unit.status()
+    finally:
+        await bus.close()
