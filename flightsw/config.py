@@ -302,6 +302,10 @@ class ImagingSection(Section):
     horizon_days: Annotated[float, _range(0.05, 7.0)] = 1.0  # how far ahead a target is searched
     max_tle_age_days: Annotated[float, _range(0.5, 60.0)] = 7.0  # no capture planned with an older TLE
     footprint_margin_km: Annotated[float, _range(0.0, 50.0)] = 2.0  # target this far inside the frame edge
+    # with an ADCS device only (docs/imaging.md, "Pointing"):
+    max_off_nadir_deg: Annotated[float, _range(0.0, 60.0)] = 30.0  # how far the camera may be pointed
+    slew_lead_s: Annotated[float, _range(0.0, 600.0)] = 120.0  # slew commanded this long before the capture
+    settle_timeout_s: Annotated[float, _range(1.0, 600.0)] = 110.0  # no settled attitude by then: refused
 
     def __post_init__(self) -> None:
         if self.fov_deg is not None and (self.sensor_mm is not None or self.focal_length_mm is not None):
@@ -490,6 +494,7 @@ GPIO_KINDS = ("gpio_output", "gpio_input")
 RADIO_KIND = "uhf_radio"
 GPS_KIND = "gps"
 CAMERA_KIND = "camera"
+ADCS_KIND = "adcs"
 DEVICE_NAME = r"[a-z_][a-z0-9_]*"
 
 
@@ -572,6 +577,19 @@ class SimCameraOptions(Section):
     swath_km: Annotated[float, Meta(gt=0)] = 60.0  # a scene without a position (with the orbit: [imaging] fov_deg)
 
 
+class AdcsOptions(Section):
+    """The ADCS unit on I2C (hal.drivers.adcs); the sim-only keys are accepted on a real unit."""
+
+    bus: Annotated[int, _range(0, 255)] = 1
+    address: Annotated[int, _range(0x2A, 0x2B)] = 0x2A
+    base_id: Annotated[int, _range(1, 0xFFFF)] = 0x0700
+    # simulated unit only (sim.parts.adcs)
+    slew_rate_deg_s: Annotated[float, Meta(gt=0, le=30)] = 2.0
+    settle_s: Annotated[float, _range(0.0, 600.0)] = 5.0
+    settle_error_deg: Annotated[float, Meta(gt=0, le=10)] = 0.5
+    jammed: bool = False  # the actuators do not move: the unit reports a slew fault
+
+
 class SensorCommonOptions(Section):
     """Keys of every I2C sensor besides its driver's and simulated part's own."""
 
@@ -635,7 +653,7 @@ def device_kinds() -> list[str]:
     """Every ``kind`` a ``[[devices]]`` entry may have."""
     from hal.drivers import DRIVERS
 
-    return sorted([*GPIO_KINDS, RADIO_KIND, GPS_KIND, CAMERA_KIND, *DRIVERS])
+    return sorted([*GPIO_KINDS, RADIO_KIND, GPS_KIND, CAMERA_KIND, ADCS_KIND, *DRIVERS])
 
 
 def device_options_schema(kind: str, backend: str) -> type[Struct]:
@@ -649,6 +667,8 @@ def device_options_schema(kind: str, backend: str) -> type[Struct]:
         return GpsOptions
     if kind == CAMERA_KIND:
         return RealCameraOptions if backend == "real" else SimCameraOptions
+    if kind == ADCS_KIND:
+        return AdcsOptions
     return sensor_options_schema(kind)
 
 
@@ -764,7 +784,7 @@ def _cross_check(cfg: MissionConfig) -> None:
             if line in lines:
                 raise ConfigError(f"devices[{i}].line: line {line[1]} already used by {lines[line]}")
             lines[line] = dev.name
-        elif dev.kind not in (RADIO_KIND, GPS_KIND, CAMERA_KIND):  # an I2C sensor
+        elif dev.kind not in (RADIO_KIND, GPS_KIND, CAMERA_KIND, ADCS_KIND):  # an I2C sensor
             from hal.drivers import DRIVERS
 
             address = dev.options.get("address")
@@ -813,6 +833,8 @@ def _cross_check(cfg: MissionConfig) -> None:
         if wp.output and wp.output not in outputs:
             raise ConfigError(f"modes.watchpoints[{i}].output: no gpio_output device named {wp.output!r} "
                               f"(have: {sorted(outputs)})")
+    if len(cfg.devices_of(ADCS_KIND)) > 1:
+        raise ConfigError(f"devices: only one adcs is supported, found {[d.name for d in cfg.devices_of(ADCS_KIND)]}")
     if len(cfg.devices_of(GPS_KIND)) > 1:
         raise ConfigError(f"devices: only one gps is supported, found {[d.name for d in cfg.devices_of(GPS_KIND)]}")
     loc = cfg.loss_of_contact
@@ -1097,6 +1119,7 @@ def reference_markdown() -> str:
             out += _table(SimBurnWireOptions, "`burn_wire` table of a `gpio_output` (simulation only)")
     out += _table(RealCameraOptions, 'kind `camera`, backend `"real"`')
     out += _table(SimCameraOptions, 'kind `camera`, backend `"sim"`')
+    out += _table(AdcsOptions, "kind `adcs`")
     out += _table(SensorCommonOptions, "every I2C sensor kind")
     out += ["The sensor kinds and their own options (from the driver's and the simulated part's",
             "constructors; a sim-only option is accepted on a real device, so a bench flips one word):", "",

@@ -183,9 +183,12 @@ def _radiance(world_x: np.ndarray, world_y: np.ndarray, sun_elevation_deg: float
     return np.where(lights[..., None], CITY_LIGHT, 0.0) * (1 - cloud[..., None] * 0.7)
 
 
-#: (Earth-fixed position km, ground velocity km/s) -> footprint corners (lat, lon): front-left,
-#: front-right, back-right, back-left
-FootprintOf = Callable[[np.ndarray, np.ndarray], tuple[tuple[float, float], ...]]
+#: (Earth-fixed position km, ground velocity km/s[, boresight]) -> footprint corners (lat, lon):
+#: front-left, front-right, back-right, back-left; the boresight (Earth-fixed unit vector) is
+#: passed only to a camera given ``pointing``
+FootprintOf = Callable[..., tuple[tuple[float, float], ...]]
+#: the simulated ADCS's boresight now (Earth-fixed unit vector)
+PointingOf = Callable[[], "tuple[float, float, float] | None"]
 
 
 class SimCamera:
@@ -198,11 +201,14 @@ class SimCamera:
         swath_km: float = 60.0,
         sensor_temperature: Callable[[], float] | None = None,
         footprint: FootprintOf | None = None,
+        pointing: PointingOf | None = None,
     ) -> None:
         self._scene = scene
         # the flight's own footprint function, given by the builder (the simulator imports no
         # flight code): the ground is rendered where the catalog will say it is
         self.footprint_of = footprint
+        # the simulated ADCS's boresight: the camera looks where the satellite is pointed
+        self.pointing = pointing
         self.seed = seed
         self.swath_km = swath_km
         self._temperature = sensor_temperature
@@ -210,12 +216,15 @@ class SimCamera:
         self._pending_failures: list[str] = []
         self.is_open = False
         self.frames_taken = 0
+        self.last_footprint: tuple[tuple[float, float], ...] | None = None  # of the last frame
 
     def _footprint(self, scene: SceneLike) -> tuple[tuple[float, float], ...] | None:
         r, v = scene.r_ecef_km, scene.v_ecef_km_s
         if self.footprint_of is None or r is None or v is None:
             return None
-        return self.footprint_of(np.asarray(r, dtype=float), np.asarray(v, dtype=float))
+        if self.pointing is None:
+            return self.footprint_of(np.asarray(r, dtype=float), np.asarray(v, dtype=float))
+        return self.footprint_of(np.asarray(r, dtype=float), np.asarray(v, dtype=float), self.pointing())
 
     def fail_next(self, kind: str, count: int = 1) -> None:
         """Make the next ``count`` captures fail with ``kind``: "timeout", "corrupt" or "error"."""
@@ -245,6 +254,7 @@ class SimCamera:
         self.frames_taken += 1
         frame_index = self.frames_taken
         footprint = self._footprint(scene)
+        self.last_footprint = footprint
         if footprint is None:
             radiance = render_radiance(scene.lat_deg, scene.lon_deg, scene.sun_elevation_deg,
                                        settings.width, settings.height, self.seed, self.swath_km)

@@ -32,6 +32,20 @@ RESET_COLOR = "#000000"
 MAX_EVENT_ROWS = 500
 
 
+@dataclass(frozen=True)
+class CaptureShot:
+    """One picture taken over a target: its thumbnail (JPEG), its footprint corners (lat, lon:
+    front-left, front-right, back-right, back-left, as in the flight catalog) and the target."""
+
+    thumbnail: bytes
+    corners: tuple[tuple[float, float], ...]
+    target: tuple[float, float]
+    utc: float
+    off_nadir_deg: float
+    settle_s: float | None
+    in_frame: bool
+
+
 @dataclass
 class ReportData:
     """Everything a report shows. Only the World part is required; the runner adds the rest."""
@@ -51,6 +65,7 @@ class ReportData:
     data_budget: Sequence[tuple[float, float, float]] = ()
     # ... and (station, AOS, LOS, played-back bytes received) per pass
     pass_goodput: Sequence[tuple[str, float, float, float]] = ()
+    captures: Sequence[CaptureShot] = ()  # pictures taken over targets (imaging scenarios)
 
     @classmethod
     def from_world(cls, title: str, world: World, **extra: Any) -> ReportData:
@@ -308,6 +323,15 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
     chart.save(out / "events.png")
     plots.append(("events.png", "Flight software events by severity"))
 
+    for index, shot in enumerate(data.captures, 1):
+        name = f"capture_{index}.png"
+        atomic_write(out / name, lambda f, shot=shot: capture_map(shot).save(f, format="PNG"))  # type: ignore[misc]
+        settle = "no slew wait" if shot.settle_s is None else f"settled in {shot.settle_s:.0f} s"
+        plots.append((name, f"Capture over ({shot.target[0]:.3f}, {shot.target[1]:.3f}) at "
+                            f"{datetime.fromtimestamp(shot.utc, tz=UTC):%Y-%m-%d %H:%M:%S} UTC, "
+                            f"{shot.off_nadir_deg:.1f} deg off nadir, {settle}; target "
+                            f"{'inside' if shot.in_frame else 'OUTSIDE'} the footprint"))
+
     passed = all(r.passed for r in data.expectations)
     summary = {
         "title": data.title,
@@ -328,6 +352,98 @@ def build_report(out_dir: str | Path, data: ReportData) -> Path:
     page = _html(data, plots, windows, passed)
     atomic_write(out / "index.html", page.encode())
     return out / "index.html"
+
+
+def _homography(src: Sequence[tuple[float, float]], dst: Sequence[tuple[float, float]]) -> list[float]:
+    """Pillow's PERSPECTIVE coefficients taking output pixels ``src`` to input pixels ``dst``."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    return [float(c) for c in np.linalg.solve(np.array(rows, dtype=float), np.array(rhs, dtype=float))]
+
+
+def _pixel_of(corners: Sequence[tuple[float, float]], lat: float, lon: float,
+              width: int, height: int) -> tuple[float, float]:
+    """Where (lat, lon) falls in a picture whose corners are ``corners`` (bilinear, by search)."""
+    lats = np.array([c[0] for c in corners])
+    lons = lon + (np.array([c[1] for c in corners]) - lon + 180.0) % 360.0 - 180.0
+    u, v = np.meshgrid(np.linspace(-0.5, 1.5, 201), np.linspace(-0.5, 1.5, 201))
+    weights = ((1 - u) * (1 - v), u * (1 - v), u * v, (1 - u) * v)
+    glat = sum(w * a for w, a in zip(weights, lats, strict=True))
+    glon = sum(w * b for w, b in zip(weights, lons, strict=True))
+    cos = math.cos(math.radians(lat))
+    k = int(np.argmin((np.asarray(glat) - lat) ** 2 + ((np.asarray(glon) - lon) * cos) ** 2))
+    return float(u.flat[k]) * width, float(v.flat[k]) * height
+
+
+def capture_map(shot: CaptureShot, size: tuple[int, int] = (1000, 440)) -> Image.Image:
+    """The thumbnail as taken (target marked) beside a map-like latitude/longitude plot with the
+    thumbnail drawn into its footprint, the footprint outlined and the target marked."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = _font(13)
+    lat0, lon0 = shot.target
+    try:
+        import io
+
+        thumb = Image.open(io.BytesIO(shot.thumbnail)).convert("RGB")
+    except Exception:  # noqa: BLE001 (a thumbnail the report cannot read: the map still shows the footprint)
+        thumb = Image.new("RGB", (96, 72), "#808080")
+    scale = min(380 / thumb.width, 300 / thumb.height)
+    shown = thumb.resize((round(thumb.width * scale), round(thumb.height * scale)), Image.Resampling.NEAREST)
+    image.paste(shown, (20, 60))
+    draw.text((20, 30), "Thumbnail (top: direction of flight)", fill="black", font=font)
+    if len(shot.corners) == 4:
+        px, py = _pixel_of(shot.corners, lat0, lon0, shown.width, shown.height)
+        _cross(draw, 20 + px, 60 + py, "#ff2020")
+    # the map: equirectangular around the target, 1 deg of latitude = 1 deg of longitude x cos(lat)
+    box = (460, 40, 980, 420)
+    cos = max(0.05, math.cos(math.radians(lat0)))
+    lons = [lon0 + (c[1] - lon0 + 180.0) % 360.0 - 180.0 for c in shot.corners] or [lon0]
+    lats = [c[0] for c in shot.corners] or [lat0]
+    half = max(0.6, 1.3 * max([abs(a - lat0) for a in lats] + [abs(b - lon0) * cos for b in lons]))
+    span_x, span_y = box[2] - box[0], box[3] - box[1]
+    per_deg = min(span_x, span_y) / (2 * half)
+
+    def to_px(lat: float, lon: float) -> tuple[float, float]:
+        return ((box[0] + box[2]) / 2 + (lon - lon0) * cos * per_deg, (box[1] + box[3]) / 2 - (lat - lat0) * per_deg)
+
+    draw.rectangle(box, outline="#888888", fill="#eef3f8")
+    step = _nice_step(2 * half, 5)
+    for k in range(math.floor((lat0 - 2 * half) / step), math.ceil((lat0 + 2 * half) / step) + 1):
+        y = to_px(k * step, lon0)[1]
+        if box[1] <= y <= box[3]:
+            draw.line([(box[0], y), (box[2], y)], fill="#c8d0d8")
+            draw.text((box[0] - 50, y - 7), f"{k * step:.2f}", fill="#333333", font=font)
+    lon_step = _nice_step(2 * half / cos, 5)
+    for k in range(math.floor((lon0 - 2 * half / cos) / lon_step), math.ceil((lon0 + 2 * half / cos) / lon_step) + 1):
+        x = to_px(lat0, k * lon_step)[0]
+        if box[0] <= x <= box[2]:
+            draw.line([(x, box[1]), (x, box[3])], fill="#c8d0d8")
+            draw.text((x - 20, box[3] + 4), f"{(k * lon_step + 180) % 360 - 180:.2f}", fill="#333333", font=font)
+    if len(shot.corners) == 4:
+        quad = [to_px(a, b) for a, b in zip(lats, lons, strict=True)]
+        source = [(0.0, 0.0), (float(thumb.width), 0.0), (float(thumb.width), float(thumb.height)),
+                  (0.0, float(thumb.height))]
+        coeffs = _homography(quad, source)
+        warped = thumb.transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
+        mask = Image.new("L", size, 0)
+        ImageDraw.Draw(mask).polygon(quad, fill=255)
+        image.paste(warped, (0, 0), mask)
+        draw.polygon(quad, outline="#1f77b4")
+        draw.line([quad[0], quad[1]], fill="#1f77b4", width=3)  # the front edge
+    _cross(draw, *to_px(lat0, lon0), "#ff2020")
+    draw.text((box[0], 18), f"Footprint on the map (front edge thick), target ({lat0:.3f}, {lon0:.3f}) marked",
+              fill="black", font=font)
+    return image
+
+
+def _cross(draw: ImageDraw.ImageDraw, x: float, y: float, color: str) -> None:
+    draw.line([(x - 8, y), (x + 8, y)], fill=color, width=2)
+    draw.line([(x, y - 8), (x, y + 8)], fill=color, width=2)
+    draw.ellipse([(x - 5, y - 5), (x + 5, y + 5)], outline=color, width=1)
 
 
 def _html(data: ReportData, plots: list[tuple[str, str]], windows: list[tuple[str, float, float]], passed: bool) -> str:

@@ -64,6 +64,9 @@ RUN_METRICS = frozenset({
     # the loss-of-contact ladder and the ground's command counters
     "loss_of_contact_radio_resets", "loss_of_contact_reboots", "loss_of_contact_safe_defaults",
     "ground_commands_executed_after", "ground_key_fallbacks",
+    # imaging over targets (flightsw.sim_runner.imaging): planned, taken with the target in frame, refused
+    "targets_planned", "targets_pointed", "targets_in_frame", "targets_refused_dark", "targets_refused_frame",
+    "pointing_failures", "off_nadir_deg_max", "settle_s_max",
 })
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
@@ -144,6 +147,15 @@ class GroundScript:
 
 
 @dataclass(frozen=True)
+class AdcsScript:
+    """``[adcs]``: the run's mission config gets a simulated ADCS unit (``[[devices]]`` kind
+    ``adcs``), so imaging plans pointed captures (docs/imaging.md, "Pointing")."""
+
+    slew_rate_deg_s: float = 2.0
+    settle_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class Expectation:
     metric: str
     min: float | None = None
@@ -197,6 +209,7 @@ class Scenario:
     ageing: dict[str, float] = field(default_factory=dict)  # [power]: END_OF_LIFE keys, 0/1 = new
     launch: Launch | None = None  # [launch]: start stowed, right after separation
     ground: GroundScript = GroundScript()
+    adcs: AdcsScript | None = None  # [adcs]: a simulated ADCS is added to the mission config
 
     @property
     def start_epoch(self) -> float:
@@ -426,7 +439,7 @@ class _Parser:
 
     def scenario(self, raw: dict[str, Any]) -> Scenario:
         self.no_unknown(raw, {"scenario", "orbit", "stations", "battery", "power", "faults", "expect", "commands",
-                              "launch", "ground"}, "top level")
+                              "launch", "ground", "adcs"}, "top level")
         head = self.table(raw, "scenario", {"name", "description", "start", "duration", "seed", "tick_s"}, True)
         for key in ("name", "start", "duration"):
             if key not in head:
@@ -461,12 +474,18 @@ class _Parser:
         launch = self.launch(raw) if "launch" in raw else None
         ground = self.ground(self.table(raw, "ground", {"playback", "contact_aware", "requests_per_pass",
                                                         "completeness_until", "contact_min_elevation_deg"}), duration)
+        adcs = None
+        if "adcs" in raw:
+            table = self.table(raw, "adcs", {"slew_rate_deg_s", "settle_s"})
+            adcs = AdcsScript(self.number(table.get("slew_rate_deg_s", 2.0), "adcs.slew_rate_deg_s", 0.1, 30.0),
+                              self.number(table.get("settle_s", 5.0), "adcs.settle_s", 0.0, 600.0))
         return Scenario(
             name=name, description=str(head.get("description", "")), start=start, duration_s=duration,
             seed=seed, orbit=orbit, stations=stations, initial_soc=soc, faults=faults,
             expectations=expectations, tick_s=tick, source=self.source, commands=commands, ageing=ageing,
             launch=launch,
             ground=ground,
+            adcs=adcs,
         )
 
     def launch(self, raw: dict[str, Any]) -> Launch:

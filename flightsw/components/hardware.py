@@ -26,8 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from flightsw.config import GPIO_KINDS, ConfigError, DeviceConfig, MissionConfig, signature_keys
+from flightsw.config import (
+    ADCS_KIND,
+    GPIO_KINDS,
+    ConfigError,
+    DeviceConfig,
+    MissionConfig,
+    signature_keys,
+)
 from hal.drivers import DRIVERS
+from hal.drivers.adcs import AdcsUnit
 from hal.drivers.base import I2CDriver
 from hal.gpio import GpioBackend, GpioBank, GpioError, InputLine, OutputLine
 from hal.i2c import I2CBus, open_linux_bus, pinctrl_scl_pulses
@@ -67,6 +75,9 @@ class HardwareSet:
     burn_wires: dict[str, Any] = field(default_factory=dict)  # output name -> sim.burn_wire.SimBurnWire
     environment: Any = None  # sim.parts.EnvironmentSource
     sim_clock: Any = None  # sim.parts.base.LoopClock
+    adcs: AdcsUnit | None = None  # the attitude control unit (``kind = "adcs"``), on a shared bus
+    adcs_device: DeviceConfig | None = None
+    adcs_part: Any = None  # sim.parts.adcs.SimAdcs when its backend is "sim"
     _real_gpio: GpioBackend | None = None
     # Power cycles per switch: cycling a switch resets every part it feeds, not only the one
     # whose failure caused it, so each part's monitor compares this with the count it last
@@ -102,10 +113,12 @@ class HardwareSet:
 
 
 class HardwareBuilder:
-    def __init__(self, config: MissionConfig, environment: Any = None, seed: int = 0) -> None:
+    def __init__(self, config: MissionConfig, environment: Any = None, seed: int = 0,
+                 scene: Any = None) -> None:
         self.config = config
         self.hw = HardwareSet(environment=environment)
         self.seed = seed
+        self.scene = scene  # the orbit simulator's camera scene: where a simulated ADCS is
         self.settings = config.housekeeping
 
     # -- backends ------------------------------------------------------------------------------
@@ -193,6 +206,22 @@ class HardwareBuilder:
         self.hw.sensors.append(sensor)
         return sensor
 
+    def add_adcs(self, dev: DeviceConfig) -> None:
+        """The ADCS driver on its bus (shared with the sensors there) and, in simulation, its part."""
+        opts = dev.settings()
+        bus = self._bus(opts.bus, dev.backend)
+        self.hw.adcs = AdcsUnit(bus, opts.address)
+        self.hw.adcs_device = dev
+        if dev.backend == "sim":
+            self._sim_modules()
+            from sim.parts.adcs import SimAdcs
+
+            part = SimAdcs(opts.address, self.hw.environment, clock=self.hw.sim_clock, scene=self.scene,
+                           slew_rate_deg_s=opts.slew_rate_deg_s, settle_s=opts.settle_s,
+                           settle_error_deg=opts.settle_error_deg, jammed=opts.jammed)
+            self.hw.sim_buses[opts.bus].attach(part)
+            self.hw.adcs_part = part
+
     def add_burn_wires(self) -> None:
         """Simulated burn wires on sim outputs (``burn_wire`` option); their current is seen on
         the battery rail by the sensors built after them."""
@@ -226,6 +255,8 @@ class HardwareBuilder:
                 sensor = self.add_sensor(dev)
                 if sensor.power_switch is not None:  # an output, checked at load
                     self._wire_sim_power(sensor)
+            elif dev.kind == ADCS_KIND:  # at most one, checked at load
+                self.add_adcs(dev)
         return self.hw
 
     def _wire_sim_power(self, sensor: SensorDevice) -> None:
@@ -239,6 +270,7 @@ class HardwareBuilder:
         cast(Any, self.hw.sim_gpio).on_change(out.line, lambda level: part.power(level != out.active_low))
 
 
-def build_hardware_set(config: MissionConfig, environment: Any = None, seed: int = 0) -> HardwareSet:
-    """Buses, GPIO lines and sensors for every `[[devices]]` entry this layer knows."""
-    return HardwareBuilder(config, environment, seed).build()
+def build_hardware_set(config: MissionConfig, environment: Any = None, seed: int = 0,
+                       scene: Any = None) -> HardwareSet:
+    """Buses, GPIO lines, sensors and the ADCS for every `[[devices]]` entry this layer knows."""
+    return HardwareBuilder(config, environment, seed, scene).build()

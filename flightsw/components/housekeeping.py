@@ -22,10 +22,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from flightsw.app import Subsystem
+from flightsw.components.adcs import add_adcs
 from flightsw.components.hardware import HardwareSet, SensorDevice, build_hardware_set
 from flightsw.core.component import Channel, CommandFailure, Component, Event, Limits, command
 from flightsw.core.events import Severity
-from flightsw.core.ports import INPUTS, OUTPUTS
+from flightsw.core.ports import CAMERA_SCENE, INPUTS, OUTPUTS
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from hal.drivers.base import DeviceNotFound
 
@@ -275,10 +276,11 @@ def add_hardware(sat: Satellite, hardware: HardwareSet) -> HardwareManager:
 
 
 def build_hardware(sat: Satellite) -> None:
-    """Subsystem builder (the ``hardware`` entry point): sensors and lines from `[[devices]]`."""
-    hardware = build_hardware_set(sat.config)
-    if hardware.sensors or hardware.gpio.outputs or hardware.gpio.inputs:
+    """Subsystem builder (the ``hardware`` entry point): sensors, lines and the ADCS from `[[devices]]`."""
+    hardware = build_hardware_set(sat.config, scene=sat.ports.get(CAMERA_SCENE))
+    if hardware.sensors or hardware.gpio.outputs or hardware.gpio.inputs or hardware.adcs:
         add_hardware(sat, hardware)
+    add_adcs(sat, hardware)
 
 
 SUBSYSTEM = Subsystem("hardware", build_hardware, order=20)

@@ -165,3 +165,28 @@ class LatePolicy(enum.IntEnum):
     RUN_LATE = 0  #: run it anyway, as soon as possible
     SKIP = 1  #: drop it (reported)
     SKIP_IF_LATER_THAN = 2  #: run it if at most ``late_s`` late, else drop it
+
+
+class AdcsMode(enum.IntEnum):
+    """What the attitude control unit holds (the ADCS port; the code is the unit's MODE field)."""
+
+    DETUMBLE = 0  # damp the body rates; no attitude held
+    SUN_POINTING = 1  # panels to the Sun (the default between captures)
+    NADIR = 2  # camera boresight along the local vertical
+    TARGET_TRACKING = 3  # boresight held on a ground point (lat, lon) as the satellite passes
+
+
+class SlewStatus(enum.IntEnum):
+    """Whether the commanded attitude is reached (the unit's STATUS.SLEW field)."""
+
+    SETTLED = 0  # attitude error below the unit's threshold for its settle time
+    SLEWING = 1
+    FAULT = 2  # the unit cannot reach the attitude (actuator fault, saturated wheels)
+
+
+class PointingFault(enum.StrEnum):
+    """Why a capture that needed pointing was not taken (the reason of its CAPTURE_REFUSED event)."""
+
+    ADCS_ABSENT = "adcs_absent"  # the capture needs a slew and no ADCS is wired (or it fails on the bus)
+    NOT_SETTLED = "adcs_not_settled"  # the attitude did not settle within the timeout
+    ADCS_FAULT = "adcs_fault"  # the unit reported a slew fault

@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from flightsw.core.clock import StepListener, TimeCorrelation
     from flightsw.core.commands import CommandResponse, Verdict
     from flightsw.core.component import CounterSet
-    from flightsw.core.enums import LatePolicy, ResetReason, TimeQuality, TxInhibit
+    from flightsw.core.enums import (
+        AdcsMode,
+        LatePolicy,
+        ResetReason,
+        SlewStatus,
+        TimeQuality,
+        TxInhibit,
+    )
 
 T = TypeVar("T")
 
@@ -327,6 +334,49 @@ class TleSource(Protocol):
     def add_tle_listener(self, listener: Callable[[tuple[str, str]], None]) -> None: ...
 
 
+class AttitudeState(Protocol):
+    """One reading of the ADCS unit (``hal.drivers.adcs.AdcsStatus``)."""
+
+    @property
+    def mode(self) -> AdcsMode: ...
+
+    @property
+    def slew(self) -> SlewStatus: ...
+
+    @property
+    def error_deg(self) -> float:
+        """Angle between the held and the commanded attitude."""
+        ...
+
+    @property
+    def off_nadir_deg(self) -> float:
+        """Angle between the camera boresight and the local vertical."""
+        ...
+
+    @property
+    def target(self) -> tuple[float, float]:
+        """The ground point (lat, lon) the unit tracks in TARGET_TRACKING."""
+        ...
+
+
+class AttitudeControl(Protocol):
+    """The ADCS as imaging sees it (``flightsw.components.adcs``): bus I/O on the bus's worker."""
+
+    async def set_mode(self, mode: AdcsMode, lat_deg: float = 0.0, lon_deg: float = 0.0) -> None:
+        """Command a mode (lat/lon: the ground point of TARGET_TRACKING); OSError on bus failure."""
+        ...
+
+    async def status(self) -> AttitudeState:
+        """Read the unit now (also published as telemetry); OSError on bus failure."""
+        ...
+
+
+class PointingSource(Protocol):
+    """The simulated ADCS's camera boresight now (Earth-fixed unit vector), for the sim camera."""
+
+    def __call__(self) -> tuple[float, float, float] | None: ...
+
+
 # --- the framework's ports ------------------------------------------------------------------------
 
 COMMANDS: PortKey[CommandPort] = PortKey("commands", "the command dispatcher (provided by the satellite)")
@@ -345,3 +395,5 @@ LINK_DEFAULTS: PortKey[LinkDefaults] = PortKey("link_defaults", "the link's safe
 CAMERA_SCENE: PortKey[SceneSource] = PortKey("camera_scene", "the simulated camera's scene (simulator)")
 REBOOT: PortKey[RebootRequest] = PortKey("reboot", "orderly restart with a reset reason (provided by the satellite)")
 ORBIT_TLE: PortKey[TleSource] = PortKey("orbit_tle", "the uplinked TLE (imaging.SET_TLE)")
+ADCS: PortKey[AttitudeControl] = PortKey("adcs", "attitude control: modes, target tracking, slew status (adcs)")
+CAMERA_POINTING: PortKey[PointingSource] = PortKey("camera_pointing", "the simulated ADCS's boresight (adcs, sim)")

@@ -39,9 +39,9 @@ from flightsw.core.component import (
     Parameter,
     command,
 )
-from flightsw.core.enums import LatePolicy
+from flightsw.core.enums import AdcsMode, LatePolicy, PointingFault, SlewStatus
 from flightsw.core.events import Severity
-from flightsw.core.ports import PayloadGate, StoredCommands
+from flightsw.core.ports import AttitudeControl, AttitudeState, PayloadGate, StoredCommands
 from flightsw.core.types import BOOL, F32, F64, STRING, U8, U16, U32
 from flightsw.imaging.catalog import ImageCatalog, ImageRecord
 from flightsw.imaging.downlink import (
@@ -70,12 +70,22 @@ _LOG = logging.getLogger(__name__)
 PRODUCTS = ("thumbnail", "preview", "full")
 PRODUCT_PRIORITY = {"thumbnail": THUMBNAIL_PRIORITY, "preview": PREVIEW_PRIORITY,
                     "full": FULL_PRIORITY}
-CAPTURE_COMMANDS = {"CAPTURE_NOW", "CAPTURE_AT", "CAPTURE_OVER_TARGET", "CAPTURE_TIMED"}
+CAPTURE_COMMANDS = {"CAPTURE_NOW", "CAPTURE_AT", "CAPTURE_OVER_TARGET", "CAPTURE_TIMED", "CAPTURE_TRACKED"}
 PLAN_KEY = "imaging.plan"  # where versions before the sequencer kept planned captures
 TLE_KEY = "imaging.tle"
 MAX_PLANNED = 32
 MAX_LEAD_S = 300.0  # longest camera power-up lead (power_up_lead_s)
 MISSED_AFTER_S = 60.0  # a planned capture this late (rebooted through it) is not taken
+MAX_SLEW_LEAD_S = 600.0  # longest slew lead ([imaging] slew_lead_s)
+SETTLE_POLL_S = 1.0  # how often the slew status is read while waiting for it to settle
+
+
+@dataclasses.dataclass(frozen=True)
+class PointingSettings:
+    """How a capture that needs the ADCS is sequenced ([imaging] with an ADCS device)."""
+
+    slew_lead_s: float = 120.0  # the slew is commanded this long before the capture
+    settle_timeout_s: float = 110.0  # no settled attitude by then: the capture is refused
 
 
 def _allow_always() -> str | None:
@@ -110,6 +120,15 @@ class TleTooOld(CaptureRefused):
     reason = NoCapture.TLE_TOO_OLD.value
 
 
+class PointingFailed(CaptureRefused):
+    """The capture needed the ADCS on the target and did not get it (``fault`` says why)."""
+
+    def __init__(self, fault: PointingFault, detail: str) -> None:
+        self.reason = fault.value
+        self.fault = fault
+        super().__init__(detail)
+
+
 REFUSALS: dict[NoCapture, type[CaptureRefused]] = {
     NoCapture.ONLY_AT_NIGHT: TargetInDarkness, NoCapture.NEVER_IN_FRAME: TargetNotInFrame,
     NoCapture.TLE_TOO_OLD: TleTooOld}
@@ -138,6 +157,11 @@ class ImagingComponent(Component):
     capture_planned = Event(Severity.INFO,
                             "Target ({lat}, {lon}) planned at UTC {utc}: off-track {off_track_km} km, "
                             "off-nadir {off_nadir_deg} deg, Sun {sun_deg} deg", throttle=None)
+    pointing_settled = Event(Severity.INFO,
+                             "Pointed at ({lat}, {lon}): settled in {settle_s} s, off-nadir {off_nadir_deg} deg, "
+                             "error {error_deg} deg", throttle=None)
+    pointing_failed = Event(Severity.WARNING, "Pointing at ({lat}, {lon}) failed ({reason}): {why}",
+                            throttle=(5, 60.0))
     storage_low = Event(Severity.WARNING, "Image storage low: {used_kb} of {quota_kb} KiB used",
                         throttle=(1, 600.0))
     image_evicted = Event(Severity.INFO, "Image {image_id} evicted to make room", throttle=(10, 60.0))
@@ -181,6 +205,7 @@ class ImagingComponent(Component):
         temperatures: Callable[[], dict[str, float]] | None = None,
         camera_geometry: CameraGeometry = DEFAULT_CAMERA,
         plan_limits: PlanLimits | None = None,
+        pointing: PointingSettings | None = None,
     ) -> None:
         super().__init__(name, base_id)
         self.camera = camera
@@ -189,7 +214,10 @@ class ImagingComponent(Component):
         self.downlink = downlink
         self.temperatures = temperatures
         self.camera_geometry = camera_geometry
-        self.plan_limits = plan_limits or PlanLimits()  # its min_sun_elevation_deg: the parameter's
+        # its min_sun_elevation_deg: the parameter's; its max_off_nadir_deg: used only with an ADCS
+        self.plan_limits = plan_limits or PlanLimits()
+        self.pointing = pointing or PointingSettings()
+        self._adcs: AttitudeControl | None = None
         self._gate: PayloadGate = _allow_always
         self._catalog: ImageCatalog | None = None
         self._store: ImageStore | None = None
@@ -217,6 +245,10 @@ class ImagingComponent(Component):
 
     def set_downlink(self, downlink: FileDownlink) -> None:
         self.downlink = downlink
+
+    def use_adcs(self, adcs: AttitudeControl) -> None:
+        """Consumer of the ADCS port: targets off the ground track become reachable."""
+        self._adcs = adcs
 
     def use_stored_commands(self, stored: StoredCommands) -> None:
         """Consumer of the STORED_COMMANDS port: planned captures are stored commands."""
@@ -307,11 +339,17 @@ class ImagingComponent(Component):
                                   off_track_km=f"{chance.off_track_km:.1f}",
                                   off_nadir_deg=f"{chance.off_nadir_deg:.2f}",
                                   sun_deg=f"{chance.sun_elevation_deg:.1f}")
-        await self._add_plan(chance.utc, f"target {lat:.2f},{lon:.2f} at {chance.off_track_km:.1f} km")
+        reason = f"target {lat:.2f},{lon:.2f} at {chance.off_track_km:.1f} km"
+        if chance.pointed:
+            await self._add_plan(chance.utc, f"{reason}, {chance.off_nadir_deg:.1f} deg", (lat, lon))
+        else:
+            await self._add_plan(chance.utc, reason)
 
     def _limits(self) -> PlanLimits:
-        return dataclasses.replace(self.plan_limits,
-                                   min_sun_elevation_deg=float(self.min_sun_elevation_deg.value))
+        """The planning limits now: nadir only unless an ADCS is wired."""
+        return dataclasses.replace(
+            self.plan_limits, min_sun_elevation_deg=float(self.min_sun_elevation_deg.value),
+            max_off_nadir_deg=self.plan_limits.max_off_nadir_deg if self._adcs is not None else 0.0)
 
     @command(args=[Arg("utc", F64, doc="UNIX time (s) of the capture"),
                    Arg("reason", STRING(40), doc="why (reported with the image)")],
@@ -327,6 +365,71 @@ class ImagingComponent(Component):
         await self._open_camera()
         await self._sleep_until(utc)
         await self._capture(reason)
+
+    @command(args=[Arg("utc", F64, doc="UNIX time (s) of the capture"),
+                   Arg("lat", F32, range=(-90.0, 90.0), doc="target latitude (deg)"),
+                   Arg("lon", F32, range=(-180.0, 180.0), doc="target longitude (deg)"),
+                   Arg("reason", STRING(40), doc="why (reported with the image)")],
+             doc="Slew the ADCS to track a target, wait for it to settle, capture at a UTC time, "
+                 "and return the ADCS to its previous mode: what CAPTURE_OVER_TARGET stores when "
+                 "the target needs pointing.",
+             timeout=MAX_LEAD_S + MAX_SLEW_LEAD_S + 180.0)
+    async def capture_tracked(self, utc: float, lat: float, lon: float, reason: str) -> None:
+        now = self._utc_now()
+        if now - utc > MISSED_AFTER_S:
+            raise self._fail(reason, "missed its time")
+        if utc - now > MAX_LEAD_S + MAX_SLEW_LEAD_S + 5.0:
+            raise CommandFailure(f"UTC {utc:.0f} is more than {MAX_LEAD_S + MAX_SLEW_LEAD_S:.0f} s ahead: "
+                                 "store it instead")
+        adcs = self._adcs
+        if adcs is None:
+            raise self._pointing_failed(lat, lon, PointingFault.ADCS_ABSENT, "no ADCS wired")
+        try:
+            before = await adcs.status()
+            await adcs.set_mode(AdcsMode.TARGET_TRACKING, lat, lon)
+        except OSError as exc:
+            raise self._pointing_failed(lat, lon, PointingFault.ADCS_ABSENT, f"ADCS: {exc}") from exc
+        try:
+            await self._wait_settled(adcs, lat, lon)
+            await self._sleep_until(utc - float(self.power_up_lead_s.value))  # settled early: camera later
+            await self._open_camera()
+            await self._sleep_until(utc)
+            await self._capture(reason, target=(lat, lon))
+        finally:
+            try:  # a previous target tracking resumes on its own target
+                await adcs.set_mode(before.mode, *before.target)
+            except OSError as exc:  # the ADCS component reported it; the capture's outcome stands
+                _LOG.warning("ADCS not returned to %s: %s", before.mode.name, exc)
+
+    def _pointing_failed(self, lat: float, lon: float, fault: PointingFault, why: str) -> PointingFailed:
+        self.pointing_failed.emit(lat=f"{lat:.3f}", lon=f"{lon:.3f}", reason=fault.value, why=why[:80])
+        self.capture_refused.emit(reason=fault.value, why=why[:80])
+        return PointingFailed(fault, why)
+
+    async def _wait_settled(self, adcs: AttitudeControl, lat: float, lon: float) -> AttitudeState:
+        """Poll the slew status until SETTLED; a FAULT or the timeout refuses the capture."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        deadline = began + self.pointing.settle_timeout_s
+        while True:
+            try:
+                status = await adcs.status()
+            except OSError as exc:
+                raise self._pointing_failed(lat, lon, PointingFault.ADCS_ABSENT, f"ADCS: {exc}") from exc
+            if status.slew is SlewStatus.SETTLED:
+                self.pointing_settled.emit(lat=f"{lat:.3f}", lon=f"{lon:.3f}",
+                                           settle_s=f"{loop.time() - began:.1f}",
+                                           off_nadir_deg=f"{status.off_nadir_deg:.2f}",
+                                           error_deg=f"{status.error_deg:.2f}")
+                return status
+            if status.slew is SlewStatus.FAULT:
+                raise self._pointing_failed(lat, lon, PointingFault.ADCS_FAULT,
+                                            f"slew fault, error {status.error_deg:.1f} deg")
+            if loop.time() >= deadline:
+                raise self._pointing_failed(
+                    lat, lon, PointingFault.NOT_SETTLED,
+                    f"not settled in {self.pointing.settle_timeout_s:g} s, error {status.error_deg:.1f} deg")
+            await asyncio.sleep(SETTLE_POLL_S)
 
     async def _sleep_until(self, utc: float) -> None:
         """Sleep until onboard UTC reaches ``utc``, re-reading it each second (UTC can step)."""
@@ -439,6 +542,7 @@ class ImagingComponent(Component):
     @command(doc="Forget every scheduled capture (deletes them from the stored commands).")
     async def cancel_captures(self) -> None:
         await self._stored_port().delete_command(self._timed_command)
+        await self._stored_port().delete_command(self._tracked_command)
         self._plans_changed()
 
     # ----------------------------------------------------------------- planning
@@ -453,6 +557,10 @@ class ImagingComponent(Component):
     def _timed_command(self) -> str:
         return f"{self.name}.CAPTURE_TIMED"
 
+    @property
+    def _tracked_command(self) -> str:
+        return f"{self.name}.CAPTURE_TRACKED"
+
     def _stored_port(self) -> StoredCommands:
         if self._stored is None:
             raise CommandFailure("no sequencer wired: captures cannot be scheduled")
@@ -465,19 +573,28 @@ class ImagingComponent(Component):
             return []
         plan = [{"utc": float(item.args[0]), "reason": str(item.args[1])}
                 for item in self._stored.pending_items(self._timed_command)]
+        plan += [{"utc": float(item.args[0]), "reason": str(item.args[3]),
+                  "target": (float(item.args[1]), float(item.args[2]))}
+                 for item in self._stored.pending_items(self._tracked_command)]
         return sorted(plan, key=lambda p: p["utc"])
 
     def _plans_changed(self) -> None:
         self.captures_planned.set(min(len(self.planned()), 0xFFFF))
 
-    async def _add_plan(self, utc: float, reason: str) -> None:
+    async def _add_plan(self, utc: float, reason: str, target: tuple[float, float] | None = None) -> None:
+        """Store the capture: CAPTURE_TIMED due a warm-up before it, or (``target``: it needs
+        pointing) CAPTURE_TRACKED due a slew lead earlier still."""
         stored = self._stored_port()
         if len(self.planned()) >= MAX_PLANNED:
             raise CommandFailure(f"{MAX_PLANNED} captures already planned; cancel some first")
         lead = float(self.power_up_lead_s.value)
+        name, args = self._timed_command, [utc, reason[:40]]
+        if target is not None:
+            lead = max(lead, self.pointing.slew_lead_s)
+            name, args = self._tracked_command, [utc, target[0], target[1], reason[:40]]
         try:
             # due at the warm-up; missed by more than MISSED_AFTER_S after the capture time: dropped
-            await stored.store_at_utc(self._timed_command, [utc, reason[:40]], utc - lead,
+            await stored.store_at_utc(name, args, utc - lead,
                                       LatePolicy.SKIP_IF_LATER_THAN, MISSED_AFTER_S + lead,
                                       source=f"{self.name}.capture")
         except ValueError as exc:
@@ -547,7 +664,9 @@ class ImagingComponent(Component):
         self.capture_failed.emit(reason=reason, error=error)
         return CommandFailure(error)
 
-    async def _capture(self, reason: str) -> int:
+    async def _capture(self, reason: str, target: tuple[float, float] | None = None) -> int:
+        """Take, store and catalog one image; ``target``: the ADCS tracks it (its sun and the
+        pointed footprint then, instead of the point below)."""
         why = self._gate()
         if why:
             self.capture_refused.emit(reason=reason, why=why)
@@ -558,12 +677,13 @@ class ImagingComponent(Component):
             start = self.ctx.clock.now()
             sun = None
             if predictor is not None and start.utc is not None:
-                before = predictor.subpoint(start.utc)
-                sun = float(sun_elevation_deg(before.lat_deg, before.lon_deg, start.utc))
+                below = predictor.subpoint(start.utc)
+                seen = (below.lat_deg, below.lon_deg) if target is None else target
+                sun = float(sun_elevation_deg(seen[0], seen[1], start.utc))
                 minimum = float(self.min_sun_elevation_deg.value)
                 if sun < minimum:
-                    refusal = TargetInDarkness(f"Sun {sun:.1f} deg at ({before.lat_deg:.2f}, "
-                                               f"{before.lon_deg:.2f}), minimum {minimum:g}")
+                    refusal = TargetInDarkness(f"Sun {sun:.1f} deg at ({seen[0]:.2f}, "
+                                               f"{seen[1]:.2f}), minimum {minimum:g}")
                     self.capture_refused.emit(reason=reason, why=str(refusal)[:80])
                     raise refusal
             try:
@@ -582,7 +702,9 @@ class ImagingComponent(Component):
             stamp = _middle(opened, taken)
             view = None
             if predictor is not None and stamp.utc is not None:
-                view = await self.ctx.workers.run_cpu(predictor.view, stamp.utc, self.camera_geometry)
+                seen_target = None if target is None else Target(target[0], target[1], MAX_TARGET_RADIUS_KM)
+                view = await self.ctx.workers.run_cpu(predictor.view, stamp.utc, self.camera_geometry,
+                                                      seen_target, target is not None)
             try:
                 products: ProductSet = await self.ctx.workers.run_cpu(
                     make_products, frame, int(self.preview_quality.value), 320,

@@ -103,6 +103,12 @@ class PlanLimits:
     horizon_s: float = 86400.0
     max_tle_age_s: float = 7 * 86400.0
     footprint_margin_km: float = 2.0  # the target this far inside the footprint's edge
+    #: with an ADCS: how far from the vertical the camera may be pointed at a target (0: nadir only)
+    max_off_nadir_deg: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_off_nadir_deg <= 60.0:
+            raise ValueError(f"max_off_nadir_deg {self.max_off_nadir_deg} outside [0, 60]")
 
 
 @dataclass(frozen=True)
@@ -134,9 +140,10 @@ class View:
 class CaptureOpportunity:
     utc: float
     off_track_km: float  # sub-satellite point to target at the capture
-    off_nadir_deg: float
+    off_nadir_deg: float  # nadir to the line of sight to the target
     sun_elevation_deg: float  # at the target
-    view: View
+    view: View  # of the camera as it will look: nadir, or pointed at the target when ``pointed``
+    pointed: bool = False  # the capture needs the ADCS to track the target
 
 
 @dataclass(frozen=True)
@@ -156,10 +163,17 @@ def geodetic_to_ecef(lat_deg: float, lon_deg: float, alt_km: float = 0.0) -> np.
                      (n * (1 - WGS84_E2) + alt_km) * math.sin(lat)])
 
 
-def _camera_axes(r_ecef: np.ndarray, v_ecef: np.ndarray, sub: SubPoint) -> tuple[np.ndarray, ...]:
-    """Unit vectors: optical axis (geodetic nadir), along track (ground velocity), left."""
+def _nadir(sub: SubPoint) -> np.ndarray:
     lat, lon = math.radians(sub.lat_deg), math.radians(sub.lon_deg)
-    z = -np.array([math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)])
+    return -np.array([math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)])
+
+
+def _camera_axes(r_ecef: np.ndarray, v_ecef: np.ndarray, sub: SubPoint,
+                 boresight: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Unit vectors: optical axis (``boresight``, or the geodetic nadir), along track (ground
+    velocity, made square to the axis), left. A pointed camera keeps its image top toward the
+    direction of flight (the ADCS rolls about the boresight to keep it so)."""
+    z = _nadir(sub) if boresight is None else boresight / np.linalg.norm(boresight)
     x = v_ecef - np.dot(v_ecef, z) * z
     x = x / np.linalg.norm(x)
     y = np.cross(z, x)  # z down, x forward: y = z x x points left
@@ -179,12 +193,15 @@ def _ray_to_ground(origin: np.ndarray, direction: np.ndarray) -> tuple[float, fl
 
 
 def camera_view(r_ecef: np.ndarray, v_ecef: np.ndarray, camera: CameraGeometry,
-                target: tuple[float, float] | None = None) -> View:
-    """The nadir camera's footprint from an Earth-fixed position and ground velocity (km, km/s),
-    and the target's angles in the camera frame (zero when no target is given)."""
+                target: tuple[float, float] | None = None,
+                boresight: np.ndarray | None = None) -> View:
+    """The camera's footprint from an Earth-fixed position and ground velocity (km, km/s), looking
+    along ``boresight`` (Earth-fixed unit vector; None: the geodetic nadir), and the target's
+    angles in the camera frame (zero when no target is given; ``off_nadir_deg`` is always from
+    the vertical)."""
     lat, lon, alt = _geodetic(r_ecef[None, :])
     sub = SubPoint(float(lat[0]), float(lon[0]), float(alt[0]))
-    z, x, y = _camera_axes(r_ecef, v_ecef, sub)
+    z, x, y = _camera_axes(r_ecef, v_ecef, sub, boresight)
     ta = math.tan(math.radians(camera.fov_along_deg / 2))
     tc = math.tan(math.radians(camera.fov_across_deg / 2))
     corners = tuple(_ray_to_ground(r_ecef, z + fa * ta * x + fc * tc * y)
@@ -198,7 +215,7 @@ def camera_view(r_ecef: np.ndarray, v_ecef: np.ndarray, camera: CameraGeometry,
         along = math.degrees(math.atan2(float(np.dot(d, x)), dz))
         across = math.degrees(math.atan2(float(np.dot(d, y)), dz))
         slant = float(np.linalg.norm(d))
-        off_nadir = math.degrees(math.acos(max(-1.0, min(1.0, dz / slant))))
+        off_nadir = math.degrees(math.acos(max(-1.0, min(1.0, float(np.dot(d, _nadir(sub))) / slant))))
     return View(sub, footprint, along, across, off_nadir, slant)
 
 
@@ -218,6 +235,15 @@ def in_frame(view: View, camera: CameraGeometry, margin_km: float = 0.0) -> bool
     return (view.off_nadir_deg < 90.0
             and abs(view.along_deg) <= camera.fov_along_deg / 2 - margin
             and abs(view.across_deg) <= camera.fov_across_deg / 2 - margin)
+
+
+def _ground_reach_km(alt_km: float, off_nadir_deg: float) -> float:
+    """Great-circle distance from the sub-satellite point to where a line of sight ``off_nadir_deg``
+    from the vertical meets a spherical Earth (the horizon if it misses)."""
+    ratio = (EARTH_RADIUS_KM + alt_km) / EARTH_RADIUS_KM * math.sin(math.radians(off_nadir_deg))
+    if ratio >= 1.0:
+        return EARTH_RADIUS_KM * math.acos(EARTH_RADIUS_KM / (EARTH_RADIUS_KM + alt_km))
+    return EARTH_RADIUS_KM * (math.asin(ratio) - math.radians(off_nadir_deg))
 
 
 def _jd(utc: np.ndarray | float) -> tuple[np.ndarray | float, np.ndarray | float]:
@@ -323,11 +349,18 @@ class OrbitPredictor:
     def subpoints(self, utc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _geodetic(self.ecef(utc)[0])
 
-    def view(self, utc: float, camera: CameraGeometry, target: Target | None = None) -> View:
-        """The nadir camera's footprint at ``utc`` and where ``target`` appears in it."""
+    def view(self, utc: float, camera: CameraGeometry, target: Target | None = None,
+             pointed: bool = False) -> View:
+        """The camera's footprint at ``utc`` and where ``target`` appears in it: nadir, or with
+        the boresight on the target when ``pointed`` (target tracking)."""
         r, v = self.ecef(np.array([utc]))
-        return camera_view(r[0], v[0], camera,
-                           None if target is None else (target.lat_deg, target.lon_deg))
+        place = None if target is None else (target.lat_deg, target.lon_deg)
+        boresight = None
+        if pointed:
+            if place is None:
+                raise ValueError("a pointed view needs a target")
+            boresight = geodetic_to_ecef(*place) - r[0]
+        return camera_view(r[0], v[0], camera, place, boresight)
 
     def subpoint(self, utc: float) -> SubPoint:
         lat, lon, alt = self.subpoints(np.array([utc]))
@@ -374,15 +407,20 @@ class OrbitPredictor:
         expires = end < start_utc + limits.horizon_s
         # coarse pre-filter: no nadir footprint reaches further than this from the track
         alt = float(self.subpoint(start_utc).alt_km)
-        reach = (alt + 300.0) * math.tan(math.radians(math.hypot(camera.fov_across_deg,
-                                                                 camera.fov_along_deg) / 2)) + 20.0
+        half_diag = math.hypot(camera.fov_across_deg, camera.fov_along_deg) / 2
+        reach = (alt + 300.0) * math.tan(math.radians(half_diag)) + 20.0
+        if limits.max_off_nadir_deg > 0:  # pointed: the line of sight may lean this far
+            reach = max(reach, _ground_reach_km(alt + 300.0, limits.max_off_nadir_deg) + 20.0)
         search = Target(target.lat_deg, target.lon_deg, min(target.radius_km, reach))
         dark: list[float] = []
         framed = 0
         place = f"({target.lat_deg:.2f}, {target.lon_deg:.2f})"
         if end > start_utc:
             for overflight in self.overflights(search, start_utc, end - start_utc):
-                view = self.view(overflight.utc, camera, target)
+                pointed = limits.max_off_nadir_deg > 0
+                view = self.view(overflight.utc, camera, target, pointed)
+                if pointed and view.off_nadir_deg > limits.max_off_nadir_deg:
+                    continue
                 if not in_frame(view, camera, limits.footprint_margin_km):
                     continue
                 framed += 1
@@ -391,7 +429,7 @@ class OrbitPredictor:
                     dark.append(sun)
                     continue
                 return CapturePlan(CaptureOpportunity(overflight.utc, overflight.distance_km,
-                                                      view.off_nadir_deg, sun, view))
+                                                      view.off_nadir_deg, sun, view, pointed))
         span = f"{(end - start_utc) / 86400:.1f} d"
         if dark:
             return CapturePlan(None, NoCapture.ONLY_AT_NIGHT,
@@ -401,9 +439,11 @@ class OrbitPredictor:
             return CapturePlan(None, NoCapture.TLE_TOO_OLD,
                                f"no pass frames {place} before the TLE is "
                                f"{limits.max_tle_age_s / 86400:g} d old ({span})")
+        pointing = (f" (pointed up to {limits.max_off_nadir_deg:g} deg off nadir)"
+                    if limits.max_off_nadir_deg > 0 else "")
         return CapturePlan(None, NoCapture.NEVER_IN_FRAME,
-                           f"no pass puts {place} in the footprint within {target.radius_km:.0f} km "
-                           f"of the track in {span}")
+                           f"no pass puts {place} in the footprint{pointing} within "
+                           f"{target.radius_km:.0f} km of the track in {span}")
 
     def _refine(self, lo: float, hi: float, target: Target) -> Overflight:
         """Golden-section search for the closest approach in [lo, hi] (to ~0.05 s)."""

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from flightsw.app import StartupError, Subsystem
 from flightsw.config import CAMERA_KIND, DeviceConfig, MissionConfig
 from flightsw.core.ports import (
+    ADCS,
+    CAMERA_POINTING,
     CAMERA_SCENE,
     FILE_DOWNLINK,
     ORBIT_TLE,
@@ -55,8 +57,10 @@ def find_camera(config: MissionConfig) -> DeviceConfig | None:
     return cameras[0] if cameras else None
 
 
-def build_camera(dev: DeviceConfig, scene: Any = None, fov_deg: tuple[float, float] | None = None) -> Camera:
-    """The configured camera (its options validated with the config: no typo silently defaults)."""
+def build_camera(dev: DeviceConfig, scene: Any = None, fov_deg: tuple[float, float] | None = None,
+                 pointing: Any = None) -> Camera:
+    """The configured camera (its options validated with the config: no typo silently defaults);
+    ``pointing``: the simulated ADCS's boresight, which the simulated camera then looks along."""
     opts = dev.settings()
     if dev.backend == "real":
         return Picamera2Camera(opts.camera_num)
@@ -68,16 +72,19 @@ def build_camera(dev: DeviceConfig, scene: Any = None, fov_deg: tuple[float, flo
 
     if scene is None:
         scene = FixedScene(*opts.scene)
+    import numpy as np
+
     from flightsw.imaging.planner import CameraGeometry, camera_view
 
     if fov_deg is None:
         return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km)
     geometry = CameraGeometry(*fov_deg)
 
-    def footprint(r_ecef: Any, v_ecef: Any) -> tuple[tuple[float, float], ...]:
-        return camera_view(r_ecef, v_ecef, geometry).footprint.corners
+    def footprint(r_ecef: Any, v_ecef: Any, boresight: Any = None) -> tuple[tuple[float, float], ...]:
+        axis = None if boresight is None else np.asarray(boresight, dtype=float)
+        return camera_view(r_ecef, v_ecef, geometry, boresight=axis).footprint.corners
 
-    return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km, footprint=footprint)
+    return SimCamera(scene, seed=opts.seed, swath_km=opts.swath_km, footprint=footprint, pointing=pointing)
 
 
 def build_imaging(sat: Satellite) -> None:
@@ -91,15 +98,20 @@ def build_imaging(sat: Satellite) -> None:
     except ImportError as exc:
         raise StartupError(f"devices.{dev.name}: imaging needs the payload extra "
                            f"(pip install 'flightsw[payload]'): {exc}") from None
+    from flightsw.imaging.component import PointingSettings
     from flightsw.imaging.planner import CameraGeometry, PlanLimits
 
-    camera = build_camera(dev, sat.ports.get(CAMERA_SCENE), section.fov())
+    # the hardware subsystem (built earlier) provides CAMERA_POINTING for a simulated ADCS
+    camera = build_camera(dev, sat.ports.get(CAMERA_SCENE), section.fov(), sat.ports.get(CAMERA_POINTING))
     limits = PlanLimits(horizon_s=section.horizon_days * 86400.0,
                         max_tle_age_s=section.max_tle_age_days * 86400.0,
-                        footprint_margin_km=section.footprint_margin_km)
+                        footprint_margin_km=section.footprint_margin_km,
+                        max_off_nadir_deg=section.max_off_nadir_deg)
+    pointing = PointingSettings(section.slew_lead_s, section.settle_timeout_s)
     imaging = sat.add(ImagingComponent("imaging", section.base_id, camera,
                                        quota_bytes=int(section.quota_mb * 1024 * 1024),
-                                       camera_geometry=CameraGeometry(*section.fov()), plan_limits=limits))
+                                       camera_geometry=CameraGeometry(*section.fov()), plan_limits=limits,
+                                       pointing=pointing))
     connect_imaging(sat.ports, imaging)
 
 
@@ -107,6 +119,7 @@ def connect_imaging(ports: Ports, imaging: ImagingComponent) -> None:
     """Imaging's place in the topology (also for harnesses that build the component by hand)."""
     ports.connect(FILE_DOWNLINK, imaging.set_downlink, by=imaging.name)
     ports.connect(PAYLOAD_GATE, imaging.set_payload_gate, by=imaging.name)
+    ports.connect(ADCS, imaging.use_adcs, by=imaging.name)  # none: nadir-only planning
     ports.connect(STORED_COMMANDS, imaging.use_stored_commands, required=True, by=imaging.name)
     ports.provide(OVERFLIGHTS, imaging, by=imaging.name)
     ports.provide(ORBIT_TLE, imaging, by=imaging.name)  # contact-aware downlink shares the TLE

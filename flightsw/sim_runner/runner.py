@@ -22,9 +22,18 @@ from typing import Any
 import msgpack
 
 from flightsw.app import Satellite, load_subsystems
+from flightsw.components.adcs import add_adcs
 from flightsw.components.hardware import HardwareBuilder, HardwareSet
 from flightsw.components.housekeeping import add_hardware, build_hardware
-from flightsw.config import ConfigError, ContactSection, ContactStationSection, MissionConfig
+from flightsw.config import (
+    ADCS_KIND,
+    CAMERA_KIND,
+    ConfigError,
+    ContactSection,
+    ContactStationSection,
+    DeviceConfig,
+    MissionConfig,
+)
 from flightsw.core.events import EventRecord, Severity
 from flightsw.core.ports import CAMERA_SCENE, MODES, Ports
 from flightsw.core.supervisor import Service, Supervisor
@@ -42,6 +51,7 @@ from flightsw.sim_runner.ground import (
     GroundFileReceiver,
     GroundMonitor,
 )
+from flightsw.sim_runner.imaging import ImagingLog
 from flightsw.sim_runner.io_accounting import bytes_not_yet_readable, inline_buses
 from flightsw.sim_runner.metrics import link_metrics, measure_contacts, store_and_forward_metrics
 from flightsw.sim_runner.options import SimOptions, SimulationError
@@ -109,6 +119,7 @@ class SimulationRun:
         self.world: World = scenario.build_world()
         self.environment = WorldEnvironment(self.world)
         self.hardware: HardwareSet | None = None
+        self.imaging = ImagingLog()  # targets planned, pointed, refused (imaging scenarios)
         self.sat: Satellite | None = None  # the satellite of the current (or last) boot
         self.transceiver: Any = None
         self.gate: ContactGate | None = None
@@ -172,6 +183,7 @@ class SimulationRun:
                                       "device simulated (backend = \"sim\")")
         self._seed_uplink_keys()
         self._prepare_launch()
+        self._prepare_adcs()
         if self.scenario.ground.contact_aware:
             self._configure_contact()
         groups = set(cfg.scheduler.rate_groups)
@@ -180,6 +192,16 @@ class SimulationRun:
             if fault.software and group not in groups:
                 raise SimulationError(f"{self.scenario.source}: faults[{i}].target: no rate group {group!r} in "
                                       f"the mission config; rate groups: {sorted(groups)}")
+
+    def _prepare_adcs(self) -> None:
+        """``[adcs]``: a simulated ADCS unit joins the config (imaging then plans pointed captures)."""
+        adcs = self.scenario.adcs
+        if adcs is None or self.config.devices_of(ADCS_KIND):
+            return
+        if not self.config.devices_of(CAMERA_KIND):
+            raise SimulationError(f"{self.scenario.source}: [adcs] needs a camera device in the mission config")
+        self.config.devices.append(DeviceConfig(name="adcs", kind=ADCS_KIND, backend="sim", options={
+            "slew_rate_deg_s": adcs.slew_rate_deg_s, "settle_s": adcs.settle_s}))
 
     def _prepare_launch(self) -> None:
         """``[launch]``: the first boot is the first after separation (silence, then deployment)."""
@@ -233,7 +255,8 @@ class SimulationRun:
 
     def _build_hardware(self, sat: Satellite) -> None:
         noisy = NoisyEnvironment(self.environment, seed=self.scenario.seed)
-        self.hardware = HardwareBuilder(sat.config, environment=noisy, seed=self.scenario.seed).build()
+        self.hardware = HardwareBuilder(sat.config, environment=noisy, seed=self.scenario.seed,
+                                        scene=self.environment.camera_scene).build()
         hw = self.hardware
         for name, wire in hw.burn_wires.items():  # a burnt wire stays burnt, a parted line parted
             if name in self._burn_wires:
@@ -242,8 +265,9 @@ class SimulationRun:
         if hw.burn_wires:
             self._burn_wires = dict(hw.burn_wires)
             self._burn_load_changed()  # a reset mid-burn released the gate: the wire draws nothing now
-        if hw.sensors or hw.gpio.outputs or hw.gpio.inputs:
+        if hw.sensors or hw.gpio.outputs or hw.gpio.inputs or hw.adcs:
             add_hardware(sat, hw)
+        add_adcs(sat, hw)
 
     def _compose(self) -> Satellite:
         """A new flight software process on the simulated board: same config, same data directory."""
@@ -484,6 +508,8 @@ class SimulationRun:
         self.event_counts[record.severity.name] += 1
         if record.name in FDIR_EVENTS:
             self.fdir_counts[FDIR_EVENTS[record.name]] += 1
+        if record.name.startswith("imaging."):
+            self.imaging.on_event(self.environment.epoch_now(), record.name, record.args)
         metric = LADDER_EVENTS.get(record.name)
         if metric is not None:
             self.ladder_events[metric] += 1
@@ -652,6 +678,9 @@ class SimulationRun:
         for metric in FDIR_EVENTS.values():
             m[metric] = float(self.fdir_counts[metric])
         m["critical_service_resets"] = float(sum(1 for b in self.boots if b.reset_reason == "CRITICAL_SERVICE"))
+        if self.imaging.plans or self.imaging.refusals:
+            self.imaging.collect(self.config.data_dir / "images")
+            m.update(self.imaging.metrics())
         if self.modes_measured:
             m["safe_mode_entries"] = float(self.safe_mode_entries)
         if self.transceiver is not None and self.ground is not None:
@@ -749,7 +778,7 @@ class SimulationRun:
                 f"{self.scenario.name} (seed {self.scenario.seed})", self.world, modes=self.modes,
                 data_volume=self.data_volume, events=list(self.events), expectations=expectations,
                 metrics=metrics, resets=list(self.resets), data_budget=list(self.budget),
-                pass_goodput=self._pass_goodput(contacts))
+                pass_goodput=self._pass_goodput(contacts), captures=self.imaging.shots())
             index = build_report(self.options.report_dir, data)
         return SimResult(self.scenario, metrics, expectations, contacts, list(self.events), index, wall_s,
                          boots=list(self.boots), modes=list(self.modes),

@@ -37,7 +37,7 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
         ('[[devices]]\nkind = "ina219"\n', "devices[0].name: required key missing"),
         (INA + 'backend = "fake"\n', "devices[0].backend: expected one of 'real', 'sim', got 'fake'"),
         ('[[devices]]\nname = "eps"\nkind = "ina291"\n',
-         "devices[0].kind: unknown device kind 'ina291' (known: ads1115, camera, gpio_input, gpio_output, gps, ina219, "
+         "devices[0].kind: unknown device kind 'ina291' (known: adcs, ads1115, camera, gpio_input, gpio_output, gps, ina219, "
          "lis2mdl, lsm6dsox, mcp9808, uhf_radio)"),
         (INA + "shunt_ohm = 0.1\n", "devices[0].shunt_ohm: unknown key for kind ina219 (allowed: address, base_id, "
                                     "bus, bus_range_v, faults, limits, max_current_a, max_failures, power_switch, "
@@ -71,7 +71,7 @@ INA = '[[devices]]\nname = "eps"\nkind = "ina219"\n'
          "commands_executed, commands_rejected, auth_failures, frames_received, frames_sent, dictionary_hash, met, time_quality)"),
         ("[filetransfer]\nlocal_id = 2\n", "filetransfer.remote_id: required key missing"),
         ("[filetransfer]\nlocal_id = 2\nremote_id = 2\n", "filetransfer.local_id: local_id and remote_id must differ"),
-        ("[imaging]\nquota = 2\n", "imaging.quota: unknown key (allowed: base_id, focal_length_mm, footprint_margin_km, fov_deg, horizon_days, max_tle_age_days, quota_mb, sensor_mm)"),
+        ("[imaging]\nquota = 2\n", "imaging.quota: unknown key (allowed: base_id, focal_length_mm, footprint_margin_km, fov_deg, horizon_days, max_off_nadir_deg, max_tle_age_days, quota_mb, sensor_mm, settle_timeout_s, slew_lead_s)"),
         ("[update]\nconfirm_after = 0\n", "update.confirm_after: 0 outside [1, 3600]"),
         ("[modes]\nsafe_enter_v = 8.0\n",
          "modes.safe_enter_v: 8.0 V must be below safe_exit_v (7.6 V): without hysteresis SAFE mode flaps"),

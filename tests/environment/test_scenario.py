@@ -31,7 +31,7 @@ def mission_devices() -> list[str]:
 
 
 DAYS = ["nominal_day", "magnetometer_failure_day", "frame_loss_day", "low_battery_day", "store_and_forward_day"]
-SHIPPED = [*DAYS, "first_boot", "hot_payload", "frozen_sensor", "deaf_radio", "loss_of_contact"]
+SHIPPED = [*DAYS, "first_boot", "hot_payload", "frozen_sensor", "deaf_radio", "loss_of_contact", "imaging_targets"]
 
 
 @pytest.mark.parametrize("name", DAYS)

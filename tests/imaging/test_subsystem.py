@@ -42,7 +42,7 @@ def test_no_camera_no_component(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("extra, message", [
     (CAMERA.replace("seed = 4", "sede = 4"), r"devices\[0\]\.sede: unknown key for sim camera"),
-    (CAMERA.replace("quota_mb = 2", "quota = 2"), r"imaging\.quota: unknown key \(allowed: base_id, focal_length_mm, footprint_margin_km, fov_deg, horizon_days, max_tle_age_days, quota_mb, sensor_mm\)"),
+    (CAMERA.replace("quota_mb = 2", "quota = 2"), r"imaging\.quota: unknown key \(allowed: base_id, focal_length_mm, footprint_margin_km, fov_deg, horizon_days, max_off_nadir_deg, max_tle_age_days, quota_mb, sensor_mm, settle_timeout_s, slew_lead_s\)"),
     (CAMERA.replace("scene = [10.0, 20.0, 60.0]", "scene = [10.0]"),
      r"devices\[0\]\.scene: expected a list of 3 values, got \[10\.0\]"),
 ])
