@@ -146,17 +146,23 @@ def _operate(dictionary: Path, zmq: list[str], tmp_path: Path) -> None:
         refused = api.get_event_pred("ground.command_refused", ["link.SET_BEACON_PERIOD", None])
         found = api.send_and_await_event("link.SET_BEACON_PERIOD", ["2"], refused, timeout=10)
         assert found is not None and "outside" in found.get_str()
-        # a file downlinked by CFDP (a directory listing as JSON) lands in the GDS's downlink files too
-        listed = api.get_event_pred("ground.command_completed", ["fm.LIST", None, "SUCCESS", None])
-        assert api.send_and_await_event("fm.LIST", ["records", "true"], listed, timeout=20) is not None
-        arrived = tmp_path / "downloads" / "listing_records.json"  # the station's verified copy
-        gds_copy = tmp_path / "api-logs" / "files" / "fprime-downlink" / "listing_records.json"
+        # a camera thumbnail: captured on board, downlinked by CFDP by itself, byte-identical in the GDS's
+        # downlink files and in the station's downloads
+        captured = api.get_event_pred("ground.command_completed", ["imaging.CAPTURE_NOW", None, "SUCCESS", None])
+        assert api.send_and_await_event("imaging.CAPTURE_NOW", [], captured, timeout=20) is not None
+        name = "img000001_thumbnail.jpg"
+        arrived = tmp_path / "downloads" / name  # the station's verified copy
+        gds_copy = tmp_path / "api-logs" / "files" / "fprime-downlink" / name
+        on_board = [p for p in (tmp_path / "sat").rglob("00000001/thumb.jpg") if p.is_file()]  # the image store
+        assert len(on_board) == 1, on_board
+        thumbnail = on_board[0].read_bytes()
+        assert thumbnail.startswith(b"\xff\xd8") and len(thumbnail) > 200  # a JPEG, not an empty file
         deadline = time.monotonic() + 30
-        while not (arrived.exists() and gds_copy.exists() and gds_copy.stat().st_size == arrived.stat().st_size):
-            assert time.monotonic() < deadline, "the listing did not reach both the station and the GDS"
+        while not (arrived.exists() and gds_copy.exists() and gds_copy.stat().st_size == len(thumbnail)):
+            assert time.monotonic() < deadline, "the thumbnail did not reach both the station and the GDS"
             time.sleep(0.1)
-        assert gds_copy.read_bytes() == arrived.read_bytes()
-        assert json.loads(arrived.read_text())  # a real listing, not an empty file
+        assert gds_copy.read_bytes() == thumbnail
+        assert arrived.read_bytes() == thumbnail
         # a file the GDS uplinks goes up by CFDP (the station's signed file PDUs) into the quarantine
         upload = tmp_path / "note.txt"
         upload.write_bytes(b"uplinked from the F Prime GDS\n" * 40)
