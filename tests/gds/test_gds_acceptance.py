@@ -60,7 +60,7 @@ def _processes_naming(path: Path) -> dict[int, str]:
 def no_leftover_processes(tmp_path: Path) -> Iterator[None]:
     """Every process a test started is gone when it ends: leftovers are killed, and fail the test."""
     yield
-    deadline = time.monotonic() + 5  # a process killed a moment ago may still be exiting
+    deadline = time.monotonic() + 10  # a process killed a moment ago may still be exiting (slow I/O)
     while (left := _processes_naming(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in left:
@@ -390,6 +390,7 @@ def _browser_sees_channel(url: str, screenshot: Path) -> str:
                 for row in d.find_elements(By.XPATH, "//tr[td[contains(., 'eps_battery.bus_voltage')]]"):
                     text = str(row.text)
                     if row.is_displayed() and any(ch.isdigit() for ch in text.split("eps_battery.bus_voltage")[-1]):
+                        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)  # in the screenshot
                         return text
                 return None
 
