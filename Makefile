@@ -40,12 +40,11 @@ gds: $(STAMP)
 	    --ip-address 127.0.0.1 --ip-port $(GDS_PORT) --framing-selection fprime --gui-addr 127.0.0.1 \
 	    --gui-port $(GUI_PORT) -l var/gds/logs --file-storage-directory var/gds/files
 
-# The GDS web UI in headless Chromium (Debian's chromium and chromium-driver, installed here if missing, as root;
-# Selenium from PyPI): it must show a live battery voltage; the screenshot is left in the test's directory.
-# About 15 s; not part of `make test`.
+# The GDS web UI in headless Chromium (the OS's chromium and chromium-driver, apt-installed by
+# .ci/install-chromium if missing, as root; Selenium from PyPI): it must show a live battery voltage; the
+# screenshot is left in the test's directory. About 15 s; not part of `make test`, .ci/run runs it after.
 gds-browser-test: $(STAMP)
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }
+	@./.ci/install-chromium
 	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install --quiet "selenium>=4.20"
 	FLIGHTSW_BROWSER_TEST=1 $(PY) -m pytest -q -s tests/gds/test_gds_acceptance.py -k chromium
 

@@ -14,6 +14,8 @@ tag is U16 time base, U8 context, U32 seconds, U32 microseconds; all big-endian.
 Time tags: a stamp with spacecraft UTC goes as ``TB_SC_TIME`` (Unix seconds, the GDS shows a
 date); one without as ``TB_PROC_TIME`` (seconds since boot); the context is the boot count's low
 byte. The bridge's own events (verdicts it could not get, refusals) carry ``TB_WORKSTATION_TIME``.
+Played-back records (stored telemetry and events the satellite sends again on request) go to the
+GDS like live ones, with the time tags they were recorded with, not the time they came down.
 """
 
 from __future__ import annotations
@@ -29,8 +31,20 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import msgpack
+import msgspec
+
 from flightsw.core.clock import Stamp
-from flightsw.ground.decoder import Beacon, CommandResult, EventItem, Item, Telemetry
+from flightsw.ground.decoder import (
+    Beacon,
+    CommandResult,
+    EventItem,
+    GroundDecoder,
+    Item,
+    PacketDecodeError,
+    StoredPacket,
+    Telemetry,
+)
 from flightsw.ground.dictionary import CommandArgumentError
 from flightsw.ground.files import Download, GroundFiles
 from flightsw.ground.fprime_dict import (
@@ -41,6 +55,7 @@ from flightsw.ground.fprime_dict import (
     wire_type,
 )
 from flightsw.ground.station import CounterExhausted, GroundStation
+from flightsw.link.stored import RecordCode
 
 log = logging.getLogger("flightsw.ground.gds")
 
@@ -251,15 +266,19 @@ class BridgeStats:
     dropped_offline: int = 0  # packets produced while no GDS was connected
     files_sent: int = 0
     files_skipped: int = 0  # unreadable or larger than MAX_FILE_BYTES
+    records_forwarded: int = 0  # played-back records sent to the GDS
+    records_skipped: int = 0  # played-back records that do not decode against the flight dictionary
 
 
 class GdsEncoder:
     """Decoded ground items to F Prime packets, by the F Prime dictionary's ids and types."""
 
-    def __init__(self, fdict: FprimeDictionary, stats: BridgeStats, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, fdict: FprimeDictionary, stats: BridgeStats, wall_clock: Callable[[], float] = time.time,
+                 decoder: GroundDecoder | None = None) -> None:
         self.fdict = fdict
         self.stats = stats
         self.wall_clock = wall_clock
+        self.decoder = decoder  # decodes played-back records (None: they are not forwarded)
 
     def channel(self, name: str, value: Any, stamp: Stamp | None) -> bytes | None:
         info = self.fdict.channels.get(name)
@@ -296,8 +315,8 @@ class GdsEncoder:
         return self.event(item.name, [f.render(item.args.get(f.name, "")) for f in info.fields], item.stamp)
 
     def packets(self, item: Item) -> list[bytes]:
-        """The F Prime packets one decoded downlink item becomes (file PDUs and played-back
-        records: none; the GDS sees live data)."""
+        """The F Prime packets one decoded downlink item becomes (file PDUs: none; played-back
+        records: their channels and events, with the time tags they were recorded with)."""
         out: list[bytes | None] = []
         match item:
             case Telemetry(stamp=stamp, values=values):
@@ -313,7 +332,39 @@ class GdsEncoder:
                 else:
                     out = [self.event(COMPLETION_EVENT, [item.name, item.seq, int(item.completion.value), item.detail],
                                       None)]
+            case StoredPacket(records=records) if self.decoder is not None:
+                for _number, code, value in records:
+                    record = self.played_back(code, value)
+                    if record is None:
+                        self.stats.records_skipped += 1
+                        continue
+                    self.stats.records_forwarded += 1
+                    out.extend(self.packets(record))
         return [p for p in out if p is not None]
+
+    def played_back(self, code: RecordCode, value: Any) -> Telemetry | EventItem | None:
+        """One played-back record as the live item it was recorded from (a channel subset: only
+        its channels); None when it does not decode against the flight dictionary."""
+        if self.decoder is None:
+            return None
+        try:
+            if code == RecordCode.TELEMETRY:
+                return self.decoder.housekeeping(bytes(value))
+            if code == RecordCode.EVENT:
+                return self.decoder.event(msgpack.packb(value, use_bin_type=True))
+            if code == RecordCode.TELEMETRY_SUBSET:
+                pid, boot, seconds, utc, mask, values = value
+                entry = self.decoder.dictionary.packets.get(int(pid))
+                if entry is None:
+                    return None
+                name, channels = entry
+                kept = [channel for i, channel in enumerate(channels) if int(mask) >> i & 1]
+                if len(kept) != len(values):
+                    return None
+                return Telemetry(name, Stamp(int(boot), float(seconds), utc), dict(zip(kept, values, strict=True)))
+        except (PacketDecodeError, msgspec.MsgspecError, ValueError, TypeError):
+            return None
+        return None
 
 
 def decode_command(fdict: FprimeDictionary, packet: bytes) -> tuple[FpCommand, dict[str, str]]:
@@ -360,7 +411,7 @@ class GdsBridge:
         self.retries = retries
         self.reconnect_delay = reconnect_delay
         self.stats = BridgeStats()
-        self.encoder = GdsEncoder(fdict, self.stats, station.wall_clock)
+        self.encoder = GdsEncoder(fdict, self.stats, station.wall_clock, station.decoder)
         self.state = LinkState.CONNECTING
         self.connected = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None

@@ -7,12 +7,21 @@ import json
 import struct
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from flightsw.core.clock import Stamp
 from flightsw.core.commands import Reason
 from flightsw.core.events import Severity
-from flightsw.ground.decoder import Beacon, CommandResult, EventItem, Telemetry
+from flightsw.ground.decoder import (
+    Beacon,
+    CommandResult,
+    EventItem,
+    GroundDecoder,
+    StoredPacket,
+    Telemetry,
+)
+from flightsw.ground.dictionary import GroundDictionary
 from flightsw.ground.fprime_dict import FprimeDictionary, FprimeDictionaryError
 from flightsw.ground.gds import (
     BridgeStats,
@@ -26,6 +35,8 @@ from flightsw.ground.gds import (
     file_packets,
     frame,
 )
+from flightsw.link import packets, stored
+from flightsw.link.stored import RecordCode
 
 pytest.importorskip("fprime_gds")
 
@@ -116,6 +127,52 @@ def test_bridge_packets_decode_in_fprime_gds(exported: tuple[Path, dict], loaded
         texts.append(event.get_str(verbose=False))
     assert "Rate group fast overran: cycle 12.3 ms" in texts[0]
     assert "exec.NO_OP" in texts[1] and "#7" in texts[1] and "OK" in texts[1]
+
+
+def test_played_back_records_reach_fprime_gds_with_their_recorded_time_tags(exported: tuple[Path, dict],
+                                                                           loaded: Dictionaries) -> None:
+    """A stored-telemetry packet as the satellite packs it (whole housekeeping, a channel subset, an
+    event) becomes the channels and the event it was recorded as, each with the time tag it was
+    recorded with (not the reception time), decoded by fprime-gds's own decoders."""
+    fp_path, flight = exported
+    ground = GroundDecoder(GroundDictionary.from_json(json.dumps(flight)))
+    thermal = next(p for p in flight["packets"] if p["name"] == "hk_thermal")
+    names = thermal["channels"]
+    overrun = next(e for e in flight["events"] if e["name"] == "exec.overrun")
+    records = [
+        (40, int(RecordCode.TELEMETRY), msgpack.packb([thermal["id"], 2, 100.5, 1_800_000_000.25,
+                                                       [21.5 + i for i in range(len(names))]])),
+        (41, int(RecordCode.TELEMETRY_SUBSET), [thermal["id"], 2, 110.0, None, 0b10, [30.0]]),
+        (42, int(RecordCode.EVENT), [overrun["id"], int(Severity.WARNING), 2, 120.0, 1_800_000_019.5, 0,
+                                     {"group": "fast", "cycle_ms": 12.345}]),
+        (43, int(RecordCode.TELEMETRY), msgpack.packb([999_999, 2, 130.0, None, [1.0]])),  # not in the dictionary
+    ]
+    (user_data,) = stored.pack(44, records, 1000)
+    raw = packets.build(packets.PacketType.TM, packets.Apid.STORED, 0, bytes(8), user_data)
+    (packet,), errors = packets.split_packets(raw)
+    assert not errors
+    item = ground.decode_packet(packet)
+    assert isinstance(item, StoredPacket)
+    stats = BridgeStats()
+    received_at = 1_900_000_000.0
+    encoder = GdsEncoder(FprimeDictionary(flight), stats, wall_clock=lambda: received_at, decoder=ground)
+    out = encoder.packets(item)
+    assert (stats.records_forwarded, stats.records_skipped) == (3, 1)
+    channels, events = ChDecoder(loaded.channel_id), EventDecoder(loaded.event_id)
+    seen: list[tuple[str, float, str, int, int, int]] = []
+    for data in out:
+        decoder = channels if struct.unpack_from(">H", data)[0] == 1 else events
+        for obj in decoder.decode_api(data[2:]):
+            t = obj.time
+            value = obj.get_val() if decoder is channels else 0.0
+            seen.append((obj.template.get_full_name(), value, t.timeBase.val, t.timeContext, t.seconds, t.useconds))
+    assert seen == [
+        *[(name, 21.5 + i, "TB_SC_TIME", 2, 1_800_000_000, 250_000) for i, name in enumerate(names)],
+        (names[1], 30.0, "TB_PROC_TIME", 2, 110, 0),  # no UTC on board then: seconds since boot
+        ("exec.overrun", 0.0, "TB_SC_TIME", 2, 1_800_000_019, 500_000),
+    ]
+    # without a decoder (an encoder built by hand), played-back records are not forwarded
+    assert GdsEncoder(FprimeDictionary(flight), BridgeStats()).packets(item) == []
 
 
 def test_commands_from_fprime_gds_decode_to_arguments(exported: tuple[Path, dict], loaded: Dictionaries) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,6 +37,36 @@ pytest.importorskip("fprime_gds")
 ROOT = Path(__file__).resolve().parents[2]
 FLIGHTSW = [sys.executable, "-m", "flightsw.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _processes_naming(path: Path) -> dict[int, str]:
+    """Live processes (not zombies) whose command line names ``path``: what a test started in its
+    directory (the simulator, the GDS and its children, the bridge, Chromium and its helpers)."""
+    found: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if str(path) in cmdline and state != "Z":
+            found[int(proc.name)] = cmdline
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes(tmp_path: Path) -> Iterator[None]:
+    """Every process a test started is gone when it ends: leftovers are killed, and fail the test."""
+    yield
+    deadline = time.monotonic() + 10  # a process killed a moment ago may still be exiting (slow I/O)
+    while (left := _processes_naming(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes outlived the test: {left}"
 
 
 def _free_port() -> int:
@@ -146,17 +177,34 @@ def _operate(dictionary: Path, zmq: list[str], tmp_path: Path) -> None:
         refused = api.get_event_pred("ground.command_refused", ["link.SET_BEACON_PERIOD", None])
         found = api.send_and_await_event("link.SET_BEACON_PERIOD", ["2"], refused, timeout=10)
         assert found is not None and "outside" in found.get_str()
-        # a file downlinked by CFDP (a directory listing as JSON) lands in the GDS's downlink files too
-        listed = api.get_event_pred("ground.command_completed", ["fm.LIST", None, "SUCCESS", None])
-        assert api.send_and_await_event("fm.LIST", ["records", "true"], listed, timeout=20) is not None
-        arrived = tmp_path / "downloads" / "listing_records.json"  # the station's verified copy
-        gds_copy = tmp_path / "api-logs" / "files" / "fprime-downlink" / "listing_records.json"
+        # a camera thumbnail: captured on board, downlinked by CFDP by itself, byte-identical in the GDS's
+        # downlink files and in the station's downloads
+        captured = api.get_event_pred("ground.command_completed", ["imaging.CAPTURE_NOW", None, "SUCCESS", None])
+        assert api.send_and_await_event("imaging.CAPTURE_NOW", [], captured, timeout=20) is not None
+        name = "img000001_thumbnail.jpg"
+        arrived = tmp_path / "downloads" / name  # the station's verified copy
+        gds_copy = tmp_path / "api-logs" / "files" / "fprime-downlink" / name
+        on_board = [p for p in (tmp_path / "sat").rglob("00000001/thumb.jpg") if p.is_file()]  # the image store
+        assert len(on_board) == 1, on_board
+        thumbnail = on_board[0].read_bytes()
+        assert thumbnail.startswith(b"\xff\xd8") and len(thumbnail) > 200  # a JPEG, not an empty file
         deadline = time.monotonic() + 30
-        while not (arrived.exists() and gds_copy.exists() and gds_copy.stat().st_size == arrived.stat().st_size):
-            assert time.monotonic() < deadline, "the listing did not reach both the station and the GDS"
+        while not (arrived.exists() and gds_copy.exists() and gds_copy.stat().st_size == len(thumbnail)):
+            assert time.monotonic() < deadline, "the thumbnail did not reach both the station and the GDS"
             time.sleep(0.1)
-        assert gds_copy.read_bytes() == arrived.read_bytes()
-        assert json.loads(arrived.read_text())  # a real listing, not an empty file
+        assert gds_copy.read_bytes() == thumbnail
+        assert arrived.read_bytes() == thumbnail
+        # played-back records: the satellite's first housekeeping records come again, each with the time
+        # tag it was recorded with: older than anything that came live (recorded before the bridge
+        # connected) or the very (channel, time, value) the GDS already had live
+        history = api.get_telemetry_test_history()
+        live = history.retrieve()
+        seen = {_sample(ch) for ch in live}
+        first_live = min(ch.time.get_float() for ch in live)
+        played = api.get_event_pred("ground.command_completed", ["playback.REQUEST", None, "SUCCESS", None])
+        assert api.send_and_await_event("playback.REQUEST", ["1", "0", "20", "1", ""], played, timeout=20) is not None
+        again = _Predicate("a played-back sample", lambda ch: _sample(ch) in seen or ch.time.get_float() < first_live)
+        assert api.find_history_item(again, history, start=len(live), timeout=20) is not None
         # a file the GDS uplinks goes up by CFDP (the station's signed file PDUs) into the quarantine
         upload = tmp_path / "note.txt"
         upload.write_bytes(b"uplinked from the F Prime GDS\n" * 40)
@@ -165,6 +213,25 @@ def _operate(dictionary: Path, zmq: list[str], tmp_path: Path) -> None:
         assert api.await_event(done, start=0, timeout=30) is not None
         on_board = [p for p in (tmp_path / "sat").rglob("note.txt") if p.is_file()]
         assert [p.read_bytes() for p in on_board] == [upload.read_bytes()], on_board
+
+
+def _sample(ch: Any) -> tuple[str, str, int, int, str]:
+    """A telemetry update as (channel, time base, seconds, microseconds, value)."""
+    t = ch.time
+    return ch.template.get_full_name(), str(t.timeBase.val), t.seconds, t.useconds, str(ch.get_val())
+
+
+class _Predicate:
+    """An fprime-gds test-API predicate (a callable with a description) for a whole history item."""
+
+    def __init__(self, text: str, test: Any) -> None:
+        self.text, self.test = text, test
+
+    def __call__(self, item: Any) -> bool:
+        return bool(self.test(item))
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @pytest.mark.timeout(90)
@@ -282,39 +349,70 @@ def _flight_dictionary() -> dict[str, Any]:
 BROWSER_TEST = os.environ.get("FLIGHTSW_BROWSER_TEST") == "1"
 
 
+def _browser() -> tuple[str, str]:
+    """The Chromium and chromedriver on PATH (Debian: chromium, chromium-driver; some distributions
+    name the browser chromium-browser)."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    assert binary and driver, "Chromium or chromedriver missing: make gds-browser-test installs them"
+    return binary, driver
+
+
 def _browser_sees_channel(url: str, screenshot: Path) -> str:
     """Headless Chromium (Debian's chromium and chromium-driver, through Selenium) opens the web UI's
-    Channels tab and waits for a battery voltage; returns the row's text (blocking: run on a thread)."""
+    Channels tab and waits for a battery voltage; returns the row's text (blocking: run on a thread).
+    chromedriver runs in a process group of its own, killed with the browser in it whatever happens."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    binary, driver_path = _browser()
     options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
+                 f"--user-data-dir={screenshot.parent / 'chromium-profile'}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    service = Service(driver_path, log_output=str(screenshot.parent / "chromedriver.log"),
+                      popen_kw={"start_new_session": True})
     try:
-        driver.get(url)
-        tab = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "Channels"))  # the tab's label
-        tab.click()
-
-        def voltage_row(d: Any) -> str | None:
-            for row in d.find_elements(By.XPATH, "//tr[td[contains(., 'eps_battery.bus_voltage')]]"):
-                text = str(row.text)
-                if row.is_displayed() and any(ch.isdigit() for ch in text.split("eps_battery.bus_voltage")[-1]):
-                    return text
-            return None
-
+        driver = webdriver.Chrome(options=options, service=service)
+    except BaseException:
+        _kill_group(service)
+        raise
+    try:
         try:
-            row = WebDriverWait(driver, 30).until(voltage_row)
+            driver.get(url)
+            tab = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "Channels"))  # the tab's label
+            tab.click()
+
+            def voltage_row(d: Any) -> str | None:
+                for row in d.find_elements(By.XPATH, "//tr[td[contains(., 'eps_battery.bus_voltage')]]"):
+                    text = str(row.text)
+                    if row.is_displayed() and any(ch.isdigit() for ch in text.split("eps_battery.bus_voltage")[-1]):
+                        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)  # in the screenshot
+                        return text
+                return None
+
+            try:
+                row = WebDriverWait(driver, 30).until(voltage_row)
+            finally:
+                driver.save_screenshot(str(screenshot))
+                screenshot.with_suffix(".html").write_text(driver.page_source)
+            return str(row)
         finally:
-            driver.save_screenshot(str(screenshot))
-            screenshot.with_suffix(".html").write_text(driver.page_source)
-        return str(row)
+            driver.quit()
     finally:
-        driver.quit()
+        _kill_group(service)
+
+
+def _kill_group(service: Any) -> None:
+    """SIGKILL chromedriver's process group: the browser and its helpers if ``quit`` left any."""
+    process = getattr(service, "process", None)
+    if process is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @pytest.mark.skipif(not BROWSER_TEST, reason="headless browser test: make gds-browser-test")
