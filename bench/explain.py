@@ -95,25 +95,19 @@ def _day_rss(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
 
 
 def _goodput(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
-    alt = figures.get("alt_" + fig["key"])
+    before = figures.get("alt_" + fig["key"])
     ratio = fig.get("ratio_median")
     if ratio is None:
         return _not_analysed(fig, figures)
-    text = (f"the transfer used {ratio:.2f} of the raw link rate. With the flight settings a 256-byte frame "
-            "carries a 200-byte PDU of which ~186 bytes are file data, behind ~60 bytes of AX.25 header, "
-            "FCS and flags, space packet header, secondary header and CRC, and CFDP header; and every "
-            "frame pays the 50 ms TX delay again (the flight scheduler paces each frame as TX delay + "
-            "airtime and the simulated TNC keys up for each one), about 60 bytes' worth of airtime at "
-            "9600 bit/s. Housekeeping, beacon and events take their share of the link too. Together "
-            "that caps a 256-byte-frame link near 0.6 of the raw rate before any loss, so 0.85 cannot "
-            "be met with this frame size and per-frame key-up")
-    if alt is not None:
-        text += (f"; with 1024-byte frames (968-byte PDUs) and the TNC keyed once per burst, the same "
-                 f"transfer measured {alt['median']:.0f} B/s ({alt.get('ratio_median') or 0:.2f} of the link). "
-                 "Proposed change: larger frames where the ground's TNC and decoders take them (direwolf's "
-                 "KISS input holds 2048 bytes, multimon-ng 510) and a scheduler that keeps the TNC fed "
-                 "so a pass's frames go in one key-up (with the simulator's TNC charging TX delay per "
-                 "key-up, not per frame)")
+    text = (f"the transfer used {ratio:.2f} of the raw link rate. A 1024-byte file frame carries a "
+            "979-byte PDU behind ~45 bytes of AX.25 header, FCS and flags, space packet headers and CFDP "
+            "header (~0.95 of the frame is file data), and each burst of up to 3 s pays the 50 ms TX "
+            "delay once; housekeeping, beacon and events take their share of the link, and every "
+            "lost frame costs a NAK round trip and its retransmission")
+    if before is not None:
+        text += (f"; with the settings flown before (256-byte frames, 200-byte PDUs, a key-up per frame) the "
+                 f"same transfer measured {before['median']:.0f} B/s ({before.get('ratio_median') or 0:.2f} "
+                 "of the link) in this run")
     return text + "."
 
 

@@ -37,7 +37,9 @@ from flightsw.link.auth import KeyRing
 from flightsw.link.component import LinkComponent
 from flightsw.link.file_link import FileLink
 from flightsw.link.subsystem import SIM_TRANSCEIVER, build_link
+from flightsw.sim_runner.io_accounting import bytes_not_yet_readable
 from flightsw.testing import mission_config
+from sim.transceiver import CountingStreamReader, bytes_sent_to_kernel, readable_bytes, socket_fd
 from sim.virtual_time import VirtualTimeLoop
 
 BIT_RATE = 9600
@@ -70,6 +72,43 @@ max_pdu_len = {max_pdu_len}
 """
 
 
+class CountedTcpKiss(TcpKiss):
+    """The ground's KISS TCP connection with the byte counts a virtual-time loop needs to hold its
+    clock while frames are still inside the kernel (``bytes_not_yet_readable``): without them,
+    under CPU load the clock jumps while a burst or a NAK is in flight, and the figures fall."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self._counting: CountingStreamReader | None = None
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = CountingStreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await loop.create_connection(lambda: protocol, self.host, self.port)
+        self._counting, self._reader = reader, reader
+        self._writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+
+    async def read(self) -> bytes:
+        data = await super().read()
+        self.bytes_read += len(data)
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self.bytes_written += len(data)
+        await super().write(data)
+
+    def bytes_sent_to_kernel(self) -> int:
+        return bytes_sent_to_kernel(self._writer, self.bytes_written) if self._writer is not None else 0
+
+    def bytes_arrived(self) -> int:
+        if self._counting is None or self._writer is None:
+            return 0
+        return self._counting.bytes_received + readable_bytes(socket_fd(self._writer))
+
+
 async def one_transfer(data_dir: Path, loss: float, size: int, setup: Setup, timeout_s: float) -> dict[str, float]:
     config = mission_config(data_dir / "sat", TOML.format(loss=loss, bit_rate=BIT_RATE, max_file_frame=setup.max_file_frame,
                                                           burst_s=setup.burst_s, max_pdu_len=setup.max_pdu_len,
@@ -88,8 +127,16 @@ async def one_transfer(data_dir: Path, loss: float, size: int, setup: Setup, tim
     dictionary = await asyncio.to_thread(lambda: GroundDictionary.from_json(sat.dictionary.to_json()))
     ground_dir = data_dir / "ground"
     ground_dir.mkdir(parents=True, exist_ok=True)
-    transport = TcpKiss("127.0.0.1", transceiver.bound_port)
+    transport = CountedTcpKiss("127.0.0.1", transceiver.bound_port)
     await transport.connect()
+    serial = link.radio.serial
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+
+    def in_flight() -> int:
+        return bytes_not_yet_readable(serial.bytes_written, serial.bytes_read, transceiver, transport)
+
+    loop.add_io_arrival_check(in_flight)
     archive = await asyncio.to_thread(Archive, ground_dir / "ground.sqlite3")
     settings = link.settings
     station = GroundStation(dictionary, KeyRing.load(settings.key_file), 0, ground=ax25.Address.parse("UN0GND"),
@@ -104,7 +151,6 @@ async def one_transfer(data_dir: Path, loss: float, size: int, setup: Setup, tim
         source = data_dir / "sat" / "payload.bin"
         payload = os.urandom(size)
         await asyncio.to_thread(source.write_bytes, payload)
-        loop = asyncio.get_running_loop()
         downlink = transceiver.downlink.stats
         frames0, lost0, keys0 = downlink.frames_in, downlink.frames_lost, transceiver.downlink.key_ups
         began, real_began = loop.time(), time.perf_counter()
@@ -133,6 +179,7 @@ async def one_transfer(data_dir: Path, loss: float, size: int, setup: Setup, tim
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        loop.remove_io_arrival_check(in_flight)
         await transport.close()
         await asyncio.to_thread(archive.close)
         sat.stop_event.set()
