@@ -57,7 +57,8 @@ class TraceSampler:
         tracemalloc.stop()
 
     def _take(self) -> None:
-        stats = tracemalloc.take_snapshot().statistics("lineno")
+        own = [tracemalloc.Filter(False, __file__), tracemalloc.Filter(False, tracemalloc.__file__)]
+        stats = tracemalloc.take_snapshot().filter_traces(own).statistics("lineno")
         by_line = {f"{s.traceback[0].filename}:{s.traceback[0].lineno}": s.size for s in stats}
         self.samples.append((time.perf_counter() - self._t0, by_line))
 

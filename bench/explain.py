@@ -101,7 +101,7 @@ def _goodput(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
         return _not_analysed(fig, figures)
     text = (f"the transfer used {ratio:.2f} of the raw link rate. A 1024-byte file frame carries a "
             "979-byte PDU behind ~45 bytes of AX.25 header, FCS and flags, space packet headers and CFDP "
-            "header (~0.95 of the frame is file data), and each burst of up to 3 s pays the 50 ms TX "
+            "header (~0.95 of the frame is file data), and each burst of up to 6 s pays the 50 ms TX "
             "delay once; housekeeping, beacon and events take their share of the link, and every "
             "lost frame costs a NAK round trip and its retransmission")
     if before is not None:

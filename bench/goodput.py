@@ -2,7 +2,7 @@
 
 A satellite with the link and CFDP (the flight config's link and file-transfer settings: 256-byte
 frames for everything but file data, 1024-byte frames of file PDUs only with 979-byte PDUs, 50 ms
-TX delay paid once per burst of up to ``burst_s`` of airtime) downlinks a file of random bytes to
+TX delay paid once per burst of up to ``burst_s`` (6 s) of airtime) downlinks a file of random bytes to
 a ground station with its CFDP entity, through the simulated transceiver (pty on the flight side,
 KISS over TCP on the ground), on the virtual clock: the transceiver serialises every frame at the
 bit rate and keys up once per transmission (TXDELAY, then the frames handed to it together), so
@@ -202,7 +202,7 @@ class Setup:
                 f"burst {self.burst_s:g} s")
 
 
-FLIGHT = Setup("", 1024, 979, 0.05, 3.0)  # deploy/flight.toml
+FLIGHT = Setup("", 1024, 979, 0.05, 6.0)  # deploy/flight.toml
 BEFORE = Setup("alt_", 0, 200, 0.05, 0.0)  # flown before issue 15: 256-byte frames, a key-up per frame
 
 

@@ -280,7 +280,7 @@ SUITE: list[Benchmark] = [
         "goodput", "File downlink goodput at 9600 bit/s",
         "A satellite with the link and CFDP class 2 (the flight config's link and file-transfer "
         "settings: 256-byte frames for everything but file data, 1024-byte frames of file PDUs only "
-        "(`link.max_file_frame`, 979-byte PDUs), 50 ms TX delay paid once per burst of up to 3 s of "
+        "(`link.max_file_frame`, 979-byte PDUs), 50 ms TX delay paid once per burst of up to 6 s of "
         "airtime (`link.burst_s`), default ACK/NAK timers) downlinks a 1 MB file of random bytes to a "
         "ground station with its CFDP entity, through the simulated transceiver (pty on the flight "
         "side, KISS over TCP to the ground), on the virtual-time loop: the transceiver serialises each "
