@@ -75,15 +75,19 @@ class TraceSampler:
         parts = {"flight": 0, "sim": 0, "other": 0}
         for line, size in diff.items():
             parts[_part(line)] += size
-        top = sorted(diff.items(), key=lambda item: -item[1])[:15]
+        top = sorted(diff.items(), key=lambda item: -item[1])[:25]
         return {k: v / 2**20 for k, v in parts.items()}, [(_short(line), size) for line, size in top]
 
 
 def _part(line: str) -> str:
+    """flight: flightsw/ and hal/ but the simulation runner and the ground station (flightsw/sim_runner,
+    flightsw/ground: the simulator's side of the run); sim: those and sim/; other: everything else."""
     path = line.rsplit(":", 1)[0]
+    if any(path.startswith(str(ROOT / part)) for part in ("sim", "flightsw/sim_runner", "flightsw/ground")):
+        return "sim"
     if path.startswith(str(ROOT / "flightsw")) or path.startswith(str(ROOT / "hal")):
         return "flight"
-    return "sim" if path.startswith(str(ROOT / "sim")) else "other"
+    return "other"
 
 
 def _short(line: str) -> str:

@@ -73,13 +73,12 @@ def _safe_cpu(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
     nominal = figures.get("cpu_nominal_pct")
     if nominal is None:
         return _not_analysed(fig, figures)
-    return (f"SAFE costs about what nominal operations cost ({fig['median']:.2f} % against "
-            f"{nominal['median']:.2f} %, medians): SAFE switches the payload power off "
-            "(`[modes] safe_off_outputs`) and doubles the beacon period (30 s to 60 s), but the sensors "
-            "are polled and the housekeeping packets built at the same rates in every mode (nothing in "
-            "flightsw/components/housekeeping.py or hardware.py reads the mode); the thread split is in "
-            "the flight section. The figure also includes the simulated parts. Proposed change: per-mode polling rates (e.g. ADCS sensors at 0.1 Hz "
-            "in SAFE), then measure again.")
+    return (f"SAFE measured {fig['median']:.2f} % against {nominal['median']:.2f} % in nominal operations "
+            "(medians). SAFE switches the payload power off (`[modes] safe_off_outputs`), doubles the "
+            "beacon period and polls every sensor but the battery monitor every 10 s instead of every "
+            "second (`[modes] poll_s`); what remains is the rate groups' wake-ups (the 10 Hz group wakes "
+            "in every mode), housekeeping packets at their configured rates, the battery monitor's polls "
+            "and the simulated parts, which the figure includes; the thread split is in the flight section.")
 
 
 def _day_rss(fig: dict[str, Any], figures: dict[str, dict[str, Any]]) -> str:
