@@ -18,7 +18,10 @@ the scheduler hands the TNC a burst of frames at once (permission asked before e
 then waits the burst's on-air time, TXDELAY counted once: at 9600 bit/s a 50 ms TXDELAY per frame
 costs a 256-byte frame a fifth of its airtime. A burst ends once it holds ``burst_s`` seconds of
 airtime (or ``BURST_FRAMES`` frames, what a TNC's queue surely holds), so a beacon or verdict
-queued meanwhile waits at most one burst. File packets may travel in frames of their own of up
+queued meanwhile waits at most one burst. The frames of a burst are the TNC's once handed over
+(KISS cannot take them back): an inhibit arriving during a burst stops the next frame and the
+next burst, but what the TNC holds (at most ``burst_s`` of airtime) still goes out, as the frame
+on the air did with a frame per key-up. File packets may travel in frames of their own of up
 to ``max_file_info`` bytes (fewer headers per byte of file); every other frame stays within
 ``max_info``, the size the amateur decoders take.
 """
