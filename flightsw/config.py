@@ -139,6 +139,10 @@ class LinkSection(Section):
     ground_callsign: str = ""
     bit_rate: Annotated[float, _range(300, 1_000_000)] = 9600.0
     max_frame: Annotated[int, _range(64, 2048)] = 256
+    #: largest frame carrying file PDUs only (0: max_frame); direwolf's KISS takes 2048, multimon-ng 510
+    max_file_frame: Annotated[int, _range(0, 2048)] = 0
+    #: airtime (s) of frames handed to the TNC at once, keyed up once (0: a key-up per frame)
+    burst_s: Annotated[float, _range(0, 10)] = 0.0
     tx_delay: Annotated[float, _range(0, 2.55)] = 0.05
     persistence: Annotated[float, _range(0, 1)] = 0.25
     slot_time: Annotated[float, _range(0, 2.55)] = 0.1
@@ -433,6 +437,8 @@ class ModesSection(Section):
     recovery_window_s: Annotated[float, _range(600.0, 7 * 86400.0)] = 21600.0
     #: the default watch-point table (docs/operations.md); tbl.LOAD/ACTIVATE replace it in flight
     watchpoints: list[WatchPoint] = []
+    #: mode -> {sensor: poll period (s)} in that mode (docs/modes.md); others poll at their rate group's
+    poll_s: dict[str, dict[str, Annotated[float, _range(0.1, 3600.0)]]] = {}
 
     @property
     def battery_channel_name(self) -> str:
@@ -446,6 +452,9 @@ class ModesSection(Section):
 
     def __post_init__(self) -> None:
         validate_watch_table(WatchTable(watchpoints=list(self.watchpoints)))
+        for mode in self.poll_s:
+            if mode not in MODE_NAMES:
+                raise ValueError(f"poll_s.{mode}: not a mode ({', '.join(MODE_NAMES)})")
         if isinstance(self.battery_channel, str) and self.battery_channel and self.battery_channel.count(".") != 1:
             raise ValueError(f"battery_channel: expected \"component.channel\" or \"\" (no battery FDIR), "
                              f"got {self.battery_channel!r}")

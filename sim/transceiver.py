@@ -13,6 +13,13 @@ radio's transmit buffer); a frame offered beyond that is dropped and counted
 (``frames_dropped_busy``), so a flood in simulation costs what it costs in orbit (lost frames)
 instead of minutes of queued airtime ahead of everyone else. The ground side is a one-port TNC:
 KISS data frames for any port but 0 are dropped and counted (``frames_wrong_port``).
+
+Key-up: the transmitter pays TXDELAY (and TX tail) once per transmission, not per frame. Frames
+offered together (within ``BUNDLE_WINDOW`` of the previous frame of the transmission while it is
+still keyed) go in the same transmission, as direwolf bundles them (``xmit_ax25_frames`` keys
+up, sends TXDELAY flags, then every frame already in its queue, then TX tail): it looks at its
+queue while it generates the audio, far ahead of the air, so a frame that arrives while the
+previous one is on the air but after its audio was generated waits for a new key-up.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ DEFAULT_QUEUE_FRAMES = 8  # frames one direction holds waiting for/on the air
 TNC_PORT = 0  # the one radio port of the simulated TNC
 MAX_PTY_BACKLOG = 256 * 1024  # bytes waiting for the flight side; beyond that frames are dropped
 MAX_CLIENT_BACKLOG = 1024 * 1024
+# Frames offered within this time of the previous frame of a transmission join it (direwolf's
+# transmit thread sleeps 10 ms after key-up for more frames and generates audio far ahead of the air).
+BUNDLE_WINDOW = 0.010
 # A pty's input buffer in raw mode (Linux n_tty: 4096 - 1): once that much is readable, the rest
 # stays in the kernel until the reader makes room, so nothing more can arrive before it reads.
 PTY_INPUT_CAPACITY = 4095
@@ -135,13 +145,17 @@ class _Direction:
 
     def __init__(self, channel: ChannelModel, rng: random.Random,
                  deliver: Callable[[bytes], None], tx_delay: Callable[[], float],
-                 blacked_out: Callable[[], bool] = lambda: False) -> None:
+                 blacked_out: Callable[[], bool] = lambda: False,
+                 tx_tail: Callable[[], float] = lambda: 0.0) -> None:
         self.channel = channel
         self.blacked_out = blacked_out
         self.rng = rng
         self.deliver = deliver
-        self.tx_delay = tx_delay
-        self.busy_until = 0.0
+        self.tx_delay = tx_delay  # paid once per key-up, before the first frame
+        self.tx_tail = tx_tail  # paid once per key-up, after the last frame
+        self.busy_until = 0.0  # end of the current transmission, TX tail included
+        self._last_offer = -math.inf  # loop time the last frame of the current transmission was offered
+        self.key_ups = 0  # transmissions (each pays TXDELAY and TX tail once)
         self._ends: deque[float] = deque()  # end of airtime of each frame waiting or on the air
         self.stats = DirectionStats()
         self.on_submit: Callable[[float], None] | None = None  # told the loop time of every frame offered
@@ -169,12 +183,17 @@ class _Direction:
         if len(self._ends) >= self.channel.queue_frames:
             self.stats.frames_dropped_busy += 1
             return
-        airtime = self.tx_delay() + (len(frame) + 4) * 8 / self.channel.bit_rate
-        start = max(now, self.busy_until)
-        self.busy_until = start + airtime
+        frame_time = (len(frame) + 4) * 8 / self.channel.bit_rate
+        tail = self.tx_tail()
+        if now < self.busy_until and now - self._last_offer <= BUNDLE_WINDOW:
+            end = self.busy_until - tail + frame_time  # same transmission: before its TX tail
+        else:  # a new key-up, after the transmission on the air (if any) has ended
+            self.key_ups += 1
+            end = max(now, self.busy_until) + self.tx_delay() + frame_time
+        self._last_offer = now
+        self.busy_until = end + tail
         self._ends.append(self.busy_until)
-        arrival = self.busy_until + self.channel.propagation_delay
-        loop.call_at(arrival, self._arrive, frame)
+        loop.call_at(end + self.channel.propagation_delay, self._arrive, frame)
 
     def queued_airtime(self) -> float:
         """Seconds of airtime queued ahead of a frame offered now."""
@@ -242,7 +261,8 @@ class SimTransceiver:
         self.ground_bytes_written = 0  # to KISS TCP clients (counted once per client)
         self._gone_clients_received = 0  # bytes taken out of the kernel from clients that left
         self._gone_clients_sent = 0  # bytes sent into the kernel to clients that left
-        self.downlink = _Direction(self.channel, self._rng, self._to_ground, self._tx_delay)
+        self.downlink = _Direction(self.channel, self._rng, self._to_ground, self._tx_delay,
+                                   tx_tail=self._tx_tail)
         self.uplink = _Direction(self.channel, self._rng, self._to_flight, lambda: 0.0,
                                  lambda: self.channel.uplink_blackout)
 
@@ -251,9 +271,12 @@ class SimTransceiver:
         return hashlib.sha256(self.downlink.digest.digest() + self.uplink.digest.digest()).hexdigest()
 
     def _tx_delay(self) -> float:
-        """Key-up overhead of each frame: TXDELAY before it, TX tail after it (this simulated
-        TNC's own values are 0 until the flight computer sets them)."""
-        return (self.tnc_parameters.get("TX_DELAY", 0) + self.tnc_parameters.get("TX_TAIL", 0)) / 100.0
+        """TXDELAY of each key-up (this simulated TNC's own value is 0 until the flight computer sets it)."""
+        return self.tnc_parameters.get("TX_DELAY", 0) / 100.0
+
+    def _tx_tail(self) -> float:
+        """TX tail of each key-up, after its last frame (0 until the flight computer sets it)."""
+        return self.tnc_parameters.get("TX_TAIL", 0) / 100.0
 
     @property
     def device(self) -> str:

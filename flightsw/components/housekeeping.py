@@ -9,7 +9,8 @@ Failure handling, per sensor (the rest of the satellite keeps running):
   their parts afterwards, and none of them polls (or counts a failure) while the switch is off.
 
 Each sensor polls in a supervised service of its own (``<name>.poll``) on the absolute deadlines
-of its rate group's period, so a slow or hung part never delays the other sensors or the rate
+of its rate group's period (or of its period in the current mode, ``[modes] poll_s``: SAFE polls
+what it does not need often more slowly, to save CPU and bus energy), so a slow or hung part never delays the other sensors or the rate
 group's members, every poll task lives in the supervisor's TaskGroup (cancelled with it, restarted
 with back-off if it crashes), and deadlines missed while a poll was still running are counted as
 skipped polls (``polls_skipped``) instead of piling up.
@@ -24,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from flightsw.app import Subsystem
 from flightsw.components.adcs import add_adcs
 from flightsw.components.hardware import HardwareSet, SensorDevice, build_hardware_set
+from flightsw.config import ConfigError
 from flightsw.core.component import Channel, CommandFailure, Component, Event, Limits, command
 from flightsw.core.events import Severity
-from flightsw.core.ports import CAMERA_SCENE, INPUTS, OUTPUTS
+from flightsw.core.ports import CAMERA_SCENE, INPUTS, MODES, OUTPUTS, ModeSource
 from flightsw.core.types import BOOL, F32, U8, U16, U32
 from hal.drivers.base import DeviceNotFound
 
@@ -42,6 +44,12 @@ POWER_ON_SETTLE_S = 0.05  # boot time of the slowest part (LSM6DSOX ~10 ms) with
 DEFAULT_LIMITS = {
     "temperature": Limits(red_low=-40.0, yellow_low=-20.0, yellow_high=60.0, red_high=85.0),
 }
+
+
+def _resolve(future: asyncio.Future[bool]) -> None:
+    """A poll loop's deadline came (False: not woken by a mode change)."""
+    if not future.done():
+        future.set_result(False)
 
 
 class SensorMonitor(Component):
@@ -77,6 +85,9 @@ class SensorMonitor(Component):
         self.last_reading: Any = None
         self.skipped = 0
         self.configured_at_cycle = 0  # power cycles of our switch when the part was configured
+        self.mode_periods: dict[str, float] = {}  # mode -> poll period there ([modes] poll_s)
+        self.modes: ModeSource | None = None  # set by the hardware manager (MODES port)
+        self._wakeup: asyncio.Future[bool] | None = None
 
     def setup(self) -> None:
         self._reading_channels = {name: self.channel(name) for name in self.device.driver.units}
@@ -84,16 +95,46 @@ class SensorMonitor(Component):
         self.ctx.supervisor.add_service(f"{self.name}.poll", lambda: self.poll_loop(group.period),
                                         critical=False)
 
+    def poll_period(self, default: float) -> float:
+        """This sensor's poll period in the current mode (the rate group's unless ``poll_s`` says)."""
+        if not self.mode_periods or self.modes is None:
+            return default
+        return self.mode_periods.get(self.modes.current, default)
+
+    def period_changed(self) -> None:
+        """The mode changed: a poll loop waiting for its next deadline recomputes it now."""
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(True)
+
+    async def _sleep_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline``; True if ``period_changed`` woke it earlier."""
+        loop = asyncio.get_running_loop()
+        self._wakeup = future = loop.create_future()
+        handle = loop.call_at(deadline, _resolve, future)
+        try:
+            return await future
+        finally:
+            handle.cancel()
+            self._wakeup = None
+
     async def poll_loop(self, period: float) -> None:
-        """Poll on deadlines ``start + k * period``; a poll that overruns skips deadlines."""
+        """Poll on deadlines ``start + k * period``; a poll that overruns skips deadlines. When the
+        mode changes the period, the deadlines start again from the last poll at the new period."""
         loop = asyncio.get_running_loop()
         self.polls_skipped.set(min(self.skipped, 0xFFFFFFFF))
         start = loop.time()
         k = 0
+        current = self.poll_period(period)
         while True:
-            delay = start + k * period - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            wanted = self.poll_period(period)
+            if wanted != current:
+                if k:  # from the last poll on, at the new period (a deadline already past: poll now)
+                    last = start + (k - 1) * current
+                    start, k = (last, 1) if last + wanted > loop.time() else (loop.time(), 0)
+                current = wanted
+            deadline = start + k * current
+            if deadline > loop.time() and await self._sleep_until(deadline):
+                continue  # woken by a mode change: recompute the deadline
             await self.poll()
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -101,9 +142,9 @@ class SensorMonitor(Component):
                 # raising when the cancellation meets an already finished transaction: honour it.
                 raise asyncio.CancelledError
             k += 1
-            late = loop.time() - (start + k * period)
+            late = loop.time() - (start + k * current)
             if late > 0:  # the next deadline(s) passed while this poll ran
-                missed = int(late // period) + 1
+                missed = int(late // current) + 1
                 self.skipped += missed
                 self.polls_skipped.set(min(self.skipped, 0xFFFFFFFF))
                 k += missed
@@ -228,6 +269,17 @@ class HardwareManager(Component):
         self.hardware = hardware
         self.monitors = monitors
 
+    def use_modes(self, modes: ModeSource) -> None:
+        """Consumer of the MODES port: the monitors' poll periods follow the mode (``poll_s``)."""
+        for mon in self.monitors:
+            mon.modes = modes
+        modes.add_listener(self._mode_changed)
+
+    def _mode_changed(self, old: str, new: str, reason: str) -> None:
+        for mon in self.monitors:
+            if mon.mode_periods:
+                mon.period_changed()
+
     def setup(self) -> None:
         self.ctx.rate_group("slow").add(f"{self.name}.summary", self.summarise)
         self.ctx.rate_group("background").add(f"{self.name}.log", self.log_readings)
@@ -266,10 +318,21 @@ class HardwareManager(Component):
 def add_hardware(sat: Satellite, hardware: HardwareSet) -> HardwareManager:
     """The sensor monitors and the manager; the GPIO lines are offered on the OUTPUTS and INPUTS ports."""
     monitors: list[SensorMonitor] = []
+    poll_s = sat.config.modes.poll_s
+    names = {device.name for device in hardware.sensors}
+    for mode, periods in poll_s.items():
+        unknown = sorted(set(periods) - names)
+        if unknown:
+            raise ConfigError(f"modes.poll_s.{mode}: no sensor named {', '.join(unknown)}")
     for index, device in enumerate(hardware.sensors):
         base_id = device.base_id if device.base_id is not None else HW_BASE_ID + 1 + index
-        monitors.append(sat.add(monitor_class(device)(device, hardware, base_id)))
+        monitor = sat.add(monitor_class(device)(device, hardware, base_id))
+        monitor.mode_periods = {mode: periods[device.name] for mode, periods in poll_s.items()
+                                if device.name in periods}
+        monitors.append(monitor)
     manager = sat.add(HardwareManager(hardware, monitors))
+    if poll_s:
+        sat.ports.connect(MODES, manager.use_modes, required=True, by=manager.name)
     sat.ports.provide(OUTPUTS, hardware.gpio, by=manager.name)
     sat.ports.provide(INPUTS, hardware.gpio, by=manager.name)
     return manager

@@ -10,19 +10,19 @@ import asyncio
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flightsw.components.seqfile import parse_utc
-from flightsw.ground.archive import Archive
-from flightsw.ground.connect import open_archive_station, open_station
-from flightsw.ground.dictionary import CommandArgumentError
-from flightsw.ground.export import TABLES, export
-from flightsw.ground.files_cli import optional_files
 from flightsw.ground.files_cli import register as register_files
-from flightsw.ground.live import parse_assignments, run_live
 from flightsw.ground.records_cli import register as register_records
-from flightsw.ground.satnogs import MAX_FILE_BYTES, ParsedExport, SatnogsFormatError, parse_export
 from flightsw.ground.sequence_cli import register as register_sequence
-from flightsw.ground.station import CounterExhausted
+
+# The ground stack (station, archive, decoder, CFDP) is imported by the commands that use it:
+# `flightsw run` builds this parser too, and must not pay for those imports at start-up.
+if TYPE_CHECKING:
+    from flightsw.ground.satnogs import ParsedExport
+
+EXPORT_TABLES = ("values", "events", "commands")  # flightsw.ground.export.TABLES (tests check they agree)
 
 DEFAULT_DB = "ground.sqlite3"
 
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     send.set_defaults(func=cmd_send)
     export = actions.add_parser("export", help="export archived values, events or the command history")
     export.add_argument("--since", required=True, help="ISO time (UTC if no zone) or seconds ago, e.g. 3600")
-    export.add_argument("--what", choices=[*TABLES, "all"], default="values",
+    export.add_argument("--what", choices=[*EXPORT_TABLES, "all"], default="values",
                         help="values (default), events, commands (sent, with verdict and completion), "
                              "or all (JSON only)")
     fmt = export.add_mutually_exclusive_group()
@@ -111,6 +111,10 @@ def _since(text: str) -> float:
 
 
 async def _live(args: argparse.Namespace) -> int:
+    from flightsw.ground.connect import open_station
+    from flightsw.ground.files_cli import optional_files
+    from flightsw.ground.live import run_live
+
     station = await open_station(args)
     files = optional_files(args, station)
     files_task = asyncio.create_task(files.run()) if files is not None else None
@@ -134,6 +138,11 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 async def _send(args: argparse.Namespace) -> int:
+    from flightsw.ground.connect import open_station
+    from flightsw.ground.dictionary import CommandArgumentError
+    from flightsw.ground.live import parse_assignments
+    from flightsw.ground.station import CounterExhausted
+
     try:
         assignments = parse_assignments(args.assignments)
     except ValueError as exc:
@@ -163,6 +172,9 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from flightsw.ground.archive import Archive
+    from flightsw.ground.export import export
+
     if not Path(args.db).exists():
         print(f"flightsw ground export: no archive {args.db}", file=sys.stderr)
         return 2
@@ -185,6 +197,8 @@ IMPORT = "flightsw ground import-satnogs"
 
 def _read_satnogs(path: Path) -> ParsedExport | str:
     """The export's frames and problems, or the one line saying why the file is unusable."""
+    from flightsw.ground.satnogs import MAX_FILE_BYTES, SatnogsFormatError, parse_export
+
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB; split it"
@@ -196,6 +210,8 @@ def _read_satnogs(path: Path) -> ParsedExport | str:
 
 
 async def _import_satnogs(args: argparse.Namespace, path: Path, parsed: ParsedExport) -> int:
+    from flightsw.ground.connect import open_archive_station
+
     station = await open_archive_station(args)
     stats = station.stats
     new = 0

@@ -11,13 +11,13 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flightsw.cli import default_sim_config, load_config_or_exit
-from flightsw.filetransfer.settings import entity_config_from
-from flightsw.ground.connect import open_station
-from flightsw.ground.files import GroundFiles, load_catalog
-from flightsw.ground.station import GroundStation
-from flightsw.link.settings import load_link_settings
+
+if TYPE_CHECKING:  # imported where used: `flightsw run` builds this parser without the ground stack
+    from flightsw.ground.files import GroundFiles
+    from flightsw.ground.station import GroundStation
 
 PRODUCT_CODES = {"thumb": 0, "preview": 1, "full": 2}
 PRODUCT_NAMES = {"thumb": "thumbnail", "preview": "preview", "full": "full"}
@@ -42,6 +42,10 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 
 def _files_for(args: argparse.Namespace, station: GroundStation) -> GroundFiles:
+    from flightsw.filetransfer.settings import entity_config_from
+    from flightsw.ground.files import GroundFiles
+    from flightsw.link.settings import load_link_settings
+
     config = load_config_or_exit(args.config or default_sim_config())
     flight = entity_config_from(config)
     if flight is None:
@@ -53,6 +57,8 @@ def _files_for(args: argparse.Namespace, station: GroundStation) -> GroundFiles:
 
 def optional_files(args: argparse.Namespace, station: GroundStation) -> GroundFiles | None:
     """The live view receives files too when the mission has ``[filetransfer]``."""
+    from flightsw.filetransfer.settings import entity_config_from
+
     config = load_config_or_exit(args.config or default_sim_config())
     if entity_config_from(config) is None:
         return None
@@ -62,6 +68,8 @@ def optional_files(args: argparse.Namespace, station: GroundStation) -> GroundFi
 
 async def _with_files(args: argparse.Namespace,
                       action: Callable[[GroundStation, GroundFiles], Awaitable[int]]) -> int:
+    from flightsw.ground.connect import open_station
+
     station = await open_station(args)
     files = _files_for(args, station)
     tasks = [asyncio.create_task(station.run()), asyncio.create_task(files.run())]
@@ -96,6 +104,8 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         if download is None:
             print("catalog.json did not arrive", file=sys.stderr)
             return 1
+        from flightsw.ground.files import load_catalog
+
         images = await asyncio.to_thread(load_catalog, download.path)
         print(f"{'id':>6} {'utc':>12} {'lat':>7} {'lon':>8} {'full B':>8} pinned")
         for image in images:

@@ -11,12 +11,11 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flightsw.ground.archive import Archive
-from flightsw.ground.connect import open_station
-from flightsw.ground.records import REQUEST_COMMAND, gap_requests, request_assignments
-from flightsw.ground.station import GroundStation
-from flightsw.link import stored
+if TYPE_CHECKING:  # imported where used: `flightsw run` builds this parser without the ground stack
+    from flightsw.ground.archive import Archive
+    from flightsw.ground.station import GroundStation
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -47,6 +46,10 @@ def _report(archive: Archive, first: int) -> tuple[list[tuple[int, int]], str]:
 
 
 async def _request(args: argparse.Namespace, gaps: list[tuple[int, int]]) -> int:
+    from flightsw.ground.connect import open_station
+    from flightsw.ground.records import REQUEST_COMMAND, gap_requests, request_assignments
+    from flightsw.link import stored
+
     station: GroundStation = await open_station(args)
     receiver = asyncio.create_task(station.run())
     failures = 0
@@ -85,6 +88,8 @@ async def _collect(station: GroundStation, asked: list[tuple[int, int]], limit: 
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
+    from flightsw.ground.archive import Archive
+
     if not Path(args.db).exists():
         print(f"flightsw ground gaps: no archive {args.db}", file=sys.stderr)
         return 2

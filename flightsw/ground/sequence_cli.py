@@ -13,14 +13,17 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flightsw.cli import default_sim_config, load_config_or_exit
 from flightsw.components.seqfile import SequenceError, parse_offset, parse_sequence, parse_utc
 from flightsw.core.component import check_arguments
-from flightsw.ground.dictionary import GroundDictionary
-from flightsw.ground.files import GroundFiles
-from flightsw.ground.station import GroundStation
+
+if TYPE_CHECKING:  # the ground stack is imported by the commands that use it: `flightsw run` builds
+    # this parser too, and must not pay for the ground station's imports at start-up
+    from flightsw.ground.dictionary import GroundDictionary
+    from flightsw.ground.files import GroundFiles
+    from flightsw.ground.station import GroundStation
 
 INLINE_MAX = 200  # seq.STORE_SEQUENCE text argument
 
@@ -68,6 +71,8 @@ def compact(text: str) -> str:
 
 
 def _offline_dictionary(args: argparse.Namespace) -> GroundDictionary:
+    from flightsw.ground.dictionary import GroundDictionary
+
     if args.dictionary:
         return GroundDictionary.load(args.dictionary)
     from flightsw.cli_run import dictionary_text

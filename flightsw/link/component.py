@@ -152,7 +152,8 @@ class LinkComponent(Component):
         self.builder = PacketBuilder(settings.max_info)
         self.scheduler = DownlinkScheduler(self._transmit, self._wrap, max_info=settings.max_info,
                                            bit_rate=settings.bit_rate, tx_delay=settings.tx_delay,
-                                           response_share=settings.response_share)
+                                           response_share=settings.response_share, burst_s=settings.burst_s,
+                                           max_file_info=settings.max_file_info)
         self._header = ax25.header(settings.callsign, settings.ground)
         self.stats = CounterSet(self)
         self._resent_at: dict[int, float] = {}  # counter -> loop time its responses were last re-sent
@@ -279,7 +280,8 @@ class LinkComponent(Component):
             self._withhold(len(user_data) + PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + CRC_LEN, alone)
             return True
         try:
-            packet = self.builder.telemetry(apid, user_data, self._stamp())
+            packet = self.builder.telemetry(apid, user_data, self._stamp(), max_len=self.settings.max_file_info
+                                            if priority == Priority.FILE else None)
         except PacketError as exc:
             self.packet_refused.emit(detail=str(exc)[:100])
             return False

@@ -60,7 +60,7 @@ log = logging.getLogger("flightsw.link.files")
 T = TypeVar("T")
 
 STATE_FILE_COUNTER = "link.file_counter"
-FILE_QUEUE_DEPTH = 2  # file packets waiting in the scheduler; more only adds latency
+FILE_QUEUE_DEPTH = 8  # file packets waiting in the scheduler: a burst's worth (scheduler.BURST_FRAMES)
 WORKER = "cfdp"
 UPLINK_OVERHEAD = PRIMARY_HEADER_LEN + TC_SECONDARY_LEN + TAG_LEN + CRC_LEN
 DOWNLINK_OVERHEAD = PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + CRC_LEN
@@ -96,7 +96,7 @@ class FileLink(Component):
     def __init__(self, link: LinkComponent, config: EntityConfig, name: str = "files",
                  base_id: int = 0x0090) -> None:
         super().__init__(name, base_id)
-        check_pdu_fits(config.max_pdu_len, link.settings.max_info)
+        check_pdu_fits(config.max_pdu_len, link.settings.max_file_info)
         self.link = link
         self.entity_config = config
         self.outbox = config.work_dir / "outbox"

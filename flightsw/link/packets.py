@@ -125,13 +125,15 @@ class PacketBuilder:
         self._seq[apid] = (seq + 1) % (MAX_SEQ_COUNT + 1)
         return seq
 
-    def telemetry(self, apid: int, user_data: bytes, stamp: TimeStamp) -> bytes:
-        """A TM packet; refuses one that could never fit into a frame (files use CFDP)."""
+    def telemetry(self, apid: int, user_data: bytes, stamp: TimeStamp, max_len: int | None = None) -> bytes:
+        """A TM packet; refuses one that could never fit into a frame (files use CFDP).
+        ``max_len`` overrides the limit (file PDUs travel in the link's larger file frames)."""
         size = PRIMARY_HEADER_LEN + TM_SECONDARY_LEN + len(user_data) + CRC_LEN
-        if size > self.max_packet_len:
+        limit = self.max_packet_len if max_len is None else max_len
+        if size > limit:
             raise PacketError(
                 f"packet for APID 0x{apid:03x} is {size} bytes, larger than the "
-                f"{self.max_packet_len}-byte frame; split it or send it as a file"
+                f"{limit}-byte frame; split it or send it as a file"
             )
         return build(PacketType.TM, apid, self.next_seq(apid), stamp.pack(), user_data)
 

@@ -11,6 +11,19 @@ bytes including FCS, HDLC flags, bit stuffing and the transmitter key-up delay, 
 here (where priorities apply) and not in the radio's buffer. Nothing is sent while transmitter
 control (``flightsw.link.tx_control``, asked through a permit callable) forbids it: silence,
 transmitter commanded off, low power, mode; the frames formed meanwhile are counted as withheld.
+
+Bursts: the transmitter pays its key-up delay (TXDELAY) once per transmission, and a KISS TNC
+such as direwolf sends in one transmission every frame already in its queue when it keys up. So
+the scheduler hands the TNC a burst of frames at once (permission asked before each one) and
+then waits the burst's on-air time, TXDELAY counted once: at 9600 bit/s a 50 ms TXDELAY per frame
+costs a 256-byte frame a fifth of its airtime. A burst ends once it holds ``burst_s`` seconds of
+airtime (or ``BURST_FRAMES`` frames, what a TNC's queue surely holds), so a beacon or verdict
+queued meanwhile waits at most one burst. The frames of a burst are the TNC's once handed over
+(KISS cannot take them back): an inhibit arriving during a burst stops the next frame and the
+next burst, but what the TNC holds (at most ``burst_s`` of airtime) still goes out, as the frame
+on the air did with a frame per key-up. File packets may travel in frames of their own of up
+to ``max_file_info`` bytes (fewer headers per byte of file); every other frame stays within
+``max_info``, the size the amateur decoders take.
 """
 
 from __future__ import annotations
@@ -39,6 +52,8 @@ class Priority(IntEnum):
 
 
 DEFAULT_RESPONSE_SHARE = 0.5
+DEFAULT_BURST_S = 0.0  # one frame per key-up
+BURST_FRAMES = 8  # frames handed to the TNC at once, at most (the simulated TNC's queue holds 8)
 RESPONSE_BURST = 2.0  # s of airtime verdicts may use at once after an idle spell
 
 DEFAULT_QUEUE_LIMITS: dict[Priority, int] = {
@@ -106,6 +121,8 @@ class DownlinkScheduler:
         tx_delay: float = 0.0,
         queue_limits: dict[Priority, int] | None = None,
         response_share: float = DEFAULT_RESPONSE_SHARE,
+        burst_s: float = DEFAULT_BURST_S,
+        max_file_info: int | None = None,
     ) -> None:
         if bit_rate <= 0:
             raise ValueError(f"link bit rate must be positive, got {bit_rate}")
@@ -113,9 +130,14 @@ class DownlinkScheduler:
             raise ValueError(f"frame information field of {max_info} bytes is too small")
         if not 0.0 < response_share <= 1.0:
             raise ValueError(f"response share must be within (0, 1], got {response_share}")
+        if burst_s < 0:
+            raise ValueError(f"burst airtime must not be negative, got {burst_s}")
         self._send_frame = send_frame
         self._wrap = wrap
         self.max_info = max_info
+        self.max_file_info = max(max_info, max_file_info or max_info)
+        self.burst_s = float(burst_s)
+        self.key_ups = 0  # bursts handed to the radio (each pays TXDELAY once)
         self.bit_rate = float(bit_rate)
         self.tx_delay = float(tx_delay)
         limits = dict(DEFAULT_QUEUE_LIMITS)
@@ -149,8 +171,9 @@ class DownlinkScheduler:
                 alone: bool = False) -> None:
         """Queue one packet. With ``replace_key`` (housekeeping) a queued older packet with the
         same key is replaced in place. ``alone`` packets (the beacon) get a frame to themselves."""
-        if len(packet) > self.max_info:
-            raise ValueError(f"packet of {len(packet)} bytes exceeds the {self.max_info}-byte frame")
+        limit = self.max_file_info if priority == Priority.FILE else self.max_info
+        if len(packet) > limit:
+            raise ValueError(f"packet of {len(packet)} bytes exceeds the {limit}-byte frame")
         entry = _Entry(bytes(packet), alone)
         if priority == Priority.HOUSEKEEPING:
             key = replace_key if replace_key is not None else object()
@@ -214,6 +237,8 @@ class DownlinkScheduler:
                 break
             if priority == Priority.VERDICT and now is not None and not self._verdicts_may_go():
                 continue
+            # a frame of file packets only may grow to the file frame size
+            limit = self.max_file_info if priority == Priority.FILE and not chosen else self.max_info
             while (entry := self._head(priority)) is not None:
                 if entry.alone:
                     if chosen:
@@ -223,7 +248,7 @@ class DownlinkScheduler:
                     if priority == Priority.VERDICT:
                         self._verdict_bytes = len(entry.packet)
                     return entry.packet
-                if len(chosen) + len(entry.packet) > self.max_info:
+                if len(chosen) + len(entry.packet) > limit:
                     return bytes(chosen)
                 chosen += self._pop(priority).packet
                 self.packets_sent += 1
@@ -258,35 +283,50 @@ class DownlinkScheduler:
         await self._progress.wait()
 
     def airtime(self, frame: bytes) -> float:
+        """On-air time of a frame sent alone (its own key-up)."""
         return self.tx_delay + stuffed_bits(frame) / self.bit_rate
 
     # -- service --------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Service coroutine: send frames while allowed, sleeping each frame's on-air time.
+        """Service coroutine: send bursts of frames while allowed, sleeping each burst's on-air time.
 
         While transmission is not allowed the frames are still formed and paced, but withheld
         (counted, not sent): what was queued during a silence or a transmitter-off is stale by
         the time the transmitter may key up again, and the queues stay bounded meanwhile."""
+        loop = asyncio.get_running_loop()
         while True:
-            loop = asyncio.get_running_loop()
+            now = loop.time()
             allowed = self.transmit_allowed
-            info = self.next_frame_info(loop.time())
+            info = self.next_frame_info(now)
             if info is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            frame = self._wrap(info)
-            duration = self.airtime(frame)
             if not allowed:
                 self.frames_withheld += 1
                 self._progress.set()
-                await asyncio.sleep(duration)
+                await asyncio.sleep(self.airtime(self._wrap(info)))
                 continue
-            await self._send_frame(frame)
-            self.frames_sent += 1
-            self.bytes_sent += len(frame)
-            self._progress.set()
-            self.airtime_total += duration
-            if self._verdict_bytes:  # verdicts pay for their part of the frame
-                self._credit -= duration * self._verdict_bytes / len(info)
-            await asyncio.sleep(duration)
+            self.key_ups += 1
+            burst = 0.0
+            frames = 0
+            while True:
+                frame = self._wrap(info)
+                # the first frame of a burst carries its key-up (TXDELAY)
+                duration = stuffed_bits(frame) / self.bit_rate + (self.tx_delay if frames == 0 else 0.0)
+                await self._send_frame(frame)
+                frames += 1
+                burst += duration
+                self.frames_sent += 1
+                self.bytes_sent += len(frame)
+                self.airtime_total += duration
+                if self._verdict_bytes:  # verdicts pay for their part of the frame
+                    self._credit -= duration * self._verdict_bytes / len(info)
+                self._progress.set()
+                if burst >= self.burst_s or frames >= BURST_FRAMES or not self.transmit_allowed:
+                    break
+                next_info = self.next_frame_info(now)
+                if next_info is None:
+                    break
+                info = next_info
+            await asyncio.sleep(burst)

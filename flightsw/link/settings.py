@@ -33,6 +33,8 @@ class LinkSettings:
     ground: ax25.Address
     bit_rate: float = 9600.0
     max_frame: int = 256
+    max_file_frame: int = 0  # 0: max_frame
+    burst_s: float = 0.0  # airtime handed to the TNC per key-up (0: one frame)
     tx_delay: float = 0.05
     persistence: float = 0.25
     slot_time: float = 0.1
@@ -49,6 +51,16 @@ class LinkSettings:
     @property
     def max_info(self) -> int:
         return self.max_frame - ax25.HEADER_LEN
+
+    @property
+    def largest_frame(self) -> int:
+        """The largest frame either way: file frames may exceed ``max_frame``."""
+        return max(self.max_frame, self.max_file_frame)
+
+    @property
+    def max_file_info(self) -> int:
+        """Information field of a frame carrying file PDUs only."""
+        return self.largest_frame - ax25.HEADER_LEN
 
 
 def load_link_settings(config: MissionConfig) -> LinkSettings:
@@ -67,6 +79,8 @@ def load_link_settings(config: MissionConfig) -> LinkSettings:
         ground=ground,
         bit_rate=raw.bit_rate,
         max_frame=raw.max_frame,
+        max_file_frame=raw.max_file_frame,
+        burst_s=raw.burst_s,
         tx_delay=raw.tx_delay,
         persistence=raw.persistence,
         slot_time=raw.slot_time,

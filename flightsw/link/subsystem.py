@@ -93,7 +93,7 @@ def build_link(sat: Satellite) -> None:
 
         sat.supervisor.add_service("sim.transceiver", run_transceiver, critical=False)
     port = AsyncSerialPort(radio_dev.device, radio_dev.baud)
-    radio = KissRadio(port, kiss_port=radio_dev.kiss_port, max_frame=settings.max_frame,
+    radio = KissRadio(port, kiss_port=radio_dev.kiss_port, max_frame=settings.largest_frame,
                       parameters=KissParameters(tx_delay=settings.tx_delay, persistence=settings.persistence,
                                                 slot_time=settings.slot_time, tx_tail=settings.tx_tail,
                                                 full_duplex=settings.full_duplex))

@@ -186,3 +186,19 @@ def test_record_table_is_bounded_like_the_frames(tmp_path: Path) -> None:
         assert archive.call_blocking(archive.record_gaps, 500) == []
     finally:
         archive.close()
+
+
+def test_the_command_line_parser_leaves_the_ground_stack_unimported() -> None:
+    """`flightsw run` builds the whole parser: the ground commands import their station, archive
+    and CFDP modules only when they run (issue 15: the run path's import time), and the export
+    table names the parser offers are the exporter's."""
+    from flightsw.ground.cli import EXPORT_TABLES
+    from flightsw.ground.export import TABLES
+
+    assert EXPORT_TABLES == TABLES
+    heavy = ("flightsw.ground.station", "flightsw.ground.archive", "flightsw.ground.files", "flightsw.filetransfer",
+             "cfdppy", "sqlite3")
+    code = ("import sys; from flightsw.cli import build_parser; build_parser(); "
+            f"print(sorted(set(sys.modules) & {set(heavy)!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True)
+    assert done.stdout.strip() == "[]"

@@ -211,3 +211,47 @@ async def test_radio_refuses_long_frames_and_survives_device_loss(tmp_path: Path
     writer.close()
     await radio.close()
     await sim.stop()
+
+
+@pytest.mark.virtual_time
+async def test_scheduler_sends_bursts_keyed_once_asking_permission_before_every_frame() -> None:
+    """With ``burst_s`` the queued frames go to the radio together (one key-up: TXDELAY counted
+    once), file packets fill frames of up to ``max_file_info`` of their own, other frames stay
+    within ``max_info``; permission is asked before every frame, so an inhibit arriving within
+    a burst ends it; the beacon queued during a burst leads the next one."""
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, bytes]] = []
+    allowed = [True]
+    asked = [0]
+
+    def permit() -> bool:
+        asked[0] += 1
+        return allowed[0]
+
+    async def send(frame: bytes) -> None:
+        sent.append((loop.time(), frame))
+        if len(sent) == 5:
+            allowed[0] = False  # transmitter commanded off within the second burst
+
+    sched = DownlinkScheduler(send, lambda info: info, max_info=100, max_file_info=400, bit_rate=9600,
+                              tx_delay=0.05, burst_s=0.45)
+    sched.use_permission(permit)
+    for n in range(6):
+        sched.enqueue(Priority.FILE, bytes([n]) * 190)
+    sched.enqueue(Priority.EVENT, b"E" * 60)
+    sched.enqueue(Priority.EVENT, b"e" * 60)
+    task = asyncio.create_task(sched.run())
+    await asyncio.sleep(0.01)
+    sched.enqueue(Priority.BEACON, b"B" * 50, alone=True)
+    await asyncio.sleep(10.0)
+    task.cancel()
+    first = [frame for t, frame in sent if t == sent[0][0]]
+    # burst 1: the events (each in a max_info frame), then file frames of two 190-byte PDUs;
+    # 0.45 s of airtime reached with the third frame
+    assert first == [b"E" * 60, b"e" * 60, bytes([0]) * 190 + bytes([1]) * 190]
+    airtime = sum(stuffed_bits(f) for f in first) / 9600 + 0.05  # TXDELAY once
+    assert sent[3][0] == pytest.approx(sent[0][0] + airtime)
+    assert sent[3][1] == b"B" * 50  # the beacon queued meanwhile leads the next burst
+    assert sent[4][1] == bytes([2]) * 190 + bytes([3]) * 190 and len(sent) == 5  # inhibit ends the burst
+    assert sched.key_ups == 2 and asked[0] >= 5
+    assert sched.frames_withheld >= 1  # the rest is withheld while inhibited, never sent

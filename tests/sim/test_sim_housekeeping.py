@@ -145,3 +145,93 @@ def test_bad_device_entries_are_named(tmp_path, entry: str, message: str) -> Non
     with pytest.raises(ConfigError, match=message):
         loads(f'[storage]\ndata_dir = "{tmp_path}"\n[[devices]]\n{entry}\n')
     assert not any(tmp_path.iterdir())
+
+
+POLL_CONFIG = """
+[storage]
+data_dir = "{data}"
+fsync = false
+[scheduler]
+rate_groups = {{ fast = 10.0, slow = 1.0, background = 0.1 }}
+[modes]
+first_boot_mode = "NOMINAL"
+safe_enter_v = 7.0
+safe_exit_v = 7.4  # the simulated battery reads 7.6 V
+poll_s = {{ SAFE = {{ temp_radio = 5.0 }} }}
+
+[[devices]]
+name = "eps_battery"
+kind = "ina219"
+backend = "sim"
+address = 0x40
+rail = "battery"
+
+[[devices]]
+name = "temp_radio"
+kind = "mcp9808"
+backend = "sim"
+address = 0x1A
+location = "radio"
+"""
+
+
+@pytest.mark.virtual_time
+async def test_safe_polls_the_sensors_poll_s_names_at_their_slower_period(tmp_path: Path) -> None:
+    """``[modes] poll_s``: in SAFE the thermometer polls every 5 s instead of every second, the
+    battery monitor (not named) keeps its rate group's 1 s; back in NOMINAL the 1 s period
+    applies from the mode change on, not after the slow period's pending deadline."""
+    from flightsw.components.modes import build_modes
+    from flightsw.testing import ResponseLog
+
+    config = loads(POLL_CONFIG.format(data=tmp_path / "data"))
+    sat = Satellite(config, subsystems=[build_hardware, build_modes])
+    loop = asyncio.get_running_loop()
+    polls: dict[str, list[float]] = {"eps_battery": [], "temp_radio": []}
+    for name, times in polls.items():
+        monitor = sat.component(name)
+        original = monitor.poll
+
+        async def counted(original: Any = original, times: list[float] = times) -> None:
+            times.append(loop.time())
+            await original()
+
+        monitor.poll = counted  # type: ignore[method-assign]
+    runner = asyncio.create_task(sat.run())
+    try:
+        await sat.started.wait()
+        responses = ResponseLog(sat)
+        assert sat.dictionary is not None
+        set_mode = sat.dictionary.command("modes.SET_MODE").id
+
+        async def mode(name: str, seq: int) -> float:
+            sat.commands.submit(set_mode, [name], seq=seq)
+            await responses.wait_completion(seq)
+            return loop.time()
+
+        await asyncio.sleep(5.0)
+        safe_at = await mode("SAFE", 1)
+        await asyncio.sleep(22.5)  # off the 5 s grid: NOMINAL comes 2.5 s after a SAFE poll
+        nominal_at = await mode("NOMINAL", 2)
+        await asyncio.sleep(5.0)
+    finally:
+        sat.stop_event.set()
+        await runner
+
+    def count(name: str, since: float, until: float) -> int:
+        return sum(1 for t in polls[name] if since < t <= until)
+
+    assert count("temp_radio", safe_at + 1.0, nominal_at) in (4, 5)  # every 5 s over 21.5 s
+    assert count("eps_battery", safe_at + 1.0, nominal_at) in (21, 22)  # unchanged: every second
+    # NOMINAL again: the thermometer polls at once (its last poll is > 1 s old), then every second
+    first = min(t for t in polls["temp_radio"] if t >= nominal_at)
+    assert first - nominal_at < 0.1
+    assert count("temp_radio", nominal_at - 0.1, nominal_at + 4.9) == 5
+    assert sat.component("temp_radio").skipped == 0  # a mode change is not a missed deadline
+
+
+def test_poll_s_names_only_modes_and_configured_sensors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="poll_s.PAYLOAD"):
+        loads(POLL_CONFIG.format(data=tmp_path).replace("SAFE = {", "PAYLOAD = {"))
+    config = loads(POLL_CONFIG.format(data=tmp_path).replace("temp_radio = 5.0", "temp_payload = 5.0"))
+    with pytest.raises(ConfigError, match="no sensor named temp_payload"):
+        Satellite(config, subsystems=[build_hardware])

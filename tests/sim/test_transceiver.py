@@ -79,3 +79,29 @@ async def test_ground_side_takes_kiss_data_on_port_0_only() -> None:
         loop.remove_reader(slave)
         writer.close()
         await xcvr.stop()
+
+
+@pytest.mark.virtual_time(start=100.0)
+async def test_frames_offered_together_share_one_key_up_and_arrive_byte_exact() -> None:
+    """TXDELAY is paid once per transmission: three frames offered together go out in one key-up
+    (arrivals one frame time apart), unchanged; a frame offered while that transmission is on the
+    air but after its frames were taken (direwolf has generated the audio by then) keys up again
+    once it has ended, paying TXDELAY a second time."""
+    xcvr = SimTransceiver(ChannelModel(bit_rate=9600, propagation_delay=0.0))
+    xcvr.tnc_parameters["TX_DELAY"] = 30  # 0.3 s, as the flight computer's KISS command sets it
+    loop = asyncio.get_running_loop()
+    arrivals: list[tuple[float, bytes]] = []
+    xcvr.downlink.deliver = lambda frame: arrivals.append((loop.time(), frame))
+    frames = [bytes([n]) * 96 for n in range(3)]
+    per_frame = 100 * 8 / 9600
+    start = loop.time()
+    for frame in frames:
+        xcvr.downlink.submit(frame)
+    await asyncio.sleep(0.1)
+    xcvr.downlink.submit(b"late" * 24)  # during the TXDELAY of the first transmission
+    await asyncio.sleep(5.0)
+    assert [frame for _, frame in arrivals] == [*frames, b"late" * 24]
+    times = [t - start for t, _ in arrivals]
+    assert times[:3] == pytest.approx([0.3 + per_frame, 0.3 + 2 * per_frame, 0.3 + 3 * per_frame])
+    assert times[3] == pytest.approx(times[2] + 0.3 + per_frame)  # its own key-up, after the first
+    assert xcvr.downlink.key_ups == 2
