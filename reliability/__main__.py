@@ -1,5 +1,5 @@
-"""`python -m reliability` (`make reliability`): the fuzzing, uplink attack, least privilege and
-power-cut campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
+"""`python -m reliability` (`make reliability`): the fuzzing, uplink attack, least privilege,
+power-cut, storage-fault and soak campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
 ``--campaigns`` runs some of them and keeps the other sections' figures (and their dates) from the JSON.
 
 Exit status 1 when a figure misses its target (a finding, a command or file accepted without a
@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reliability import attacks, fuzz, power_cuts, privilege, storage_faults
+from reliability import attacks, fuzz, power_cuts, privilege, soak, storage_faults
 from reliability.targets import TARGETS, cleanup
 
 REPO = Path(__file__).resolve().parents[1]
-CAMPAIGNS = ("fuzz", "attacks", "privilege", "power_cuts", "storage_faults")
+CAMPAIGNS = ("fuzz", "attacks", "privilege", "power_cuts", "storage_faults", "soak")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma separated, of {', '.join(CAMPAIGNS)} (default all)")
     parser.add_argument("--fuzz-seconds", type=float, default=45.0, help="per target and engine (default 45)")
     parser.add_argument("--power-cuts", type=int, default=1000, help="SIGKILLs of the flight process (default 1000)")
+    parser.add_argument("--soak-days", type=float, default=7.0, help="simulated days of the soak (default 7)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="fuzz targets, comma separated")
     parser.add_argument("--no-atheris", action="store_true", help="hypothesis only")
     parser.add_argument("--quick-attacks", action="store_true", help="the smoke version of the attack campaign")
@@ -85,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
             report["storage_faults"] = storage_faults.run(scratch).to_json()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    if "soak" in chosen:
+        scratch = Path(tempfile.mkdtemp(prefix="flightsw-soak-"))
+        try:
+            report["soak"] = soak.run(scratch, args.soak_days).to_json()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     dates = dict(report.get("dates") or {})
     for name in CAMPAIGNS:  # figures kept from a run before dates were kept per campaign
         if name not in dates and name in previous:
@@ -115,6 +122,8 @@ def verdicts(report: dict[str, Any]) -> list[str]:
     sf = report.get("storage_faults")
     if sf is not None:
         out_cuts += [f"storage fault {c['case']}: {c['verdict']}" for c in sf["cases"] if c["verdict"] != "ok"]
+    if report.get("soak") is not None:
+        out_cuts += [f"soak: {x}" for x in report["soak"]["verdicts"]]
     out = [f"fuzz {f['target']} ({f['engine']}): {f['kind']} {f['error']}" for r in report["fuzz"] for f in r["findings"]]
     a = report["attacks"]
     if a["accepted_without_key"] or a["unexplained_verdicts"]:
@@ -224,6 +233,8 @@ def markdown(r: dict[str, Any]) -> str:
         lines += power_cut_lines(r["power_cuts"])
     if r.get("storage_faults"):
         lines += storage_fault_lines(r["storage_faults"])
+    if r.get("soak"):
+        lines += soak_lines(r["soak"])
     if r.get("failures"):
         lines += ["## Figures that missed their target", "", *[f"- {f}" for f in r["failures"]], ""]
     return "\n".join(lines)
@@ -297,6 +308,77 @@ def storage_fault_lines(sf: dict[str, Any]) -> list[str]:
                      f"{c['verdict']} |")
     lines += ["", *[f"- Skipped: {x}" for x in sf["skipped"]],
               f"- Campaign time: {sf['wall_s']:.0f} s.", ""]
+    return lines
+
+
+def soak_lines(sk: dict[str, Any]) -> list[str]:
+    def secs(x: float | None) -> str:
+        if x is None:
+            return "-"
+        return f"{x:.0f} s" if x < 600 else f"{x / 60:.0f} min" if x < 7200 else f"{x / 3600:.1f} h"
+
+    rss = [kb for _, kb in sk["rss_kb"]]
+    disk = [kb for _, kb in sk["disk_kb"]]
+    half = len(rss) // 2
+    lost_pct = 100.0 * sk["hk_lost"] / sk["hk_produced"] if sk["hk_produced"] else 0.0
+    lines = [
+        "## Soak",
+        "",
+        f"The reference mission (`deploy/sim.toml`) flown for {sk['days']:g} simulated days in the accelerated "
+        "simulator (`reliability/soak.py`: one `SimulationRun` in its own process, with store and forward and the "
+        "scripted ground) under random faults whose schedule is drawn from the seed "
+        f"({sk['seed']}). Each fault is checked against its documented response (docs/operations.md, docs/modes.md); "
+        "time to recover is simulated time from the end of the fault (its injection for an instantaneous one) until "
+        "the satellite is healthy again: a boot running, no service FAILED, every sensor answering, and the fault's "
+        "own condition (the crashed service running again, UTC right, NOMINAL after the battery SAFE, a ground "
+        "command answered after the loss of contact, frames reaching the radio after the deaf UART).",
+        "",
+        "| fault | injected | recovered | documented response seen | time to recover, median / worst | "
+        "what must happen |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for kind, x in sk["by_kind"].items():
+        lines.append(f"| `{kind}` | {x['injected']} | {x['recovered']} | {x['response_ok']} | "
+                     f"{secs(x['ttr_median_s'])} / {secs(x['ttr_worst_s'])} | {x['response']} |")
+    injected = sum(x["injected"] for x in sk["by_kind"].values())
+    recovered = sum(x["recovered"] for x in sk["by_kind"].values())
+    after = sum(f["contacts_after"] for f in sk["faults"])
+    dark = sum(f["contacts_after_without_beacon"] for f in sk["faults"])
+    lines += [
+        "",
+        f"- **Faults injected {injected}, recovered {recovered}**; responses missing or wrong: "
+        f"{sum(1 for f in sk['faults'] if f['problems'])}.",
+        f"- Services FAILED at the end: {len(sk['services_failed_end'])}"
+        + (f" ({', '.join(sk['services_failed_end'])})" if sk["services_failed_end"] else "")
+        + f"; tasks that outlived their boot: {len(sk['leaked_tasks'])}; boots {len(sk['boots'])} "
+        f"({sk['reboots']} resets and restarts).",
+        f"- Beacons: {_n(sk['beacons'])} received; usable passes (peak >= 5 deg) {sk['usable_contacts']}, "
+        f"{after} of them after a recovery and before the next fault, **{dark} of those without a beacon**; "
+        f"usable passes without a beacon after the first recovery: {len(sk['usable_contacts_without_beacon'])}.",
+        f"- **Data lost: {_n(sk['hk_lost'])} of {_n(sk['hk_produced'])} housekeeping records "
+        f"({lost_pct:.2f} %)** produced and neither in the ground archive ({_n(sk['hk_in_archive'])}) nor in "
+        f"the record log on board ({_n(sk['hk_on_board_only'])} not yet downlinked)"
+        + (f"; {sk['hk_lost_detail']}" if sk["hk_lost_detail"] else "") + ".",
+        f"- Resident memory of the flight process, sampled every simulated hour: {_n(min(rss) if rss else 0)}.."
+        f"{_n(max(rss) if rss else 0)} kB (highest in the first half {_n(max(rss[:half]) if half else 0)} kB, "
+        f"in the second {_n(max(rss[half:]) if rss[half:] else 0)} kB).",
+        f"- Data directory: at most {_n(max(disk) if disk else 0)} kB (the record log is bounded at "
+        f"{_n(sk['records_max_kb'])} kB; at the end {_n(disk[-1] if disk else 0)} kB).",
+        f"- Campaign time: {sk['wall_s']:.0f} s ({sk['days'] * 86400 / max(sk['sim_wall_s'], 1e-9):.0f}x real time).",
+        "",
+        "Fault by fault (hours from the start; the response as the events, boots and modes showed it):",
+        "",
+        "| at | fault | target | until | recovered after | response seen | passes after, without beacon | problems |",
+        "|---:|---|---|---:|---:|---|---:|---|",
+    ]
+    for f in sk["faults"]:
+        seen = "; ".join(f["response"]).replace("|", "/")[:160]
+        lines.append(f"| {f['at'] / 3600:.2f} | `{f['kind']}` | {f['target'] or '-'} | {f['until'] / 3600:.2f} | "
+                     f"{secs(f['time_to_recover'])} | {seen} | {f['contacts_after']}, "
+                     f"{f['contacts_after_without_beacon']} | {'; '.join(f['problems']) or '-'} |")
+    if sk["error"]:
+        lines += ["", f"The run stopped early: {sk['error']}"]
+    lines.append("")
     return lines
 
 
