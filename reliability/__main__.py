@@ -59,6 +59,44 @@ def main(argv: list[str] | None = None) -> int:
     report.pop("failures", None)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    # the soak flies in its own process on the second core while the single-process campaigns run
+    soak_scratch = Path(tempfile.mkdtemp(prefix="flightsw-soak-")) if "soak" in chosen else None
+    soaking = soak.start(soak_scratch, args.soak_days) if soak_scratch is not None else None
+    try:
+        _run_campaigns(args, chosen, report)
+    except BaseException:
+        if soaking is not None:
+            soaking.proc.kill()
+            soaking.proc.wait()
+        raise
+    finally:
+        if soaking is None and soak_scratch is not None:
+            shutil.rmtree(soak_scratch, ignore_errors=True)
+    if soaking is not None and soak_scratch is not None:
+        try:
+            report["soak"] = soak.finish(soaking).to_json()
+        finally:
+            shutil.rmtree(soak_scratch, ignore_errors=True)
+    dates = dict(report.get("dates") or {})
+    for name in CAMPAIGNS:  # figures kept from a run before dates were kept per campaign
+        if name not in dates and name in previous:
+            dates[name] = f"{previous['date']} on {previous['machine']}"
+    for name in chosen:
+        dates[name] = f"{stamp} on {machine}"
+    report.update(date=stamp, machine=machine, dates=dates)
+    report["wall_s"] = round(time.perf_counter() - began, 1)
+    failures = verdicts(report)
+    report["failures"] = failures
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    out.write_text(markdown(report))
+    print(f"wrote {out} and {out.with_suffix('.json')} in {report['wall_s']} s")
+    for line in failures:
+        print(f"FAIL {line}")
+    return 1 if failures else 0
+
+
+def _run_campaigns(args: argparse.Namespace, chosen: list[str], report: dict[str, Any]) -> None:
+    """The campaigns that run in this process, one after the other."""
     if "fuzz" in chosen:
         targets = [t for t in args.targets.split(",") if t]
         report["fuzz"] = [r.to_json() for r in fuzz.run(targets, args.fuzz_seconds,
@@ -86,28 +124,6 @@ def main(argv: list[str] | None = None) -> int:
             report["storage_faults"] = storage_faults.run(scratch).to_json()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    if "soak" in chosen:
-        scratch = Path(tempfile.mkdtemp(prefix="flightsw-soak-"))
-        try:
-            report["soak"] = soak.run(scratch, args.soak_days).to_json()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    dates = dict(report.get("dates") or {})
-    for name in CAMPAIGNS:  # figures kept from a run before dates were kept per campaign
-        if name not in dates and name in previous:
-            dates[name] = f"{previous['date']} on {previous['machine']}"
-    for name in chosen:
-        dates[name] = f"{stamp} on {machine}"
-    report.update(date=stamp, machine=machine, dates=dates)
-    report["wall_s"] = round(time.perf_counter() - began, 1)
-    failures = verdicts(report)
-    report["failures"] = failures
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    out.write_text(markdown(report))
-    print(f"wrote {out} and {out.with_suffix('.json')} in {report['wall_s']} s")
-    for line in failures:
-        print(f"FAIL {line}")
-    return 1 if failures else 0
 
 
 def verdicts(report: dict[str, Any]) -> list[str]:
@@ -416,6 +432,12 @@ FOUND = [
     "| uplink attacks | frames longer than `link.max_frame`, dropped by the radio's KISS decoder, were counted in no "
     "telemetry: an attacker's oversized frames left no trace | new channel `link.kiss_oversize` | "
     "`tests/campaigns/test_findings.py` |",
+    "| storage faults (`corrupt_slots`) | the record log's readers stopped a segment at its first bad frame, so the "
+    "records after a corrupt frame in an older segment were unreadable to playback and the ground (the known gap: "
+    "recovery read only the newest segment), and the boot's recovery cut the newest segment from a corrupt frame on, "
+    "deleting the valid records after it | readers and recovery resync to the next valid frame (magic, length, CRC): "
+    "a corrupt frame loses itself only; only the bytes after the newest segment's last valid frame are cut | "
+    "`tests/core/test_record_resync.py` |",
 ]
 
 

@@ -289,6 +289,7 @@ def fly(days: float, seed: int, data: Path, compressed: bool = False,
     if compressed and config.loss_of_contact is not None:  # the ladder in minutes, not a day
         config = copy.deepcopy(config)
         ladder = config.loss_of_contact
+        assert ladder is not None
         ladder.radio_reset_after_s, ladder.reboot_after_s, ladder.safe_defaults_after_s = COMPRESSED_LADDER_S
     text = scenario_text(days, seed, faults, COMPRESSED_START if compressed else START)
     scenario = loads_scenario(text, "reliability/soak")
@@ -359,9 +360,10 @@ def _soak_run_class() -> type:
         def _wrap_ground(self) -> None:
             """The ground sends the campaign's commands whose arguments depend on the moment they
             go up (a clock step, its correction): built on the beacon that triggers them."""
-            ground = self.ground
+            ground, sat = self.ground, self.sat
+            assert ground is not None and sat is not None
             maybe = ground._maybe_command
-            dictionary = self.sat.finalize()
+            dictionary = sat.finalize()
 
             async def maybe_command(now: float) -> None:
                 while self._ground_pending:
@@ -370,7 +372,7 @@ def _soak_run_class() -> type:
                     ground.scheduled.appendleft((now, name, body))
                 await maybe(now)
 
-            ground._maybe_command = maybe_command
+            ground._maybe_command = maybe_command  # type: ignore[method-assign]
 
         def _on_event(self, record: Any) -> None:
             """Keeps what the responses are judged by, compactly (a week of them stays small)."""
@@ -433,7 +435,7 @@ def _soak_run_class() -> type:
             kind = fault.kind
             if kind is FaultKind.TASK_CRASH:
                 svc = self._service(fault.target)
-                if svc is None or svc.task is None or svc.task.done():
+                if self.sat is None or svc is None or svc.task is None or svc.task.done():
                     fault.problems.append(f"service {fault.target} not running when the crash was due")
                     return
                 _crash_once(self.sat.supervisor, svc)
@@ -738,27 +740,53 @@ def SoakRun(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the class, built 
 
 
 # -- the parent ----------------------------------------------------------------------------------
-def run(root: Path, days: float = 7.0, seed: int = 16, compressed: bool = False,
-        log: Callable[[str], None] = print, timeout: float = 3 * 3600.0) -> SoakResult:
-    """The campaign: one soak in its own process (its RSS is the flight software's alone)."""
-    began = time.perf_counter()
+@dataclass
+class Started:
+    """A soak flying in its own process (:func:`start`), collected by :func:`finish`."""
+
+    proc: subprocess.Popen[str]
+    days: float
+    seed: int
+    began: float
+
+
+def start(root: Path, days: float = 7.0, seed: int = 16, compressed: bool = False) -> Started:
+    """Start the soak in its own process (its RSS is the flight software's alone). Why apart from
+    :func:`finish`: `make reliability` flies it on the second core while the single-process fuzzing
+    and attack campaigns run, so the soak costs little of the half hour."""
     data = root / "soak"
     data.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONASYNCIODEBUG="")
     argv = [sys.executable, "-m", "reliability.soak", "--child", str(days), str(seed), str(data)]
     if compressed:
         argv.append("--compressed")
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout, check=False)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    return Started(proc, days, seed, time.perf_counter())
+
+
+def finish(started: Started, log: Callable[[str], None] = print, timeout: float = 3 * 3600.0) -> SoakResult:
+    """Wait for the soak's process and read its result."""
+    try:
+        stdout, stderr = started.proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        started.proc.kill()
+        stdout, stderr = started.proc.communicate()
+    line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        result = SoakResult(days, seed, error=f"exit {done.returncode}: {tail}"[:200])
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        result = SoakResult(started.days, started.seed, error=f"exit {started.proc.returncode}: {tail}"[:200])
         result.judge()
     else:
         result = SoakResult(**json.loads(line[len("RESULT "):]))
-    result.wall_s = round(time.perf_counter() - began, 1)
-    log(f"soak: {days:g} days in {result.wall_s:.0f} s, {len(result.verdicts)} targets missed")
+    result.wall_s = round(time.perf_counter() - started.began, 1)
+    log(f"soak: {started.days:g} days in {result.wall_s:.0f} s, {len(result.verdicts)} targets missed")
     return result
+
+
+def run(root: Path, days: float = 7.0, seed: int = 16, compressed: bool = False,
+        log: Callable[[str], None] = print, timeout: float = 3 * 3600.0) -> SoakResult:
+    """The campaign, start to finish."""
+    return finish(start(root, days, seed, compressed), log, timeout)
 
 
 if __name__ == "__main__":

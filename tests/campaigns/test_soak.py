@@ -4,11 +4,13 @@ minutes; each fault must get its documented response and the satellite must reco
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from reliability import soak
+from reliability.__main__ import REPO, markdown, verdicts
 
 
 @pytest.mark.timeout(120)
@@ -22,6 +24,12 @@ def test_every_fault_gets_its_documented_response_and_recovers(tmp_path: Path) -
     assert result.services_failed_end == [] and result.leaked_tasks == []
     assert result.hk_produced > 0 and result.hk_lost == 0
     assert result.rss_kb and result.disk_kb
+    # the page's section, from the figures as `make reliability` keeps them
+    report = json.loads((REPO / "docs" / "reliability.json").read_text())
+    report["soak"] = result.to_json()
+    page = markdown(report)
+    assert "## Soak" in page and "| `loss_of_contact` | 1 | 1 | 1 |" in page
+    assert not [line for line in verdicts(report) if line.startswith("soak")]
 
 
 def test_the_schedule_is_drawn_from_the_seed() -> None:
