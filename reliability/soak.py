@@ -95,6 +95,7 @@ LOW_SOC = 0.12
 DEAF_S = 60.0
 RECOVERY_TIMEOUT_S = 2 * DAY_S  # not healthy this long after a fault: not recovered
 SAMPLE_S = 3600.0  # RSS and data-directory size
+OPERATOR_PERIOD_S = 600.0  # how often the operators look at the mode in a pass
 UTC_TOLERANCE_S = 5.0
 HK_KIND = "tlm"
 #: Flight events the responses are judged by (with the arguments kept of some).
@@ -248,6 +249,10 @@ class SoakResult:
     reboots: int = 0
     boots: list[str] = field(default_factory=list)
     ground_commands: list[str] = field(default_factory=list)  # the ground's commands (last 40), with answers
+    unexpected_resets: list[str] = field(default_factory=list)  # resets no injected fault explains
+    operator_commands: int = 0  # modes.SET_MODE NOMINAL the operators sent after a reset's SAFE
+    ground_key_fallbacks: int = 0  # times the ground went back to the default key (3 unanswered)
+    modes: list[str] = field(default_factory=list)
     sim_wall_s: float = 0.0
     wall_s: float = 0.0
     error: str = ""
@@ -261,6 +266,7 @@ class SoakResult:
         out = [f"{f['kind']} at {f['at'] / 3600:.1f} h: {p}" for f in self.faults for p in f["problems"]]
         out += [f"service left FAILED: {s}" for s in self.services_failed_end]
         out += [f"task outlived its boot: {t}" for t in self.leaked_tasks]
+        out += [f"reset no fault explains: {r}" for r in self.unexpected_resets]
         out += [f"usable pass without beacon: {c}" for c in self.usable_contacts_without_beacon]
         if self.error:
             out.append(f"the run stopped: {self.error}")
@@ -328,6 +334,7 @@ def _soak_run_class() -> type:
             self.rss: list[tuple[float, int]] = []
             self.disk: list[tuple[float, int]] = []
             self._ground_pending: list[tuple[str, Callable[[float], list[Any]]]] = []
+            self.operator_commands = 0
 
         # -- composition --------------------------------------------------------------------
         def build(self) -> Any:
@@ -336,6 +343,7 @@ def _soak_run_class() -> type:
             if fresh:
                 self.services.add_service("soak.faults", self._soak_faults, critical=False)
                 self.services.add_service("soak.sampler", self._soak_sampler, critical=False)
+                self.services.add_service("soak.operator", self._operator, critical=False)
                 if self.ground is not None:
                     self._wrap_ground()
             return sat
@@ -426,7 +434,8 @@ def _soak_run_class() -> type:
             return {"boots": len(self.boots), "restarts": svc.restarts if svc is not None else 0,
                     "frames_in": xcvr.downlink.stats.frames_in if xcvr is not None else 0,
                     "verdicts": len(self.ground.verdict_times) if self.ground is not None else 0,
-                    "safe_entries": self.safe_mode_entries}
+                    "safe_entries": self.safe_mode_entries,
+                    "mode": self.modes[-1][1] if self.modes else ""}
 
         def _service(self, name: str) -> Any:
             return self.sat.supervisor.services.get(name) if self.sat is not None else None
@@ -451,9 +460,6 @@ def _soak_run_class() -> type:
                 await self._set_time(lambda now: [round(now + step, 3)], step)
                 await asyncio.sleep(self.correct_after_s)  # the operators see it in the pass and correct it
                 fault.until, fault.recovered_at = await self._set_time(lambda now: [round(now + 0.05, 3)], 0.0)
-            elif kind is FaultKind.WATCHDOG_STARVATION:
-                await self._until(fault.at + 1.0)
-                await self._ground_after_boot(len(self.boots))
 
         def _utc_error(self) -> float | None:
             utc = self.sat.clock.utc() if self.sat is not None else None
@@ -477,13 +483,22 @@ def _soak_run_class() -> type:
                         return round(sent - self.scenario.start_epoch, 1), round(self._t(), 1)
             return round(sent - self.scenario.start_epoch, 1), round(self._t(), 1)
 
-        async def _ground_after_boot(self, boots: int) -> None:
-            """After the watchdog reset the satellite boots SAFE (an unexpected reset): the
-            operators clear it in the next pass, as docs/modes.md says they must."""
-            while len(self.boots) <= boots:  # noqa: ASYNC110 - virtual time
-                await asyncio.sleep(10.0)
-            await asyncio.sleep(120.0)
-            self._ground_pending.append(("modes.SET_MODE", lambda now: ["NOMINAL"]))
+        async def _operator(self) -> None:
+            """The operators: a SAFE the satellite does not leave by itself (an unexpected reset's)
+            is cleared by ``modes.SET_MODE NOMINAL`` in a pass, again every 10 minutes until the
+            beacons show NOMINAL (docs/modes.md: refused while the battery is low)."""
+            while True:
+                await asyncio.sleep(OPERATOR_PERIOD_S)
+                if not self.modes or self.modes[-1][1] != "SAFE" or self.ground is None:
+                    continue
+                since = self.modes[-1][0]
+                reasons = [a.get("reason", "") for t, n, a in self.seen if n == "modes.mode_changed"]
+                if reasons and reasons[-1].startswith("battery"):
+                    continue  # battery FDIR's own SAFE: it recovers by itself (auto_recover)
+                in_pass = bool(self.ground.beacon_times) and self.environment.epoch_now() - self.ground.beacon_times[-1] < 60
+                if in_pass and self.environment.epoch_now() - since > OPERATOR_PERIOD_S and not self._ground_pending:
+                    self._ground_pending.append(("modes.SET_MODE", lambda now: ["NOMINAL"]))
+                    self.operator_commands += 1
 
         def _healthy(self, fault: Fault, before: dict[str, Any]) -> bool:
             """The satellite is back to work after ``fault``: flying (a boot running), no service
@@ -512,7 +527,8 @@ def _soak_run_class() -> type:
                 return (rx is not None and rx.state.name == "RUNNING" and self.transceiver is not None
                         and self.transceiver.downlink.stats.frames_in > before["frames_in"])
             if kind is FaultKind.LOW_BATTERY:
-                return (self.safe_mode_entries > before["safe_entries"] and bool(self.modes)
+                was_safe = before["mode"] == "SAFE"
+                return ((was_safe or self.safe_mode_entries > before["safe_entries"]) and bool(self.modes)
                         and self.modes[-1][1] == "NOMINAL")
             if kind is FaultKind.LOSS_OF_CONTACT:
                 end = self.scenario.start_epoch + fault.until
@@ -533,6 +549,17 @@ def _soak_run_class() -> type:
                                                  if s.state.name == "FAILED")
                 out.records_max_kb = self.config.storage.records_max_bytes // 1024
             out.leaked_tasks = list(self.leaked_tasks)
+            start = self.scenario.start_epoch
+            blackouts = [(f.at, f.until + 3600) for f in self.faults if f.kind is FaultKind.LOSS_OF_CONTACT]
+            out.unexpected_resets = [
+                f"{(b.epoch - start) / 3600:.2f} h: boot {b.boot_count} after {b.reset_reason}" for b in self.boots[1:]
+                if not any(o.kind in (FaultKind.WATCHDOG_STARVATION, FaultKind.DEAF_RADIO)
+                           and o.at <= b.epoch - start <= o.until + 3600 for o in self.faults)
+                and not any(a <= b.epoch - start <= z for a, z in blackouts)]
+            out.operator_commands = self.operator_commands
+            if self.ground is not None:
+                out.ground_key_fallbacks = self.ground.key_fallbacks
+            out.modes = [f"{(t - start) / 3600:.2f} h {m}" for t, m in self.modes[-200:]]
             out.rss_kb, out.disk_kb = list(self.rss), list(self.disk)
             out.reboots = len(self.resets)
             if self.ground is not None:
@@ -577,10 +604,11 @@ def _soak_run_class() -> type:
                     crashes = [a.get("service") for t, n, a in seen if n == "exec.service_failed"]
                     if crashes:
                         f.problems.append(f"services failed during it: {crashes}")
-                    if resets and not any(o.kind in (FaultKind.WATCHDOG_STARVATION, FaultKind.DEAF_RADIO,
-                                                     FaultKind.LOSS_OF_CONTACT) and f.at <= o.at <= end
-                                          for o in self.faults):
-                        f.problems.append(f"reset during it: {reasons}")
+                    resetting = (FaultKind.WATCHDOG_STARVATION, FaultKind.DEAF_RADIO, FaultKind.LOSS_OF_CONTACT)
+                    unexplained = [b.reset_reason for b in resets if not any(
+                        o.kind in resetting and o.at <= b.epoch - start <= o.until + 3600 for o in self.faults)]
+                    if unexplained:
+                        f.problems.append(f"reset during it: {unexplained}")
                     recorded = sum(1 for t in self.hk_t if f.at <= t <= f.until)
                     if not recorded:
                         f.problems.append("no housekeeping recorded during it")
@@ -609,7 +637,11 @@ def _soak_run_class() -> type:
                         f.response.append(f"reset, next boot after {reasons[0]}")
                 elif kind is FaultKind.LOW_BATTERY:
                     entered = [m for t, m in self.modes if f.at <= t - start <= end]
-                    if "SAFE" not in entered:
+                    before = [m for t, m in self.modes if t - start < f.at]
+                    if before and before[-1] == "SAFE" and "NOMINAL" not in entered[:1]:
+                        f.response.append("already SAFE (an earlier cause), kept SAFE while low, then "
+                                          + (entered[-1] if entered else "?"))
+                    elif "SAFE" not in entered:
                         f.problems.append("battery FDIR did not enter SAFE")
                     else:
                         f.response.append("SAFE (battery), then " + (entered[-1] if entered else "?"))
