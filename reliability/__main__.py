@@ -347,7 +347,10 @@ def soak_lines(sk: dict[str, Any]) -> list[str]:
         "time to recover is simulated time from the end of the fault (its injection for an instantaneous one) until "
         "the satellite is healthy again: a boot running, no service FAILED, every sensor answering, and the fault's "
         "own condition (the crashed service running again, UTC right, NOMINAL after the battery SAFE, a ground "
-        "command answered after the loss of contact, frames reaching the radio after the deaf UART).",
+        "command answered after the loss of contact, frames reaching the radio after the deaf UART), polled every "
+        "10 s of simulated time (every second for a task crash; a clock step's correction is timed to the second). "
+        "The operators clear a reset's SAFE with `modes.SET_MODE NOMINAL` in the next pass, as docs/modes.md "
+        "asks of them.",
         "",
         "| fault | injected | recovered | documented response seen | time to recover, median / worst | "
         "what must happen |",
