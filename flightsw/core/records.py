@@ -43,27 +43,59 @@ class RecoveryReport:
     truncated_bytes: int  # bytes cut from the torn tail of the newest segment
     deleted_segments: int
     last_record: Any = None  # the newest valid record (decoded), None when the log is empty
+    damaged_regions: int = 0  # corrupt frames skipped in the newest segment (their records lost)
 
 
 def frame(payload: bytes) -> bytes:
     return REC_HEADER.pack(REC_MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
+def _frame_end(data: bytes, pos: int) -> int | None:
+    """End offset of the valid frame starting at ``pos``, None when there is none there."""
+    if pos + REC_HEADER.size > len(data):
+        return None
+    magic, length, crc = REC_HEADER.unpack_from(data, pos)
+    end = pos + REC_HEADER.size + int(length)
+    if magic != REC_MAGIC or length > MAX_RECORD or end > len(data):
+        return None
+    if zlib.crc32(data[pos + REC_HEADER.size : end]) != crc:
+        return None
+    return end
+
+
 def scan(data: bytes) -> tuple[list[bytes], int]:
-    """Valid records from the start of ``data`` and the offset where validity ends."""
+    """Valid records from the start of ``data`` and the offset where validity ends (strict: the
+    first bad frame ends the scan; the power-cut campaign checks segments with it)."""
     out: list[bytes] = []
     pos = 0
-    while pos + REC_HEADER.size <= len(data):
-        magic, length, crc = REC_HEADER.unpack_from(data, pos)
-        end = pos + REC_HEADER.size + length
-        if magic != REC_MAGIC or length > MAX_RECORD or end > len(data):
-            break
-        payload = data[pos + REC_HEADER.size : end]
-        if zlib.crc32(payload) != crc:
-            break
-        out.append(payload)
+    while (end := _frame_end(data, pos)) is not None:
+        out.append(data[pos + REC_HEADER.size : end])
         pos = end
     return out, pos
+
+
+def scan_resync(data: bytes) -> tuple[list[bytes], int, int]:
+    """Every valid record of ``data``, resyncing past damage: after a bad frame (a flipped bit, a
+    bad card block) the next magic that starts a frame whose CRC checks is where reading goes on,
+    so a corrupt frame loses itself only, not the rest of its segment. Returns the records, the
+    end of the last valid one (what follows it is a torn tail) and the damaged regions skipped."""
+    out: list[bytes] = []
+    pos = last_end = skipped = 0
+    damaged = False
+    while pos + REC_HEADER.size <= len(data):
+        end = _frame_end(data, pos)
+        if end is None:
+            damaged = True
+            pos = data.find(REC_MAGIC, pos + 1)
+            if pos < 0:
+                break
+            continue
+        if damaged:
+            skipped += 1
+            damaged = False
+        out.append(data[pos + REC_HEADER.size : end])
+        pos = last_end = end
+    return out, last_end, skipped
 
 
 class RecordLog:
@@ -109,21 +141,23 @@ class RecordLog:
         return self.directory / f"records-{number:08d}.log"
 
     def open(self) -> RecoveryReport:
-        """Recover: cut the torn tail of the newest segment, enforce the size bound, open for append."""
+        """Recover: cut the torn tail of the newest segment (the bytes after its last valid frame; a
+        corrupt frame before that is skipped, not cut with everything after it), enforce the size
+        bound, open for append."""
         self.directory.mkdir(parents=True, exist_ok=True)
         segments = self.segments()
-        truncated = 0
+        truncated = damaged = 0
         records = 0
         last_record: Any = None
         if segments:
             newest = segments[-1]
             data = newest.read_bytes()
-            good, end = scan(data)
+            good, end, damaged = scan_resync(data)
             records = len(good)
             if good:
                 last_record = msgpack.unpackb(good[-1], raw=False, strict_map_key=False)
             elif len(segments) > 1:  # just rotated: the previous segment holds the newest record
-                older, _ = scan(segments[-2].read_bytes())
+                older, _, _ = scan_resync(segments[-2].read_bytes())
                 if older:
                     last_record = msgpack.unpackb(older[-1], raw=False, strict_map_key=False)
             if end < len(data):
@@ -140,7 +174,7 @@ class RecordLog:
             self._current_size = 0
         self._fh = open(self._current, "ab", buffering=0)
         deleted = self._enforce_limit()
-        return RecoveryReport(len(self.segments()), records, truncated, deleted, last_record)
+        return RecoveryReport(len(self.segments()), records, truncated, deleted, last_record, damaged)
 
     def _rotate(self) -> None:
         assert self._current is not None and self._fh is not None
@@ -186,7 +220,7 @@ class RecordLog:
                     return seq + 1
             if not remaining:
                 return 0
-            payloads, _ = scan(remaining.pop().read_bytes())
+            payloads, _, _ = scan_resync(remaining.pop().read_bytes())
 
     # -- writing and reading ----------------------------------------------------------------
     def append_numbered(self, kind: str, value: Any, met: float | None = None) -> int:
@@ -326,7 +360,7 @@ class RecordLog:
         if cached is not None and cached[0] == segment.name and cached[1] == len(data):
             return cached[2], cached[3]
         records: list[tuple[int, str, Any]] = []
-        good, _ = scan(data)
+        good, _, _ = scan_resync(data)
         for payload in good:
             record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
             n = record.get("n") if isinstance(record, dict) else None
@@ -337,9 +371,9 @@ class RecordLog:
         return records, numbers
 
     def read_all(self) -> Iterator[Any]:
-        """Every valid record, oldest first (a torn record ends its segment)."""
+        """Every valid record, oldest first (a corrupt frame is skipped, a torn tail ends its segment)."""
         for seg in self.segments():
-            good, _ = scan(seg.read_bytes())
+            good, _, _ = scan_resync(seg.read_bytes())
             for payload in good:
                 yield msgpack.unpackb(payload, raw=False, strict_map_key=False)
 
