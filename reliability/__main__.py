@@ -1,5 +1,5 @@
-"""`python -m reliability` (`make reliability`): the fuzzing, uplink attack, least privilege and
-power-cut campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
+"""`python -m reliability` (`make reliability`): the fuzzing, uplink attack, least privilege,
+power-cut, storage-fault and two-ground-process campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
 ``--campaigns`` runs some of them and keeps the other sections' figures (and their dates) from the JSON.
 
 Exit status 1 when a figure misses its target (a finding, a command or file accepted without a
@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reliability import attacks, fuzz, power_cuts, privilege, storage_faults
+from reliability import attacks, fuzz, power_cuts, privilege, storage_faults, two_grounds
 from reliability.targets import TARGETS, cleanup
 
 REPO = Path(__file__).resolve().parents[1]
-CAMPAIGNS = ("fuzz", "attacks", "privilege", "power_cuts", "storage_faults")
+CAMPAIGNS = ("fuzz", "attacks", "privilege", "power_cuts", "storage_faults", "two_grounds")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma separated, of {', '.join(CAMPAIGNS)} (default all)")
     parser.add_argument("--fuzz-seconds", type=float, default=45.0, help="per target and engine (default 45)")
     parser.add_argument("--power-cuts", type=int, default=1000, help="SIGKILLs of the flight process (default 1000)")
+    parser.add_argument("--two-grounds-seconds", type=float, default=600.0,
+                        help="duration of the two ground processes' traffic (default 600)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="fuzz targets, comma separated")
     parser.add_argument("--no-atheris", action="store_true", help="hypothesis only")
     parser.add_argument("--quick-attacks", action="store_true", help="the smoke version of the attack campaign")
@@ -85,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             report["storage_faults"] = storage_faults.run(scratch).to_json()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    if "two_grounds" in chosen:
+        scratch = Path(tempfile.mkdtemp(prefix="flightsw-two-grounds-"))
+        try:
+            report["two_grounds"] = asyncio.run(two_grounds.run(scratch, args.two_grounds_seconds)).to_json()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     dates = dict(report.get("dates") or {})
     for name in CAMPAIGNS:  # figures kept from a run before dates were kept per campaign
         if name not in dates and name in previous:
@@ -131,6 +139,9 @@ def verdicts(report: dict[str, Any]) -> list[str]:
         out.append(f"privilege: key file modes {p['key_files']}")
     if not p["service_user_non_root"]:
         out.append(f"privilege: the service runs as {p['service_user']}")
+    tg = report.get("two_grounds")
+    if tg is not None:
+        out_cuts += two_grounds.TwoGroundsResult(**tg).failures()
     return out + out_cuts
 
 
@@ -224,6 +235,8 @@ def markdown(r: dict[str, Any]) -> str:
         lines += power_cut_lines(r["power_cuts"])
     if r.get("storage_faults"):
         lines += storage_fault_lines(r["storage_faults"])
+    if r.get("two_grounds"):
+        lines += two_grounds.markdown(r["two_grounds"])
     if r.get("failures"):
         lines += ["## Figures that missed their target", "", *[f"- {f}" for f in r["failures"]], ""]
     return "\n".join(lines)
