@@ -246,12 +246,13 @@ class Campaign:
                 self.result.errors.append(f"live view: {line} #{sent[name]} did not complete")
 
         try:
-            period = 30
+            period, rounds = 30, 0
             while time.monotonic() < self.deadline or not self.cli_done.is_set() or not self.uploaded.empty():
                 if proc.returncode is not None:
                     self.result.errors.append(f"live view exited {proc.returncode}")
                     return
-                if time.monotonic() < self.deadline:
+                if rounds == 0 or time.monotonic() < self.deadline:  # at least one round
+                    rounds += 1
                     await command("link.NO_OP")
                     period = 61 - period  # 30, 31, 30, ...: a parameter set that changes the value
                     await command(f"link.SET_BEACON_PERIOD value={period}")
@@ -294,7 +295,7 @@ class Campaign:
         cli = Cli(self.station, self.cli_dir)
         round_ = 0
         try:
-            while time.monotonic() < self.deadline:
+            while round_ == 0 or time.monotonic() < self.deadline:  # at least one round
                 round_ += 1
                 for name, args in (("exec.NO_OP", ()), ("link.SET_BEACON_PERIOD_SAFE", (f"value={60 + round_ % 2}",))):
                     self._issued(name)
