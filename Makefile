@@ -89,7 +89,9 @@ bench-quick: $(STAMP)
 # Reliability and security campaigns, written to docs/reliability.md (+ .json): fuzzing of every parser
 # of outside bytes (hypothesis; atheris too when it installs), uplink attacks on a running `flightsw sim`
 # over its KISS TCP port, least privilege, 1000 SIGKILLs of the flight process (power cuts), storage faults
-# (full tmpfs, failing fsync, corrupt store slots), a 7-day soak under random faults (beside the fuzzing). About 30 minutes; not part of `make test` (its smoke versions are).
+# (full tmpfs, failing fsync, corrupt store slots), two ground processes on one archive (the live view and
+# a CLI loop: commands and file transfers both ways for 10 minutes, no replay rejection), a 7-day soak under
+# random faults (beside the fuzzing). About 40 minutes; not part of `make test` (its smoke versions are).
 reliability: $(STAMP)
 	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install --quiet "atheris>=2.3" \
 	  || echo "atheris did not install on this Python: fuzzing with hypothesis only"

@@ -1,5 +1,5 @@
 """`python -m reliability` (`make reliability`): the fuzzing, uplink attack, least privilege,
-power-cut, storage-fault and soak campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
+power-cut, storage-fault, two-ground-process and soak campaigns, then docs/reliability.md and docs/reliability.json rewritten with their figures.
 ``--campaigns`` runs some of them and keeps the other sections' figures (and their dates) from the JSON.
 
 Exit status 1 when a figure misses its target (a finding, a command or file accepted without a
@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reliability import attacks, fuzz, power_cuts, privilege, soak, storage_faults
+from reliability import attacks, fuzz, power_cuts, privilege, soak, storage_faults, two_grounds
 from reliability.targets import TARGETS, cleanup
 
 REPO = Path(__file__).resolve().parents[1]
-CAMPAIGNS = ("fuzz", "attacks", "privilege", "power_cuts", "storage_faults", "soak")
+CAMPAIGNS = ("fuzz", "attacks", "privilege", "power_cuts", "storage_faults", "two_grounds", "soak")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fuzz-seconds", type=float, default=45.0, help="per target and engine (default 45)")
     parser.add_argument("--power-cuts", type=int, default=1000, help="SIGKILLs of the flight process (default 1000)")
     parser.add_argument("--soak-days", type=float, default=7.0, help="simulated days of the soak (default 7)")
+    parser.add_argument("--two-grounds-seconds", type=float, default=600.0,
+                        help="duration of the two ground processes' traffic (default 600)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="fuzz targets, comma separated")
     parser.add_argument("--no-atheris", action="store_true", help="hypothesis only")
     parser.add_argument("--quick-attacks", action="store_true", help="the smoke version of the attack campaign")
@@ -124,6 +126,12 @@ def _run_campaigns(args: argparse.Namespace, chosen: list[str], report: dict[str
             report["storage_faults"] = storage_faults.run(scratch).to_json()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    if "two_grounds" in chosen:
+        scratch = Path(tempfile.mkdtemp(prefix="flightsw-two-grounds-"))
+        try:
+            report["two_grounds"] = asyncio.run(two_grounds.run(scratch, args.two_grounds_seconds)).to_json()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def verdicts(report: dict[str, Any]) -> list[str]:
@@ -156,6 +164,9 @@ def verdicts(report: dict[str, Any]) -> list[str]:
         out.append(f"privilege: key file modes {p['key_files']}")
     if not p["service_user_non_root"]:
         out.append(f"privilege: the service runs as {p['service_user']}")
+    tg = report.get("two_grounds")
+    if tg is not None:
+        out_cuts += two_grounds.TwoGroundsResult(**tg).failures()
     return out + out_cuts
 
 
@@ -249,6 +260,8 @@ def markdown(r: dict[str, Any]) -> str:
         lines += power_cut_lines(r["power_cuts"])
     if r.get("storage_faults"):
         lines += storage_fault_lines(r["storage_faults"])
+    if r.get("two_grounds"):
+        lines += two_grounds.markdown(r["two_grounds"])
     if r.get("soak"):
         lines += soak_lines(r["soak"])
     if r.get("failures"):
