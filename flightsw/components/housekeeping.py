@@ -332,7 +332,8 @@ def add_hardware(sat: Satellite, hardware: HardwareSet) -> HardwareManager:
         monitors.append(monitor)
     manager = sat.add(HardwareManager(hardware, monitors))
     if poll_s:
-        sat.ports.connect(MODES, manager.use_modes, required=True, by=manager.name)
+        # not required: a satellite flown without a mode manager has no mode, so the base periods apply
+        sat.ports.connect(MODES, manager.use_modes, required=False, by=manager.name)
     sat.ports.provide(OUTPUTS, hardware.gpio, by=manager.name)
     sat.ports.provide(INPUTS, hardware.gpio, by=manager.name)
     return manager
