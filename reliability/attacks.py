@@ -129,6 +129,25 @@ def flightsw_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from flightsw.cli import main; sys.exit(main())"]
 
 
+async def wait_until_serving(proc: asyncio.subprocess.Process, data_dir: Path, port: int, log: Path,
+                             limit_s: float = 60.0) -> None:
+    """Until a started `flightsw sim` has written its uplink keys and accepts KISS connections
+    (a process that exits first is an error naming its log)."""
+    async with asyncio.timeout(limit_s):
+        while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"flightsw sim exited {proc.returncode}: see {log}")
+            if (data_dir / "uplink.keys").exists():
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    pass
+                else:
+                    writer.close()
+                    return
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def satellite_process(scratch: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path, int]]:
     """`flightsw sim` with the campaign's config, until the context ends (then SIGTERM)."""
@@ -139,19 +158,7 @@ async def satellite_process(scratch: Path) -> AsyncIterator[tuple[asyncio.subpro
     proc = await asyncio.create_subprocess_exec(*flightsw_command(), "sim", "--config", str(config),
                                                 stdout=log, stderr=subprocess_stdout(), cwd=scratch)
     try:
-        async with asyncio.timeout(60):
-            while True:
-                if proc.returncode is not None:
-                    raise RuntimeError(f"flightsw sim exited {proc.returncode}: see {scratch / 'sat.log'}")
-                if (data_dir / "uplink.keys").exists():
-                    try:
-                        _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    except OSError:
-                        pass
-                    else:
-                        writer.close()
-                        break
-                await asyncio.sleep(0.1)
+        await wait_until_serving(proc, data_dir, port, scratch / "sat.log")
         yield proc, config, port
     finally:
         if proc.returncode is None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reliability.attacks import _free_port, campaign_config, flightsw_command
+from reliability.attacks import _free_port, campaign_config, flightsw_command, wait_until_serving
 
 REFUSAL_EVENTS = ("link.counter_refused", "files.pdu_rejected", "link.uplink_rejected")
 REFUSAL_CHANNELS = ("link.replays", "link.counter_refusals", "files.pdus_rejected")
@@ -129,16 +129,7 @@ async def satellite(scratch: Path, bit_rate: int) -> AsyncIterator[tuple[Path, i
     config.write_text(text.replace("bit_rate = 9600", f"bit_rate = {bit_rate}", 1))
     proc = await _spawn(scratch / "sat.log", "sim", "--config", str(config), cwd=scratch)
     try:
-        async with asyncio.timeout(60):
-            while True:
-                if proc.returncode is not None:
-                    raise RuntimeError(f"flightsw sim exited {proc.returncode}: see {scratch / 'sat.log'}")
-                if (data_dir / "uplink.keys").exists():
-                    with contextlib.suppress(OSError):
-                        _, writer = await asyncio.open_connection("127.0.0.1", port)
-                        writer.close()
-                        break
-                await asyncio.sleep(0.1)
+        await wait_until_serving(proc, data_dir, port, scratch / "sat.log")
         yield config, port
     finally:
         await _stop(proc)

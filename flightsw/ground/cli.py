@@ -111,7 +111,7 @@ def _since(text: str) -> float:
 
 
 async def _live(args: argparse.Namespace) -> int:
-    from flightsw.ground.connect import open_station
+    from flightsw.ground.connect import close_station, open_station
     from flightsw.ground.files_cli import optional_files
     from flightsw.ground.live import run_live
 
@@ -121,11 +121,7 @@ async def _live(args: argparse.Namespace) -> int:
     try:
         await run_live(station)
     finally:
-        if files is not None and files_task is not None:
-            files.stop()
-            files_task.cancel()
-        await station.transport.close()
-        await asyncio.to_thread(station.archive.close)
+        await close_station(station, [files_task] if files_task is not None else [], files)
     return 0
 
 
@@ -138,7 +134,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 async def _send(args: argparse.Namespace) -> int:
-    from flightsw.ground.connect import open_station
+    from flightsw.ground.connect import close_station, open_station
     from flightsw.ground.dictionary import CommandArgumentError
     from flightsw.ground.live import parse_assignments
     from flightsw.ground.station import CounterExhausted
@@ -156,9 +152,7 @@ async def _send(args: argparse.Namespace) -> int:
         print(f"flightsw ground send: {exc}", file=sys.stderr)
         return 2
     finally:
-        receiver.cancel()
-        await station.transport.close()
-        await asyncio.to_thread(station.archive.close)
+        await close_station(station, [receiver])
     if response is None:
         print(f"{args.name}: no response after {args.retries + 1} attempts", file=sys.stderr)
         return 1

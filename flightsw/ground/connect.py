@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flightsw.cli import default_sim_config, load_config_or_exit
 from flightsw.config import ConfigError
@@ -19,6 +21,9 @@ from flightsw.ground.station import GroundStation, SerialKiss, TcpKiss
 from flightsw.link import ax25
 from flightsw.link.auth import KeyFileError, KeyRing
 from flightsw.link.settings import load_link_settings
+
+if TYPE_CHECKING:
+    from flightsw.ground.files import GroundFiles
 
 
 async def _dictionary(args: argparse.Namespace, config: object) -> GroundDictionary:
@@ -89,3 +94,17 @@ async def open_station(args: argparse.Namespace) -> GroundStation:
         station.note_flight_dictionary(int(last[1]), last[0])
     RecordIngest(archive, station.wall_clock).attach(station)  # live and played-back records merged
     return station
+
+
+async def close_station(station: GroundStation, tasks: Iterable[asyncio.Task[object]] = (),
+                        files: GroundFiles | None = None) -> None:
+    """End a ground command's session: its file side stopped, its tasks cancelled and awaited (none
+    left running), the transport closed and the archive closed off the loop (its last writes land)."""
+    if files is not None:
+        files.stop()
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await station.transport.close()
+    await asyncio.to_thread(station.archive.close)

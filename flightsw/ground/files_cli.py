@@ -68,7 +68,7 @@ def optional_files(args: argparse.Namespace, station: GroundStation) -> GroundFi
 
 async def _with_files(args: argparse.Namespace,
                       action: Callable[[GroundStation, GroundFiles], Awaitable[int]]) -> int:
-    from flightsw.ground.connect import open_station
+    from flightsw.ground.connect import close_station, open_station
 
     station = await open_station(args)
     files = _files_for(args, station)
@@ -76,12 +76,7 @@ async def _with_files(args: argparse.Namespace,
     try:
         return await action(station, files)
     finally:
-        files.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await station.transport.close()
-        await asyncio.to_thread(station.archive.close)
+        await close_station(station, tasks, files)
 
 
 async def _command_ok(station: GroundStation, name: str, assignments: dict[str, str]) -> bool:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from flightsw.cli import default_sim_config, load_config_or_exit
-from flightsw.ground.connect import open_station
+from flightsw.ground.connect import close_station, open_station
 from flightsw.ground.files_cli import optional_files
 from flightsw.ground.fprime_dict import FprimeDictionary, FprimeDictionaryError
 from flightsw.ground.gds import GdsBridge
@@ -63,10 +63,4 @@ async def run_gds(args: argparse.Namespace) -> int:
                 print(f"flightsw ground: {task.get_name()} stopped: {error}", file=sys.stderr)
         return 1
     finally:
-        if files is not None:
-            files.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await station.transport.close()
-        await asyncio.to_thread(station.archive.close)
+        await close_station(station, tasks, files)

@@ -46,7 +46,7 @@ def _report(archive: Archive, first: int) -> tuple[list[tuple[int, int]], str]:
 
 
 async def _request(args: argparse.Namespace, gaps: list[tuple[int, int]]) -> int:
-    from flightsw.ground.connect import open_station
+    from flightsw.ground.connect import close_station, open_station
     from flightsw.ground.records import REQUEST_COMMAND, gap_requests, request_assignments
     from flightsw.link import stored
 
@@ -66,9 +66,7 @@ async def _request(args: argparse.Namespace, gaps: list[tuple[int, int]]) -> int
         if asked and not failures:
             await _collect(station, stored.parse_ranges(",".join(asked)), args.wait)
     finally:
-        receiver.cancel()
-        await station.transport.close()
-        await asyncio.to_thread(station.archive.close)
+        await close_station(station, [receiver])
     return 1 if failures else 0
 
 

@@ -108,7 +108,7 @@ def cmd_sequence(args: argparse.Namespace) -> int:
 
 
 async def _uplink(args: argparse.Namespace, name: str, body: str, start: int) -> int:
-    from flightsw.ground.connect import open_station
+    from flightsw.ground.connect import close_station, open_station
     from flightsw.ground.files_cli import _command_ok, _with_files
 
     if args.inline:
@@ -117,9 +117,7 @@ async def _uplink(args: argparse.Namespace, name: str, body: str, start: int) ->
         try:
             ok = await _command_ok(station, "seq.STORE_SEQUENCE", {"text": body, "start_utc": str(start)})
         finally:
-            receiver.cancel()
-            await station.transport.close()
-            await asyncio.to_thread(station.archive.close)
+            await close_station(station, [receiver])
         if ok:
             print(f"sequence {name} stored on board")
         return 0 if ok else 1
