@@ -373,8 +373,10 @@ def soak_lines(sk: dict[str, Any]) -> list[str]:
         f"({sk['reboots']} resets and restarts: {'; '.join(sk['boots'][1:])}).",
         f"- **Resets no injected fault explains: {len(sk.get('unexpected_resets', []))}**"
         + (f" ({'; '.join(sk['unexpected_resets'])})" if sk.get("unexpected_resets") else "")
-        + f"; the ground fell back to the default key {sk.get('ground_key_fallbacks', 0)} times (and went back to "
-        f"the previous key {sk.get('ground_key_returns', 0)} times); the operators "
+        + f"; the ground fell back to the default key {sk.get('ground_key_fallbacks', 0)} times"
+        + (f" (and went back to the previous key {sk['ground_key_returns']} times)" if "ground_key_returns" in sk
+           else " (measured before it could go back to the previous key)")
+        + "; the operators "
         f"sent `modes.SET_MODE NOMINAL` {sk.get('operator_commands', 0)} times to clear a reset's SAFE.",
         f"- Beacons: {_n(sk['beacons'])} received; usable passes (peak >= 5 deg) {sk['usable_contacts']}, "
         f"{after} of them after a recovery and before the next fault, **{dark} of those without a beacon**; "
@@ -424,15 +426,15 @@ SOAK_FOUND = [
     "command after that was refused, and the ground was locked out until the satellite's own ladder fell back "
     "to its defaults 24 h after the last accepted command (on the way its radio is power-cycled and it "
     "reboots, `LOSS_OF_CONTACT`). Reproduced alone (30 % frame loss from 6 h, nothing else): the last verdict "
-    "at 6.9 h, the ladder's reboot at 27.0 h, commands answered again at 39.8 h. In the week above, if its "
-    "figures predate the fix (frame loss from 26.3 h to 62.5 h), it is the reset no fault explains (the ladder's "
+    "at 6.9 h, the ladder's reboot at 27.0 h, commands answered again at 39.8 h. In the week measured before "
+    "the fix (seed 16, frame loss from 26.3 h to 62.5 h) it was the reset no fault explains (the ladder's "
     "reboot at 59.9 h, before the injected blackout, which then found the ladder already climbed: its radio "
-    "reset and reboot fall outside the fault's window), and the SAFE of the watchdog reset at 49.5 h could not "
+    "reset and reboot fell outside the fault's window), and the SAFE of the watchdog reset at 49.5 h could not "
     "be cleared by the operators until 89.2 h. The satellite's side did what is documented. The fix is the "
     "ground's: a command counts as received when a later beacon's `uplink_counter` reached its counter (the "
     "satellite accepted it, only the verdict was lost), and a default key that gets no answer either sends the "
     "ground back to the key it fell back from (it alternates; `key_fallbacks` and `key_returns` count both "
-    "ways). Tests: `tests/sim_runner/test_ground_keys.py`.",
+    "ways). Tests: `tests/simulation/test_ground_keys.py`.",
     "- **Fixed: the record log lost a segment's records after a corrupt frame** (the table of the fuzzing "
     "section, `tests/core/test_record_resync.py`).",
     "",
