@@ -325,7 +325,7 @@ class GroundMonitor:
             self._misses += 1
         else:
             self._misses = 0
-        if self._misses >= FALLBACK_AFTER_MISSES:
+        if self._misses >= FALLBACK_AFTER_MISSES and (self.key_id != self.default_key or self._previous_key is not None):
             if self.key_id != self.default_key:
                 self._previous_key = self.key_id
                 self.key_id = key = self.default_key
