@@ -119,3 +119,14 @@ async def test_a_real_fall_back_to_the_defaults_still_gets_the_ground_in() -> No
     await drive(ground, sent, sat, hours=2, uplink=lambda t, i: True, verdict=lambda t: False, start_h=4)
     assert ground.key_returns == returns and ground.key_id == 0  # answered on key 0: no more alternating
     assert FALLBACK_AFTER_MISSES == 3
+
+
+async def test_a_lost_key_selection_is_repeated_past_the_miss_limit() -> None:
+    """On the default key with nothing to go back to, misses change nothing: the selection is
+    repeated until answered."""
+    ground, sent = make_ground()
+    sat = FakeSatellite()
+    await drive(ground, sent, sat, hours=0.2, uplink=lambda t, i: i >= FALLBACK_AFTER_MISSES + 2, verdict=lambda t: True)
+    assert [body for _k, _c, body in sent[:FALLBACK_AFTER_MISSES + 3]] == [SELECT_1] * (FALLBACK_AFTER_MISSES + 3)
+    assert sat.key == ground.key_id == 1
+    assert ground.key_fallbacks == ground.key_returns == 0
