@@ -386,7 +386,10 @@ def soak_lines(sk: dict[str, Any]) -> list[str]:
         f"({sk['reboots']} resets and restarts: {'; '.join(sk['boots'][1:])}).",
         f"- **Resets no injected fault explains: {len(sk.get('unexpected_resets', []))}**"
         + (f" ({'; '.join(sk['unexpected_resets'])})" if sk.get("unexpected_resets") else "")
-        + f"; the ground fell back to the default key {sk.get('ground_key_fallbacks', 0)} times; the operators "
+        + f"; the ground fell back to the default key {sk.get('ground_key_fallbacks', 0)} times"
+        + (f" (and went back to the previous key {sk['ground_key_returns']} times)" if "ground_key_returns" in sk
+           else " (measured before it could go back to the previous key)")
+        + "; the operators "
         f"sent `modes.SET_MODE NOMINAL` {sk.get('operator_commands', 0)} times to clear a reset's SAFE.",
         f"- Beacons: {_n(sk['beacons'])} received; usable passes (peak >= 5 deg) {sk['usable_contacts']}, "
         f"{after} of them after a recovery and before the next fault, **{dark} of those without a beacon**; "
@@ -428,23 +431,23 @@ def soak_lines(sk: dict[str, Any]) -> list[str]:
 SOAK_FOUND = [
     "Findings of the soak:",
     "",
-    "- **Not fixed: the ground's loss-of-contact procedure misfires on a lossy link.** The procedure (operations "
-    "guide, \"Loss of contact\"; the scripted ground of `flightsw/sim_runner/ground.py`) signs with the default "
+    "- **Fixed: the ground's loss-of-contact procedure misfired on a lossy link.** The procedure (operations "
+    "guide, \"Loss of contact\"; the scripted ground of `flightsw/sim_runner/ground.py`) signed with the default "
     "key after three commands in a row without an answer while beacons come down. With 30 % frame loss a command "
-    "or its verdict is lost about half the time, so three in a row go unanswered within a pass or two although "
-    "the satellite accepted them: the ground switches to key 0 while the satellite still uses key 1, every "
-    "command after that is refused, and the ground is locked out until the satellite's own ladder falls back "
+    "or its verdict is lost about half the time, so three in a row went unanswered within a pass or two although "
+    "the satellite accepted them: the ground switched to key 0 while the satellite still used key 1, every "
+    "command after that was refused, and the ground was locked out until the satellite's own ladder fell back "
     "to its defaults 24 h after the last accepted command (on the way its radio is power-cycled and it "
     "reboots, `LOSS_OF_CONTACT`). Reproduced alone (30 % frame loss from 6 h, nothing else): the last verdict "
-    "at 6.9 h, the ladder's reboot at 27.0 h, commands answered again at 39.8 h. In the week above (frame loss "
-    "from 26.3 h to 62.5 h) it is the reset no fault explains (the ladder's reboot at 59.9 h, before the injected "
-    "blackout, which then found the ladder already climbed: its radio reset and reboot fall outside the fault's "
-    "window), and the SAFE of the watchdog reset at 49.5 h could not be cleared by the operators until 89.2 h. "
-    "The satellite's side did what is documented: the ladder brought the link back. Proposed fix (a "
-    "ground change, not made here: it changes the `loss_of_contact` scenario's expected fall backs): count a "
-    "command as answered when a later beacon's `uplink_counter` reached its counter (the satellite accepted "
-    "it, only the verdict was lost), and go back to the previously selected key when the default key gets no "
-    "answer either.",
+    "at 6.9 h, the ladder's reboot at 27.0 h, commands answered again at 39.8 h. In the week measured before "
+    "the fix (seed 16, frame loss from 26.3 h to 62.5 h) it was the reset no fault explains (the ladder's "
+    "reboot at 59.9 h, before the injected blackout, which then found the ladder already climbed: its radio "
+    "reset and reboot fell outside the fault's window), and the SAFE of the watchdog reset at 49.5 h could not "
+    "be cleared by the operators until 89.2 h. The satellite's side did what is documented. The fix is the "
+    "ground's: a command counts as received when a later beacon's `uplink_counter` reached its counter (the "
+    "satellite accepted it, only the verdict was lost), and a default key that gets no answer either sends the "
+    "ground back to the key it fell back from (it alternates; `key_fallbacks` and `key_returns` count both "
+    "ways). Tests: `tests/simulation/test_ground_keys.py`.",
     "- **Fixed: the record log lost a segment's records after a corrupt frame** (the table of the fuzzing "
     "section, `tests/core/test_record_resync.py`).",
     "",

@@ -252,6 +252,7 @@ class SoakResult:
     unexpected_resets: list[str] = field(default_factory=list)  # resets no injected fault explains
     operator_commands: int = 0  # modes.SET_MODE NOMINAL the operators sent after a reset's SAFE
     ground_key_fallbacks: int = 0  # times the ground went back to the default key (3 unanswered)
+    ground_key_returns: int = 0  # times it went back from the default key to the previous one (3 unanswered)
     modes: list[str] = field(default_factory=list)
     sim_wall_s: float = 0.0
     wall_s: float = 0.0
@@ -559,6 +560,7 @@ def _soak_run_class() -> type:
             out.operator_commands = self.operator_commands
             if self.ground is not None:
                 out.ground_key_fallbacks = self.ground.key_fallbacks
+                out.ground_key_returns = self.ground.key_returns
             out.modes = [f"{(t - start) / 3600:.2f} h {m}" for t, m in self.modes[-200:]]
             out.rss_kb, out.disk_kb = list(self.rss), list(self.disk)
             out.reboots = len(self.resets)

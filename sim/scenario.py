@@ -63,7 +63,7 @@ RUN_METRICS = frozenset({
     "airtime_saved_s", "energy_saved_wh", "frames_saved",
     # the loss-of-contact ladder and the ground's command counters
     "loss_of_contact_radio_resets", "loss_of_contact_reboots", "loss_of_contact_safe_defaults",
-    "ground_commands_executed_after", "ground_key_fallbacks",
+    "ground_commands_executed_after", "ground_key_fallbacks", "ground_key_returns",
     # imaging over targets (flightsw.sim_runner.imaging): planned, taken with the target in frame, refused
     "targets_planned", "targets_pointed", "targets_in_frame", "targets_refused_dark", "targets_refused_frame",
     "pointing_failures", "off_nadir_deg_max", "settle_s_max",

@@ -50,8 +50,9 @@ PASS_GAP_S = 600.0  # a beacon after this long without one starts a new pass
 REQUEST_SPACING_S = 30.0  # the ground's playback requests go at most this often
 SELECT_KEY_COMMAND = "link.SELECT_KEY"
 # The operators' loss-of-contact procedure: after this many commands in a row without a verdict
-# (while beacons come down), assume the satellite fell back to its safe defaults and sign with the
-# default key (the lowest id of the key file).
+# and without the beacon's uplink counter reaching them (while beacons come down), assume the
+# satellite fell back to its safe defaults and sign with the default key (the lowest id of the key
+# file); after as many misses on the default key, go back to the previous key (alternate).
 FALLBACK_AFTER_MISSES = 3
 IMAGE_FILE = re.compile(r"img(\d+)_(thumbnail|full)\.jpe?g")  # imaging's downlink names
 
@@ -122,7 +123,10 @@ class GroundMonitor:
     while no verdict has come back: near the horizon a frame is often lost), so the uplink is
     exercised through the same channel. It signs with the key it last selected (``link.SELECT_KEY``,
     each key with its own counter) and falls back to the default key after
-    ``FALLBACK_AFTER_MISSES`` unanswered commands, as the loss-of-contact procedure says.
+    ``FALLBACK_AFTER_MISSES`` unanswered commands, as the loss-of-contact procedure says. A command
+    whose counter a later beacon's ``uplink_counter`` reached counts as received (on a lossy link
+    the verdict is often what was lost), and a default key that gets no answer either sends it
+    back to the previous key: a lossy link must not strand it on a key the satellite refuses.
     """
 
     def __init__(self, transceiver: Any, satellite: ax25.Address, dictionary: GroundDictionary, ground: ax25.Address,
@@ -138,6 +142,11 @@ class GroundMonitor:
         self.default_key = default_key
         self.key_id = default_key  # the key the ground signs commands with now
         self.key_fallbacks = 0  # times the ground went back to the default key (no answer)
+        self.key_returns = 0  # times it went from the default key back to the previous one (no answer either)
+        self.received_by_beacon = 0  # commands without a verdict that the beacon's uplink counter showed taken
+        self._previous_key: int | None = None  # the key it fell back from, until the default key is answered
+        self._last_counter = 0  # counter of the last command (of self._last_key)
+        self._received = False  # the beacon's uplink counter reached the last command's counter
         self.verdict_times: list[float] = []
         self._misses = 0  # commands in a row without a verdict
         self._pending_key: int | None = None  # selected by the last command, in use once answered
@@ -248,28 +257,56 @@ class GroundMonitor:
                     self.stored_arrivals.append((now, len(packet.user_data)))
             match decoded.item:
                 case Beacon():
-                    if now - self._last_beacon > PASS_GAP_S:
-                        self._requests_left = self.requests_per_pass  # a new pass
-                        self._pending_requests.clear()
-                        self._asked_up_to = -1
-                    self._last_beacon = now
-                    self.beacon_times.append(now)
-                    await self._maybe_command(now)
+                    await self.on_beacon(now, decoded.item.values.get("uplink_counter"))
                 case CommandResult():
-                    self.verdicts += 1
-                    self.verdict_times.append(now)
-                    self._unanswered = None
-                    if self._pending_key is not None:  # link.SELECT_KEY went through (signed with either key)
-                        self.key_id, self._pending_key = self._pending_key, None
+                    self.on_verdict(now)
                 case FilePdu() if self.files is not None:
                     self.files.on_packet(packet)
+
+    async def on_beacon(self, now: float, uplink_counter: int | None) -> None:
+        """A beacon: note a new pass and what the uplink counter says, then maybe command."""
+        if now - self._last_beacon > PASS_GAP_S:
+            self._requests_left = self.requests_per_pass  # a new pass
+            self._pending_requests.clear()
+            self._asked_up_to = -1
+        self._last_beacon = now
+        self.beacon_times.append(now)
+        self._note_uplink_counter(uplink_counter)
+        await self._maybe_command(now)
+
+    def on_verdict(self, now: float) -> None:
+        """A command's verdict came down: the last command (and any key selection) went through."""
+        self.verdicts += 1
+        self.verdict_times.append(now)
+        self._unanswered = None
+        if self._pending_key is not None:  # link.SELECT_KEY went through (signed with either key)
+            self.key_id, self._pending_key = self._pending_key, None
+        self._note_key_works()
+
+    def _note_uplink_counter(self, uplink_counter: int | None) -> None:
+        """The satellite took the last command if its accepted counter reached that command's and
+        is not beyond what the ground sent with this key (then it is another key's counter). Not for
+        a key selection: once taken, the beacon shows the new key's counter."""
+        if (uplink_counter is None or self._received or self._last_counter == 0 or self._pending_key is not None
+                or self._last_key != self.key_id):
+            return
+        if self._last_counter <= uplink_counter <= self._counters.get(self._last_key, 0):
+            self._received = True
+            if self.verdicts == self._verdicts_at_command:
+                self.received_by_beacon += 1
+            self._note_key_works()
+
+    def _note_key_works(self) -> None:
+        """Evidence the satellite takes the current key: on the default key, stop alternating."""
+        if self._last_key == self.default_key and self.key_id == self.default_key:
+            self._previous_key = None
 
     async def _maybe_command(self, now: float) -> None:
         """On a beacon (the satellite is in contact): a due scenario command, else the pass's no-op."""
         if self.sign is None or self._writer is None:
             return
         since = now - self._last_command
-        unanswered = self.verdicts == self._verdicts_at_command
+        unanswered = self.verdicts == self._verdicts_at_command and not self._received
         key = self.key_id
         if self._unanswered is not None and unanswered and since >= COMMAND_RETRY_S:
             name, body = self._unanswered
@@ -288,16 +325,24 @@ class GroundMonitor:
             self._misses += 1
         else:
             self._misses = 0
-        if self._misses >= FALLBACK_AFTER_MISSES and self.key_id != self.default_key:
-            self.key_id = key = self.default_key
-            self.key_fallbacks += 1
+        if self._misses >= FALLBACK_AFTER_MISSES and (self.key_id != self.default_key or self._previous_key is not None):
+            if self.key_id != self.default_key:
+                self._previous_key = self.key_id
+                self.key_id = key = self.default_key
+                self.key_fallbacks += 1
+            elif self._previous_key is not None:  # the default key is not answered either
+                self.key_id = key = self._previous_key
+                self._previous_key = None
+                self.key_returns += 1
             self._misses = 0
             self._unanswered = None
         self._verdicts_at_command = self.verdicts
+        self._received = False
         self._last_command = now
         self._last_key = key
         counter = self._counters.get(key, 0) + 1
         self._counters[key] = counter
+        self._last_counter = counter
         await self._transmit(self.sign(key, counter, body, Apid.COMMAND))
         self.commands_sent += 1
         self.commands_log.append((now, name))

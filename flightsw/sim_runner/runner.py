@@ -693,6 +693,7 @@ class SimulationRun:
                 m[metric] = float(self.ladder_events[metric])
             if self.ground is not None:
                 m["ground_key_fallbacks"] = float(self.ground.key_fallbacks)
+                m["ground_key_returns"] = float(self.ground.key_returns)
                 if self.last_safe_defaults is not None:
                     # the ground's commands answered after the satellite fell back to its defaults
                     m["ground_commands_executed_after"] = float(

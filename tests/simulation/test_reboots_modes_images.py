@@ -294,3 +294,5 @@ def test_the_loss_of_contact_scenario_climbs_the_ladder_and_the_ground_gets_back
     m = result.metrics
     assert m["loss_of_contact_radio_resets"] == m["loss_of_contact_reboots"] == m["loss_of_contact_safe_defaults"] == 1
     assert m["ground_commands_executed_after"] >= 1
+    # it alternated between the keys through the blackout and ended on the default key
+    assert m["ground_key_returns"] == m["ground_key_fallbacks"] - 1
