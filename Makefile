@@ -55,8 +55,13 @@ $(KSC):
 	@if command -v npm >/dev/null; then npm install --silent --prefix $(VENV)/ksc kaitai-struct-compiler@0.10.0 js-yaml && touch $@; \
 	  else echo "node/npm not found: the .ksy compile test will be skipped"; fi
 
+# tests/filetransfer runs in a pytest process of its own: after the ~470 tests before it, in the same
+# process and on a loaded machine, its virtual-time CFDP tests have hung (a CFDP worker's completion
+# never seen by the loop; not reproduced with the directory alone or with any one directory before it).
+# Under investigation; docs/testing.md, "Known issues".
 test: $(STAMP) $(KSC)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/filetransfer
+	$(PY) -m pytest -q tests/filetransfer
 
 # The board's real install path (tests/deploy/test_install_real_path.py, about a minute, needs root
 # and the package registry): deploy/install.sh with the OS's own /usr/bin/python3 and python3-pip,
