@@ -8,6 +8,7 @@ the valid slot with the highest sequence number wins, and a corrupt slot is repo
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import threading
 import zlib
@@ -28,15 +29,46 @@ class StoreCorrupt(Exception):
     pass
 
 
-class SaveErrors:
-    """What a store does when the card refuses a save (full, read-only, failing): count it, keep
-    the last reason, tell ``on_save_error``; never raise, so the satellite keeps flying and the
-    next save writes the value kept in memory."""
+class SnapshotStore:
+    """A value kept in memory and saved whole to an :class:`AtomicStore`, blocking or off the loop.
 
-    def __init__(self) -> None:
+    What a store does when the card refuses a save (full, read-only, failing): count it, keep the
+    last reason, tell ``on_save_error``; never raise, so the satellite keeps flying and the next
+    save writes the value kept in memory. Subclasses say what is saved (:meth:`snapshot`)."""
+
+    def __init__(self, store: AtomicStore) -> None:
+        self.store = store
         self.save_errors = 0
         self.last_save_error: str | None = None
         self.on_save_error: Callable[[OSError], None] | None = None
+        self._writer: Callable[[Callable[[], None]], Any] | None = None
+        self._lock = asyncio.Lock()
+
+    def snapshot(self) -> Any:
+        raise NotImplementedError
+
+    def use_writer(self, writer: Callable[[Callable[[], None]], Any]) -> None:
+        """Route saves through a worker (``await writer(fn)`` runs ``fn`` off the loop)."""
+        self._writer = writer
+
+    def save_blocking(self) -> None:
+        """Persist now (blocking); a storage error is counted and reported, not raised."""
+        try:
+            self.store.save(self.snapshot())
+        except OSError as exc:
+            self._save_failed(exc)
+
+    async def save(self) -> None:
+        """Persist now, off the event loop; returns once the data is on disk."""
+        async with self._lock:
+            prepared = self.store.prepare(self.snapshot())
+            try:
+                if self._writer is None:
+                    self.store.write_blob(prepared)
+                else:
+                    await self._writer(lambda: self.store.write_blob(prepared))
+            except OSError as exc:  # as in save_blocking: counted and reported, not raised
+                self._save_failed(exc)
 
     def _save_failed(self, exc: OSError) -> None:
         self.save_errors += 1

@@ -7,12 +7,10 @@ parameter) is dropped and the default used, and the problem is reported, never t
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flightsw.core.atomic_store import AtomicStore, SaveErrors
+from flightsw.core.atomic_store import AtomicStore, SnapshotStore
 from flightsw.core.component import DeclaredItem, Parameter
 
 SCHEMA_VERSION = 1
@@ -22,15 +20,12 @@ class ParameterError(ValueError):
     pass
 
 
-class ParameterStore(SaveErrors):
+class ParameterStore(SnapshotStore):
     def __init__(self, path: Path, fsync: bool = True) -> None:
-        self.store = AtomicStore(path, SCHEMA_VERSION, fsync=fsync)
+        super().__init__(AtomicStore(path, SCHEMA_VERSION, fsync=fsync))
         self._items: dict[int, DeclaredItem] = {}
         self._values: dict[int, Any] = {}
         self.problems: list[str] = []
-        self._writer: Callable[[Callable[[], None]], Any] | None = None
-        super().__init__()  # save errors: counted and reported, see save_blocking
-        self._lock = asyncio.Lock()
         self.sets = 0
 
     def declare(self, items: dict[int, DeclaredItem]) -> None:
@@ -80,9 +75,6 @@ class ParameterStore(SaveErrors):
     def snapshot(self) -> dict[str, Any]:
         return {self._items[pid].name: v for pid, v in self._values.items()}
 
-    def use_writer(self, writer: Callable[[Callable[[], None]], Any]) -> None:
-        self._writer = writer
-
     async def set(self, pid: int, value: Any) -> None:
         """Validate, activate (the component may refuse), then persist; raises ParameterError."""
         item = self._items.get(pid)
@@ -97,23 +89,3 @@ class ParameterStore(SaveErrors):
         self._values[pid] = value
         self.sets += 1
         await self.save()
-
-    def save_blocking(self) -> None:
-        """Persist now (blocking). A storage error (full, read-only or failing card) is counted and
-        reported through ``on_save_error``, not raised: the value stays in memory and the next save
-        writes it; the satellite keeps flying on a card that refuses writes."""
-        try:
-            self.store.save(self.snapshot())
-        except OSError as exc:
-            self._save_failed(exc)
-
-    async def save(self) -> None:
-        async with self._lock:
-            prepared = self.store.prepare(self.snapshot())
-            try:
-                if self._writer is None:
-                    self.store.write_blob(prepared)
-                else:
-                    await self._writer(lambda: self.store.write_blob(prepared))
-            except OSError as exc:  # as in save_blocking: counted and reported, not raised
-                self._save_failed(exc)

@@ -8,12 +8,10 @@ The reset reason of this boot is what the previous run recorded when it stopped 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flightsw.core.atomic_store import AtomicStore, LoadResult, SaveErrors
+from flightsw.core.atomic_store import AtomicStore, LoadResult, SnapshotStore
 from flightsw.core.enums import Mode, ResetReason
 
 SCHEMA_VERSION = 1
@@ -28,15 +26,15 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class StateStore(SaveErrors):
+class StateStore(SnapshotStore):
     def __init__(self, path: Path, fsync: bool = True) -> None:
-        self.store = AtomicStore(path, SCHEMA_VERSION, fsync=fsync)
+        super().__init__(AtomicStore(path, SCHEMA_VERSION, fsync=fsync))
         self.values: dict[str, Any] = dict(DEFAULTS)
         self.load_problems: list[str] = []
         self.loaded_from_defaults = False
-        self._writer: Callable[[Callable[[], None]], Any] | None = None
-        super().__init__()  # save errors: counted and reported, see save_blocking
-        self._lock = asyncio.Lock()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.values
 
     def load(self) -> LoadResult:
         result = self.store.load()
@@ -78,28 +76,3 @@ class StateStore(SaveErrors):
 
     def set_flag(self, name: str, value: bool) -> None:
         self.values["flags"] = {**self.values["flags"], name: bool(value)}
-
-    def use_writer(self, writer: Callable[[Callable[[], None]], Any]) -> None:
-        """Route saves through a worker (``await writer(fn)`` runs ``fn`` off the loop)."""
-        self._writer = writer
-
-    def save_blocking(self) -> None:
-        """Persist now (blocking). A storage error (full, read-only or failing card) is counted and
-        reported through ``on_save_error``, not raised: the value stays in memory and the next save
-        writes it; the satellite keeps flying on a card that refuses writes."""
-        try:
-            self.store.save(self.values)
-        except OSError as exc:
-            self._save_failed(exc)
-
-    async def save(self) -> None:
-        """Persist now, off the event loop; returns once the data is on disk."""
-        async with self._lock:
-            prepared = self.store.prepare(self.values)
-            try:
-                if self._writer is None:
-                    self.store.write_blob(prepared)
-                else:
-                    await self._writer(lambda: self.store.write_blob(prepared))
-            except OSError as exc:  # as in save_blocking: counted and reported, not raised
-                self._save_failed(exc)
